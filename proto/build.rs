@@ -1,0 +1,12 @@
+//! Compiles `hookline/v1/*.proto` with protox (pure Rust), so no system
+//! `protoc` is needed, then generates the Rust types with prost-build.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["hookline/v1/messages.proto"];
+    for file in files {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    let descriptors = protox::compile(files, ["."])?;
+    prost_build::Config::new().compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! The wire contract between Hookline's services: the `hookline.v1`
+//! protobuf messages published on JetStream. Every service depends on this
+//! crate and on `hookline-core`, never on each other.
+
+#[allow(missing_docs, clippy::all)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/hookline.v1.rs"));
+}
+
+pub use generated::*;
+pub use prost::Message;

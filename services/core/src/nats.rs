@@ -1,0 +1,186 @@
+//! Reaching NATS and laying out the streams and buckets of DESIGN.md
+//! section 2. Set-up is idempotent: every service runs it at start-up.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, stream};
+use startup_retry::retry_until;
+
+use crate::settings::NatsSettings;
+use crate::subjects::{StreamKind, Subjects};
+
+/// Why NATS could not be reached or laid out.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// The client could not be created.
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// Why.
+        source: async_nats::ConnectError,
+    },
+    /// A stream could not be created or updated.
+    #[error("cannot set up stream {name}: {reason}")]
+    Stream {
+        /// The stream.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A bucket could not be created or opened.
+    #[error("cannot set up bucket {name}: {reason}")]
+    Bucket {
+        /// The bucket.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A connected client with its JetStream context and names.
+#[derive(Clone)]
+pub struct Nats {
+    /// The core client (plain publishes for logs, requests).
+    pub client: async_nats::Client,
+    /// JetStream.
+    pub js: jetstream::Context,
+    /// Names for this installation.
+    pub subjects: Subjects,
+}
+
+/// How long a JetStream publish may wait for its ack.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects (retrying the first connection in the background, reconnecting
+/// forever) and lays out streams and buckets, retrying until NATS answers.
+pub async fn connect(settings: &NatsSettings, name: &str) -> Result<Nats, NatsError> {
+    let client = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .connect(&settings.url)
+        .await
+        .map_err(|source| NatsError::Connect {
+            url: settings.url.clone(),
+            source,
+        })?;
+    let js = jetstream::ContextBuilder::new()
+        .timeout(PUBLISH_TIMEOUT)
+        .build(client.clone());
+    let nats = Nats {
+        client,
+        js,
+        subjects: Subjects::new(settings.prefix.clone()),
+    };
+    retry_until(Duration::from_secs(60), || ensure_layout(&nats, settings)).await?;
+    Ok(nats)
+}
+
+mod startup_retry {
+    //! Start-up retry: NATS may still be starting when a service does.
+    use std::future::Future;
+    use std::time::Duration;
+
+    use backon::{ExponentialBuilder, Retryable};
+
+    /// Retries `f` with exponential backoff for up to `total`.
+    pub async fn retry_until<T, E, F, Fut>(total: Duration, f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        f.retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(3))
+                .with_total_delay(Some(total))
+                .without_max_times(),
+        )
+        .notify(|e: &E, after| tracing::warn!(error = %e, ?after, "NATS not ready; retrying."))
+        .await
+    }
+}
+
+fn stream_config(subjects: &Subjects, settings: &NatsSettings, kind: StreamKind) -> stream::Config {
+    const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
+    let (retention, max_age, window) = match kind {
+        StreamKind::Ingest => (
+            stream::RetentionPolicy::Limits,
+            WEEK,
+            settings.dedupe_window,
+        ),
+        StreamKind::Runs | StreamKind::Deliveries => (
+            stream::RetentionPolicy::WorkQueue,
+            Duration::ZERO,
+            Duration::from_secs(600),
+        ),
+        StreamKind::Events | StreamKind::Dlq | StreamKind::Log => (
+            stream::RetentionPolicy::Limits,
+            WEEK,
+            Duration::from_secs(600),
+        ),
+    };
+    stream::Config {
+        name: subjects.stream(kind),
+        subjects: vec![subjects.all(kind)],
+        retention,
+        max_age,
+        duplicate_window: window,
+        storage: storage(settings),
+        num_replicas: settings.replicas,
+        ..Default::default()
+    }
+}
+
+fn storage(settings: &NatsSettings) -> stream::StorageType {
+    if settings.memory_storage {
+        stream::StorageType::Memory
+    } else {
+        stream::StorageType::File
+    }
+}
+
+/// Creates or updates every stream and bucket.
+pub async fn ensure_layout(nats: &Nats, settings: &NatsSettings) -> Result<(), NatsError> {
+    for kind in StreamKind::ALL {
+        let config = stream_config(&nats.subjects, settings, kind);
+        let name = config.name.clone();
+        nats.js
+            .create_or_update_stream(config)
+            .await
+            .map_err(|e| NatsError::Stream {
+                name,
+                reason: e.to_string(),
+            })?;
+    }
+    let buckets = [
+        (nats.subjects.config_bucket(), 10, Duration::ZERO),
+        (
+            nats.subjects.runs_bucket(),
+            1,
+            Duration::from_secs(7 * 24 * 3600),
+        ),
+    ];
+    for (bucket, history, max_age) in buckets {
+        if nats.js.get_key_value(&bucket).await.is_ok() {
+            continue;
+        }
+        nats.js
+            .create_key_value(kv::Config {
+                bucket: bucket.clone(),
+                history,
+                max_age,
+                storage: storage(settings),
+                num_replicas: settings.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| NatsError::Bucket {
+                name: bucket,
+                reason: e.to_string(),
+            })?;
+    }
+    Ok(())
+}

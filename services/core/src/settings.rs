@@ -1,0 +1,247 @@
+//! Service settings from flags and `HOOKLINE_*` environment variables, read
+//! through a lookup function so tests pass a map and never touch the process
+//! environment. Every bad value is reported, once, together.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Every bad setting, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings:\n  - {}", .0.join("\n  - "))]
+pub struct SettingsError(pub Vec<String>);
+
+/// Reads typed values by key and remembers every problem.
+pub struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<String>,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `lookup` (keys such as `HOOKLINE_NATS_URL`).
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self {
+            lookup,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A text value, or `default`.
+    pub fn string(&mut self, key: &str, default: &str) -> String {
+        (self.lookup)(key).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A text value, if set and not empty.
+    pub fn optional(&mut self, key: &str) -> Option<String> {
+        (self.lookup)(key).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A value parsed with `FromStr`, or `default`.
+    pub fn parse<T: FromStr>(&mut self, key: &str, default: T) -> T
+    where
+        T::Err: std::fmt::Display,
+    {
+        match (self.lookup)(key) {
+            None => default,
+            Some(raw) => match raw.trim().parse() {
+                Ok(value) => value,
+                Err(e) => {
+                    self.errors.push(format!("{key}={raw:?}: {e}"));
+                    default
+                }
+            },
+        }
+    }
+
+    /// A duration such as `250ms`, `30s`, `5m`, `2h`, `7d`, or `default`.
+    pub fn duration(&mut self, key: &str, default: Duration) -> Duration {
+        match (self.lookup)(key) {
+            None => default,
+            Some(raw) => match parse_duration(&raw) {
+                Ok(value) => value,
+                Err(e) => {
+                    self.errors.push(format!("{key}={raw:?}: {e}"));
+                    default
+                }
+            },
+        }
+    }
+
+    /// Records a problem found by the caller's own checks.
+    pub fn problem(&mut self, message: String) {
+        self.errors.push(message);
+    }
+
+    /// Ok when nothing was wrong.
+    pub fn finish(self) -> Result<(), SettingsError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SettingsError(self.errors))
+        }
+    }
+}
+
+/// Parses `250ms`, `30s`, `5m`, `2h`, `7d`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 30s, 5m or 250ms"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86_400.0,
+        other => return Err(format!("unknown duration unit `{other}` in `{text}`")),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("`{text}` is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Where a service finds NATS and how it lays out its streams.
+#[derive(Clone, Debug)]
+pub struct NatsSettings {
+    /// `HOOKLINE_NATS_URL`, default `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// `HOOKLINE_PREFIX`, default `hookline`.
+    pub prefix: String,
+    /// `HOOKLINE_REPLICAS`: 1 alone, 3 in a cluster.
+    pub replicas: usize,
+    /// `HOOKLINE_STORAGE`: `file` (default) or `memory`.
+    pub memory_storage: bool,
+    /// `HOOKLINE_DEDUPE_WINDOW` for inbound delivery ids, default 24h.
+    pub dedupe_window: Duration,
+}
+
+impl NatsSettings {
+    /// Reads the NATS settings every service shares.
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        let prefix = r.string("HOOKLINE_PREFIX", "hookline");
+        if crate::ids::Id::parse(&prefix).is_err() {
+            r.problem(format!(
+                "HOOKLINE_PREFIX={prefix:?}: use 1-64 of a-z, 0-9, '_' and '-'"
+            ));
+        }
+        let replicas = r.parse("HOOKLINE_REPLICAS", 1usize);
+        if !(1..=5).contains(&replicas) {
+            r.problem(format!("HOOKLINE_REPLICAS={replicas}: use 1 to 5"));
+        }
+        let storage = r.string("HOOKLINE_STORAGE", "file");
+        if storage != "file" && storage != "memory" {
+            r.problem(format!("HOOKLINE_STORAGE={storage:?}: use file or memory"));
+        }
+        Self {
+            url: r.string("HOOKLINE_NATS_URL", "nats://127.0.0.1:4222"),
+            prefix,
+            replicas,
+            memory_storage: storage == "memory",
+            dedupe_window: r.duration("HOOKLINE_DEDUPE_WINDOW", Duration::from_secs(24 * 3600)),
+        }
+    }
+
+    /// Settings for a given URL with every other value at its default.
+    pub fn for_url(url: &str) -> Self {
+        let url = url.to_owned();
+        let lookup = move |k: &str| (k == "HOOKLINE_NATS_URL").then(|| url.clone());
+        Self::read(&mut Reader::new(&lookup))
+    }
+}
+
+/// The process environment's `HOOKLINE_*` variables, overridden by flags
+/// `--some-key value` or `--some-key=value` (read as `HOOKLINE_SOME_KEY`).
+pub fn env_and_flags(
+    args: impl IntoIterator<Item = String>,
+) -> Result<HashMap<String, String>, String> {
+    let mut map: HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("HOOKLINE_"))
+        .collect();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let Some(flag) = arg.strip_prefix("--") else {
+            return Err(format!(
+                "unexpected argument `{arg}`; settings are --key value"
+            ));
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_owned(), v.to_owned()),
+            None => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| format!("--{flag} needs a value"))?;
+                (flag.to_owned(), v)
+            }
+        };
+        map.insert(
+            format!("HOOKLINE_{}", name.to_ascii_uppercase().replace('-', "_")),
+            value,
+        );
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        let rows = [
+            ("250ms", Some(Duration::from_millis(250)), "milliseconds"),
+            ("30s", Some(Duration::from_secs(30)), "seconds"),
+            (
+                "30",
+                Some(Duration::from_secs(30)),
+                "bare number is seconds",
+            ),
+            ("5m", Some(Duration::from_secs(300)), "minutes"),
+            ("2h", Some(Duration::from_secs(7200)), "hours"),
+            ("7d", Some(Duration::from_secs(7 * 86_400)), "days"),
+            ("1.5s", Some(Duration::from_millis(1500)), "fraction"),
+            ("5 weeks", None, "unknown unit"),
+            ("abc", None, "no number"),
+            ("", None, "empty"),
+        ];
+        for (text, expected, why) in rows {
+            assert_eq!(parse_duration(text).ok(), expected, "{why}: {text:?}");
+        }
+    }
+
+    #[test]
+    fn every_bad_setting_is_reported_at_once() {
+        let lookup = |k: &str| match k {
+            "HOOKLINE_PREFIX" => Some("Bad Prefix".to_owned()),
+            "HOOKLINE_REPLICAS" => Some("three".to_owned()),
+            "HOOKLINE_DEDUPE_WINDOW" => Some("forever".to_owned()),
+            _ => None,
+        };
+        let mut reader = Reader::new(&lookup);
+        NatsSettings::read(&mut reader);
+        let err = reader.finish().expect_err("three problems");
+        assert_eq!(err.0.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn flags_override_and_are_named_like_variables() {
+        let map = env_and_flags([
+            "--nats-url".into(),
+            "nats://x:1".into(),
+            "--prefix=hl".into(),
+        ])
+        .expect("valid flags");
+        assert_eq!(
+            map.get("HOOKLINE_NATS_URL").map(String::as_str),
+            Some("nats://x:1")
+        );
+        assert_eq!(map.get("HOOKLINE_PREFIX").map(String::as_str), Some("hl"));
+        assert!(env_and_flags(["stray".into()]).is_err());
+        assert!(env_and_flags(["--dangling".into()]).is_err());
+    }
+}
