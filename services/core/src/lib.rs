@@ -5,7 +5,7 @@
 //! the configuration catalog in `hookline.toml` and the `hookline_config`
 //! bucket ([`catalog`], [`store`]), how to reach NATS and lay out its streams
 //! ([`nats`]), the consume → handle → one-ack-decision loop ([`consume`]),
-//! webhook signatures ([`signing`]), tracing ([`telemetry`]) and shutdown
+//! webhook signatures ([`signing`]), the HTTP accept loop ([`serve`]), tracing ([`telemetry`]) and shutdown
 //! ([`shutdown`]). With the `test-util` feature, [`testing`] starts a real
 //! nats-server for tests.
 
@@ -15,6 +15,7 @@ pub mod consume;
 pub mod ids;
 pub mod nats;
 pub mod nats_server;
+pub mod serve;
 pub mod settings;
 pub mod shutdown;
 pub mod signing;

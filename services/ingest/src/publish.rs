@@ -1,0 +1,100 @@
+//! Storing a verified webhook in JetStream and logging every invocation.
+//!
+//! `store` returns only after the PubAck: that is what makes a 2xx mean
+//! "durable". A duplicate delivery id is answered with the event id stored
+//! the first time, read back by the sequence JetStream reports.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
+use hookline_core::nats::Nats;
+use hookline_core::subjects::{EVENT_ID, MSG_ID, StreamKind, TRACEPARENT};
+use hookline_proto::{InboundEvent, Invocation, Message};
+
+/// Why an event could not be stored: the sender should retry.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// No PubAck (NATS away, stream missing, timeout).
+    #[error("JetStream did not acknowledge: {0}")]
+    NotAcknowledged(String),
+}
+
+/// What storing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored now.
+    New(String),
+    /// The delivery id was seen inside the dedupe window; the first event id.
+    Duplicate(String),
+}
+
+/// Publishes inbound events and invocation records.
+#[derive(Clone)]
+pub struct Publisher {
+    nats: Nats,
+}
+
+impl Publisher {
+    /// A publisher over a connected client.
+    pub fn new(nats: Nats) -> Self {
+        Self { nats }
+    }
+
+    /// Stores `event` under the dedupe id `msg_id`.
+    pub async fn store(
+        &self,
+        event: &InboundEvent,
+        msg_id: &str,
+        traceparent: &str,
+    ) -> Result<Stored, PublishError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(MSG_ID, msg_id);
+        headers.insert(EVENT_ID, event.event_id.as_str());
+        headers.insert(TRACEPARENT, traceparent);
+        let publish = PublishMessage::build()
+            .payload(Bytes::from(event.encode_to_vec()))
+            .headers(headers);
+        let ack = self
+            .nats
+            .js
+            .send_publish(self.nats.subjects.ingest(&event.source), publish)
+            .await
+            .map_err(|e| PublishError::NotAcknowledged(e.to_string()))?
+            .await
+            .map_err(|e| PublishError::NotAcknowledged(e.to_string()))?;
+        if !ack.duplicate {
+            return Ok(Stored::New(event.event_id.clone()));
+        }
+        Ok(Stored::Duplicate(
+            self.original_event_id(ack.sequence)
+                .await
+                .unwrap_or_else(|| event.event_id.clone()),
+        ))
+    }
+
+    async fn original_event_id(&self, sequence: u64) -> Option<String> {
+        let stream = self
+            .nats
+            .js
+            .get_stream(self.nats.subjects.stream(StreamKind::Ingest))
+            .await
+            .ok()?;
+        let message = stream.get_raw_message(sequence).await.ok()?;
+        message.headers.get(EVENT_ID).map(|v| v.as_str().to_owned())
+    }
+
+    /// Records one request. Never delays or fails the answer: the publish is
+    /// handed to a task, and a lost record is only logged.
+    pub fn log_invocation(&self, record: Invocation) {
+        let client = self.nats.client.clone();
+        let subject = self.nats.subjects.log_invocation(&record.source);
+        tokio::spawn(async move {
+            if let Err(e) = client
+                .publish(subject, Bytes::from(record.encode_to_vec()))
+                .await
+            {
+                tracing::debug!(error = %e, "Invocation record not written.");
+            }
+        });
+    }
+}
