@@ -1,0 +1,113 @@
+//! Publishing what a run produces: events on `hookline.events.<type>` (each
+//! acknowledged by JetStream, retried in process for a while), and output
+//! lines on `hookline.log.run.<agent>` (fire and forget: a lost log line
+//! never fails or repeats a run).
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use hookline_core::clock;
+use hookline_core::nats::Nats;
+use hookline_core::subjects::{EVENT_ID, MSG_ID, TRACEPARENT};
+use hookline_proto::{Event, Message as _, RunLog};
+use serde_json::{Map, Value};
+
+/// Why an event was not stored.
+#[derive(Debug, thiserror::Error)]
+#[error("event {event_type} not acknowledged: {reason}")]
+pub struct EmitError {
+    event_type: String,
+    reason: String,
+}
+
+/// Publishes a run's events and log lines.
+#[derive(Clone)]
+pub struct Emitter {
+    nats: Nats,
+    run_id: String,
+    agent: String,
+    traceparent: String,
+}
+
+impl Emitter {
+    /// An emitter for one run.
+    pub fn new(nats: Nats, run_id: &str, agent: &str, traceparent: String) -> Self {
+        Self {
+            nats,
+            run_id: run_id.to_owned(),
+            agent: agent.to_owned(),
+            traceparent,
+        }
+    }
+
+    /// Publishes one event and waits for its ack; `dedupe` makes a redone
+    /// run's event a duplicate instead of a second event.
+    pub async fn emit(
+        &self,
+        event_type: &str,
+        data: Map<String, Value>,
+        dedupe: &str,
+    ) -> Result<String, EmitError> {
+        let event = Event {
+            id: clock::new_id(),
+            r#type: event_type.to_owned(),
+            timestamp_ms: clock::now_ms(),
+            data_json: serde_json::to_vec(&data).unwrap_or_else(|_| b"{}".to_vec()),
+            run_id: self.run_id.clone(),
+            agent: self.agent.clone(),
+        };
+        let payload = Bytes::from(event.encode_to_vec());
+        let msg_id = format!("{}/{dedupe}", self.run_id);
+        let publish_once = || async {
+            let mut headers = HeaderMap::new();
+            headers.insert(MSG_ID, msg_id.as_str());
+            headers.insert(EVENT_ID, event.id.as_str());
+            headers.insert(TRACEPARENT, self.traceparent.as_str());
+            let publish = PublishMessage::build()
+                .payload(payload.clone())
+                .headers(headers);
+            self.nats
+                .js
+                .send_publish(self.nats.subjects.events(event_type), publish)
+                .await
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())
+        };
+        publish_once
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(Duration::from_secs(5))
+                    .with_total_delay(Some(Duration::from_secs(60)))
+                    .without_max_times(),
+            )
+            .await
+            .map_err(|reason| EmitError {
+                event_type: event_type.to_owned(),
+                reason,
+            })?;
+        Ok(event.id)
+    }
+
+    /// Sends one output line to the run log.
+    pub fn log(&self, stream: &str, line: String) {
+        let record = RunLog {
+            run_id: self.run_id.clone(),
+            agent: self.agent.clone(),
+            at_ms: clock::now_ms(),
+            stream: stream.to_owned(),
+            line,
+        };
+        let client = self.nats.client.clone();
+        let subject = self.nats.subjects.log_run(&self.agent);
+        tokio::spawn(async move {
+            let _ = client
+                .publish(subject, Bytes::from(record.encode_to_vec()))
+                .await;
+        });
+    }
+}

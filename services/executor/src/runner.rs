@@ -1,0 +1,245 @@
+//! The `command` runner: any agent CLI as a real process in its own process
+//! group. The prompt goes to stdin; output is streamed line by line; a
+//! timeout or a cancel kills the whole group, and so does the end of the run,
+//! so no child the agent left behind outlives it.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+/// How a run's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited by itself with this code.
+    Exited(i32),
+    /// It was killed by a signal it did not get from us.
+    Crashed(i32),
+    /// It ran past its timeout and was killed.
+    TimedOut,
+    /// It was cancelled and killed.
+    Cancelled,
+}
+
+impl Exit {
+    /// `exit`, `crashed`, `timeout` or `cancelled`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Exit::Exited(_) => "exit",
+            Exit::Crashed(_) => "crashed",
+            Exit::TimedOut => "timeout",
+            Exit::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the run succeeded.
+    pub fn success(&self) -> bool {
+        *self == Exit::Exited(0)
+    }
+
+    /// The exit code, when there is one.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            Exit::Exited(code) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Why a process could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The program could not be started.
+    #[error("cannot start `{program}`: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The argv was empty.
+    #[error("the runner command is empty")]
+    EmptyCommand,
+}
+
+/// One process to run.
+pub struct Spawn {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// The complete environment (nothing is inherited).
+    pub env: Vec<(String, String)>,
+    /// Written to stdin, then stdin is closed.
+    pub stdin: String,
+    /// Longest it may run.
+    pub timeout: Duration,
+    /// Cancelled to stop it.
+    pub cancel: CancellationToken,
+}
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+#[allow(unsafe_code)]
+fn kill_group(pgid: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    // SAFETY: killpg takes plain integers and has no memory effects; the
+    // group id is the child's pid, which we made a group leader.
+    unsafe {
+        libc::killpg(pgid, libc::SIGKILL);
+    }
+}
+
+/// Runs `spawn`, calling `on_line` for each output line, until it exits,
+/// times out or is cancelled.
+pub async fn run(
+    spawn: Spawn,
+    mut on_line: impl FnMut(Stream, String),
+) -> Result<Exit, RunnerError> {
+    let (program, args) = spawn.argv.split_first().ok_or(RunnerError::EmptyCommand)?;
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(&spawn.cwd)
+        .env_clear()
+        .envs(spawn.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| RunnerError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    let pgid = child.id().unwrap_or(0);
+    if let Some(mut stdin) = child.stdin.take() {
+        let prompt = spawn.stdin;
+        // An agent that never reads stdin must not block the run.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(prompt.as_bytes()).await;
+        });
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Stream, String)>(256);
+    if let Some(stdout) = child.stdout.take() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send((Stream::Stdout, line)).await;
+            }
+        });
+    }
+    if let Some(stderr) = child.stderr.take() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send((Stream::Stderr, line)).await;
+            }
+        });
+    }
+    drop(tx);
+    let deadline = tokio::time::sleep(spawn.timeout);
+    tokio::pin!(deadline);
+    let mut output_open = true;
+    let exit = loop {
+        tokio::select! {
+            line = rx.recv(), if output_open => match line {
+                Some((stream, line)) => on_line(stream, line),
+                None => output_open = false,
+            },
+            status = child.wait() => {
+                break match status {
+                    Ok(status) => match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+                        (Some(code), _) => Exit::Exited(code),
+                        (None, Some(signal)) => Exit::Crashed(signal),
+                        (None, None) => Exit::Crashed(0),
+                    },
+                    Err(_) => Exit::Crashed(0),
+                };
+            }
+            _ = &mut deadline => {
+                kill_group(pgid);
+                let _ = child.wait().await;
+                break Exit::TimedOut;
+            }
+            _ = spawn.cancel.cancelled() => {
+                kill_group(pgid);
+                let _ = child.wait().await;
+                break Exit::Cancelled;
+            }
+        }
+    };
+    // Whatever the agent left running in its group ends with the run.
+    kill_group(pgid);
+    // Drain lines already read; readers end once the group is gone.
+    while let Ok(Some((stream, line))) =
+        tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
+    {
+        on_line(stream, line);
+    }
+    Ok(exit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn(script: &str, timeout: Duration) -> Spawn {
+        Spawn {
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            cwd: std::env::temp_dir(),
+            env: vec![
+                ("PATH".into(), "/usr/bin:/bin".into()),
+                ("ONLY".into(), "this".into()),
+            ],
+            stdin: "the prompt".into(),
+            timeout,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn output_exit_code_stdin_and_a_clean_environment() {
+        let mut lines = Vec::new();
+        let exit = run(
+            spawn("read p; echo \"got $p\"; echo \"only=$ONLY home=${HOME:-unset}\"; echo oops >&2; exit 3", Duration::from_secs(10)),
+            |s, l| lines.push((s, l)),
+        )
+        .await
+        .expect("runs");
+        assert_eq!(exit, Exit::Exited(3));
+        assert!(
+            lines.contains(&(Stream::Stdout, "got the prompt".into())),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&(Stream::Stdout, "only=this home=unset".into())),
+            "nothing inherited: {lines:?}"
+        );
+        assert!(lines.contains(&(Stream::Stderr, "oops".into())));
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_an_error_not_a_panic() {
+        let mut s = spawn("", Duration::from_secs(1));
+        s.argv = vec!["/nonexistent/agent".into()];
+        assert!(matches!(
+            run(s, |_, _| {}).await,
+            Err(RunnerError::Spawn { .. })
+        ));
+    }
+}
