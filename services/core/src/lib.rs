@@ -4,7 +4,8 @@
 //! share ([`ids`], [`subjects`]), how service settings are read ([`settings`]),
 //! the configuration catalog in `hookline.toml` and the `hookline_config`
 //! bucket ([`catalog`], [`store`]), how to reach NATS and lay out its streams
-//! ([`nats`]), the consume → handle → one-ack-decision loop ([`consume`]),
+//! ([`nats`]), the consume → handle → one-ack-decision loop ([`consume`]) and one
+//! consumer per configured item ([`supervise`]),
 //! webhook signatures ([`signing`]), the HTTP accept loop ([`serve`]), tracing ([`telemetry`]) and shutdown
 //! ([`shutdown`]). With the `test-util` feature, [`testing`] starts a real
 //! nats-server for tests.
@@ -21,6 +22,7 @@ pub mod shutdown;
 pub mod signing;
 pub mod store;
 pub mod subjects;
+pub mod supervise;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;

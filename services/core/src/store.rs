@@ -181,3 +181,26 @@ pub async fn watch(nats: &Nats, shutdown: CancellationToken) -> Result<CatalogVi
     });
     Ok(rx)
 }
+
+/// Enables or disables one subscription in the bucket (the notifier
+/// disables a subscription whose endpoint answered 410 Gone).
+pub async fn set_subscription_enabled(
+    nats: &Nats,
+    id: &str,
+    enabled: bool,
+) -> Result<(), StoreError> {
+    let store = open(nats).await?;
+    let key = format!("subscription.{id}");
+    let Some(current) = store.get(&key).await.map_err(kv_err)? else {
+        return Ok(());
+    };
+    let mut spec: crate::catalog::SubscriptionSpec =
+        serde_json::from_slice(&current).map_err(kv_err)?;
+    if spec.enabled == enabled {
+        return Ok(());
+    }
+    spec.enabled = enabled;
+    let json = serde_json::to_vec(&spec).map_err(kv_err)?;
+    store.put(&key, json.into()).await.map_err(kv_err)?;
+    Ok(())
+}

@@ -12,7 +12,6 @@ pub mod prompt;
 pub mod run;
 pub mod runner;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +22,9 @@ use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::store::{self, CatalogView};
 use hookline_core::subjects::{StreamKind, TRACEPARENT};
+use hookline_core::supervise;
 use hookline_core::telemetry::TraceParent;
 use hookline_proto::{Message as _, RunRequest};
-use tokio::task::JoinSet;
 
 /// How long a run's message may go without a progress ack.
 const ACK_WAIT: Duration = Duration::from_secs(30);
@@ -86,43 +85,32 @@ impl App {
     /// Runs agents until `shutdown`: one consumer per configured agent,
     /// started, resized or stopped as the catalog changes.
     pub async fn run_until(self, shutdown: CancellationToken) {
-        let mut catalog = self.catalog.clone();
-        let mut running: HashMap<String, (u32, CancellationToken)> = HashMap::new();
-        let mut tasks = JoinSet::new();
         tracing::info!("Executor running.");
-        loop {
-            let current = catalog.borrow_and_update().clone();
-            running.retain(|agent, (concurrency, token)| {
-                let keep = current
+        let (nats, catalog, config) =
+            (self.nats.clone(), self.catalog.clone(), self.config.clone());
+        supervise::per_item(
+            self.catalog.clone(),
+            shutdown,
+            |catalog| {
+                catalog
                     .agents
-                    .get(agent)
-                    .is_some_and(|spec| spec.enabled && spec.max_concurrency == *concurrency);
-                if !keep {
-                    token.cancel();
-                }
-                keep
-            });
-            for (agent, spec) in &current.agents {
-                if !spec.enabled || running.contains_key(agent) {
-                    continue;
-                }
-                let token = shutdown.child_token();
-                running.insert(agent.clone(), (spec.max_concurrency, token.clone()));
-                tasks.spawn(consume_agent(
-                    self.nats.clone(),
-                    self.catalog.clone(),
-                    self.config.clone(),
-                    agent.clone(),
-                    spec.max_concurrency,
-                    token,
-                ));
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                changed = catalog.changed() => if changed.is_err() { break },
-            }
-        }
-        while tasks.join_next().await.is_some() {}
+                    .iter()
+                    .filter(|(_, spec)| spec.enabled)
+                    .map(|(id, spec)| (id.clone(), spec.max_concurrency))
+                    .collect()
+            },
+            |agent, max_concurrency, stop| {
+                consume_agent(
+                    nats.clone(),
+                    catalog.clone(),
+                    config.clone(),
+                    agent,
+                    max_concurrency,
+                    stop,
+                )
+            },
+        )
+        .await;
         self.background.cancel();
     }
 }

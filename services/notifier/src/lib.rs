@@ -1,1 +1,173 @@
+//! Notifier: turns events into signed webhooks. A fan-out consumer on
+//! `HOOKLINE_EVENTS` publishes one `Delivery` per matching subscription
+//! ([`fanout`]); one delivery consumer per subscription POSTs them
+//! ([`deliver`]), so a slow or dead endpoint never holds back a healthy one.
+//! The wire format is in [`outbound`]; retry decisions and delays in
+//! [`retry`]. Dead letters go to `hookline.dlq.<subscription>`.
 
+pub mod deliver;
+pub mod fanout;
+pub mod outbound;
+pub mod retry;
+
+use std::time::Duration;
+
+use hookline_core::consume::{self, ConsumerSpec};
+use hookline_core::nats::{self, Nats};
+use hookline_core::settings::{NatsSettings, Reader, SettingsError};
+use hookline_core::shutdown::{CancellationToken, GRACE};
+use hookline_core::store::{self, CatalogView};
+use hookline_core::subjects::StreamKind;
+use hookline_core::supervise;
+
+use crate::deliver::Deliverer;
+use crate::retry::Schedule;
+
+/// Notifier settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where NATS is.
+    pub nats: NatsSettings,
+    /// `HOOKLINE_RETRY_SCHEDULE` (`5s,5m,30m,2h,5h,10h,10h`) and
+    /// `HOOKLINE_RETRY_JITTER` (0.2).
+    pub schedule: Schedule,
+    /// `HOOKLINE_DELIVERY_CONNECT_TIMEOUT`, default 5 s.
+    pub connect_timeout: Duration,
+    /// `HOOKLINE_DELIVERY_TIMEOUT`: one whole attempt, default 15 s.
+    pub timeout: Duration,
+    /// `HOOKLINE_DELIVERY_CONCURRENCY`: attempts in flight per subscription, default 16.
+    pub concurrency: usize,
+    /// How long work in flight may take after shutdown.
+    pub grace: Duration,
+}
+
+impl Config {
+    /// Reads settings through `lookup`, reporting every bad value.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut r = Reader::new(lookup);
+        let nats = NatsSettings::read(&mut r);
+        let mut schedule = Schedule::default();
+        if let Some(text) = r.optional("HOOKLINE_RETRY_SCHEDULE") {
+            match Schedule::parse_delays(&text) {
+                Ok(delays) => schedule.delays = delays,
+                Err(e) => r.problem(format!("HOOKLINE_RETRY_SCHEDULE={text:?}: {e}")),
+            }
+        }
+        schedule.jitter = r.parse("HOOKLINE_RETRY_JITTER", schedule.jitter);
+        if !(0.0..=1.0).contains(&schedule.jitter) {
+            r.problem(format!(
+                "HOOKLINE_RETRY_JITTER={}: use 0 to 1",
+                schedule.jitter
+            ));
+        }
+        let connect_timeout =
+            r.duration("HOOKLINE_DELIVERY_CONNECT_TIMEOUT", Duration::from_secs(5));
+        let timeout = r.duration("HOOKLINE_DELIVERY_TIMEOUT", Duration::from_secs(15));
+        let concurrency = r.parse("HOOKLINE_DELIVERY_CONCURRENCY", 16usize);
+        let grace = r.duration("HOOKLINE_GRACE", GRACE);
+        r.finish()?;
+        Ok(Self {
+            nats,
+            schedule,
+            connect_timeout,
+            timeout,
+            concurrency,
+            grace,
+        })
+    }
+}
+
+/// A built notifier.
+pub struct App {
+    nats: Nats,
+    catalog: CatalogView,
+    config: Config,
+    background: CancellationToken,
+}
+
+impl App {
+    /// Connects to NATS, lays out streams and loads the catalog.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let nats = nats::connect(&config.nats, "hookline-notifier").await?;
+        let background = CancellationToken::new();
+        let catalog = store::watch(&nats, background.clone()).await?;
+        Ok(Self {
+            nats,
+            catalog,
+            config,
+            background,
+        })
+    }
+
+    /// Fans out and delivers until `shutdown`, then finishes attempts in hand.
+    pub async fn run_until(self, shutdown: CancellationToken) {
+        tracing::info!("Notifier running.");
+        let fanout = {
+            let spec = ConsumerSpec {
+                stream: self.nats.subjects.stream(StreamKind::Events),
+                durable: "notifier-fanout".to_owned(),
+                filter: self.nats.subjects.all(StreamKind::Events),
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 10_000,
+                concurrency: 64,
+            };
+            let (nats, catalog) = (self.nats.clone(), self.catalog.clone());
+            consume::run(
+                self.nats.js.clone(),
+                spec,
+                move |msg| {
+                    let nats = nats.clone();
+                    let catalog = catalog.borrow().clone();
+                    async move { fanout::handle(&nats, &catalog, &msg).await }
+                },
+                shutdown.clone(),
+                self.config.grace,
+            )
+        };
+        let deliverer = Deliverer {
+            nats: self.nats.clone(),
+            client: deliver::http_client(self.config.connect_timeout),
+            schedule: self.config.schedule.clone(),
+            timeout: self.config.timeout,
+        };
+        let (nats, catalog, config) =
+            (self.nats.clone(), self.catalog.clone(), self.config.clone());
+        let deliveries = supervise::per_item(
+            self.catalog.clone(),
+            shutdown,
+            |catalog| {
+                catalog
+                    .subscriptions
+                    .keys()
+                    .map(|id| (id.clone(), ()))
+                    .collect()
+            },
+            |subscription, (), stop| {
+                let spec = ConsumerSpec {
+                    stream: nats.subjects.stream(StreamKind::Deliveries),
+                    durable: format!("deliver-{subscription}"),
+                    filter: nats.subjects.deliveries(&subscription),
+                    // Longer than one attempt, so a slow attempt is never
+                    // delivered twice at once.
+                    ack_wait: config.timeout + Duration::from_secs(15),
+                    max_ack_pending: i64::try_from(config.concurrency).unwrap_or(16),
+                    concurrency: config.concurrency,
+                };
+                let (deliverer, catalog) = (deliverer.clone(), catalog.clone());
+                consume::run(
+                    nats.js.clone(),
+                    spec,
+                    move |msg| {
+                        let deliverer = deliverer.clone();
+                        let catalog = catalog.borrow().clone();
+                        async move { deliverer.handle(&catalog, &msg).await }
+                    },
+                    stop,
+                    config.grace,
+                )
+            },
+        );
+        tokio::join!(fanout, deliveries);
+        self.background.cancel();
+    }
+}

@@ -1,1 +1,13 @@
-fn main() {}
+//! `hookline-notifier`: signed outbound webhooks, alone, against any NATS.
+
+use hookline_core::{settings, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let vars = settings::env_and_flags(std::env::args().skip(1)).map_err(anyhow::Error::msg)?;
+    let config = hookline_notifier::Config::from_lookup(&|k| vars.get(k).cloned())?;
+    let app = hookline_notifier::App::build(config).await?;
+    app.run_until(shutdown::on_signal()).await;
+    Ok(())
+}

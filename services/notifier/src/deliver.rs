@@ -1,0 +1,301 @@
+//! Delivery: one signed POST per attempt, classified once
+//! ([`retry::classify`]), then ack on 2xx, nak with the schedule's delay on a
+//! retryable failure, or a dead letter after the last attempt or a final
+//! answer. 410 Gone also disables the subscription. Every attempt is logged
+//! (fire and forget: a lost log record never causes a resend).
+
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, message::PublishMessage};
+use bytes::Bytes;
+use hookline_core::catalog::{Catalog, SubscriptionSpec};
+use hookline_core::clock;
+use hookline_core::consume::{self, Outcome};
+use hookline_core::nats::Nats;
+use hookline_core::store;
+use hookline_core::subjects::{MSG_ID, TRACEPARENT};
+use hookline_proto::{Attempt, DeadLetter, Delivery, Event, Message as _};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::outbound;
+use crate::retry::{self, Schedule, Verdict};
+
+/// Response bytes kept in the attempt log.
+const LOGGED_BODY_BYTES: usize = 1024;
+
+/// The HTTP client every delivery uses: keep-alive, rustls with the ring
+/// provider and webpki roots, no redirects (hyper never follows them).
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Builds the client with a connect timeout.
+pub fn http_client(connect_timeout: Duration) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(https)
+}
+
+/// What a delivery consumer needs.
+#[derive(Clone)]
+pub struct Deliverer {
+    /// NATS.
+    pub nats: Nats,
+    /// The HTTP client.
+    pub client: HttpClient,
+    /// Retry delays.
+    pub schedule: Schedule,
+    /// Longest one attempt may take, response included.
+    pub timeout: Duration,
+}
+
+/// What one attempt got back.
+struct Response {
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+    body: String,
+    error: String,
+}
+
+impl Deliverer {
+    /// Handles one delivery message.
+    pub async fn handle(&self, catalog: &Catalog, msg: &jetstream::Message) -> Outcome {
+        let delivery = match Delivery::decode(msg.payload.as_ref()) {
+            Ok(d) => d,
+            Err(e) => return Outcome::Term(format!("undecodable Delivery: {e}")),
+        };
+        let Some(event) = delivery.event.clone() else {
+            return Outcome::Term("delivery without an event".to_owned());
+        };
+        let attempt = consume::delivery_count(msg);
+        // Stable across redeliveries of this message, new for a replayed one.
+        let sequence = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+        let Some(sub) = catalog.subscriptions.get(&delivery.subscription) else {
+            return Outcome::Term(format!(
+                "subscription `{}` no longer exists",
+                delivery.subscription
+            ));
+        };
+        if !sub.enabled {
+            return self
+                .dead_letter(
+                    &delivery,
+                    sequence,
+                    attempt.saturating_sub(1),
+                    "subscription disabled",
+                )
+                .await;
+        }
+        let trace = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(TRACEPARENT))
+            .map(|v| v.as_str().to_owned());
+        let started = Instant::now();
+        let response = self.post(sub, &event, trace.as_deref()).await;
+        let latency = started.elapsed();
+        let verdict = retry::classify(response.status, response.retry_after);
+        let next = match &verdict {
+            Verdict::Retry { retry_after } => {
+                self.schedule
+                    .delay_after(attempt, *retry_after, rand::random())
+            }
+            _ => None,
+        };
+        self.log_attempt(
+            &delivery.subscription,
+            &event,
+            attempt,
+            &response,
+            latency,
+            next,
+        );
+        match verdict {
+            Verdict::Delivered => Outcome::Ack,
+            Verdict::Retry { .. } => match next {
+                Some(delay) => {
+                    tracing::debug!(subscription = %delivery.subscription, attempt, ?delay, "Delivery failed; retrying.");
+                    Outcome::Retry(delay)
+                }
+                None => {
+                    self.dead_letter(&delivery, sequence, attempt, &describe(&response))
+                        .await
+                }
+            },
+            Verdict::Final => {
+                self.dead_letter(&delivery, sequence, attempt, &describe(&response))
+                    .await
+            }
+            Verdict::Gone => {
+                tracing::warn!(subscription = %delivery.subscription, "Endpoint answered 410 Gone; disabling the subscription.");
+                if let Err(e) =
+                    store::set_subscription_enabled(&self.nats, &delivery.subscription, false).await
+                {
+                    tracing::error!(subscription = %delivery.subscription, error = %e, "Could not disable subscription.");
+                }
+                self.dead_letter(&delivery, sequence, attempt, "410 Gone")
+                    .await
+            }
+        }
+    }
+
+    async fn post(&self, sub: &SubscriptionSpec, event: &Event, trace: Option<&str>) -> Response {
+        let failed = |error: String| Response {
+            status: None,
+            retry_after: None,
+            body: String::new(),
+            error,
+        };
+        let secrets: Vec<_> = sub
+            .secrets
+            .iter()
+            .filter_map(|s| s.resolve().ok())
+            .collect();
+        if secrets.is_empty() {
+            return failed("no usable signing secret".to_owned());
+        }
+        let secrets: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+        let body = outbound::body(event);
+        let mut request = hyper::Request::post(&sub.url)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::USER_AGENT, outbound::USER_AGENT);
+        for (name, value) in
+            outbound::signature_headers(&secrets, &event.id, clock::now_ms() / 1000, &body)
+        {
+            request = request.header(name, value);
+        }
+        if let Some(trace) = trace {
+            request = request.header("traceparent", trace);
+        }
+        let request = match request.body(Full::new(Bytes::from(body))) {
+            Ok(r) => r,
+            Err(e) => return failed(format!("invalid request: {e}")),
+        };
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(retry::parse_retry_after);
+            let bytes = Limited::new(response.into_body(), 64 * 1024)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let shown = &bytes[..bytes.len().min(LOGGED_BODY_BYTES)];
+            Ok::<_, String>(Response {
+                status: Some(status),
+                retry_after,
+                body: String::from_utf8_lossy(shown).into_owned(),
+                error: String::new(),
+            })
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => failed(e),
+            Err(_) => failed(format!("no answer within {:?}", self.timeout)),
+        }
+    }
+
+    fn log_attempt(
+        &self,
+        subscription: &str,
+        event: &Event,
+        attempt: u32,
+        r: &Response,
+        latency: Duration,
+        next: Option<Duration>,
+    ) {
+        let now = clock::now_ms();
+        let record = Attempt {
+            at_ms: now,
+            subscription: subscription.to_owned(),
+            event_id: event.id.clone(),
+            attempt,
+            status: r.status.map(u32::from).unwrap_or(0),
+            error: r.error.clone(),
+            latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            response_body: r.body.clone(),
+            next_attempt_at_ms: next.map_or(0, |d| {
+                now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+            }),
+        };
+        let client = self.nats.client.clone();
+        let subject = self.nats.subjects.log_attempt(subscription);
+        tokio::spawn(async move {
+            let _ = client
+                .publish(subject, Bytes::from(record.encode_to_vec()))
+                .await;
+        });
+    }
+
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        sequence: u64,
+        attempts: u32,
+        error: &str,
+    ) -> Outcome {
+        let letter = DeadLetter {
+            delivery: Some(delivery.clone()),
+            attempts,
+            last_error: error.to_owned(),
+            failed_at_ms: clock::now_ms(),
+        };
+        let event_id = delivery
+            .event
+            .as_ref()
+            .map(|e| e.id.as_str())
+            .unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            MSG_ID,
+            format!("{event_id}/{}/dlq/{sequence}", delivery.subscription).as_str(),
+        );
+        let publish = PublishMessage::build()
+            .payload(Bytes::from(letter.encode_to_vec()))
+            .headers(headers);
+        let stored = async {
+            self.nats
+                .js
+                .send_publish(self.nats.subjects.dlq(&delivery.subscription), publish)
+                .await?
+                .await
+        };
+        match stored.await {
+            Ok(_) => {
+                tracing::warn!(subscription = %delivery.subscription, event_id, attempts, error, "Delivery dead-lettered.");
+                Outcome::Ack
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Dead letter not stored; keeping the delivery.");
+                Outcome::Retry(Duration::from_secs(5))
+            }
+        }
+    }
+}
+
+fn describe(r: &Response) -> String {
+    match r.status {
+        Some(status) => format!("HTTP {status}"),
+        None => r.error.clone(),
+    }
+}

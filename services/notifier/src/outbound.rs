@@ -1,0 +1,97 @@
+//! The outbound request: the JSON body every subscriber receives and the
+//! headers that sign it. Pure code.
+//!
+//! Body: `{"id", "type", "timestamp", "data"}`. Headers: Standard Webhooks
+//! (`webhook-id` = event id, stable across retries; a fresh
+//! `webhook-timestamp`; `webhook-signature` with one `v1,` signature per
+//! active secret) and `X-Hookline-Signature: sha256=<hex>` of the raw body,
+//! keyed like the Standard Webhooks signature with the first secret.
+
+use hookline_core::clock;
+use hookline_core::signing;
+use hookline_proto::Event;
+use serde_json::{Value, json};
+
+/// `User-Agent` of every delivery.
+pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
+
+/// The JSON body for `event`.
+pub fn body(event: &Event) -> Vec<u8> {
+    let data: Value = serde_json::from_slice(&event.data_json).unwrap_or_else(|_| json!({}));
+    let value = json!({
+        "id": event.id,
+        "type": event.r#type,
+        "timestamp": clock::rfc3339_ms(event.timestamp_ms),
+        "data": data,
+    });
+    value.to_string().into_bytes()
+}
+
+/// Signature headers for `body`, signed at `now` (unix seconds).
+pub fn signature_headers(
+    secrets: &[&str],
+    event_id: &str,
+    now: i64,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("webhook-id", event_id.to_owned()),
+        ("webhook-timestamp", now.to_string()),
+        (
+            "webhook-signature",
+            signing::standard_signature_header(secrets.iter().copied(), event_id, now, body),
+        ),
+    ];
+    if let Some(first) = secrets.first() {
+        let mac = signing::hmac_sha256(&signing::standard_key(first), &[body]);
+        headers.push((
+            "x-hookline-signature",
+            format!("sha256={}", hex::encode(mac)),
+        ));
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_the_four_fields() {
+        let event = Event {
+            id: "evt_1".into(),
+            r#type: "code.generated".into(),
+            timestamp_ms: 1_700_000_000_123,
+            data_json: br#"{"branch":"b"}"#.to_vec(),
+            ..Default::default()
+        };
+        let value: Value = serde_json::from_slice(&body(&event)).expect("json");
+        assert_eq!(value["id"], "evt_1");
+        assert_eq!(value["type"], "code.generated");
+        assert_eq!(value["timestamp"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(value["data"]["branch"], "b");
+    }
+
+    #[test]
+    fn headers_verify_with_every_secret() {
+        let secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_b3RoZXI="];
+        let headers = signature_headers(&secrets, "evt_1", 1_700_000_000, b"{}");
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.clone())
+                .expect(n)
+        };
+        for secret in secrets {
+            assert!(signing::verify_standard(
+                secret,
+                "evt_1",
+                "1700000000",
+                b"{}",
+                &get("webhook-signature")
+            ));
+        }
+        assert!(get("x-hookline-signature").starts_with("sha256="));
+    }
+}
