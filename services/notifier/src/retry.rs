@@ -178,7 +178,11 @@ mod tests {
             d(5),
             "never sooner than the schedule"
         );
-        assert_eq!(schedule.delay_after(1, d(86_400), 0.5), d(600), "capped");
+        assert_eq!(
+            schedule.delay_after(1, d(86_400), 0.5),
+            d(36_000),
+            "capped at the longest delay"
+        );
         assert_eq!(parse_retry_after(" 120 "), d(120));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
