@@ -1,1 +1,340 @@
-//! End-to-end tests live in tests/.
+//! The end-to-end harness: a real nats-server, the four services in-process
+//! through their `App::build`, real local HTTP receivers whose answers the
+//! test controls, and a plain HTTP client for sending webhooks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hookline_core::catalog::Catalog;
+use hookline_core::nats::{self, Nats};
+use hookline_core::serve;
+use hookline_core::shutdown::CancellationToken;
+use hookline_core::store;
+use hookline_core::subjects::StreamKind;
+use hookline_core::testing::NatsServer;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::task::JoinHandle;
+
+/// Every await on the network in these tests is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// One of the four services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// Public webhook edge.
+    Ingest,
+    /// Events to run requests.
+    Router,
+    /// Agent runs.
+    Executor,
+    /// Outbound webhooks.
+    Notifier,
+}
+
+/// The whole pipeline on a private nats-server.
+pub struct Pipeline {
+    /// The server; tests may stop and restart it.
+    pub server: NatsServer,
+    /// A client for assertions.
+    pub nats: Nats,
+    /// Where ingest listens.
+    pub ingest: SocketAddr,
+    settings: HashMap<String, String>,
+    running: HashMap<Service, (CancellationToken, JoinHandle<()>)>,
+    _workdir: tempfile::TempDir,
+}
+
+impl Pipeline {
+    /// Starts NATS, applies `catalog` and starts all four services.
+    /// `settings` are extra `HOOKLINE_*` values (such as a retry schedule).
+    pub async fn start(catalog: &Catalog, settings: &[(&str, &str)]) -> Self {
+        let server = NatsServer::start();
+        let workdir = tempfile::tempdir().expect("workdir");
+        let mut map: HashMap<String, String> = [
+            ("HOOKLINE_NATS_URL", server.url()),
+            ("HOOKLINE_INGEST_LISTEN", "127.0.0.1:0".to_owned()),
+            (
+                "HOOKLINE_EXECUTOR_WORKDIR",
+                workdir.path().display().to_string(),
+            ),
+            ("HOOKLINE_GRACE", "10s".to_owned()),
+            ("HOOKLINE_RETRY_JITTER", "0".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in settings {
+            map.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let nats = nats::connect(&server.settings(), "hookline-tests")
+            .await
+            .expect("connect");
+        store::apply(&nats, catalog).await.expect("apply catalog");
+        let mut pipeline = Self {
+            server,
+            nats,
+            ingest: SocketAddr::from(([127, 0, 0, 1], 0)),
+            settings: map,
+            running: HashMap::new(),
+            _workdir: workdir,
+        };
+        for service in [
+            Service::Ingest,
+            Service::Router,
+            Service::Executor,
+            Service::Notifier,
+        ] {
+            pipeline.start_service(service).await;
+        }
+        pipeline
+    }
+
+    /// Starts one service (again).
+    pub async fn start_service(&mut self, service: Service) {
+        let map = self.settings.clone();
+        let lookup = move |k: &str| map.get(k).cloned();
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        let task = match service {
+            Service::Ingest => {
+                let app = hookline_ingest::App::build(
+                    hookline_ingest::Config::from_lookup(&lookup).expect("config"),
+                )
+                .await
+                .expect("ingest");
+                self.ingest = app.local_addr();
+                tokio::spawn(app.run_until(stop))
+            }
+            Service::Router => {
+                let app = hookline_router::App::build(
+                    hookline_router::Config::from_lookup(&lookup).expect("config"),
+                )
+                .await
+                .expect("router");
+                tokio::spawn(app.run_until(stop))
+            }
+            Service::Executor => {
+                let config = hookline_executor::Config::from_lookup(&lookup).expect("config");
+                let app = hookline_executor::App::build(config)
+                    .await
+                    .expect("executor");
+                tokio::spawn(app.run_until(stop))
+            }
+            Service::Notifier => {
+                let config = hookline_notifier::Config::from_lookup(&lookup).expect("config");
+                let app = hookline_notifier::App::build(config)
+                    .await
+                    .expect("notifier");
+                tokio::spawn(app.run_until(stop))
+            }
+        };
+        self.running.insert(service, (token, task));
+    }
+
+    /// Stops one service and waits until it has drained.
+    pub async fn stop_service(&mut self, service: Service) {
+        if let Some((token, task)) = self.running.remove(&service) {
+            token.cancel();
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("service drains")
+                .expect("service task");
+        }
+    }
+
+    /// `http://<ingest>/webhooks/<source>`.
+    pub fn webhook_url(&self, source: &str) -> String {
+        format!("http://{}/webhooks/{source}", self.ingest)
+    }
+
+    /// Every message currently in a stream, oldest first.
+    pub async fn stream_messages(
+        &self,
+        kind: StreamKind,
+    ) -> Vec<async_nats::jetstream::message::StreamMessage> {
+        let mut stream = self
+            .nats
+            .js
+            .get_stream(self.nats.subjects.stream(kind))
+            .await
+            .expect("stream");
+        let info = stream.info().await.expect("stream info");
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        let mut out = Vec::new();
+        for seq in first..=last {
+            if let Ok(message) = stream.get_raw_message(seq).await {
+                out.push(message);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        for (token, task) in self.running.values() {
+            token.cancel();
+            task.abort();
+        }
+    }
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// Its headers.
+    pub headers: http::HeaderMap,
+    /// Its raw body.
+    pub body: Bytes,
+    /// What the receiver answered.
+    pub status: u16,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl Received {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// One header as text.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// Decides a receiver's answer from the request and how many requests with
+/// the same `webhook-id` came before it (0 for the first).
+pub type Policy = Arc<dyn Fn(&Received, usize) -> u16 + Send + Sync>;
+
+/// A real local HTTP endpoint that records what it receives.
+pub struct Receiver {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Received>>>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Receiver {
+    /// Starts a receiver answering per `policy`.
+    pub async fn start(policy: impl Fn(&Received, usize) -> u16 + Send + Sync + 'static) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let policy: Policy = Arc::new(policy);
+        let stop = CancellationToken::new();
+        let seen = requests.clone();
+        tokio::spawn(serve::serve(
+            listener,
+            move |req: hyper::Request<hyper::body::Incoming>, _peer| {
+                let (seen, policy) = (seen.clone(), policy.clone());
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let mut received = Received {
+                        headers: parts.headers,
+                        body,
+                        status: 0,
+                        at: Instant::now(),
+                    };
+                    let mut all = seen.lock().expect("lock");
+                    let id = received.header("webhook-id");
+                    let before = all.iter().filter(|r| r.header("webhook-id") == id).count();
+                    received.status = policy(&received, before);
+                    let status = received.status;
+                    all.push(received);
+                    drop(all);
+                    serve::json(status, &serde_json::json!({"ok": status < 300}))
+                }
+            },
+            stop.clone(),
+            Duration::from_secs(1),
+        ));
+        Self {
+            addr,
+            requests,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    /// `http://<addr>/hook`.
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.requests.lock().expect("lock").clone()
+    }
+
+    /// Waits until `done` holds for what was received, or panics after [`WAIT`].
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let received = self.received();
+            if done(&received) {
+                return received;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; received: {:#?}",
+                received
+                    .iter()
+                    .map(|r| (r.status, r.json()))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// POSTs `body` with `headers`; returns the status and JSON answer.
+pub async fn post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> (u16, serde_json::Value) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut request = hyper::Request::post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(body.into())).expect("request");
+    let response = tokio::time::timeout(WAIT, client.request(request))
+        .await
+        .expect("answer in time")
+        .expect("response");
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}

