@@ -75,7 +75,9 @@ impl Pipeline {
         let nats = nats::connect(&server.settings(), "hookline-tests")
             .await
             .expect("connect");
-        store::apply(&nats, catalog).await.expect("apply catalog");
+        store::apply(&nats, catalog, false)
+            .await
+            .expect("apply catalog");
         let mut pipeline = Self {
             server,
             nats,

@@ -224,7 +224,16 @@ async fn ingest_answers_bad_requests_with_json_errors() {
     let good_sig = signing::github_signature(GITHUB_SECRET, b"{not json");
     let big = vec![b'x'; 300 * 1024];
     let big_sig = signing::github_signature(GITHUB_SECRET, &big);
-    let rows: Vec<(String, Vec<(&str, &str)>, Vec<u8>, u16, &str, &str)> = vec![
+    // (url, headers, body, status, error code, why)
+    type Row<'a> = (
+        String,
+        Vec<(&'a str, &'a str)>,
+        Vec<u8>,
+        u16,
+        &'a str,
+        &'a str,
+    );
+    let rows: Vec<Row> = vec![
         (
             url("nope"),
             vec![],

@@ -303,10 +303,10 @@ impl Catalog {
         let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
         for agent in catalog.agents.values_mut() {
             let RunnerSpec::Command { command } = &mut agent.runner;
-            if let Some(program) = command.first_mut() {
-                if program.starts_with("./") || program.starts_with("../") {
-                    *program = base.join(&*program).display().to_string();
-                }
+            if let Some(program) = command.first_mut()
+                && (program.starts_with("./") || program.starts_with("../"))
+            {
+                *program = base.join(&*program).display().to_string();
             }
         }
         catalog.validate().map_err(CatalogError::Invalid)?;
@@ -359,10 +359,10 @@ impl Catalog {
             if command.is_empty() {
                 problems.push(format!("agent `{id}`: runner.command is empty"));
             }
-            if let Some(profile) = &agent.profile {
-                if !self.profiles.contains_key(profile) {
-                    problems.push(format!("agent `{id}`: unknown profile `{profile}`"));
-                }
+            if let Some(profile) = &agent.profile
+                && !self.profiles.contains_key(profile)
+            {
+                problems.push(format!("agent `{id}`: unknown profile `{profile}`"));
             }
             if let Err(e) = parse_duration(&agent.timeout) {
                 problems.push(format!("agent `{id}`: timeout: {e}"));

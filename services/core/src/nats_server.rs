@@ -78,6 +78,14 @@ pub fn install(root: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// A suitable nats-server, installing the pinned one if none is found.
+pub fn find_or_install(root: &Path) -> Result<PathBuf, String> {
+    match find(root) {
+        Some(bin) => Ok(bin),
+        None => install(root),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_version as parse;
@@ -87,13 +95,5 @@ mod tests {
         assert_eq!(parse("nats-server: v2.15.1\n"), Some((2, 15, 1)));
         assert_eq!(parse("nats-server: v2.10.0-beta.1"), Some((2, 10, 0)));
         assert_eq!(parse("garbage"), None);
-    }
-}
-
-/// A suitable nats-server, installing the pinned one if none is found.
-pub fn find_or_install(root: &Path) -> Result<PathBuf, String> {
-    match find(root) {
-        Some(bin) => Ok(bin),
-        None => install(root),
     }
 }

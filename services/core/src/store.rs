@@ -71,9 +71,14 @@ async fn open(nats: &Nats) -> Result<kv::Store, StoreError> {
         .map_err(kv_err)
 }
 
-/// Makes the bucket hold exactly `catalog`. Applying the same catalog twice
-/// changes nothing the second time.
-pub async fn apply(nats: &Nats, catalog: &Catalog) -> Result<ApplyReport, StoreError> {
+/// Makes the bucket hold exactly `catalog` (with `dry_run`, only reports
+/// what it would change). Applying the same catalog twice changes nothing
+/// the second time.
+pub async fn apply(
+    nats: &Nats,
+    catalog: &Catalog,
+    dry_run: bool,
+) -> Result<ApplyReport, StoreError> {
     let store = open(nats).await?;
     let wanted = entries(catalog);
     let mut report = ApplyReport::default();
@@ -84,7 +89,9 @@ pub async fn apply(nats: &Nats, catalog: &Catalog) -> Result<ApplyReport, StoreE
     }
     for key in existing {
         if !wanted.contains_key(&key) {
-            store.delete(&key).await.map_err(kv_err)?;
+            if !dry_run {
+                store.delete(&key).await.map_err(kv_err)?;
+            }
             report.removed.push(key);
         }
     }
@@ -92,7 +99,9 @@ pub async fn apply(nats: &Nats, catalog: &Catalog) -> Result<ApplyReport, StoreE
         match store.get(&key).await.map_err(kv_err)? {
             Some(current) if current.as_ref() == value.as_slice() => report.unchanged += 1,
             current => {
-                store.put(&key, value.into()).await.map_err(kv_err)?;
+                if !dry_run {
+                    store.put(&key, value.into()).await.map_err(kv_err)?;
+                }
                 if current.is_some() {
                     report.updated.push(key);
                 } else {

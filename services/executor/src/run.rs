@@ -69,10 +69,10 @@ async fn put_record(nats: &Nats, record: &RunRecord) {
     let Ok(kv) = nats.js.get_key_value(nats.subjects.runs_bucket()).await else {
         return;
     };
-    if let Ok(json) = serde_json::to_vec(record) {
-        if let Err(e) = kv.put(&record.run_id, json.into()).await {
-            tracing::warn!(run_id = %record.run_id, error = %e, "Run record not written.");
-        }
+    if let Ok(json) = serde_json::to_vec(record)
+        && let Err(e) = kv.put(&record.run_id, json.into()).await
+    {
+        tracing::warn!(run_id = %record.run_id, error = %e, "Run record not written.");
     }
 }
 

@@ -242,4 +242,71 @@ mod tests {
             Err(RunnerError::Spawn { .. })
         ));
     }
+
+    fn alive(pid: u32) -> bool {
+        // A zombie (exited, unreaped) counts as gone.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| {
+                !stat
+                    .split_whitespace()
+                    .nth(2)
+                    .is_some_and(|state| state == "Z")
+            })
+            .unwrap_or(false)
+    }
+
+    async fn leaves_no_orphan(timeout: Duration, expected: Exit) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let pidfile = dir.path().join("child.pid");
+        let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let s = spawn(&script, timeout);
+        let cancel = s.cancel.clone();
+        let run = tokio::spawn(async move { run(s, |_, _| {}).await });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !pidfile.exists()
+            || std::fs::read_to_string(&pidfile)
+                .unwrap_or_default()
+                .trim()
+                .is_empty()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "agent never started its child"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let child: u32 = std::fs::read_to_string(&pidfile)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("pid number");
+        assert!(alive(child), "the grandchild runs while the agent does");
+        if expected == Exit::Cancelled {
+            cancel.cancel();
+        }
+        let exit = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("ends")
+            .expect("task")
+            .expect("runs");
+        assert_eq!(exit, expected);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(child) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "grandchild {child} survived the run"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_whole_process_group() {
+        leaves_no_orphan(Duration::from_millis(500), Exit::TimedOut).await;
+    }
+
+    #[tokio::test]
+    async fn a_cancel_kills_the_whole_process_group() {
+        leaves_no_orphan(Duration::from_secs(60), Exit::Cancelled).await;
+    }
 }

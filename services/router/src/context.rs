@@ -35,10 +35,10 @@ fn label_names(value: &Value, pointer: &str, out: &mut Vec<String>) {
                 .get("name")
                 .and_then(Value::as_str)
                 .or_else(|| label.as_str());
-            if let Some(name) = name {
-                if !out.iter().any(|l| l == name) {
-                    out.push(name.to_owned());
-                }
+            if let Some(name) = name
+                && !out.iter().any(|l| l == name)
+            {
+                out.push(name.to_owned());
             }
         }
     }

@@ -1,0 +1,39 @@
+//! `hookline apply -f FILE [--dry-run]`.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use hookline_core::catalog::Catalog;
+use hookline_core::settings::{NatsSettings, Reader};
+use hookline_core::{nats, store};
+
+/// Validates `file` and makes the config bucket match it.
+pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let catalog = Catalog::load(file)?;
+    let vars: std::collections::HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("HOOKLINE_"))
+        .collect();
+    let lookup = |k: &str| vars.get(k).cloned();
+    let mut reader = Reader::new(&lookup);
+    let settings = NatsSettings::read(&mut reader);
+    reader.finish()?;
+    let nats = tokio::time::timeout(
+        std::time::Duration::from_secs(70),
+        nats::connect(&settings, "hookline-cli"),
+    )
+    .await
+    .with_context(|| format!("NATS at {} did not answer", settings.url))??;
+    let report = store::apply(&nats, &catalog, dry_run).await?;
+    let verb = if dry_run { "would be " } else { "" };
+    for key in &report.created {
+        println!("+ {key} ({verb}created)");
+    }
+    for key in &report.updated {
+        println!("~ {key} ({verb}changed)");
+    }
+    for key in &report.removed {
+        println!("- {key} ({verb}removed)");
+    }
+    println!("{} unchanged", report.unchanged);
+    Ok(())
+}

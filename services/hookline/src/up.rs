@@ -1,0 +1,183 @@
+//! `hookline up`: everything on one machine. Finds (or installs) a
+//! nats-server, starts it with JetStream and a data folder, applies the
+//! configuration file, starts the four services in this process and a demo
+//! receiver, prints a signed `curl` that triggers the demo agent, and stops
+//! it all cleanly on Ctrl-C.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use hookline_core::catalog::{Catalog, Provider};
+use hookline_core::shutdown;
+use hookline_core::{nats, nats_server, signing, store};
+
+/// Options of `hookline up`.
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// Configuration file applied at start-up.
+    #[arg(long, default_value = "examples/hookline.toml")]
+    config: PathBuf,
+    /// Where webhooks are received.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the demo receiver listens (the example subscription points here).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    receiver: SocketAddr,
+    /// Port for the local nats-server (a free one if taken).
+    #[arg(long, default_value_t = 4222)]
+    nats_port: u16,
+    /// Folder for NATS data and run workspaces.
+    #[arg(long, default_value = ".hookline")]
+    data_dir: PathBuf,
+    /// Use this NATS instead of starting one.
+    #[arg(long, env = "HOOKLINE_NATS_URL")]
+    nats_url: Option<String>,
+}
+
+struct LocalNats(Child);
+
+impl Drop for LocalNats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_nats(args: &UpArgs) -> anyhow::Result<(String, LocalNats)> {
+    let root = std::env::current_dir()?;
+    let bin = nats_server::find_or_install(&root).map_err(anyhow::Error::msg)?;
+    let port = if TcpListener::bind(("127.0.0.1", args.nats_port)).is_ok() {
+        args.nats_port
+    } else {
+        TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()
+    };
+    let store_dir = args.data_dir.join("nats");
+    std::fs::create_dir_all(&store_dir)?;
+    let child = Command::new(&bin)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(&store_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let child = LocalNats(child);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("nats-server did not start on port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "nats-server {} running on port {port}, data in {}",
+        bin.display(),
+        store_dir.display()
+    );
+    Ok((format!("nats://127.0.0.1:{port}"), child))
+}
+
+/// Runs everything until Ctrl-C.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let catalog = Catalog::load(&args.config)?;
+    let (nats_url, local) = match &args.nats_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let (url, child) = start_nats(&args)?;
+            (url, Some(child))
+        }
+    };
+    let mut vars: HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("HOOKLINE_"))
+        .collect();
+    vars.insert("HOOKLINE_NATS_URL".into(), nats_url.clone());
+    vars.insert("HOOKLINE_INGEST_LISTEN".into(), args.listen.to_string());
+    let workdir = std::path::absolute(args.data_dir.join("runs"))?;
+    vars.entry("HOOKLINE_EXECUTOR_WORKDIR".into())
+        .or_insert_with(|| workdir.display().to_string());
+    let lookup = move |k: &str| vars.get(k).cloned();
+
+    let ingest_config = hookline_ingest::Config::from_lookup(&lookup)?;
+    let admin = nats::connect(&ingest_config.nats, "hookline-up").await?;
+    let report = store::apply(&admin, &catalog, false).await?;
+    println!(
+        "configuration {}: {} created, {} changed, {} removed",
+        args.config.display(),
+        report.created.len(),
+        report.updated.len(),
+        report.removed.len()
+    );
+
+    let stop = shutdown::on_signal();
+    let receiver_secrets = catalog
+        .subscriptions
+        .values()
+        .flat_map(|s| s.secrets.iter().filter_map(|r| r.resolve().ok()))
+        .collect();
+    let receiver =
+        crate::demo_receiver::start(args.receiver, receiver_secrets, stop.clone()).await?;
+
+    let ingest = hookline_ingest::App::build(ingest_config).await?;
+    let router =
+        hookline_router::App::build(hookline_router::Config::from_lookup(&lookup)?).await?;
+    let executor =
+        hookline_executor::App::build(hookline_executor::Config::from_lookup(&lookup)?).await?;
+    let notifier =
+        hookline_notifier::App::build(hookline_notifier::Config::from_lookup(&lookup)?).await?;
+    let webhook_addr = ingest.local_addr();
+    print_banner(&catalog, webhook_addr, receiver);
+
+    let tasks = [
+        tokio::spawn(ingest.run_until(stop.clone())),
+        tokio::spawn(router.run_until(stop.clone())),
+        tokio::spawn(executor.run_until(stop.clone())),
+        tokio::spawn(notifier.run_until(stop.clone())),
+    ];
+    stop.cancelled().await;
+    for task in tasks {
+        let _ = task.await;
+    }
+    drop(local);
+    println!("stopped");
+    Ok(())
+}
+
+fn print_banner(catalog: &Catalog, addr: SocketAddr, receiver: SocketAddr) {
+    println!("\nHookline is up. Ctrl-C stops everything.");
+    println!("  demo receiver:  http://{receiver}/");
+    for (id, source) in &catalog.sources {
+        println!(
+            "  webhook URL:    http://{addr}/webhooks/{id}  ({:?})",
+            source.provider
+        );
+    }
+    let Some((id, secret)) = catalog.sources.iter().find_map(|(id, s)| {
+        (s.provider == Provider::Github)
+            .then(|| {
+                s.secrets
+                    .first()
+                    .and_then(|r| r.resolve().ok())
+                    .map(|secret| (id, secret))
+            })
+            .flatten()
+    }) else {
+        return;
+    };
+    let body = serde_json::json!({
+        "action": "labeled",
+        "label": {"name": "hookline"},
+        "issue": {"number": 1, "title": "Checkout page returns 500", "labels": [{"name": "hookline"}],
+                  "user": {"login": "octocat"}},
+        "repository": {"full_name": "demo/shop", "owner": {"login": "demo"}},
+        "sender": {"login": "octocat"}
+    })
+    .to_string();
+    let signature = signing::github_signature(secret.expose(), body.as_bytes());
+    println!("\nTrigger the demo agent with a GitHub-signed webhook:\n");
+    println!(
+        "curl -i http://{addr}/webhooks/{id} \\\n  -H 'content-type: application/json' \\\n  -H 'x-github-event: issues' \\\n  -H \"x-github-delivery: $(date +%s%N)\" \\\n  -H 'x-hub-signature-256: {signature}' \\\n  -d '{body}'\n"
+    );
+}
