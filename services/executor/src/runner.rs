@@ -247,10 +247,9 @@ mod tests {
         // A zombie (exited, unreaped) counts as gone.
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|stat| {
-                !stat
-                    .split_whitespace()
+                stat.split_whitespace()
                     .nth(2)
-                    .is_some_and(|state| state == "Z")
+                    .is_none_or(|state| state != "Z")
             })
             .unwrap_or(false)
     }
