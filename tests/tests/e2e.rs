@@ -384,3 +384,47 @@ async fn exhausted_deliveries_land_in_the_dead_letter_queue() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(subscriber.received().len(), 3, "no attempt after the last");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn configuration_applies_idempotently_and_live() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let subscriber = Receiver::start(|_, _| 200).await;
+    let mut catalog = catalog("/bin/true", dir.path(), &subscriber.url());
+    let pipeline = Pipeline::start(&catalog, &[]).await;
+    let again = hookline_core::store::apply(&pipeline.nats, &catalog, false)
+        .await
+        .expect("apply");
+    assert!(
+        again.created.is_empty() && again.updated.is_empty() && again.removed.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(again.unchanged, 4);
+
+    // Disabling the source in the bucket takes effect without a restart.
+    catalog.sources.get_mut("github").expect("github").enabled = false;
+    let report = hookline_core::store::apply(&pipeline.nats, &catalog, false)
+        .await
+        .expect("apply");
+    assert_eq!(report.updated, ["source.github"]);
+    let body = issue_labeled("live");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let (status, answer) = send_github(&pipeline, "d-live", &body, GITHUB_SECRET).await;
+        if status == 403 {
+            assert_eq!(answer["error"]["code"], "source_disabled");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {status} a second after disabling"
+        );
+    }
+    catalog.sources.clear();
+    catalog.agents.clear();
+    let dry = hookline_core::store::apply(&pipeline.nats, &catalog, true)
+        .await
+        .expect("dry run");
+    assert_eq!(dry.removed, ["agent.triage", "source.github"]);
+    let (status, _) = send_github(&pipeline, "d-live-2", &body, GITHUB_SECRET).await;
+    assert_eq!(status, 403, "a dry run changes nothing");
+}
