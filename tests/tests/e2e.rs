@@ -137,6 +137,12 @@ async fn a_labeled_issue_runs_the_agent_and_the_subscriber_gets_signed_events() 
     for r in &received {
         verify_signed(r);
         assert!(r.headers.get("x-hookline-signature").is_some());
+        assert!(
+            r.header("traceparent").contains(TRACE_ID),
+            "one webhook is one trace: {:?}",
+            r.headers
+        );
+        assert!(r.header("user-agent").starts_with("Hookline/"));
     }
     let failed: Vec<_> = received
         .iter()
