@@ -73,6 +73,9 @@ fn issue_labeled(title: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The trace every webhook in these tests starts.
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
 async fn send_github(
     pipeline: &Pipeline,
     delivery: &str,
@@ -80,6 +83,7 @@ async fn send_github(
     secret: &str,
 ) -> (u16, serde_json::Value) {
     let signature = signing::github_signature(secret, body);
+    let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
     post(
         &pipeline.webhook_url("github"),
         &[
@@ -87,6 +91,7 @@ async fn send_github(
             ("x-github-event", "issues"),
             ("x-github-delivery", delivery),
             ("x-hub-signature-256", &signature),
+            ("traceparent", &traceparent),
         ],
         body.to_vec(),
     )
