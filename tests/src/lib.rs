@@ -59,10 +59,7 @@ impl Pipeline {
         let mut map: HashMap<String, String> = [
             ("HOOKLINE_NATS_URL", server.url()),
             ("HOOKLINE_INGEST_LISTEN", "127.0.0.1:0".to_owned()),
-            (
-                "HOOKLINE_EXECUTOR_WORKDIR",
-                workdir.path().display().to_string(),
-            ),
+            ("HOOKLINE_EXECUTOR_WORKDIR", workdir.path().display().to_string()),
             ("HOOKLINE_GRACE", "10s".to_owned()),
             ("HOOKLINE_RETRY_JITTER", "0".to_owned()),
         ]
@@ -75,9 +72,7 @@ impl Pipeline {
         let nats = nats::connect(&server.settings(), "hookline-tests")
             .await
             .expect("connect");
-        store::apply(&nats, catalog, false)
-            .await
-            .expect("apply catalog");
+        store::apply(&nats, catalog, false).await.expect("apply catalog");
         let mut pipeline = Self {
             server,
             nats,
@@ -86,12 +81,7 @@ impl Pipeline {
             running: HashMap::new(),
             _workdir: workdir,
         };
-        for service in [
-            Service::Ingest,
-            Service::Router,
-            Service::Executor,
-            Service::Notifier,
-        ] {
+        for service in [Service::Ingest, Service::Router, Service::Executor, Service::Notifier] {
             pipeline.start_service(service).await;
         }
         pipeline
@@ -105,34 +95,26 @@ impl Pipeline {
         let stop = token.clone();
         let task = match service {
             Service::Ingest => {
-                let app = hookline_ingest::App::build(
-                    hookline_ingest::Config::from_lookup(&lookup).expect("config"),
-                )
-                .await
-                .expect("ingest");
+                let app = hookline_ingest::App::build(hookline_ingest::Config::from_lookup(&lookup).expect("config"))
+                    .await
+                    .expect("ingest");
                 self.ingest = app.local_addr();
                 tokio::spawn(app.run_until(stop))
             }
             Service::Router => {
-                let app = hookline_router::App::build(
-                    hookline_router::Config::from_lookup(&lookup).expect("config"),
-                )
-                .await
-                .expect("router");
+                let app = hookline_router::App::build(hookline_router::Config::from_lookup(&lookup).expect("config"))
+                    .await
+                    .expect("router");
                 tokio::spawn(app.run_until(stop))
             }
             Service::Executor => {
                 let config = hookline_executor::Config::from_lookup(&lookup).expect("config");
-                let app = hookline_executor::App::build(config)
-                    .await
-                    .expect("executor");
+                let app = hookline_executor::App::build(config).await.expect("executor");
                 tokio::spawn(app.run_until(stop))
             }
             Service::Notifier => {
                 let config = hookline_notifier::Config::from_lookup(&lookup).expect("config");
-                let app = hookline_notifier::App::build(config)
-                    .await
-                    .expect("notifier");
+                let app = hookline_notifier::App::build(config).await.expect("notifier");
                 tokio::spawn(app.run_until(stop))
             }
         };
@@ -156,10 +138,7 @@ impl Pipeline {
     }
 
     /// Every message currently in a stream, oldest first.
-    pub async fn stream_messages(
-        &self,
-        kind: StreamKind,
-    ) -> Vec<async_nats::jetstream::message::StreamMessage> {
+    pub async fn stream_messages(&self, kind: StreamKind) -> Vec<async_nats::jetstream::message::StreamMessage> {
         let mut stream = self
             .nats
             .js
@@ -231,9 +210,7 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver answering per `policy`.
     pub async fn start(policy: impl Fn(&Received, usize) -> u16 + Send + Sync + 'static) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
         let policy: Policy = Arc::new(policy);
@@ -245,11 +222,7 @@ impl Receiver {
                 let (seen, policy) = (seen.clone(), policy.clone());
                 async move {
                     let (parts, body) = req.into_parts();
-                    let body = body
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
+                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                     let mut received = Received {
                         headers: parts.headers,
                         body,
@@ -266,6 +239,7 @@ impl Receiver {
                     serve::json(status, &serde_json::json!({"ok": status < 300}))
                 }
             },
+            serve::Limits::default(),
             stop.clone(),
             Duration::from_secs(1),
         ));
@@ -287,11 +261,7 @@ impl Receiver {
     }
 
     /// Waits until `done` holds for what was received, or panics after [`WAIT`].
-    pub async fn wait_until(
-        &self,
-        what: &str,
-        done: impl Fn(&[Received]) -> bool,
-    ) -> Vec<Received> {
+    pub async fn wait_until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
         let deadline = Instant::now() + WAIT;
         loop {
             let received = self.received();
@@ -301,10 +271,7 @@ impl Receiver {
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {what}; received: {:#?}",
-                received
-                    .iter()
-                    .map(|r| (r.status, r.json()))
-                    .collect::<Vec<_>>()
+                received.iter().map(|r| (r.status, r.json())).collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -312,13 +279,8 @@ impl Receiver {
 }
 
 /// POSTs `body` with `headers`; returns the status and JSON answer.
-pub async fn post(
-    url: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<Bytes>,
-) -> (u16, serde_json::Value) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+pub async fn post(url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> (u16, serde_json::Value) {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = hyper::Request::post(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -329,12 +291,7 @@ pub async fn post(
         .expect("answer in time")
         .expect("response");
     let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
     (
         status,
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),

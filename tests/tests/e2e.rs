@@ -76,12 +76,7 @@ fn issue_labeled(title: &str) -> Vec<u8> {
 /// The trace every webhook in these tests starts.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
-async fn send_github(
-    pipeline: &Pipeline,
-    delivery: &str,
-    body: &[u8],
-    secret: &str,
-) -> (u16, serde_json::Value) {
+async fn send_github(pipeline: &Pipeline, delivery: &str, body: &[u8], secret: &str) -> (u16, serde_json::Value) {
     let signature = signing::github_signature(secret, body);
     let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
     post(
@@ -125,19 +120,15 @@ async fn a_labeled_issue_runs_the_agent_and_the_subscriber_gets_signed_events() 
     .await;
 
     let title = "Crash when the title has {{bodyJson}} in it";
-    let (status, answer) =
-        send_github(&pipeline, "d-1", &issue_labeled(title), GITHUB_SECRET).await;
+    let (status, answer) = send_github(&pipeline, "d-1", &issue_labeled(title), GITHUB_SECRET).await;
     assert_eq!(status, 202, "{answer}");
     let event_id = answer["event_id"].as_str().expect("event id").to_owned();
 
     let received = subscriber
-        .wait_until(
-            "run.started, deployment.failed (third try) and run.completed",
-            |all| {
-                let ok = |t: &str| all.iter().any(|r| r.json()["type"] == t && r.status == 200);
-                ok("run.started") && ok("deployment.failed") && ok("run.completed")
-            },
-        )
+        .wait_until("run.started, deployment.failed (third try) and run.completed", |all| {
+            let ok = |t: &str| all.iter().any(|r| r.json()["type"] == t && r.status == 200);
+            ok("run.started") && ok("deployment.failed") && ok("run.completed")
+        })
         .await;
     for r in &received {
         verify_signed(r);
@@ -173,19 +164,12 @@ async fn a_labeled_issue_runs_the_agent_and_the_subscriber_gets_signed_events() 
     assert!(completed.json()["data"]["duration_ms"].is_u64());
 
     // The agent got the rendered prompt on stdin and in its prompt file.
-    let run_id = completed.json()["data"]["run_id"]
-        .as_str()
-        .expect("run id")
-        .to_owned();
-    let stdin = std::fs::read_to_string(dir.path().join(format!("stdin-{run_id}.txt")))
-        .expect("stdin saved");
-    let file = std::fs::read_to_string(dir.path().join(format!("prompt-{run_id}.txt")))
-        .expect("prompt saved");
+    let run_id = completed.json()["data"]["run_id"].as_str().expect("run id").to_owned();
+    let stdin = std::fs::read_to_string(dir.path().join(format!("stdin-{run_id}.txt"))).expect("stdin saved");
+    let file = std::fs::read_to_string(dir.path().join(format!("prompt-{run_id}.txt"))).expect("prompt saved");
     assert_eq!(stdin, file);
     assert!(
-        stdin.contains(
-            "Issue Crash when the title has {{bodyJson}} in it in acme/api (issues/labeled)."
-        ),
+        stdin.contains("Issue Crash when the title has {{bodyJson}} in it in acme/api (issues/labeled)."),
         "{stdin}"
     );
     assert!(
@@ -236,14 +220,7 @@ async fn ingest_answers_bad_requests_with_json_errors() {
     let big = vec![b'x'; 300 * 1024];
     let big_sig = signing::github_signature(GITHUB_SECRET, &big);
     // (url, headers, body, status, error code, why)
-    type Row<'a> = (
-        String,
-        Vec<(&'a str, &'a str)>,
-        Vec<u8>,
-        u16,
-        &'a str,
-        &'a str,
-    );
+    type Row<'a> = (String, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str, &'a str);
     let rows: Vec<Row> = vec![
         (
             url("nope"),
@@ -324,13 +301,7 @@ async fn a_retry_waiting_while_the_notifier_restarts_is_still_delivered() {
         &[("HOOKLINE_RETRY_SCHEDULE", "2s,2s")],
     )
     .await;
-    let (status, _) = send_github(
-        &pipeline,
-        "d-restart",
-        &issue_labeled("restart"),
-        GITHUB_SECRET,
-    )
-    .await;
+    let (status, _) = send_github(&pipeline, "d-restart", &issue_labeled("restart"), GITHUB_SECRET).await;
     assert_eq!(status, 202);
     subscriber
         .wait_until("first attempts of all three events", |all| all.len() >= 3)
@@ -352,11 +323,7 @@ async fn a_retry_waiting_while_the_notifier_restarts_is_still_delivered() {
             .filter(|r| r.header("webhook-id") == id)
             .map(|r| r.status)
             .collect();
-        assert_eq!(
-            tries,
-            [503, 200],
-            "one failed try, then exactly one delivery for {id}"
-        );
+        assert_eq!(tries, [503, 200], "one failed try, then exactly one delivery for {id}");
     }
 }
 
@@ -369,9 +336,7 @@ async fn exhausted_deliveries_land_in_the_dead_letter_queue() {
     let pipeline = Pipeline::start(&catalog, &[("HOOKLINE_RETRY_SCHEDULE", "100ms,100ms")]).await;
     let (status, _) = send_github(&pipeline, "d-dlq", &issue_labeled("dlq"), GITHUB_SECRET).await;
     assert_eq!(status, 202);
-    subscriber
-        .wait_until("three attempts", |all| all.len() >= 3)
-        .await;
+    subscriber.wait_until("three attempts", |all| all.len() >= 3).await;
     let deadline = std::time::Instant::now() + hookline_tests::WAIT;
     let letters = loop {
         let letters = pipeline.stream_messages(StreamKind::Dlq).await;
@@ -385,11 +350,7 @@ async fn exhausted_deliveries_land_in_the_dead_letter_queue() {
     assert_eq!(letter.attempts, 3);
     assert_eq!(letter.last_error, "HTTP 500");
     assert_eq!(
-        letter
-            .delivery
-            .and_then(|d| d.event)
-            .map(|e| e.r#type)
-            .as_deref(),
+        letter.delivery.and_then(|d| d.event).map(|e| e.r#type).as_deref(),
         Some("run.started")
     );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -128,14 +128,8 @@ pub async fn run<F, Fut>(
             }
         }
         let messages = async {
-            let stream = js
-                .get_stream(&spec.stream)
-                .await
-                .map_err(|e| e.to_string())?;
-            let consumer = stream
-                .create_consumer(spec.config())
-                .await
-                .map_err(|e| e.to_string())?;
+            let stream = js.get_stream(&spec.stream).await.map_err(|e| e.to_string())?;
+            let consumer = stream.create_consumer(spec.config()).await.map_err(|e| e.to_string())?;
             consumer
                 .stream()
                 .max_messages_per_batch(spec.concurrency.clamp(1, 256))
@@ -191,10 +185,7 @@ pub async fn run<F, Fut>(
         }
     }
     let all = u32::try_from(spec.concurrency.max(1)).unwrap_or(u32::MAX);
-    if tokio::time::timeout(grace, slots.acquire_many(all))
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
         tracing::warn!(consumer = %spec.durable, "Handlers still running after the grace period; their messages will be redelivered.");
     }
 }

@@ -9,9 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdError {
     /// Not `[a-z0-9][a-z0-9_-]{0,63}`.
-    #[error(
-        "`{0}` is not a valid identifier: use 1-64 of a-z, 0-9, '_' and '-', starting with a letter or digit"
-    )]
+    #[error("`{0}` is not a valid identifier: use 1-64 of a-z, 0-9, '_' and '-', starting with a letter or digit")]
     Identifier(String),
     /// Not a dotted name such as `code.generated`.
     #[error("`{0}` is not a valid event type: use dotted lowercase words such as `code.generated`")]
@@ -191,30 +189,10 @@ mod tests {
     fn event_patterns_follow_nats_wildcards() {
         let rows = [
             ("code.*", "code.generated", true, "star matches one word"),
-            (
-                "code.*",
-                "code.generated.extra",
-                false,
-                "star is exactly one word",
-            ),
-            (
-                "deployment.>",
-                "deployment.failed",
-                true,
-                "tail matches one word",
-            ),
-            (
-                "deployment.>",
-                "deployment.a.b",
-                true,
-                "tail matches several",
-            ),
-            (
-                "deployment.>",
-                "deployment",
-                false,
-                "tail needs at least one word",
-            ),
+            ("code.*", "code.generated.extra", false, "star is exactly one word"),
+            ("deployment.>", "deployment.failed", true, "tail matches one word"),
+            ("deployment.>", "deployment.a.b", true, "tail matches several"),
+            ("deployment.>", "deployment", false, "tail needs at least one word"),
             ("run.completed", "run.completed", true, "exact"),
             ("run.completed", "run.failed", false, "exact mismatch"),
             (">", "anything.at.all", true, "everything"),

@@ -106,21 +106,15 @@ mod startup_retry {
 fn stream_config(subjects: &Subjects, settings: &NatsSettings, kind: StreamKind) -> stream::Config {
     const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
     let (retention, max_age, window) = match kind {
-        StreamKind::Ingest => (
-            stream::RetentionPolicy::Limits,
-            WEEK,
-            settings.dedupe_window,
-        ),
+        StreamKind::Ingest => (stream::RetentionPolicy::Limits, WEEK, settings.dedupe_window),
         StreamKind::Runs | StreamKind::Deliveries => (
             stream::RetentionPolicy::WorkQueue,
             Duration::ZERO,
             Duration::from_secs(600),
         ),
-        StreamKind::Events | StreamKind::Dlq | StreamKind::Log => (
-            stream::RetentionPolicy::Limits,
-            WEEK,
-            Duration::from_secs(600),
-        ),
+        StreamKind::Events | StreamKind::Dlq | StreamKind::Log => {
+            (stream::RetentionPolicy::Limits, WEEK, Duration::from_secs(600))
+        }
     };
     stream::Config {
         name: subjects.stream(kind),
@@ -157,11 +151,7 @@ pub async fn ensure_layout(nats: &Nats, settings: &NatsSettings) -> Result<(), N
     }
     let buckets = [
         (nats.subjects.config_bucket(), 10, Duration::ZERO),
-        (
-            nats.subjects.runs_bucket(),
-            1,
-            Duration::from_secs(7 * 24 * 3600),
-        ),
+        (nats.subjects.runs_bucket(), 1, Duration::from_secs(7 * 24 * 3600)),
     ];
     for (bucket, history, max_age) in buckets {
         if nats.js.get_key_value(&bucket).await.is_ok() {

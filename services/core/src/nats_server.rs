@@ -25,11 +25,7 @@ pub fn version_of(bin: &Path) -> Option<(u32, u32, u32)> {
 fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     let version = text.split_whitespace().last()?.trim_start_matches('v');
     let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().ok());
-    Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
-    ))
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
 }
 
 fn suitable(bin: &Path) -> bool {

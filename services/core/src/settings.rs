@@ -126,9 +126,7 @@ impl NatsSettings {
     pub fn read(r: &mut Reader<'_>) -> Self {
         let prefix = r.string("HOOKLINE_PREFIX", "hookline");
         if crate::ids::Id::parse(&prefix).is_err() {
-            r.problem(format!(
-                "HOOKLINE_PREFIX={prefix:?}: use 1-64 of a-z, 0-9, '_' and '-'"
-            ));
+            r.problem(format!("HOOKLINE_PREFIX={prefix:?}: use 1-64 of a-z, 0-9, '_' and '-'"));
         }
         let replicas = r.parse("HOOKLINE_REPLICAS", 1usize);
         if !(1..=5).contains(&replicas) {
@@ -157,25 +155,17 @@ impl NatsSettings {
 
 /// The process environment's `HOOKLINE_*` variables, overridden by flags
 /// `--some-key value` or `--some-key=value` (read as `HOOKLINE_SOME_KEY`).
-pub fn env_and_flags(
-    args: impl IntoIterator<Item = String>,
-) -> Result<HashMap<String, String>, String> {
-    let mut map: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("HOOKLINE_"))
-        .collect();
+pub fn env_and_flags(args: impl IntoIterator<Item = String>) -> Result<HashMap<String, String>, String> {
+    let mut map: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("HOOKLINE_")).collect();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let Some(flag) = arg.strip_prefix("--") else {
-            return Err(format!(
-                "unexpected argument `{arg}`; settings are --key value"
-            ));
+            return Err(format!("unexpected argument `{arg}`; settings are --key value"));
         };
         let (name, value) = match flag.split_once('=') {
             Some((n, v)) => (n.to_owned(), v.to_owned()),
             None => {
-                let v = args
-                    .next()
-                    .ok_or_else(|| format!("--{flag} needs a value"))?;
+                let v = args.next().ok_or_else(|| format!("--{flag} needs a value"))?;
                 (flag.to_owned(), v)
             }
         };
@@ -196,11 +186,7 @@ mod tests {
         let rows = [
             ("250ms", Some(Duration::from_millis(250)), "milliseconds"),
             ("30s", Some(Duration::from_secs(30)), "seconds"),
-            (
-                "30",
-                Some(Duration::from_secs(30)),
-                "bare number is seconds",
-            ),
+            ("30", Some(Duration::from_secs(30)), "bare number is seconds"),
             ("5m", Some(Duration::from_secs(300)), "minutes"),
             ("2h", Some(Duration::from_secs(7200)), "hours"),
             ("7d", Some(Duration::from_secs(7 * 86_400)), "days"),
@@ -230,16 +216,8 @@ mod tests {
 
     #[test]
     fn flags_override_and_are_named_like_variables() {
-        let map = env_and_flags([
-            "--nats-url".into(),
-            "nats://x:1".into(),
-            "--prefix=hl".into(),
-        ])
-        .expect("valid flags");
-        assert_eq!(
-            map.get("HOOKLINE_NATS_URL").map(String::as_str),
-            Some("nats://x:1")
-        );
+        let map = env_and_flags(["--nats-url".into(), "nats://x:1".into(), "--prefix=hl".into()]).expect("valid flags");
+        assert_eq!(map.get("HOOKLINE_NATS_URL").map(String::as_str), Some("nats://x:1"));
         assert_eq!(map.get("HOOKLINE_PREFIX").map(String::as_str), Some("hl"));
         assert!(env_and_flags(["stray".into()]).is_err());
         assert!(env_and_flags(["--dangling".into()]).is_err());

@@ -44,11 +44,7 @@ pub struct ApplyReport {
 }
 
 fn entries(catalog: &Catalog) -> BTreeMap<String, Vec<u8>> {
-    fn put<T: Serialize>(
-        out: &mut BTreeMap<String, Vec<u8>>,
-        kind: &str,
-        items: &BTreeMap<String, T>,
-    ) {
+    fn put<T: Serialize>(out: &mut BTreeMap<String, Vec<u8>>, kind: &str, items: &BTreeMap<String, T>) {
         for (id, spec) in items {
             // Serializing these plain structs cannot fail.
             if let Ok(json) = serde_json::to_vec(spec) {
@@ -74,11 +70,7 @@ async fn open(nats: &Nats) -> Result<kv::Store, StoreError> {
 /// Makes the bucket hold exactly `catalog` (with `dry_run`, only reports
 /// what it would change). Applying the same catalog twice changes nothing
 /// the second time.
-pub async fn apply(
-    nats: &Nats,
-    catalog: &Catalog,
-    dry_run: bool,
-) -> Result<ApplyReport, StoreError> {
+pub async fn apply(nats: &Nats, catalog: &Catalog, dry_run: bool) -> Result<ApplyReport, StoreError> {
     let store = open(nats).await?;
     let wanted = entries(catalog);
     let mut report = ApplyReport::default();
@@ -161,10 +153,7 @@ pub async fn watch(nats: &Nats, shutdown: CancellationToken) -> Result<CatalogVi
             set_entry(&mut catalog, &key, value);
         }
     }
-    let mut updates = store
-        .watch_all_from_revision(last_revision + 1)
-        .await
-        .map_err(kv_err)?;
+    let mut updates = store.watch_all_from_revision(last_revision + 1).await.map_err(kv_err)?;
     let (tx, rx) = watch::channel(Arc::new(catalog.clone()));
     tokio::spawn(async move {
         loop {
@@ -174,8 +163,7 @@ pub async fn watch(nats: &Nats, shutdown: CancellationToken) -> Result<CatalogVi
             };
             match entry {
                 Some(Ok(entry)) => {
-                    let value =
-                        (entry.operation == kv::Operation::Put).then_some(entry.value.as_ref());
+                    let value = (entry.operation == kv::Operation::Put).then_some(entry.value.as_ref());
                     set_entry(&mut catalog, &entry.key, value);
                     tx.send_replace(Arc::new(catalog.clone()));
                     tracing::info!(key = %entry.key, "Configuration changed.");
@@ -193,18 +181,13 @@ pub async fn watch(nats: &Nats, shutdown: CancellationToken) -> Result<CatalogVi
 
 /// Enables or disables one subscription in the bucket (the notifier
 /// disables a subscription whose endpoint answered 410 Gone).
-pub async fn set_subscription_enabled(
-    nats: &Nats,
-    id: &str,
-    enabled: bool,
-) -> Result<(), StoreError> {
+pub async fn set_subscription_enabled(nats: &Nats, id: &str, enabled: bool) -> Result<(), StoreError> {
     let store = open(nats).await?;
     let key = format!("subscription.{id}");
     let Some(current) = store.get(&key).await.map_err(kv_err)? else {
         return Ok(());
     };
-    let mut spec: crate::catalog::SubscriptionSpec =
-        serde_json::from_slice(&current).map_err(kv_err)?;
+    let mut spec: crate::catalog::SubscriptionSpec = serde_json::from_slice(&current).map_err(kv_err)?;
     if spec.enabled == enabled {
         return Ok(());
     }

@@ -59,9 +59,7 @@ pub struct Subjects {
 impl Subjects {
     /// Names under `prefix`; the prefix is checked by the settings reader.
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-        }
+        Self { prefix: prefix.into() }
     }
 
     /// The prefix itself.
@@ -131,6 +129,11 @@ impl Subjects {
     /// KV bucket holding sources, agents, profiles and subscriptions.
     pub fn config_bucket(&self) -> String {
         format!("{}_config", self.prefix)
+    }
+
+    /// KV bucket holding live state such as each source's last trigger.
+    pub fn state_bucket(&self) -> String {
+        format!("{}_state", self.prefix)
     }
 
     /// KV bucket holding run records.

@@ -13,12 +13,8 @@ use crate::store::CatalogView;
 
 /// Runs `start(id, settings, stop)` for every `(id, settings)` that `wanted`
 /// reads from the catalog, until `shutdown`; then waits for them all.
-pub async fn per_item<S, W, F, Fut>(
-    mut catalog: CatalogView,
-    shutdown: CancellationToken,
-    wanted: W,
-    start: F,
-) where
+pub async fn per_item<S, W, F, Fut>(mut catalog: CatalogView, shutdown: CancellationToken, wanted: W, start: F)
+where
     S: PartialEq + Clone,
     W: Fn(&Catalog) -> BTreeMap<String, S>,
     F: Fn(String, S, CancellationToken) -> Fut,

@@ -45,12 +45,7 @@ impl Emitter {
 
     /// Publishes one event and waits for its ack; `dedupe` makes a redone
     /// run's event a duplicate instead of a second event.
-    pub async fn emit(
-        &self,
-        event_type: &str,
-        data: Map<String, Value>,
-        dedupe: &str,
-    ) -> Result<String, EmitError> {
+    pub async fn emit(&self, event_type: &str, data: Map<String, Value>, dedupe: &str) -> Result<String, EmitError> {
         let event = Event {
             id: clock::new_id(),
             r#type: event_type.to_owned(),
@@ -66,9 +61,7 @@ impl Emitter {
             headers.insert(MSG_ID, msg_id.as_str());
             headers.insert(EVENT_ID, event.id.as_str());
             headers.insert(TRACEPARENT, self.traceparent.as_str());
-            let publish = PublishMessage::build()
-                .payload(payload.clone())
-                .headers(headers);
+            let publish = PublishMessage::build().payload(payload.clone()).headers(headers);
             self.nats
                 .js
                 .send_publish(self.nats.subjects.events(event_type), publish)
@@ -105,9 +98,7 @@ impl Emitter {
         let client = self.nats.client.clone();
         let subject = self.nats.subjects.log_run(&self.agent);
         tokio::spawn(async move {
-            let _ = client
-                .publish(subject, Bytes::from(record.encode_to_vec()))
-                .await;
+            let _ = client.publish(subject, Bytes::from(record.encode_to_vec())).await;
         });
     }
 }

@@ -30,9 +30,7 @@ pub fn parse(text: &str) -> (Vec<AgentEvent>, Vec<String>) {
             continue;
         }
         if line.len() > MAX_EVENT_BYTES {
-            problems.push(format!(
-                "events line {n}: longer than {MAX_EVENT_BYTES} bytes"
-            ));
+            problems.push(format!("events line {n}: longer than {MAX_EVENT_BYTES} bytes"));
             continue;
         }
         if events.len() >= MAX_EVENTS {
@@ -101,10 +99,7 @@ mod tests {
 
     #[test]
     fn oversized_lines_and_floods_are_capped() {
-        let huge = format!(
-            r#"{{"type":"a.b","data":{{"x":"{}"}}}}"#,
-            "y".repeat(MAX_EVENT_BYTES)
-        );
+        let huge = format!(r#"{{"type":"a.b","data":{{"x":"{}"}}}}"#, "y".repeat(MAX_EVENT_BYTES));
         let (events, problems) = parse(&huge);
         assert!(events.is_empty() && problems.len() == 1);
         let flood = vec![r#"{"type":"a.b"}"#; MAX_EVENTS + 5].join("\n");

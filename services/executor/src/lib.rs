@@ -51,11 +51,7 @@ impl Config {
             .unwrap_or_else(std::env::temp_dir);
         let grace = r.duration("HOOKLINE_GRACE", GRACE);
         r.finish()?;
-        Ok(Self {
-            nats,
-            work_root,
-            grace,
-        })
+        Ok(Self { nats, work_root, grace })
     }
 }
 
@@ -86,8 +82,7 @@ impl App {
     /// started, resized or stopped as the catalog changes.
     pub async fn run_until(self, shutdown: CancellationToken) {
         tracing::info!("Executor running.");
-        let (nats, catalog, config) =
-            (self.nats.clone(), self.catalog.clone(), self.config.clone());
+        let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         supervise::per_item(
             self.catalog.clone(),
             shutdown,

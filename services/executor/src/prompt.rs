@@ -71,8 +71,7 @@ fn inline(text: &str) -> String {
 fn lookup(name: &str, input: &PromptInput<'_>, body: &Value) -> Option<Rendered> {
     let event = input.event;
     let ctx = input.context;
-    let ctx_field =
-        |f: fn(&WebhookContext) -> String| Some(Rendered::Inline(ctx.map(f).unwrap_or_default()));
+    let ctx_field = |f: fn(&WebhookContext) -> String| Some(Rendered::Inline(ctx.map(f).unwrap_or_default()));
     match name {
         "body" => Some(Rendered::Block(
             event
@@ -97,18 +96,10 @@ fn lookup(name: &str, input: &PromptInput<'_>, body: &Value) -> Option<Rendered>
                 })
                 .unwrap_or_default(),
         )),
-        "query" => Some(Rendered::Block(
-            event.map(|e| e.query.clone()).unwrap_or_default(),
-        )),
-        "method" => Some(Rendered::Inline(
-            event.map(|e| e.method.clone()).unwrap_or_default(),
-        )),
-        "path" => Some(Rendered::Inline(
-            event.map(|e| e.path.clone()).unwrap_or_default(),
-        )),
-        "sourceIp" => Some(Rendered::Inline(
-            event.map(|e| e.source_ip.clone()).unwrap_or_default(),
-        )),
+        "query" => Some(Rendered::Block(event.map(|e| e.query.clone()).unwrap_or_default())),
+        "method" => Some(Rendered::Inline(event.map(|e| e.method.clone()).unwrap_or_default())),
+        "path" => Some(Rendered::Inline(event.map(|e| e.path.clone()).unwrap_or_default())),
+        "sourceIp" => Some(Rendered::Inline(event.map(|e| e.source_ip.clone()).unwrap_or_default())),
         "timestamp" => Some(Rendered::Inline(
             event
                 .map(|e| hookline_core::clock::rfc3339_ms(e.received_at_ms))
@@ -179,11 +170,7 @@ pub fn render(template: &str, input: &PromptInput<'_>) -> String {
         rest = &after[end + 2..];
     }
     out.push_str(rest);
-    let mut prompt = if fenced {
-        format!("{NOTICE}{out}")
-    } else {
-        out
-    };
+    let mut prompt = if fenced { format!("{NOTICE}{out}") } else { out };
     if prompt.len() > MAX_PROMPT_BYTES {
         let mut cut = MAX_PROMPT_BYTES;
         while !prompt.is_char_boundary(cut) {
@@ -252,11 +239,7 @@ mod tests {
             ("{{body.n}}", "3", "number"),
             ("{{body.missing.x}}", "", "missing path is empty"),
             ("{{ repo }}", "acme/api", "spaces inside braces"),
-            (
-                "{{unknown}} stays",
-                "{{unknown}} stays",
-                "unknown is left as written",
-            ),
+            ("{{unknown}} stays", "{{unknown}} stays", "unknown is left as written"),
             ("{{method}} {{runId}}", "POST r1", "request fields"),
             ("open {{ never closed", "open {{ never closed", "unclosed"),
         ];
@@ -271,15 +254,8 @@ mod tests {
         let out = render_with("T: {{body.title}}", body);
         assert_eq!(out, "T: {{bodyJson}} and {{headers}}");
         let out = render_with("{{bodyJson}}", body);
-        assert!(
-            out.contains(r#""title": "{{bodyJson}} and {{headers}}""#),
-            "{out}"
-        );
-        assert_eq!(
-            out.matches(&format!("{OPEN}\n")).count(),
-            1,
-            "one fence only: {out}"
-        );
+        assert!(out.contains(r#""title": "{{bodyJson}} and {{headers}}""#), "{out}");
+        assert_eq!(out.matches(&format!("{OPEN}\n")).count(), 1, "one fence only: {out}");
     }
 
     #[test]

@@ -93,11 +93,7 @@ fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
     }
 }
 
-fn agent_env(
-    profile: Option<&ProfileSpec>,
-    emitter: &Emitter,
-    extra: &[(&str, String)],
-) -> Vec<(String, String)> {
+fn agent_env(profile: Option<&ProfileSpec>, emitter: &Emitter, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = PASSED_THROUGH
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
@@ -149,11 +145,7 @@ async fn execute_agent(
         agent: request.agent.clone(),
         status: "running",
         attempt,
-        event_id: request
-            .event
-            .as_ref()
-            .map(|e| e.event_id.clone())
-            .unwrap_or_default(),
+        event_id: request.event.as_ref().map(|e| e.event_id.clone()).unwrap_or_default(),
         requested_at_ms: request.requested_at_ms,
         started_at_ms: clock::now_ms(),
         finished_at_ms: 0,
@@ -188,18 +180,12 @@ async fn execute_agent(
     }
     for (n, event) in events.into_iter().enumerate() {
         emitter
-            .emit(
-                event.event_type.as_str(),
-                event.data,
-                &format!("{attempt}/agent/{n}"),
-            )
+            .emit(event.event_type.as_str(), event.data, &format!("{attempt}/agent/{n}"))
             .await?;
     }
     let duration = started.elapsed();
     record.exit_code = output.exit.code();
-    record.reason = output
-        .reason
-        .unwrap_or_else(|| output.exit.reason().to_owned());
+    record.reason = output.reason.unwrap_or_else(|| output.exit.reason().to_owned());
     record.status = match (&output.exit, output.setup_failed) {
         (_, true) => "failed",
         (Exit::Exited(0), _) => "succeeded",
@@ -262,10 +248,7 @@ async fn run_in_workspace(
         },
     );
     std::fs::write(&prompt_file, &prompt).map_err(|e| format!("cannot write prompt file: {e}"))?;
-    let profile = agent
-        .profile
-        .as_ref()
-        .and_then(|p| env.catalog.profiles.get(p));
+    let profile = agent.profile.as_ref().and_then(|p| env.catalog.profiles.get(p));
     let extra = [
         ("HOOKLINE_PROMPT_FILE", prompt_file.display().to_string()),
         ("HOOKLINE_EVENTS_FILE", events_path.display().to_string()),
@@ -278,14 +261,7 @@ async fn run_in_workspace(
     let deadline = Instant::now() + agent.timeout();
     let cancel = env.cancel.clone();
     let log_line = |stream: Stream, line: String| {
-        emitter.log(
-            if stream == Stream::Stdout {
-                "stdout"
-            } else {
-                "stderr"
-            },
-            line,
-        );
+        emitter.log(if stream == Stream::Stdout { "stdout" } else { "stderr" }, line);
     };
     for command in profile.map(|p| p.setup.as_slice()).unwrap_or_default() {
         let spawn = Spawn {
@@ -296,9 +272,7 @@ async fn run_in_workspace(
             timeout: deadline.saturating_duration_since(Instant::now()),
             cancel: cancel.clone(),
         };
-        let exit = runner::run(spawn, log_line)
-            .await
-            .map_err(|e| e.to_string())?;
+        let exit = runner::run(spawn, log_line).await.map_err(|e| e.to_string())?;
         if !exit.success() {
             emitter.log(
                 "hookline",
@@ -325,9 +299,7 @@ async fn run_in_workspace(
         timeout: deadline.saturating_duration_since(Instant::now()),
         cancel,
     };
-    let exit = runner::run(spawn, log_line)
-        .await
-        .map_err(|e| e.to_string())?;
+    let exit = runner::run(spawn, log_line).await.map_err(|e| e.to_string())?;
     let events_text = std::fs::read_to_string(&events_path).unwrap_or_default();
     Ok(RunOutput {
         exit,

@@ -104,10 +104,7 @@ fn kill_group(pgid: u32) {
 
 /// Runs `spawn`, calling `on_line` for each output line, until it exits,
 /// times out or is cancelled.
-pub async fn run(
-    spawn: Spawn,
-    mut on_line: impl FnMut(Stream, String),
-) -> Result<Exit, RunnerError> {
+pub async fn run(spawn: Spawn, mut on_line: impl FnMut(Stream, String)) -> Result<Exit, RunnerError> {
     let (program, args) = spawn.argv.split_first().ok_or(RunnerError::EmptyCommand)?;
     let mut child = Command::new(program)
         .args(args)
@@ -186,9 +183,7 @@ pub async fn run(
     // Whatever the agent left running in its group ends with the run.
     kill_group(pgid);
     // Drain lines already read; readers end once the group is gone.
-    while let Ok(Some((stream, line))) =
-        tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
-    {
+    while let Ok(Some((stream, line))) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
         on_line(stream, line);
     }
     Ok(exit)
@@ -202,10 +197,7 @@ mod tests {
         Spawn {
             argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
             cwd: std::env::temp_dir(),
-            env: vec![
-                ("PATH".into(), "/usr/bin:/bin".into()),
-                ("ONLY".into(), "this".into()),
-            ],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("ONLY".into(), "this".into())],
             stdin: "the prompt".into(),
             timeout,
             cancel: CancellationToken::new(),
@@ -216,16 +208,16 @@ mod tests {
     async fn output_exit_code_stdin_and_a_clean_environment() {
         let mut lines = Vec::new();
         let exit = run(
-            spawn("read p; echo \"got $p\"; echo \"only=$ONLY home=${HOME:-unset}\"; echo oops >&2; exit 3", Duration::from_secs(10)),
+            spawn(
+                "read p; echo \"got $p\"; echo \"only=$ONLY home=${HOME:-unset}\"; echo oops >&2; exit 3",
+                Duration::from_secs(10),
+            ),
             |s, l| lines.push((s, l)),
         )
         .await
         .expect("runs");
         assert_eq!(exit, Exit::Exited(3));
-        assert!(
-            lines.contains(&(Stream::Stdout, "got the prompt".into())),
-            "{lines:?}"
-        );
+        assert!(lines.contains(&(Stream::Stdout, "got the prompt".into())), "{lines:?}");
         assert!(
             lines.contains(&(Stream::Stdout, "only=this home=unset".into())),
             "nothing inherited: {lines:?}"
@@ -237,20 +229,13 @@ mod tests {
     async fn a_missing_program_is_an_error_not_a_panic() {
         let mut s = spawn("", Duration::from_secs(1));
         s.argv = vec!["/nonexistent/agent".into()];
-        assert!(matches!(
-            run(s, |_, _| {}).await,
-            Err(RunnerError::Spawn { .. })
-        ));
+        assert!(matches!(run(s, |_, _| {}).await, Err(RunnerError::Spawn { .. })));
     }
 
     fn alive(pid: u32) -> bool {
         // A zombie (exited, unreaped) counts as gone.
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|stat| {
-                stat.split_whitespace()
-                    .nth(2)
-                    .is_none_or(|state| state != "Z")
-            })
+            .map(|stat| stat.split_whitespace().nth(2).is_none_or(|state| state != "Z"))
             .unwrap_or(false)
     }
 
@@ -262,16 +247,8 @@ mod tests {
         let cancel = s.cancel.clone();
         let run = tokio::spawn(async move { run(s, |_, _| {}).await });
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !pidfile.exists()
-            || std::fs::read_to_string(&pidfile)
-                .unwrap_or_default()
-                .trim()
-                .is_empty()
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "agent never started its child"
-            );
+        while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap_or_default().trim().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "agent never started its child");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let child: u32 = std::fs::read_to_string(&pidfile)

@@ -10,9 +10,8 @@ use hookline_core::{nats, store};
 /// Validates `file` and makes the config bucket match it.
 pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
     let catalog = Catalog::load(file)?;
-    let vars: std::collections::HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("HOOKLINE_"))
-        .collect();
+    let vars: std::collections::HashMap<String, String> =
+        std::env::vars().filter(|(k, _)| k.starts_with("HOOKLINE_")).collect();
     let lookup = |k: &str| vars.get(k).cloned();
     let mut reader = Reader::new(&lookup);
     let settings = NatsSettings::read(&mut reader);

@@ -13,11 +13,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 /// Binds the receiver and serves it until `shutdown`.
-pub async fn start(
-    addr: SocketAddr,
-    secrets: Vec<Secret>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<SocketAddr> {
+pub async fn start(addr: SocketAddr, secrets: Vec<Secret>, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(serve::serve(
@@ -59,6 +55,7 @@ pub async fn start(
                 }
             }
         },
+        serve::Limits::default(),
         shutdown,
         Duration::from_secs(1),
     ));

@@ -90,9 +90,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             (url, Some(child))
         }
     };
-    let mut vars: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("HOOKLINE_"))
-        .collect();
+    let mut vars: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("HOOKLINE_")).collect();
     vars.insert("HOOKLINE_NATS_URL".into(), nats_url.clone());
     vars.insert("HOOKLINE_INGEST_LISTEN".into(), args.listen.to_string());
     let workdir = std::path::absolute(args.data_dir.join("runs"))?;
@@ -117,16 +115,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .values()
         .flat_map(|s| s.secrets.iter().filter_map(|r| r.resolve().ok()))
         .collect();
-    let receiver =
-        crate::demo_receiver::start(args.receiver, receiver_secrets, stop.clone()).await?;
+    let receiver = crate::demo_receiver::start(args.receiver, receiver_secrets, stop.clone()).await?;
 
     let ingest = hookline_ingest::App::build(ingest_config).await?;
-    let router =
-        hookline_router::App::build(hookline_router::Config::from_lookup(&lookup)?).await?;
-    let executor =
-        hookline_executor::App::build(hookline_executor::Config::from_lookup(&lookup)?).await?;
-    let notifier =
-        hookline_notifier::App::build(hookline_notifier::Config::from_lookup(&lookup)?).await?;
+    let router = hookline_router::App::build(hookline_router::Config::from_lookup(&lookup)?).await?;
+    let executor = hookline_executor::App::build(hookline_executor::Config::from_lookup(&lookup)?).await?;
+    let notifier = hookline_notifier::App::build(hookline_notifier::Config::from_lookup(&lookup)?).await?;
     let webhook_addr = ingest.local_addr();
     print_banner(&catalog, webhook_addr, receiver);
 
@@ -149,10 +143,7 @@ fn print_banner(catalog: &Catalog, addr: SocketAddr, receiver: SocketAddr) {
     println!("\nHookline is up. Ctrl-C stops everything.");
     println!("  demo receiver:  http://{receiver}/");
     for (id, source) in &catalog.sources {
-        println!(
-            "  webhook URL:    http://{addr}/webhooks/{id}  ({:?})",
-            source.provider
-        );
+        println!("  webhook URL:    http://{addr}/webhooks/{id}  ({:?})", source.provider);
     }
     let Some((id, secret)) = catalog.sources.iter().find_map(|(id, s)| {
         (s.provider == Provider::Github)

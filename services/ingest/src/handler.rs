@@ -1,22 +1,28 @@
-//! HTTP routing for the public listener, and the one place that maps an
-//! [`IngestError`] to a status and a JSON error body.
+//! HTTP routing for the public listener, the order of checks a webhook goes
+//! through, and the one place that maps an [`IngestError`] to a status, a
+//! JSON error body and `Retry-After`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use serde_json::json;
 
+use hookline_core::catalog::Provider;
 use hookline_core::clock;
 use hookline_core::ids::Id;
 use hookline_core::serve::{self, Body};
 use hookline_core::telemetry::TraceParent;
 use hookline_proto::{Header, InboundEvent, Invocation};
 
+use crate::body;
+use crate::limits::{Limited as RateLimited, Scope};
 use crate::publish::Stored;
-use crate::verify::{self, SECRET_HEADERS, VerifyError};
+use crate::verify::{self, VerifyError};
 use crate::{ResolvedSource, State};
 
 /// Why a webhook was not stored.
@@ -35,17 +41,26 @@ pub enum IngestError {
     #[error("body is larger than {0} bytes")]
     TooLarge(usize),
     /// Multipart or binary content.
-    #[error("content type `{0}` is not accepted; send JSON or text")]
+    #[error("content type `{0}` is not accepted; send JSON, form or text")]
     UnsupportedMedia(String),
     /// A JSON source sent something that is not JSON.
-    #[error("body is not valid JSON: {0}")]
+    #[error("body is not valid: {0}")]
     Malformed(String),
     /// The body could not be read.
     #[error("body could not be read: {0}")]
     BodyRead(String),
+    /// The body did not arrive in time.
+    #[error("body did not arrive within the time allowed")]
+    BodyTimeout,
     /// Signature problems.
     #[error("{0}")]
     Verify(#[from] VerifyError),
+    /// Over a rate limit.
+    #[error("rate limit reached; retry in {} s", .0.retry_after_secs)]
+    RateLimited(RateLimited),
+    /// Too many requests for this source at once.
+    #[error("too many requests in progress for this source")]
+    TooManyInFlight,
     /// JetStream did not acknowledge: nothing stored.
     #[error("event could not be stored; retry later")]
     Unavailable,
@@ -61,26 +76,51 @@ impl IngestError {
             IngestError::UnsupportedMedia(_) => (415, "unsupported_media_type"),
             IngestError::Malformed(_) => (400, "malformed_body"),
             IngestError::BodyRead(_) => (400, "body_unreadable"),
+            IngestError::BodyTimeout => (408, "body_timeout"),
             IngestError::Verify(e) => (401, e.code()),
+            IngestError::RateLimited(l) if l.scope == Scope::Global => (429, "global_rate_limited"),
+            IngestError::RateLimited(_) => (429, "rate_limited"),
+            IngestError::TooManyInFlight => (429, "too_many_in_flight"),
             IngestError::Unavailable => (503, "unavailable"),
         }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            IngestError::RateLimited(l) => Some(l.retry_after_secs),
+            IngestError::TooManyInFlight => Some(1),
+            IngestError::Unavailable => Some(5),
+            _ => None,
+        }
+    }
+
+    fn response(&self) -> Response<Body> {
+        let (status, code) = self.status_and_code();
+        let mut response = error_response(status, code, &self.to_string());
+        if let Some(secs) = self.retry_after() {
+            response.headers_mut().insert(hyper::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
 fn error_response(status: u16, code: &str, message: &str) -> Response<Body> {
-    serve::json(
-        status,
-        &json!({"error": {"code": code, "message": message}}),
-    )
+    serve::json(status, &json!({"error": {"code": code, "message": message}}))
+}
+
+/// What an accepted request became.
+enum Accepted {
+    Stored(Stored),
+    /// Slack's `url_verification`: answered, not stored.
+    Handshake(String),
 }
 
 /// Routes one request.
 pub async fn route(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let path = req.uri().path().to_owned();
-    match (req.method(), path.as_str()) {
+    match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => serve::json(200, &json!({"status": "ok"})),
         (&Method::GET, "/readyz") => {
-            if state.nats.client.connection_state() == async_nats::connection::State::Connected {
+            if state.publisher.connected() {
                 serve::json(200, &json!({"status": "ready"}))
             } else {
                 error_response(503, "nats_unavailable", "not connected to NATS")
@@ -90,46 +130,42 @@ pub async fn route(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) 
             let source = p.trim_start_matches("/webhooks/").to_owned();
             webhook(&state, source, req, peer).await
         }
-        (_, p) if p.starts_with("/webhooks/") => {
-            error_response(405, "method_not_allowed", "webhooks are POSTed")
-        }
+        (_, p) if p.starts_with("/webhooks/") => error_response(405, "method_not_allowed", "webhooks are POSTed"),
         _ => error_response(404, "not_found", "no such route"),
     }
 }
 
-async fn webhook(
-    state: &State,
-    source: String,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-) -> Response<Body> {
-    let received_at_ms = clock::now_ms();
+async fn webhook(state: &State, source: String, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let client_ip = state.trusted_proxies.client_ip(peer.ip(), forwarded);
     let mut record = Invocation {
-        at_ms: received_at_ms,
+        at_ms: clock::now_ms(),
         source: source.clone(),
-        source_ip: peer.ip().to_string(),
+        source_ip: client_ip.to_string(),
         ..Default::default()
     };
-    let outcome = accept(state, &source, req, peer, received_at_ms, &mut record).await;
-    let response = match outcome {
-        Ok(Stored::New(event_id)) => {
-            record.status = 202;
-            record.reason = "stored".to_owned();
-            record.event_id = event_id.clone();
+    let response = match accept(state, &source, req, &mut record).await {
+        Ok(Accepted::Stored(Stored::New(event_id))) => {
+            (record.status, record.reason, record.event_id) = (202, "stored".into(), event_id.clone());
             serve::json(202, &json!({"event_id": event_id}))
         }
-        Ok(Stored::Duplicate(event_id)) => {
-            record.status = 200;
-            record.reason = "duplicate".to_owned();
-            record.event_id = event_id.clone();
+        Ok(Accepted::Stored(Stored::Duplicate(event_id))) => {
+            (record.status, record.reason, record.event_id) = (200, "duplicate".into(), event_id.clone());
             serve::json(200, &json!({"event_id": event_id, "duplicate": true}))
+        }
+        Ok(Accepted::Handshake(challenge)) => {
+            (record.status, record.reason) = (200, "handshake".into());
+            serve::json(200, &json!({"challenge": challenge}))
         }
         Err(e) => {
             let (status, code) = e.status_and_code();
-            record.status = u32::from(status);
-            record.reason = code.to_owned();
+            (record.status, record.reason) = (u32::from(status), code.to_owned());
             tracing::debug!(source = %source, status, code, error = %e, "Webhook refused.");
-            error_response(status, code, &e.to_string())
+            e.response()
         }
     };
     // Only valid source ids name a log subject.
@@ -139,44 +175,31 @@ async fn webhook(
     response
 }
 
-fn is_unsupported(content_type: &str) -> bool {
-    let ct = content_type.to_ascii_lowercase();
-    ct.starts_with("multipart/")
-        || ct.starts_with("application/octet-stream")
-        || ct.starts_with("image/")
-        || ct.starts_with("audio/")
-        || ct.starts_with("video/")
-        || ct.starts_with("application/zip")
-        || ct.starts_with("application/pdf")
-}
-
 async fn accept(
     state: &State,
     source: &str,
     req: Request<Incoming>,
-    peer: SocketAddr,
-    received_at_ms: i64,
     record: &mut Invocation,
-) -> Result<Stored, IngestError> {
+) -> Result<Accepted, IngestError> {
     let id = Id::parse(source).map_err(|_| IngestError::BadIdentifier(source.to_owned()))?;
-    let resolved = state.sources.borrow().get(id.as_str()).cloned();
-    let ResolvedSource { spec, secrets } = resolved
-        .as_deref()
+    let resolved: Arc<ResolvedSource> = state
+        .sources
+        .borrow()
+        .get(id.as_str())
         .cloned()
         .ok_or_else(|| IngestError::UnknownSource(id.to_string()))?;
+    let spec = &resolved.spec;
     if !spec.enabled {
         return Err(IngestError::Disabled(id.to_string()));
     }
-    let (parts, body) = req.into_parts();
+    let (parts, incoming) = req.into_parts();
     let content_type = parts
         .headers
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    if is_unsupported(&content_type) {
-        return Err(IngestError::UnsupportedMedia(content_type));
-    }
+    let kind = body::classify(&content_type).ok_or_else(|| IngestError::UnsupportedMedia(content_type.clone()))?;
     let declared = parts
         .headers
         .get(hyper::header::CONTENT_LENGTH)
@@ -185,75 +208,80 @@ async fn accept(
     if declared.is_some_and(|n| n > spec.max_body_bytes as u64) {
         return Err(IngestError::TooLarge(spec.max_body_bytes));
     }
-    let body = Limited::new(body, spec.max_body_bytes)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                IngestError::TooLarge(spec.max_body_bytes)
-            } else {
-                IngestError::BodyRead(e.to_string())
-            }
-        })?
-        .to_bytes();
-    record.size = body.len() as u64;
+    let _slot = state
+        .in_flight
+        .enter(id.as_str(), spec.max_in_flight)
+        .ok_or(IngestError::TooManyInFlight)?;
+    let raw = read_body(incoming, spec.max_body_bytes, state.body_timeout).await?;
+    record.size = raw.len() as u64;
+    let received_at_ms = clock::now_ms();
     let verified = verify::verify(
-        spec.provider,
-        &secrets,
+        &resolved.scheme,
+        &resolved.secrets,
         &parts.headers,
-        &body,
+        &raw,
         received_at_ms / 1000,
     )?;
-    if content_type.to_ascii_lowercase().contains("json") {
-        serde_json::from_slice::<serde::de::IgnoredAny>(&body)
-            .map_err(|e| IngestError::Malformed(e.to_string()))?;
+    if spec.provider == Provider::Slack
+        && let Some(challenge) = body::slack_challenge(&raw)
+    {
+        return Ok(Accepted::Handshake(challenge));
     }
+    state
+        .limits
+        .admit(id.as_str(), spec.rate_limit_per_minute, Instant::now())
+        .map_err(IngestError::RateLimited)?;
+    let (payload, content_type) =
+        body::normalize(spec.provider, kind, raw, content_type).map_err(IngestError::Malformed)?;
     let event_id = clock::new_id();
-    let delivery_id = verified
-        .delivery_id()
-        .map_or_else(|| event_id.clone(), str::to_owned);
+    let delivery_id = verified.delivery_id().map_or_else(|| event_id.clone(), str::to_owned);
     record.delivery_id = delivery_id.clone();
     let headers = parts
         .headers
         .iter()
-        .filter(|(name, _)| !SECRET_HEADERS.contains(&name.as_str()))
+        .filter(|(name, _)| !verify::is_secret_header(&resolved.scheme, name.as_str()))
         .map(|(name, value)| Header {
             name: name.as_str().to_owned(),
             value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
         })
         .collect();
-    let traceparent = TraceParent::continue_or_new(
-        parts
-            .headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok()),
-    );
+    let traceparent = TraceParent::continue_or_new(parts.headers.get("traceparent").and_then(|v| v.to_str().ok()));
     let event = InboundEvent {
         event_id,
         source: id.to_string(),
-        provider: serde_json::to_value(spec.provider)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        provider: spec.provider.name().to_owned(),
         delivery_id: delivery_id.clone(),
         received_at_ms,
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or("").to_owned(),
         headers,
-        body: body.to_vec(),
+        body: payload.to_vec(),
         content_type,
-        source_ip: peer.ip().to_string(),
+        source_ip: record.source_ip.clone(),
     };
-    let msg_id = format!("{}/{}", id, delivery_id);
-    state
+    let msg_id = format!("{id}/{delivery_id}");
+    let stored = state
         .publisher
         .store(&event, &msg_id, &traceparent.to_string())
         .await
         .map_err(|e| {
             tracing::warn!(source = %id, error = %e, "Webhook not stored; answering 503.");
             IngestError::Unavailable
-        })
+        })?;
+    Ok(Accepted::Stored(stored))
+}
+
+async fn read_body(incoming: Incoming, limit: usize, timeout: std::time::Duration) -> Result<Bytes, IngestError> {
+    let collect = Limited::new(incoming, limit).collect();
+    let collected = tokio::time::timeout(timeout, collect)
+        .await
+        .map_err(|_| IngestError::BodyTimeout)?;
+    collected.map(|c| c.to_bytes()).map_err(|e| {
+        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            IngestError::TooLarge(limit)
+        } else {
+            IngestError::BodyRead(e.to_string())
+        }
+    })
 }

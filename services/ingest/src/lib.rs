@@ -3,16 +3,21 @@
 //! `InboundEvent` on `hookline.ingest.<source>` ([`publish`]), answering 2xx
 //! only after JetStream acknowledged it. Every request, refused ones too,
 //! leaves an invocation record. [`handler`] routes and maps errors to
-//! statuses; `/healthz` and `/readyz` are served beside the webhooks.
+//! statuses; [`body`] says which bodies are accepted; [`limits`] holds the
+//! rate limits and in-flight caps; [`client_ip`] reads trusted proxies'
+//! `X-Forwarded-For`. `/healthz` and `/readyz` are served beside the webhooks.
 
+pub mod body;
+pub mod client_ip;
 pub mod handler;
+pub mod limits;
 pub mod publish;
 pub mod verify;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hookline_core::catalog::{Catalog, Secret, SourceSpec};
@@ -21,6 +26,10 @@ use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::{serve, store};
 use tokio::net::TcpListener;
+
+use crate::client_ip::TrustedProxies;
+use crate::limits::{InFlight, RateLimits};
+use crate::verify::Scheme;
 use tokio::sync::watch;
 
 /// Ingest's settings.
@@ -32,6 +41,16 @@ pub struct Config {
     pub listen: SocketAddr,
     /// How long requests in flight may take after shutdown.
     pub grace: Duration,
+    /// `HOOKLINE_GLOBAL_RATE_LIMIT`: requests per minute across all
+    /// sources, default 1000; 0 turns it off.
+    pub global_rate_limit: u32,
+    /// `HOOKLINE_TRUSTED_PROXIES`: addresses or CIDR ranges whose
+    /// `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// `HOOKLINE_BODY_TIMEOUT`: longest a body may take to arrive, default 30 s.
+    pub body_timeout: Duration,
+    /// `HOOKLINE_MAX_CONNECTIONS`: open connections at once, default 10000.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -39,16 +58,25 @@ impl Config {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let mut r = Reader::new(lookup);
         let nats = NatsSettings::read(&mut r);
-        let listen = r.parse(
-            "HOOKLINE_INGEST_LISTEN",
-            SocketAddr::from(([0, 0, 0, 0], 8080)),
-        );
+        let listen = r.parse("HOOKLINE_INGEST_LISTEN", SocketAddr::from(([0, 0, 0, 0], 8080)));
         let grace = r.duration("HOOKLINE_GRACE", GRACE);
+        let global_rate_limit = r.parse("HOOKLINE_GLOBAL_RATE_LIMIT", 1000u32);
+        let proxies = r.string("HOOKLINE_TRUSTED_PROXIES", "");
+        let trusted_proxies = TrustedProxies::parse(&proxies).unwrap_or_else(|e| {
+            r.problem(format!("HOOKLINE_TRUSTED_PROXIES: {e}"));
+            TrustedProxies::default()
+        });
+        let body_timeout = r.duration("HOOKLINE_BODY_TIMEOUT", Duration::from_secs(30));
+        let max_connections = r.parse("HOOKLINE_MAX_CONNECTIONS", 10_000usize);
         r.finish()?;
         Ok(Self {
             nats,
             listen,
             grace,
+            global_rate_limit,
+            trusted_proxies,
+            body_timeout,
+            max_connections,
         })
     }
 }
@@ -60,6 +88,8 @@ pub struct ResolvedSource {
     pub spec: SourceSpec,
     /// Its active secrets.
     pub secrets: Vec<Secret>,
+    /// How it verifies.
+    pub scheme: Scheme,
 }
 
 type Sources = watch::Receiver<Arc<HashMap<String, Arc<ResolvedSource>>>>;
@@ -80,7 +110,18 @@ fn resolve_sources(catalog: &Catalog) -> Arc<HashMap<String, Arc<ResolvedSource>
                     }
                 })
                 .collect();
-            (id.clone(), Arc::new(ResolvedSource { spec: spec.clone(), secrets }))
+            let scheme = Scheme {
+                provider: spec.provider,
+                hmac: spec.hmac_scheme(),
+            };
+            (
+                id.clone(),
+                Arc::new(ResolvedSource {
+                    spec: spec.clone(),
+                    secrets,
+                    scheme,
+                }),
+            )
         })
         .collect();
     Arc::new(map)
@@ -91,6 +132,10 @@ pub struct State {
     nats: Nats,
     sources: Sources,
     publisher: publish::Publisher,
+    limits: RateLimits,
+    in_flight: InFlight,
+    trusted_proxies: TrustedProxies,
+    body_timeout: Duration,
 }
 
 /// A built ingest service, listening but not yet serving.
@@ -98,6 +143,7 @@ pub struct App {
     listener: TcpListener,
     state: Arc<State>,
     grace: Duration,
+    max_connections: usize,
     background: CancellationToken,
 }
 
@@ -122,14 +168,19 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let state = Arc::new(State {
-            publisher: publish::Publisher::new(nats.clone()),
+            publisher: publish::Publisher::new(nats.clone()).await,
             nats,
             sources,
+            limits: RateLimits::new(config.global_rate_limit, Instant::now()),
+            in_flight: InFlight::default(),
+            trusted_proxies: config.trusted_proxies,
+            body_timeout: config.body_timeout,
         });
         Ok(Self {
             listener,
             state,
             grace: config.grace,
+            max_connections: config.max_connections,
             background,
         })
     }
@@ -148,6 +199,10 @@ impl App {
         serve::serve(
             self.listener,
             move |req, peer| handler::route(state.clone(), req, peer),
+            serve::Limits {
+                max_connections: self.max_connections,
+                ..Default::default()
+            },
             shutdown,
             self.grace,
         )

@@ -5,6 +5,10 @@
 //! the first time, read back by the sequence JetStream reports.
 
 use async_nats::HeaderMap;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_nats::jetstream::kv;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
 use hookline_core::nats::Nats;
@@ -29,24 +33,39 @@ pub enum Stored {
 }
 
 /// Publishes inbound events and invocation records.
-#[derive(Clone)]
 pub struct Publisher {
     nats: Nats,
+    state: Option<kv::Store>,
+    last_written: Mutex<HashMap<String, i64>>,
 }
+
+/// How often a source's `last_triggered` is written, at most.
+const LAST_TRIGGERED_EVERY_MS: i64 = 1000;
 
 impl Publisher {
     /// A publisher over a connected client.
-    pub fn new(nats: Nats) -> Self {
-        Self { nats }
+    pub async fn new(nats: Nats) -> Self {
+        let state = nats.js.get_key_value(nats.subjects.state_bucket()).await.ok();
+        Self {
+            nats,
+            state,
+            last_written: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether NATS is connected now. While it is not, nothing is published:
+    /// a publish buffered in the client could still be stored after the
+    /// sender was told 503, and the sender's retry would then be a second
+    /// event.
+    pub fn connected(&self) -> bool {
+        self.nats.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// Stores `event` under the dedupe id `msg_id`.
-    pub async fn store(
-        &self,
-        event: &InboundEvent,
-        msg_id: &str,
-        traceparent: &str,
-    ) -> Result<Stored, PublishError> {
+    pub async fn store(&self, event: &InboundEvent, msg_id: &str, traceparent: &str) -> Result<Stored, PublishError> {
+        if !self.connected() {
+            return Err(PublishError::NotAcknowledged("not connected to NATS".to_owned()));
+        }
         let mut headers = HeaderMap::new();
         headers.insert(MSG_ID, msg_id);
         headers.insert(EVENT_ID, event.event_id.as_str());
@@ -63,6 +82,7 @@ impl Publisher {
             .await
             .map_err(|e| PublishError::NotAcknowledged(e.to_string()))?;
         if !ack.duplicate {
+            self.touch_last_triggered(&event.source, event.received_at_ms);
             return Ok(Stored::New(event.event_id.clone()));
         }
         Ok(Stored::Duplicate(
@@ -83,16 +103,34 @@ impl Publisher {
         message.headers.get(EVENT_ID).map(|v| v.as_str().to_owned())
     }
 
+    /// Records when `source` last stored an event, at most once a second.
+    fn touch_last_triggered(&self, source: &str, at_ms: i64) {
+        let Some(state) = self.state.clone() else {
+            return;
+        };
+        {
+            let mut last = self.last_written.lock().unwrap_or_else(|p| p.into_inner());
+            let previous = last.entry(source.to_owned()).or_insert(0);
+            if at_ms - *previous < LAST_TRIGGERED_EVERY_MS {
+                return;
+            }
+            *previous = at_ms;
+        }
+        let key = format!("source.{source}.last_triggered");
+        tokio::spawn(async move {
+            if let Err(e) = state.put(key, Bytes::from(at_ms.to_string())).await {
+                tracing::debug!(error = %e, "last_triggered not written.");
+            }
+        });
+    }
+
     /// Records one request. Never delays or fails the answer: the publish is
     /// handed to a task, and a lost record is only logged.
     pub fn log_invocation(&self, record: Invocation) {
         let client = self.nats.client.clone();
         let subject = self.nats.subjects.log_invocation(&record.source);
         tokio::spawn(async move {
-            if let Err(e) = client
-                .publish(subject, Bytes::from(record.encode_to_vec()))
-                .await
-            {
+            if let Err(e) = client.publish(subject, Bytes::from(record.encode_to_vec())).await {
                 tracing::debug!(error = %e, "Invocation record not written.");
             }
         });

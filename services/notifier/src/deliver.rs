@@ -83,19 +83,11 @@ impl Deliverer {
         // Stable across redeliveries of this message, new for a replayed one.
         let sequence = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
         let Some(sub) = catalog.subscriptions.get(&delivery.subscription) else {
-            return Outcome::Term(format!(
-                "subscription `{}` no longer exists",
-                delivery.subscription
-            ));
+            return Outcome::Term(format!("subscription `{}` no longer exists", delivery.subscription));
         };
         if !sub.enabled {
             return self
-                .dead_letter(
-                    &delivery,
-                    sequence,
-                    attempt.saturating_sub(1),
-                    "subscription disabled",
-                )
+                .dead_letter(&delivery, sequence, attempt.saturating_sub(1), "subscription disabled")
                 .await;
         }
         let trace = msg
@@ -108,20 +100,10 @@ impl Deliverer {
         let latency = started.elapsed();
         let verdict = retry::classify(response.status, response.retry_after);
         let next = match &verdict {
-            Verdict::Retry { retry_after } => {
-                self.schedule
-                    .delay_after(attempt, *retry_after, rand::random())
-            }
+            Verdict::Retry { retry_after } => self.schedule.delay_after(attempt, *retry_after, rand::random()),
             _ => None,
         };
-        self.log_attempt(
-            &delivery.subscription,
-            &event,
-            attempt,
-            &response,
-            latency,
-            next,
-        );
+        self.log_attempt(&delivery.subscription, &event, attempt, &response, latency, next);
         match verdict {
             Verdict::Delivered => Outcome::Ack,
             Verdict::Retry { .. } => match next {
@@ -140,13 +122,10 @@ impl Deliverer {
             }
             Verdict::Gone => {
                 tracing::warn!(subscription = %delivery.subscription, "Endpoint answered 410 Gone; disabling the subscription.");
-                if let Err(e) =
-                    store::set_subscription_enabled(&self.nats, &delivery.subscription, false).await
-                {
+                if let Err(e) = store::set_subscription_enabled(&self.nats, &delivery.subscription, false).await {
                     tracing::error!(subscription = %delivery.subscription, error = %e, "Could not disable subscription.");
                 }
-                self.dead_letter(&delivery, sequence, attempt, "410 Gone")
-                    .await
+                self.dead_letter(&delivery, sequence, attempt, "410 Gone").await
             }
         }
     }
@@ -158,11 +137,7 @@ impl Deliverer {
             body: String::new(),
             error,
         };
-        let secrets: Vec<_> = sub
-            .secrets
-            .iter()
-            .filter_map(|s| s.resolve().ok())
-            .collect();
+        let secrets: Vec<_> = sub.secrets.iter().filter_map(|s| s.resolve().ok()).collect();
         if secrets.is_empty() {
             return failed("no usable signing secret".to_owned());
         }
@@ -171,9 +146,7 @@ impl Deliverer {
         let mut request = hyper::Request::post(&sub.url)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(hyper::header::USER_AGENT, outbound::USER_AGENT);
-        for (name, value) in
-            outbound::signature_headers(&secrets, &event.id, clock::now_ms() / 1000, &body)
-        {
+        for (name, value) in outbound::signature_headers(&secrets, &event.id, clock::now_ms() / 1000, &body) {
             request = request.header(name, value);
         }
         if let Some(trace) = trace {
@@ -184,11 +157,7 @@ impl Deliverer {
             Err(e) => return failed(format!("invalid request: {e}")),
         };
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("{e:?}"))?;
+            let response = self.client.request(request).await.map_err(|e| format!("{e:?}"))?;
             let status = response.status().as_u16();
             let retry_after = response
                 .headers()
@@ -234,37 +203,23 @@ impl Deliverer {
             error: r.error.clone(),
             latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
             response_body: r.body.clone(),
-            next_attempt_at_ms: next.map_or(0, |d| {
-                now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-            }),
+            next_attempt_at_ms: next.map_or(0, |d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         };
         let client = self.nats.client.clone();
         let subject = self.nats.subjects.log_attempt(subscription);
         tokio::spawn(async move {
-            let _ = client
-                .publish(subject, Bytes::from(record.encode_to_vec()))
-                .await;
+            let _ = client.publish(subject, Bytes::from(record.encode_to_vec())).await;
         });
     }
 
-    async fn dead_letter(
-        &self,
-        delivery: &Delivery,
-        sequence: u64,
-        attempts: u32,
-        error: &str,
-    ) -> Outcome {
+    async fn dead_letter(&self, delivery: &Delivery, sequence: u64, attempts: u32, error: &str) -> Outcome {
         let letter = DeadLetter {
             delivery: Some(delivery.clone()),
             attempts,
             last_error: error.to_owned(),
             failed_at_ms: clock::now_ms(),
         };
-        let event_id = delivery
-            .event
-            .as_ref()
-            .map(|e| e.id.as_str())
-            .unwrap_or_default();
+        let event_id = delivery.event.as_ref().map(|e| e.id.as_str()).unwrap_or_default();
         let mut headers = HeaderMap::new();
         headers.insert(
             MSG_ID,

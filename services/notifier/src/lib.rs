@@ -55,13 +55,9 @@ impl Config {
         }
         schedule.jitter = r.parse("HOOKLINE_RETRY_JITTER", schedule.jitter);
         if !(0.0..=1.0).contains(&schedule.jitter) {
-            r.problem(format!(
-                "HOOKLINE_RETRY_JITTER={}: use 0 to 1",
-                schedule.jitter
-            ));
+            r.problem(format!("HOOKLINE_RETRY_JITTER={}: use 0 to 1", schedule.jitter));
         }
-        let connect_timeout =
-            r.duration("HOOKLINE_DELIVERY_CONNECT_TIMEOUT", Duration::from_secs(5));
+        let connect_timeout = r.duration("HOOKLINE_DELIVERY_CONNECT_TIMEOUT", Duration::from_secs(5));
         let timeout = r.duration("HOOKLINE_DELIVERY_TIMEOUT", Duration::from_secs(15));
         let concurrency = r.parse("HOOKLINE_DELIVERY_CONCURRENCY", 16usize);
         let grace = r.duration("HOOKLINE_GRACE", GRACE);
@@ -130,18 +126,11 @@ impl App {
             schedule: self.config.schedule.clone(),
             timeout: self.config.timeout,
         };
-        let (nats, catalog, config) =
-            (self.nats.clone(), self.catalog.clone(), self.config.clone());
+        let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         let deliveries = supervise::per_item(
             self.catalog.clone(),
             shutdown,
-            |catalog| {
-                catalog
-                    .subscriptions
-                    .keys()
-                    .map(|id| (id.clone(), ()))
-                    .collect()
-            },
+            |catalog| catalog.subscriptions.keys().map(|id| (id.clone(), ())).collect(),
             |subscription, (), stop| {
                 let spec = ConsumerSpec {
                     stream: nats.subjects.stream(StreamKind::Deliveries),

@@ -28,12 +28,7 @@ pub fn body(event: &Event) -> Vec<u8> {
 }
 
 /// Signature headers for `body`, signed at `now` (unix seconds).
-pub fn signature_headers(
-    secrets: &[&str],
-    event_id: &str,
-    now: i64,
-    body: &[u8],
-) -> Vec<(&'static str, String)> {
+pub fn signature_headers(secrets: &[&str], event_id: &str, now: i64, body: &[u8]) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         ("webhook-id", event_id.to_owned()),
         ("webhook-timestamp", now.to_string()),
@@ -44,10 +39,7 @@ pub fn signature_headers(
     ];
     if let Some(first) = secrets.first() {
         let mac = signing::hmac_sha256(&signing::standard_key(first), &[body]);
-        headers.push((
-            "x-hookline-signature",
-            format!("sha256={}", hex::encode(mac)),
-        ));
+        headers.push(("x-hookline-signature", format!("sha256={}", hex::encode(mac))));
     }
     headers
 }
@@ -76,13 +68,7 @@ mod tests {
     fn headers_verify_with_every_secret() {
         let secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_b3RoZXI="];
         let headers = signature_headers(&secrets, "evt_1", 1_700_000_000, b"{}");
-        let get = |n: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| v.clone())
-                .expect(n)
-        };
+        let get = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone()).expect(n);
         for secret in secrets {
             assert!(signing::verify_standard(
                 secret,

@@ -54,15 +54,7 @@ impl Default for Schedule {
     fn default() -> Self {
         let m = |n: u64| Duration::from_secs(n * 60);
         Self {
-            delays: vec![
-                Duration::from_secs(5),
-                m(5),
-                m(30),
-                m(120),
-                m(300),
-                m(600),
-                m(600),
-            ],
+            delays: vec![Duration::from_secs(5), m(5), m(30), m(120), m(300), m(600), m(600)],
             jitter: 0.2,
             max_retry_after: m(600),
         }
@@ -80,20 +72,13 @@ impl Schedule {
 
     /// Attempts in all.
     pub fn max_attempts(&self) -> u32 {
-        u32::try_from(self.delays.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(1)
+        u32::try_from(self.delays.len()).unwrap_or(u32::MAX).saturating_add(1)
     }
 
     /// The delay before the next attempt after attempt number `attempt`
     /// (1-based) failed, or None when that was the last. `unit` is a random
     /// number in [0, 1) for the jitter.
-    pub fn delay_after(
-        &self,
-        attempt: u32,
-        retry_after: Option<Duration>,
-        unit: f64,
-    ) -> Option<Duration> {
+    pub fn delay_after(&self, attempt: u32, retry_after: Option<Duration>, unit: f64) -> Option<Duration> {
         let index = usize::try_from(attempt).ok()?.checked_sub(1)?;
         let base = *self.delays.get(index)?;
         let factor = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
@@ -120,21 +105,9 @@ mod tests {
             (Some(404), Verdict::Final, "not found"),
             (Some(408), Verdict::Retry { retry_after: None }, "timeout"),
             (Some(410), Verdict::Gone, "gone disables"),
-            (
-                Some(429),
-                Verdict::Retry { retry_after: None },
-                "rate limited",
-            ),
-            (
-                Some(500),
-                Verdict::Retry { retry_after: None },
-                "server error",
-            ),
-            (
-                Some(503),
-                Verdict::Retry { retry_after: None },
-                "unavailable",
-            ),
+            (Some(429), Verdict::Retry { retry_after: None }, "rate limited"),
+            (Some(500), Verdict::Retry { retry_after: None }, "server error"),
+            (Some(503), Verdict::Retry { retry_after: None }, "unavailable"),
         ];
         for (status, expected, why) in rows {
             assert_eq!(classify(status, None), expected, "{why}");
@@ -146,12 +119,7 @@ mod tests {
         let schedule = Schedule::default();
         assert_eq!(schedule.max_attempts(), 8);
         let rows = [
-            (
-                1,
-                0.5,
-                Some(Duration::from_secs(5)),
-                "no jitter at the middle",
-            ),
+            (1, 0.5, Some(Duration::from_secs(5)), "no jitter at the middle"),
             (1, 0.0, Some(Duration::from_secs(4)), "-20 %"),
             (1, 1.0, Some(Duration::from_secs(6)), "+20 %"),
             (2, 0.5, Some(Duration::from_secs(300)), "second delay"),
@@ -168,11 +136,7 @@ mod tests {
     fn retry_after_is_honoured_within_bounds() {
         let schedule = Schedule::default();
         let d = |s| Some(Duration::from_secs(s));
-        assert_eq!(
-            schedule.delay_after(1, d(60), 0.5),
-            d(60),
-            "longer wait asked for"
-        );
+        assert_eq!(schedule.delay_after(1, d(60), 0.5), d(60), "longer wait asked for");
         assert_eq!(
             schedule.delay_after(1, d(1), 0.5),
             d(5),

@@ -31,10 +31,7 @@ fn first(value: &Value, pointers: &[&str]) -> String {
 fn label_names(value: &Value, pointer: &str, out: &mut Vec<String>) {
     if let Some(labels) = value.pointer(pointer).and_then(Value::as_array) {
         for label in labels {
-            let name = label
-                .get("name")
-                .and_then(Value::as_str)
-                .or_else(|| label.as_str());
+            let name = label.get("name").and_then(Value::as_str).or_else(|| label.as_str());
             if let Some(name) = name
                 && !out.iter().any(|l| l == name)
             {
@@ -60,9 +57,7 @@ pub fn read(event: &InboundEvent) -> WebhookContext {
 }
 
 fn github(event: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
-    ctx.event = header(event, "x-github-event")
-        .unwrap_or_default()
-        .to_owned();
+    ctx.event = header(event, "x-github-event").unwrap_or_default().to_owned();
     ctx.action = text(body, "/action");
     ctx.repo = text(body, "/repository/full_name");
     ctx.org = first(body, &["/organization/login", "/repository/owner/login"]);
@@ -76,11 +71,7 @@ fn github(event: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
     ctx.labels = labels;
     ctx.author = first(
         body,
-        &[
-            "/issue/user/login",
-            "/pull_request/user/login",
-            "/sender/login",
-        ],
+        &["/issue/user/login", "/pull_request/user/login", "/sender/login"],
     );
     ctx.assignee = first(
         body,
@@ -91,9 +82,7 @@ fn github(event: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
         ],
     );
     ctx.branch = match ctx.event.as_str() {
-        "push" => text(body, "/ref")
-            .trim_start_matches("refs/heads/")
-            .to_owned(),
+        "push" => text(body, "/ref").trim_start_matches("refs/heads/").to_owned(),
         _ => first(
             body,
             &[
@@ -160,11 +149,7 @@ mod tests {
         assert_eq!(ctx.action, "labeled");
         assert_eq!(ctx.repo, "acme/api");
         assert_eq!(ctx.org, "acme", "owner when no organization");
-        assert_eq!(
-            ctx.labels,
-            vec!["agent", "bug"],
-            "the new label first, no repeats"
-        );
+        assert_eq!(ctx.labels, vec!["agent", "bug"], "the new label first, no repeats");
         assert_eq!(ctx.author, "alice");
         assert_eq!(ctx.assignee, "bob");
         assert_eq!(ctx.sender, "carol");

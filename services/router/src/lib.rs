@@ -128,10 +128,7 @@ async fn handle(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> Out
 }
 
 /// The agents whose triggers match `event`'s context.
-pub fn matching_agents<'a>(
-    catalog: &'a Catalog,
-    ctx: &hookline_proto::WebhookContext,
-) -> Vec<&'a str> {
+pub fn matching_agents<'a>(catalog: &'a Catalog, ctx: &hookline_proto::WebhookContext) -> Vec<&'a str> {
     catalog
         .agents
         .iter()
@@ -141,12 +138,7 @@ pub fn matching_agents<'a>(
         .collect()
 }
 
-async fn route(
-    nats: &Nats,
-    catalog: &Catalog,
-    event: InboundEvent,
-    parent: Option<&str>,
-) -> Result<(), RouteError> {
+async fn route(nats: &Nats, catalog: &Catalog, event: InboundEvent, parent: Option<&str>) -> Result<(), RouteError> {
     let ctx = context::read(&event);
     let agents = matching_agents(catalog, &ctx);
     tracing::debug!(event_id = %event.event_id, matched = agents.len(), "Event routed.");
