@@ -54,6 +54,16 @@ impl Pipeline {
     /// Starts NATS, applies `catalog` and starts all four services.
     /// `settings` are extra `HOOKLINE_*` values (such as a retry schedule).
     pub async fn start(catalog: &Catalog, settings: &[(&str, &str)]) -> Self {
+        Self::start_services(
+            catalog,
+            settings,
+            &[Service::Ingest, Service::Router, Service::Executor, Service::Notifier],
+        )
+        .await
+    }
+
+    /// Starts NATS, applies `catalog` and starts only `services`.
+    pub async fn start_services(catalog: &Catalog, settings: &[(&str, &str)], services: &[Service]) -> Self {
         let server = NatsServer::start();
         let workdir = tempfile::tempdir().expect("workdir");
         let mut map: HashMap<String, String> = [
@@ -81,8 +91,8 @@ impl Pipeline {
             running: HashMap::new(),
             _workdir: workdir,
         };
-        for service in [Service::Ingest, Service::Router, Service::Executor, Service::Notifier] {
-            pipeline.start_service(service).await;
+        for service in services {
+            pipeline.start_service(*service).await;
         }
         pipeline
     }
@@ -278,8 +288,34 @@ impl Receiver {
     }
 }
 
+/// GETs `url`; returns the status and JSON answer.
+pub async fn get(url: &str) -> (u16, serde_json::Value) {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let uri: hyper::Uri = url.parse().expect("uri");
+    let response = tokio::time::timeout(WAIT, client.get(uri))
+        .await
+        .expect("answer in time")
+        .expect("response");
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// POSTs `body` with `headers`; returns the status and JSON answer.
 pub async fn post(url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> (u16, serde_json::Value) {
+    let (status, _, json) = post_full(url, headers, body).await;
+    (status, json)
+}
+
+/// POSTs `body` with `headers`; returns the status, headers and JSON answer.
+pub async fn post_full(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> (u16, http::HeaderMap, serde_json::Value) {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = hyper::Request::post(url);
     for (name, value) in headers {
@@ -291,9 +327,11 @@ pub async fn post(url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -
         .expect("answer in time")
         .expect("response");
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.expect("body").to_bytes();
     (
         status,
+        headers,
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
 }
