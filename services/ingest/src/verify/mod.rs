@@ -8,6 +8,8 @@
 
 mod schemes;
 
+pub use schemes::{StripeHeader, parse_stripe_header};
+
 use hookline_core::catalog::{HmacSpec, Provider, Secret};
 use http::HeaderMap;
 

@@ -105,13 +105,15 @@ pub(super) fn linear(r: &Request<'_>) -> Result<Id, VerifyError> {
 
 /// The parts of a `Stripe-Signature` header.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct StripeHeader {
+pub struct StripeHeader {
+    /// `t`: when Stripe signed it.
     pub timestamp: i64,
+    /// Every `v1` signature.
     pub v1: Vec<Vec<u8>>,
 }
 
 /// Parses `t=<unix>,v1=<hex>,v1=<hex>,v0=…` (unknown schemes are ignored).
-pub(crate) fn parse_stripe_header(header: &str) -> Result<StripeHeader, VerifyError> {
+pub fn parse_stripe_header(header: &str) -> Result<StripeHeader, VerifyError> {
     let malformed = || VerifyError::Malformed("stripe-signature header".to_owned());
     let mut timestamp = None;
     let mut v1 = Vec::new();
