@@ -23,6 +23,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONNECTIONS: usize = 64;
 const SECRET: &str = "bench-secret";
 
@@ -31,7 +34,8 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 fn payload() -> Bytes {
-    let head = r#"{"action":"opened","issue":{"number":1,"title":"bench"},"repository":{"full_name":"acme/api"},"pad":""#;
+    let head =
+        r#"{"action":"opened","issue":{"number":1,"title":"bench"},"repository":{"full_name":"acme/api"},"pad":""#;
     let pad = "x".repeat(1024 - head.len() - 2);
     Bytes::from(format!("{head}{pad}\"}}"))
 }
@@ -152,7 +156,12 @@ async fn raw_publish(js: &async_nats::jetstream::Context, secs: u64) -> f64 {
     let mut acked = 0u64;
     while Instant::now() < deadline {
         while pending.len() < 1024 {
-            pending.push(js.publish("bench.raw", body.clone()).await.expect("publish").into_future());
+            pending.push(
+                js.publish("bench.raw", body.clone())
+                    .await
+                    .expect("publish")
+                    .into_future(),
+            );
         }
         if let Some(ack) = pending.next().await {
             ack.expect("ack");
@@ -174,8 +183,7 @@ async fn main() {
         "[sources.bench]\nprovider = \"github\"\nsecrets = [\"{SECRET}\"]\nrate_limit_per_minute = 0\nmax_in_flight = 0\n"
     ))
     .expect("catalog");
-    let pipeline =
-        Pipeline::start_services(&catalog, &[("HOOKLINE_GLOBAL_RATE_LIMIT", "0")], &[Service::Ingest]).await;
+    let pipeline = Pipeline::start_services(&catalog, &[("HOOKLINE_GLOBAL_RATE_LIMIT", "0")], &[Service::Ingest]).await;
     pipeline
         .nats
         .js
@@ -221,5 +229,9 @@ async fn main() {
         median(p99s),
         median(p999s)
     );
-    println!("  latency at a fixed 5000 req/s:            p50 {:.2} ms, p99 {:.2} ms", median(fixed50), median(fixed99));
+    println!(
+        "  latency at a fixed 5000 req/s:            p50 {:.2} ms, p99 {:.2} ms",
+        median(fixed50),
+        median(fixed99)
+    );
 }

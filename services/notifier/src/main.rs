@@ -2,6 +2,10 @@
 
 use hookline_core::{settings, shutdown, telemetry};
 
+// mimalloc: measured faster than the system allocator for ingest (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
