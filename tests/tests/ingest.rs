@@ -328,3 +328,20 @@ async fn every_request_is_logged_with_the_client_address() {
     let last_ms: i64 = String::from_utf8_lossy(&last).parse().expect("millis");
     assert!((hookline_core::clock::now_ms() - last_ms).abs() < 60_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_gets_408() {
+    let pipeline = ingest_only(&catalog(""), &[("HOOKLINE_BODY_TIMEOUT", "300ms")]).await;
+    let mut stream = tokio::net::TcpStream::connect(pipeline.ingest).await.expect("connect");
+    let head =
+        "POST /webhooks/gh HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{";
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut stream, &mut answer))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+}
