@@ -136,6 +136,11 @@ impl Subjects {
         format!("{}_state", self.prefix)
     }
 
+    /// KV bucket holding each event's routing decision, by event id.
+    pub fn decisions_bucket(&self) -> String {
+        format!("{}_decisions", self.prefix)
+    }
+
     /// KV bucket holding run records.
     pub fn runs_bucket(&self) -> String {
         format!("{}_runs", self.prefix)

@@ -1,157 +1,219 @@
-//! Matching an event's context against an agent's triggers. Every field is
-//! optional; fields AND, values within a list OR. A filter on a field the
-//! event does not have fails (an issue with no labels never matches a label
-//! filter). Pure code: [`check`] names the first filter that failed.
+//! Matching an event against an agent's triggers. Triggers are compiled once
+//! per catalog change (lowercased lists, branch globs and regexes built), so
+//! matching an event against many agents is cheap. Pure code: [`Trigger::check`]
+//! names the first filter that failed.
+//!
+//! Rules (also in docs/configuration.md): every field optional; fields AND,
+//! values within a list OR; text compares ignoring case; a filter on a field
+//! the event lacks fails; `where` predicates read the JSON payload by pointer
+//! and a missing value fails `eq`, `in`, `regex` and `exists`.
 
-use hookline_core::catalog::TriggerSpec;
+use hookline_core::catalog::{Predicate, TriggerSpec, glob_to_regex};
 use hookline_proto::WebhookContext;
+use regex::Regex;
+use serde_json::Value;
 
 /// The first filter an event failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mismatch {
-    /// The event came through another source.
+    /// Another source.
     Source,
-    /// Its event name is not listed.
+    /// `events`.
     Event,
-    /// Its action is not listed.
+    /// `actions`.
     Action,
-    /// None of its labels is listed.
+    /// `labels`.
     Label,
-    /// Its repository is not listed.
+    /// `repos`.
     Repo,
+    /// `orgs`.
+    Org,
+    /// `assignees`.
+    Assignee,
+    /// `authors`.
+    Author,
+    /// `branches`.
+    Branch,
+    /// `conclusions`.
+    Conclusion,
+    /// `resources`.
+    Resource,
+    /// `organizations`.
+    Organization,
+    /// `projects`.
+    Project,
+    /// `merged`.
+    Merged,
+    /// `where`.
+    Where,
 }
 
+impl Mismatch {
+    /// The configuration field that failed.
+    pub fn field(self) -> &'static str {
+        match self {
+            Mismatch::Source => "source",
+            Mismatch::Event => "events",
+            Mismatch::Action => "actions",
+            Mismatch::Label => "labels",
+            Mismatch::Repo => "repos",
+            Mismatch::Org => "orgs",
+            Mismatch::Assignee => "assignees",
+            Mismatch::Author => "authors",
+            Mismatch::Branch => "branches",
+            Mismatch::Conclusion => "conclusions",
+            Mismatch::Resource => "resources",
+            Mismatch::Organization => "organizations",
+            Mismatch::Project => "projects",
+            Mismatch::Merged => "merged",
+            Mismatch::Where => "where",
+        }
+    }
+}
+
+enum Compiled {
+    Eq(String, Value),
+    In(String, Vec<Value>),
+    Regex(String, Regex),
+    Exists(String),
+    And(Vec<Compiled>),
+    Or(Vec<Compiled>),
+    Not(Box<Compiled>),
+}
+
+fn compile(p: &Predicate) -> Result<Compiled, String> {
+    Ok(match p {
+        Predicate::Eq { path, value } => Compiled::Eq(path.clone(), value.clone()),
+        Predicate::In { path, values } => Compiled::In(path.clone(), values.clone()),
+        Predicate::Regex { path, pattern } => Compiled::Regex(
+            path.clone(),
+            Regex::new(pattern).map_err(|e| format!("regex `{pattern}`: {e}"))?,
+        ),
+        Predicate::Exists(path) => Compiled::Exists(path.clone()),
+        Predicate::And(all) => Compiled::And(all.iter().map(compile).collect::<Result<_, _>>()?),
+        Predicate::Or(any) => Compiled::Or(any.iter().map(compile).collect::<Result<_, _>>()?),
+        Predicate::Not(inner) => Compiled::Not(Box::new(compile(inner)?)),
+    })
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(a), Value::String(b)) => a.eq_ignore_ascii_case(b),
+        _ => a == b,
+    }
+}
+
+fn holds(p: &Compiled, body: &Value) -> bool {
+    let at = |path: &str| body.pointer(path).filter(|v| !v.is_null());
+    match p {
+        Compiled::Eq(path, value) => at(path).is_some_and(|v| same(v, value)),
+        Compiled::In(path, values) => at(path).is_some_and(|v| values.iter().any(|w| same(v, w))),
+        Compiled::Regex(path, re) => at(path).and_then(Value::as_str).is_some_and(|s| re.is_match(s)),
+        Compiled::Exists(path) => at(path).is_some(),
+        Compiled::And(all) => all.iter().all(|p| holds(p, body)),
+        Compiled::Or(any) => any.iter().any(|p| holds(p, body)),
+        Compiled::Not(inner) => !holds(inner, body),
+    }
+}
+
+fn lower(values: &[String]) -> Vec<String> {
+    values.iter().map(|v| v.to_ascii_lowercase()).collect()
+}
+
+/// Whether `value` passes a list filter: no list passes; an empty value fails.
 fn any_of(wanted: &[String], value: &str) -> bool {
-    wanted.is_empty() || wanted.iter().any(|w| w.eq_ignore_ascii_case(value))
+    wanted.is_empty() || (!value.is_empty() && wanted.iter().any(|w| w.eq_ignore_ascii_case(value)))
 }
 
-/// Ok when `ctx` passes every filter of `trigger`.
-pub fn check(trigger: &TriggerSpec, ctx: &WebhookContext) -> Result<(), Mismatch> {
-    if trigger.source != ctx.source {
-        return Err(Mismatch::Source);
+/// One compiled trigger.
+pub struct Trigger {
+    source: String,
+    /// The list filters that are set, in checking order.
+    lists: Vec<(Mismatch, Vec<String>)>,
+    labels: Vec<String>,
+    branches: Vec<Regex>,
+    merged: Option<bool>,
+    predicate: Option<Compiled>,
+}
+
+impl Trigger {
+    /// Compiles a trigger's globs and regexes.
+    pub fn compile(spec: &TriggerSpec) -> Result<Self, String> {
+        let branches = spec
+            .branches
+            .iter()
+            .map(|g| Regex::new(&glob_to_regex(g)).map_err(|e| format!("branch glob `{g}`: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            source: spec.source.clone(),
+            lists: [
+                (Mismatch::Event, lower(&spec.events)),
+                (Mismatch::Action, lower(&spec.actions)),
+                (Mismatch::Repo, lower(&spec.repos)),
+                (Mismatch::Org, lower(&spec.orgs)),
+                (Mismatch::Assignee, lower(&spec.assignees)),
+                (Mismatch::Author, lower(&spec.authors)),
+                (Mismatch::Conclusion, lower(&spec.conclusions)),
+                (Mismatch::Resource, lower(&spec.resources)),
+                (Mismatch::Organization, lower(&spec.organizations)),
+                (Mismatch::Project, lower(&spec.projects)),
+            ]
+            .into_iter()
+            .filter(|(_, wanted)| !wanted.is_empty())
+            .collect(),
+            labels: lower(&spec.labels),
+            branches,
+            merged: spec.merged,
+            predicate: spec.predicate.as_ref().map(compile).transpose()?,
+        })
     }
-    if !any_of(&trigger.events, &ctx.event) {
-        return Err(Mismatch::Event);
+
+    /// The source this trigger listens to.
+    pub fn source(&self) -> &str {
+        &self.source
     }
-    if !any_of(&trigger.actions, &ctx.action) {
-        return Err(Mismatch::Action);
+
+    /// Ok when the event passes every filter, else the first that failed.
+    pub fn check(&self, ctx: &WebhookContext, body: &Value) -> Result<(), Mismatch> {
+        if self.source != ctx.source {
+            return Err(Mismatch::Source);
+        }
+        for (kind, wanted) in &self.lists {
+            let value = match kind {
+                Mismatch::Event => &ctx.event,
+                Mismatch::Action => &ctx.action,
+                Mismatch::Repo => &ctx.repo,
+                Mismatch::Org => &ctx.org,
+                Mismatch::Assignee => &ctx.assignee,
+                Mismatch::Author => &ctx.author,
+                Mismatch::Conclusion => &ctx.conclusion,
+                Mismatch::Resource => &ctx.resource,
+                Mismatch::Organization => &ctx.organization,
+                Mismatch::Project => &ctx.project,
+                _ => continue,
+            };
+            if !any_of(wanted, value) {
+                return Err(*kind);
+            }
+        }
+        if !self.labels.is_empty() && !ctx.labels.iter().any(|l| any_of(&self.labels, l)) {
+            return Err(Mismatch::Label);
+        }
+        if !self.branches.is_empty()
+            && (ctx.branch.is_empty() || !self.branches.iter().any(|re| re.is_match(&ctx.branch)))
+        {
+            return Err(Mismatch::Branch);
+        }
+        if self.merged.is_some_and(|m| m != ctx.merged) {
+            return Err(Mismatch::Merged);
+        }
+        if self.predicate.as_ref().is_some_and(|p| !holds(p, body)) {
+            return Err(Mismatch::Where);
+        }
+        Ok(())
     }
-    if !trigger.labels.is_empty() && !ctx.labels.iter().any(|l| any_of(&trigger.labels, l)) {
-        return Err(Mismatch::Label);
-    }
-    if !any_of(&trigger.repos, &ctx.repo) {
-        return Err(Mismatch::Repo);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ctx() -> WebhookContext {
-        WebhookContext {
-            source: "gh".into(),
-            event: "issues".into(),
-            action: "labeled".into(),
-            repo: "acme/api".into(),
-            labels: vec!["bug".into(), "agent".into()],
-            ..Default::default()
-        }
-    }
-
-    fn trigger(f: impl FnOnce(&mut TriggerSpec)) -> TriggerSpec {
-        let mut t = TriggerSpec {
-            source: "gh".into(),
-            ..Default::default()
-        };
-        f(&mut t);
-        t
-    }
-
-    #[test]
-    fn filters_and_across_fields_or_within_lists() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let rows: Vec<(TriggerSpec, WebhookContext, Result<(), Mismatch>, &str)> = vec![
-            (
-                trigger(|_| {}),
-                ctx(),
-                Ok(()),
-                "no filters match everything from the source",
-            ),
-            (
-                trigger(|t| t.source = "other".into()),
-                ctx(),
-                Err(Mismatch::Source),
-                "other source",
-            ),
-            (
-                trigger(|t| t.events = s(&["push", "issues"])),
-                ctx(),
-                Ok(()),
-                "any of the events",
-            ),
-            (
-                trigger(|t| t.events = s(&["push"])),
-                ctx(),
-                Err(Mismatch::Event),
-                "event not listed",
-            ),
-            (
-                trigger(|t| t.actions = s(&["opened"])),
-                ctx(),
-                Err(Mismatch::Action),
-                "action not listed",
-            ),
-            (
-                trigger(|t| t.labels = s(&["agent"])),
-                ctx(),
-                Ok(()),
-                "one label of several",
-            ),
-            (
-                trigger(|t| t.labels = s(&["docs"])),
-                ctx(),
-                Err(Mismatch::Label),
-                "no label listed",
-            ),
-            (
-                trigger(|t| t.labels = s(&["bug"])),
-                WebhookContext {
-                    labels: vec![],
-                    ..ctx()
-                },
-                Err(Mismatch::Label),
-                "missing labels fail a label filter",
-            ),
-            (
-                trigger(|t| t.actions = s(&["labeled"])),
-                WebhookContext {
-                    action: String::new(),
-                    ..ctx()
-                },
-                Err(Mismatch::Action),
-                "missing action fails an action filter",
-            ),
-            (
-                trigger(|t| t.repos = s(&["ACME/api"])),
-                ctx(),
-                Ok(()),
-                "case-insensitive",
-            ),
-            (
-                trigger(|t| {
-                    t.events = s(&["issues"]);
-                    t.actions = s(&["labeled"]);
-                    t.repos = s(&["acme/web"]);
-                }),
-                ctx(),
-                Err(Mismatch::Repo),
-                "AND: one failing field fails",
-            ),
-        ];
-        for (trigger, ctx, expected, why) in rows {
-            assert_eq!(check(&trigger, &ctx), expected, "{why}");
-        }
-    }
-}
+#[path = "filter_tests.rs"]
+mod tests;

@@ -1,16 +1,22 @@
 //! Router: consumes `HOOKLINE_INGEST`, reads each event into a
-//! `WebhookContext` ([`context`]), matches it against every enabled agent's
-//! webhook triggers ([`filter`]), and publishes one `RunRequest` per matching
-//! agent on `hookline.runs.<agent>` with `Nats-Msg-Id = <event id>/<agent>`.
-//! It acks the inbound event only after every run request is acknowledged.
+//! `WebhookContext` ([`context`]), decides which agents it starts with the
+//! compiled routing table ([`routes`], [`filter`]), records that decision in
+//! the `hookline_decisions` bucket, and publishes one `RunRequest` per
+//! matching agent on `hookline.runs.<agent>` with
+//! `Nats-Msg-Id = <event id>/<agent>`. It acks the inbound event only after
+//! every run request is acknowledged. It also fires cron schedules
+//! ([`schedule`]).
 
 pub mod context;
 pub mod filter;
+pub mod routes;
+pub mod schedule;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream::{self, kv, message::PublishMessage};
 use bytes::Bytes;
 use hookline_core::catalog::Catalog;
 use hookline_core::clock;
@@ -22,6 +28,10 @@ use hookline_core::store::{self, CatalogView};
 use hookline_core::subjects::{MSG_ID, StreamKind, TRACEPARENT};
 use hookline_core::telemetry::TraceParent;
 use hookline_proto::{InboundEvent, Message as _, RunRequest, Trigger};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::routes::Routes;
 
 /// Router settings.
 #[derive(Clone, Debug)]
@@ -50,10 +60,18 @@ impl Config {
     }
 }
 
+/// The catalog and the routing table compiled from it.
+struct Table {
+    catalog: Arc<Catalog>,
+    routes: Routes,
+}
+
 /// A built router.
 pub struct App {
     nats: Nats,
     catalog: CatalogView,
+    table: watch::Receiver<Arc<Table>>,
+    decisions: Option<kv::Store>,
     config: Config,
     background: CancellationToken,
 }
@@ -70,16 +88,37 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let nats = nats::connect(&config.nats, "hookline-router").await?;
         let background = CancellationToken::new();
-        let catalog = store::watch(&nats, background.clone()).await?;
+        let mut catalog = store::watch(&nats, background.clone()).await?;
+        let compile = |c: Arc<Catalog>| {
+            Arc::new(Table {
+                routes: Routes::build(&c),
+                catalog: c,
+            })
+        };
+        let (tx, table) = watch::channel(compile(catalog.borrow_and_update().clone()));
+        let (stop, view) = (background.clone(), catalog.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    changed = catalog.changed() => if changed.is_err() { return },
+                }
+                tx.send_replace(compile(catalog.borrow_and_update().clone()));
+            }
+        });
+        let decisions = nats.js.get_key_value(nats.subjects.decisions_bucket()).await.ok();
         Ok(Self {
             nats,
-            catalog,
+            catalog: view,
+            table,
+            decisions,
             config,
             background,
         })
     }
 
-    /// Routes events until `shutdown`, then finishes those in hand.
+    /// Routes events and fires schedules until `shutdown`, then finishes
+    /// the events in hand.
     pub async fn run_until(self, shutdown: CancellationToken) {
         let spec = ConsumerSpec {
             stream: self.nats.subjects.stream(StreamKind::Ingest),
@@ -89,26 +128,27 @@ impl App {
             max_ack_pending: 10_000,
             concurrency: self.config.concurrency,
         };
-        let nats = self.nats.clone();
-        let catalog = self.catalog.clone();
+        let schedules = tokio::spawn(schedule::run(self.nats.clone(), self.catalog.clone(), shutdown.clone()));
+        let (nats, table, decisions) = (self.nats.clone(), self.table.clone(), self.decisions.clone());
         tracing::info!("Router consuming.");
         consume::run(
             self.nats.js.clone(),
             spec,
             move |msg| {
-                let nats = nats.clone();
-                let catalog = catalog.borrow().clone();
-                async move { handle(&nats, &catalog, &msg).await }
+                let (nats, decisions) = (nats.clone(), decisions.clone());
+                let table = table.borrow().clone();
+                async move { handle(&nats, &table, decisions.as_ref(), &msg).await }
             },
             shutdown,
             self.config.grace,
         )
         .await;
+        let _ = schedules.await;
         self.background.cancel();
     }
 }
 
-async fn handle(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> Outcome {
+async fn handle(nats: &Nats, table: &Table, decisions: Option<&kv::Store>, msg: &jetstream::Message) -> Outcome {
     let event = match InboundEvent::decode(msg.payload.as_ref()) {
         Ok(event) => event,
         Err(e) => return Outcome::Term(format!("undecodable InboundEvent: {e}")),
@@ -118,7 +158,7 @@ async fn handle(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> Out
         .as_ref()
         .and_then(|h| h.get(TRACEPARENT))
         .map(|v| v.as_str().to_owned());
-    match route(nats, catalog, event, parent.as_deref()).await {
+    match route(nats, table, decisions, event, parent.as_deref()).await {
         Ok(()) => Outcome::Ack,
         Err(e) => {
             tracing::warn!(error = %e, "Routing failed; retrying.");
@@ -127,27 +167,39 @@ async fn handle(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> Out
     }
 }
 
-/// The agents whose triggers match `event`'s context.
-pub fn matching_agents<'a>(catalog: &'a Catalog, ctx: &hookline_proto::WebhookContext) -> Vec<&'a str> {
-    catalog
-        .agents
-        .iter()
-        .filter(|(_, agent)| agent.enabled)
-        .filter(|(_, agent)| agent.triggers.iter().any(|t| filter::check(t, ctx).is_ok()))
-        .map(|(id, _)| id.as_str())
-        .collect()
-}
-
-async fn route(nats: &Nats, catalog: &Catalog, event: InboundEvent, parent: Option<&str>) -> Result<(), RouteError> {
-    let ctx = context::read(&event);
-    let agents = matching_agents(catalog, &ctx);
-    tracing::debug!(event_id = %event.event_id, matched = agents.len(), "Event routed.");
+async fn route(
+    nats: &Nats,
+    table: &Table,
+    decisions: Option<&kv::Store>,
+    event: InboundEvent,
+    parent: Option<&str>,
+) -> Result<(), RouteError> {
+    let body: Value = serde_json::from_slice(&event.body).unwrap_or(Value::Null);
+    let ctx = context::read_parsed(&event, &body, table.catalog.sources.get(&event.source));
+    let decision = table.routes.decide(&ctx, &body);
+    tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
+    if let Some(kv) = decisions {
+        let record = json!({
+            "event_id": event.event_id,
+            "source": event.source,
+            "at_ms": clock::now_ms(),
+            "context": {"event": ctx.event, "action": ctx.action, "repo": ctx.repo, "labels": ctx.labels,
+                        "branch": ctx.branch, "author": ctx.author, "conclusion": ctx.conclusion},
+            "matched": decision.matched,
+            "unmatched": decision.unmatched.iter().map(|(a, f)| json!({"agent": a, "failed": f})).collect::<Vec<_>>(),
+            "other_agents": decision.other_agents,
+        });
+        // A decision record is a log: losing one never holds an event back.
+        if let Err(e) = kv.put(&event.event_id, Bytes::from(record.to_string())).await {
+            tracing::debug!(error = %e, "Decision not recorded.");
+        }
+    }
     let trace = TraceParent::continue_or_new(parent).to_string();
-    let mut pending = Vec::with_capacity(agents.len());
-    for agent in agents {
+    let mut pending = Vec::with_capacity(decision.matched.len());
+    for agent in &decision.matched {
         let request = RunRequest {
             run_id: clock::new_id(),
-            agent: agent.to_owned(),
+            agent: agent.clone(),
             trigger: Trigger::Webhook as i32,
             event: Some(event.clone()),
             context: Some(ctx.clone()),
@@ -164,14 +216,14 @@ async fn route(nats: &Nats, catalog: &Catalog, event: InboundEvent, parent: Opti
             .send_publish(nats.subjects.runs(agent), publish)
             .await
             .map_err(|e| RouteError::Publish {
-                agent: agent.to_owned(),
+                agent: agent.clone(),
                 reason: e.to_string(),
             })?;
         pending.push((agent, ack));
     }
     for (agent, ack) in pending {
         ack.await.map_err(|e| RouteError::Publish {
-            agent: agent.to_owned(),
+            agent: agent.clone(),
             reason: e.to_string(),
         })?;
     }

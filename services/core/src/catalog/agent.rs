@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
 use super::source::yes;
+use super::trigger::TriggerSpec;
 use crate::settings::parse_duration;
 
 /// Environment for an agent's runs.
@@ -35,27 +36,6 @@ pub enum RunnerSpec {
     },
 }
 
-/// Which webhooks start an agent. Every field is optional; fields AND,
-/// values within a list OR.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TriggerSpec {
-    /// The source the webhook came through.
-    pub source: String,
-    /// Provider event names (`issues`, `pull_request`, …).
-    #[serde(default)]
-    pub events: Vec<String>,
-    /// Actions (`opened`, `labeled`, …).
-    #[serde(default)]
-    pub actions: Vec<String>,
-    /// Labels, any of which must be on the item.
-    #[serde(default)]
-    pub labels: Vec<String>,
-    /// Repositories as `owner/name`.
-    #[serde(default)]
-    pub repos: Vec<String>,
-}
-
 /// What runs when an event matches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +59,27 @@ pub struct AgentSpec {
     /// A disabled agent starts no runs.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// A cron schedule (`*/15 * * * *`, UTC): runs without a webhook.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Fire a tick missed while no router ran, once, when one starts again.
+    #[serde(default)]
+    pub catch_up: bool,
+    /// A git repository (URL or local path) cloned into each run's workspace.
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// The branch runs start from; the repository's default when unset.
+    #[serde(default)]
+    pub base_branch: Option<String>,
+    /// Push the run's branch when the agent committed to it.
+    #[serde(default)]
+    pub push: bool,
+    /// Keep a failed run's workspace for inspection.
+    #[serde(default)]
+    pub keep_failed_workspace: bool,
+    /// Tries of a run whose agent exits non-zero, default 1 (no retry).
+    #[serde(default = "one")]
+    pub max_attempts: u32,
 }
 
 impl AgentSpec {

@@ -155,6 +155,20 @@ pub struct SourceSpec {
     /// The scheme of `hmac` and `mintlify` sources.
     #[serde(default)]
     pub hmac: Option<HmacSpec>,
+    /// Where a generic source's event type is read (`hmac`, `shared_secret`,
+    /// `standard_webhooks`, `none`); providers with their own say so.
+    #[serde(default)]
+    pub event_type: Option<EventTypeFrom>,
+}
+
+/// Where the event type of a generic source's webhook is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum EventTypeFrom {
+    /// A JSON pointer into the body, such as `/type`.
+    Pointer(String),
+    /// A request header, such as `X-Event-Type`.
+    Header(String),
 }
 
 impl SourceSpec {

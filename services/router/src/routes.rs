@@ -1,0 +1,137 @@
+//! The routing table: every enabled agent's triggers, compiled and grouped
+//! by source, rebuilt when the catalog changes. [`Routes::decide`] says which
+//! agents an event starts and, for the others listening to its source, the
+//! first filter that failed. Pure code.
+
+use std::collections::HashMap;
+
+use hookline_core::catalog::Catalog;
+use hookline_proto::WebhookContext;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::filter::{Mismatch, Trigger};
+
+struct AgentTriggers {
+    agent: String,
+    triggers: Vec<Trigger>,
+}
+
+/// Compiled triggers by source.
+#[derive(Default)]
+pub struct Routes {
+    by_source: HashMap<String, Vec<AgentTriggers>>,
+    agents: usize,
+}
+
+/// Which agents an event matched, and why the others did not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Decision {
+    /// Agents that run.
+    pub matched: Vec<String>,
+    /// Agents listening to this source that do not run, with the first
+    /// filter their first trigger failed.
+    pub unmatched: Vec<(String, &'static str)>,
+    /// Agents with no trigger on this source.
+    pub other_agents: usize,
+}
+
+impl Routes {
+    /// Compiles every enabled agent's triggers. A trigger that does not
+    /// compile (the catalog validation prevents it) is logged and skipped.
+    pub fn build(catalog: &Catalog) -> Self {
+        let mut routes = Routes::default();
+        for (agent, spec) in catalog.agents.iter().filter(|(_, a)| a.enabled) {
+            routes.agents += 1;
+            let mut by_source: HashMap<String, Vec<Trigger>> = HashMap::new();
+            for trigger in &spec.triggers {
+                match Trigger::compile(trigger) {
+                    Ok(compiled) => by_source.entry(trigger.source.clone()).or_default().push(compiled),
+                    Err(e) => tracing::error!(agent, error = %e, "Trigger skipped."),
+                }
+            }
+            for (source, triggers) in by_source {
+                routes.by_source.entry(source).or_default().push(AgentTriggers {
+                    agent: agent.clone(),
+                    triggers,
+                });
+            }
+        }
+        routes
+    }
+
+    /// The decision for one event.
+    pub fn decide(&self, ctx: &WebhookContext, body: &Value) -> Decision {
+        let listening = self.by_source.get(&ctx.source).map(Vec::as_slice).unwrap_or_default();
+        let mut decision = Decision {
+            other_agents: self.agents - listening.len(),
+            ..Default::default()
+        };
+        for entry in listening {
+            let mut first_failure: Option<Mismatch> = None;
+            let matched = entry.triggers.iter().any(|t| match t.check(ctx, body) {
+                Ok(()) => true,
+                Err(m) => {
+                    first_failure.get_or_insert(m);
+                    false
+                }
+            });
+            if matched {
+                decision.matched.push(entry.agent.clone());
+            } else if let Some(m) = first_failure {
+                decision.unmatched.push((entry.agent.clone(), m.field()));
+            }
+        }
+        decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_name_matches_and_first_failures() {
+        let catalog = Catalog::parse(
+            r#"
+[sources.gh]
+provider = "none"
+[sources.other]
+provider = "none"
+[agents.bugs]
+prompt = "x"
+runner = { type = "command", command = ["true"] }
+triggers = [{ source = "gh", labels = ["bug"] }]
+[agents.docs]
+prompt = "x"
+runner = { type = "command", command = ["true"] }
+triggers = [{ source = "gh", events = ["issues"], labels = ["docs"] }, { source = "gh", events = ["push"] }]
+[agents.elsewhere]
+prompt = "x"
+runner = { type = "command", command = ["true"] }
+triggers = [{ source = "other" }]
+[agents.off]
+prompt = "x"
+runner = { type = "command", command = ["true"] }
+enabled = false
+triggers = [{ source = "gh" }]
+"#,
+        )
+        .expect("catalog");
+        let routes = Routes::build(&catalog);
+        let ctx = WebhookContext {
+            source: "gh".into(),
+            event: "issues".into(),
+            labels: vec!["bug".into()],
+            ..Default::default()
+        };
+        let decision = routes.decide(&ctx, &Value::Null);
+        assert_eq!(decision.matched, ["bugs"]);
+        assert_eq!(
+            decision.unmatched,
+            [("docs".to_owned(), "labels")],
+            "the first trigger's first failure"
+        );
+        assert_eq!(decision.other_agents, 1, "disabled agents are not counted");
+    }
+}

@@ -1,0 +1,188 @@
+//! Cron schedules. Every router copy watches every scheduled agent and fires
+//! each tick it sees come due; `Nats-Msg-Id = schedule/<agent>/<tick>` makes
+//! JetStream keep one run per tick however many copies fired it. A copy
+//! starts counting from when it starts, so a tick missed while no router ran
+//! is not fired late, unless the agent says `catch_up = true`: then the most
+//! recent missed tick is fired once, judged by the last tick recorded in the
+//! `hookline_state` bucket.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use hookline_core::catalog::{Catalog, parse_cron};
+use hookline_core::clock;
+use hookline_core::nats::Nats;
+use hookline_core::shutdown::CancellationToken;
+use hookline_core::store::CatalogView;
+use hookline_core::subjects::{MSG_ID, TRACEPARENT};
+use hookline_core::telemetry::TraceParent;
+use hookline_proto::{Message as _, RunRequest, Trigger, WebhookContext};
+
+/// The ticks of `expression` in `(after, until]`, oldest first, at most 100.
+pub fn due_ticks(expression: &str, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let Ok(schedule) = parse_cron(expression) else {
+        return Vec::new();
+    };
+    schedule.after(&after).take_while(|t| *t <= until).take(100).collect()
+}
+
+/// The latest tick of `expression` at or before `now`, within a year.
+pub fn previous_tick(expression: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let schedule = parse_cron(expression).ok()?;
+    let year_ago = now - chrono::Duration::days(366);
+    // The cron crate iterates forwards; walk from a day back, then further.
+    for days in [1, 7, 31, 366] {
+        let from = (now - chrono::Duration::days(days)).max(year_ago);
+        if let Some(last) = schedule.after(&from).take_while(|t| *t <= now).last() {
+            return Some(last);
+        }
+    }
+    None
+}
+
+fn scheduled(catalog: &Catalog) -> HashMap<String, (String, bool)> {
+    catalog
+        .agents
+        .iter()
+        .filter(|(_, a)| a.enabled)
+        .filter_map(|(id, a)| a.schedule.clone().map(|s| (id.clone(), (s, a.catch_up))))
+        .collect()
+}
+
+async fn fire(nats: &Nats, agent: &str, tick: DateTime<Utc>) -> Result<(), String> {
+    let tick_text = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let request = RunRequest {
+        run_id: clock::new_id(),
+        agent: agent.to_owned(),
+        trigger: Trigger::Schedule as i32,
+        event: None,
+        context: Some(WebhookContext {
+            event: "schedule".into(),
+            action: tick_text.clone(),
+            ..Default::default()
+        }),
+        requested_at_ms: clock::now_ms(),
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(MSG_ID, format!("schedule/{agent}/{tick_text}").as_str());
+    headers.insert(TRACEPARENT, TraceParent::new_root().to_string().as_str());
+    let publish = PublishMessage::build()
+        .payload(Bytes::from(request.encode_to_vec()))
+        .headers(headers);
+    let ack = nats
+        .js
+        .send_publish(nats.subjects.runs(agent), publish)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    if !ack.duplicate {
+        tracing::info!(agent, tick = %tick_text, "Scheduled run requested.");
+    }
+    if let Ok(state) = nats.js.get_key_value(nats.subjects.state_bucket()).await {
+        let _ = state
+            .put(
+                format!("schedule.{agent}.last_tick"),
+                Bytes::from(tick.timestamp().to_string()),
+            )
+            .await;
+    }
+    Ok(())
+}
+
+async fn last_recorded_tick(nats: &Nats, agent: &str) -> Option<i64> {
+    let state = nats.js.get_key_value(nats.subjects.state_bucket()).await.ok()?;
+    let value = state.get(format!("schedule.{agent}.last_tick")).await.ok()??;
+    String::from_utf8_lossy(&value).parse().ok()
+}
+
+/// Fires scheduled agents' ticks until `shutdown`.
+pub async fn run(nats: Nats, catalog: CatalogView, shutdown: CancellationToken) {
+    // Per agent: the expression and the last instant already considered.
+    let mut watched: HashMap<String, (String, DateTime<Utc>)> = HashMap::new();
+    loop {
+        let now = Utc::now();
+        let wanted = scheduled(&catalog.borrow());
+        watched.retain(|agent, (expr, _)| wanted.get(agent).is_some_and(|(e, _)| e == expr));
+        for (agent, (expr, catch_up)) in &wanted {
+            if watched.contains_key(agent) {
+                continue;
+            }
+            let mut from = now;
+            if *catch_up
+                && let Some(previous) = previous_tick(expr, now)
+                && last_recorded_tick(&nats, agent)
+                    .await
+                    .is_none_or(|last| last < previous.timestamp())
+            {
+                // Fire the missed tick once (below), nothing older.
+                from = previous - chrono::Duration::seconds(1);
+            }
+            watched.insert(agent.clone(), (expr.clone(), from));
+        }
+        for (agent, (expr, considered)) in watched.iter_mut() {
+            for tick in due_ticks(expr, *considered, now) {
+                match fire(&nats, agent, tick).await {
+                    Ok(()) => *considered = tick,
+                    Err(e) => {
+                        tracing::warn!(agent, error = %e, "Scheduled run not requested; retrying.");
+                        break;
+                    }
+                }
+            }
+        }
+        // Wake for the next due tick, or within a second for config changes.
+        let next = watched
+            .values()
+            .filter_map(|(expr, considered)| parse_cron(expr).ok()?.after(considered).next())
+            .min()
+            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(next + Duration::from_millis(5)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).expect("time").with_timezone(&Utc)
+    }
+
+    #[test]
+    fn ticks_in_a_window() {
+        let ticks = due_ticks("*/15 * * * *", at("2026-01-01T10:00:00Z"), at("2026-01-01T10:45:00Z"));
+        let expected = [
+            at("2026-01-01T10:15:00Z"),
+            at("2026-01-01T10:30:00Z"),
+            at("2026-01-01T10:45:00Z"),
+        ];
+        assert_eq!(ticks, expected, "after is exclusive, until inclusive");
+        assert!(due_ticks("not cron", at("2026-01-01T10:00:00Z"), at("2026-01-02T10:00:00Z")).is_empty());
+        assert_eq!(
+            due_ticks("*/1 * * * * *", at("2026-01-01T10:00:00Z"), at("2026-01-01T10:00:03Z")).len(),
+            3,
+            "seconds field"
+        );
+    }
+
+    #[test]
+    fn the_previous_tick_is_found() {
+        let now = at("2026-01-01T10:07:00Z");
+        assert_eq!(previous_tick("0 * * * *", now), Some(at("2026-01-01T10:00:00Z")));
+        assert_eq!(
+            previous_tick("0 9 * * 1", now),
+            Some(at("2025-12-29T09:00:00Z")),
+            "a weekly schedule"
+        );
+    }
+}
