@@ -46,7 +46,7 @@ pub struct Pipeline {
     /// Where ingest listens.
     pub ingest: SocketAddr,
     settings: HashMap<String, String>,
-    running: HashMap<Service, (CancellationToken, JoinHandle<()>)>,
+    running: Vec<(Service, CancellationToken, JoinHandle<()>)>,
     _workdir: tempfile::TempDir,
 }
 
@@ -88,7 +88,7 @@ impl Pipeline {
             nats,
             ingest: SocketAddr::from(([127, 0, 0, 1], 0)),
             settings: map,
-            running: HashMap::new(),
+            running: Vec::new(),
             _workdir: workdir,
         };
         for service in services {
@@ -97,7 +97,7 @@ impl Pipeline {
         pipeline
     }
 
-    /// Starts one service (again).
+    /// Starts one copy of a service (another one if some run already).
     pub async fn start_service(&mut self, service: Service) {
         let map = self.settings.clone();
         let lookup = move |k: &str| map.get(k).cloned();
@@ -128,12 +128,14 @@ impl Pipeline {
                 tokio::spawn(app.run_until(stop))
             }
         };
-        self.running.insert(service, (token, task));
+        self.running.push((service, token, task));
     }
 
-    /// Stops one service and waits until it has drained.
+    /// Stops every copy of a service and waits until they have drained.
     pub async fn stop_service(&mut self, service: Service) {
-        if let Some((token, task)) = self.running.remove(&service) {
+        let (stopping, keep): (Vec<_>, Vec<_>) = self.running.drain(..).partition(|(s, _, _)| *s == service);
+        self.running = keep;
+        for (_, token, task) in stopping {
             token.cancel();
             tokio::time::timeout(WAIT, task)
                 .await
@@ -169,7 +171,7 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        for (token, task) in self.running.values() {
+        for (_, token, task) in &self.running {
             token.cancel();
             task.abort();
         }
