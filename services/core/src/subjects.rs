@@ -121,6 +121,12 @@ impl Subjects {
         format!("{}.log.run.{agent}", self.prefix)
     }
 
+    /// Requests to cancel a run; every executor copy listens, the one
+    /// running it answers.
+    pub fn control_cancel(&self) -> String {
+        format!("{}.control.cancel", self.prefix)
+    }
+
     /// The events subject prefix, for reading an event's type back.
     pub fn events_prefix(&self) -> String {
         format!("{}.events.", self.prefix)

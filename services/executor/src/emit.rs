@@ -3,6 +3,8 @@
 //! lines on `hookline.log.run.<agent>` (fire and forget: a lost log line
 //! never fails or repeats a run).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -23,9 +25,14 @@ pub struct EmitError {
     reason: String,
 }
 
+/// Most output bytes one run sends to its log; the rest is dropped with a
+/// note, so a chatty agent cannot flood the log stream.
+pub const MAX_RUN_LOG_BYTES: usize = 1024 * 1024;
+
 /// Publishes a run's events and log lines.
 #[derive(Clone)]
 pub struct Emitter {
+    logged: Arc<AtomicUsize>,
     nats: Nats,
     run_id: String,
     agent: String,
@@ -36,6 +43,7 @@ impl Emitter {
     /// An emitter for one run.
     pub fn new(nats: Nats, run_id: &str, agent: &str, traceparent: String) -> Self {
         Self {
+            logged: Arc::default(),
             nats,
             run_id: run_id.to_owned(),
             agent: agent.to_owned(),
@@ -87,7 +95,16 @@ impl Emitter {
     }
 
     /// Sends one output line to the run log.
-    pub fn log(&self, stream: &str, line: String) {
+    pub fn log(&self, stream: &str, mut line: String) {
+        let before = self.logged.fetch_add(line.len() + 1, Ordering::Relaxed);
+        let mut stream = stream;
+        if before >= MAX_RUN_LOG_BYTES {
+            return;
+        }
+        if before + line.len() + 1 > MAX_RUN_LOG_BYTES {
+            stream = "hookline";
+            line = format!("[output truncated at {MAX_RUN_LOG_BYTES} bytes]");
+        }
         let record = RunLog {
             run_id: self.run_id.clone(),
             agent: self.agent.clone(),

@@ -11,11 +11,16 @@ pub mod events_file;
 pub mod prompt;
 pub mod run;
 pub mod runner;
+pub mod session;
+pub mod workspace;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::StreamExt;
 use hookline_core::consume::{self, ConsumerSpec, Outcome};
 use hookline_core::nats::{self, Nats};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
@@ -26,8 +31,8 @@ use hookline_core::supervise;
 use hookline_core::telemetry::TraceParent;
 use hookline_proto::{Message as _, RunRequest};
 
-/// How long a run's message may go without a progress ack.
-const ACK_WAIT: Duration = Duration::from_secs(30);
+/// Runs in progress in this copy, by run id, so a cancel can find them.
+type Registry = Arc<Mutex<HashMap<String, CancellationToken>>>;
 
 /// Executor settings.
 #[derive(Clone, Debug)]
@@ -38,6 +43,10 @@ pub struct Config {
     pub work_root: PathBuf,
     /// How long runs in flight may take after shutdown before being killed.
     pub grace: Duration,
+    /// `HOOKLINE_EXECUTOR_ACK_WAIT`: how long a run's message may go without
+    /// a progress ack (sent every third of it) before another copy takes the
+    /// run over, default 30 s.
+    pub ack_wait: Duration,
 }
 
 impl Config {
@@ -50,8 +59,17 @@ impl Config {
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
         let grace = r.duration("HOOKLINE_GRACE", GRACE);
+        let ack_wait = r.duration("HOOKLINE_EXECUTOR_ACK_WAIT", Duration::from_secs(30));
+        if ack_wait < Duration::from_secs(1) {
+            r.problem("HOOKLINE_EXECUTOR_ACK_WAIT must be at least 1s".to_owned());
+        }
         r.finish()?;
-        Ok(Self { nats, work_root, grace })
+        Ok(Self {
+            nats,
+            work_root,
+            grace,
+            ack_wait,
+        })
     }
 }
 
@@ -82,6 +100,8 @@ impl App {
     /// started, resized or stopped as the catalog changes.
     pub async fn run_until(self, shutdown: CancellationToken) {
         tracing::info!("Executor running.");
+        let registry: Registry = Arc::default();
+        let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         supervise::per_item(
             self.catalog.clone(),
@@ -95,72 +115,130 @@ impl App {
                     .collect()
             },
             |agent, max_concurrency, stop| {
-                consume_agent(
-                    nats.clone(),
-                    catalog.clone(),
-                    config.clone(),
-                    agent,
-                    max_concurrency,
-                    stop,
-                )
+                let ctx = AgentConsumer {
+                    nats: nats.clone(),
+                    catalog: catalog.clone(),
+                    config: config.clone(),
+                    registry: registry.clone(),
+                };
+                ctx.run(agent, max_concurrency, stop)
             },
         )
         .await;
+        let _ = canceller.await;
         self.background.cancel();
     }
 }
 
-async fn consume_agent(
+/// Cancels a run wherever it runs: `Ok(true)` when an executor had it and
+/// killed its process group, `Ok(false)` when none answered in `timeout`.
+pub async fn cancel_run(nats: &Nats, run_id: &str, timeout: Duration) -> Result<bool, async_nats::RequestError> {
+    let request = async_nats::Request::new()
+        .payload(Bytes::from(run_id.to_owned()))
+        .timeout(Some(timeout));
+    match nats.client.send_request(nats.subjects.control_cancel(), request).await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                async_nats::RequestErrorKind::TimedOut | async_nats::RequestErrorKind::NoResponders
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Answers cancel requests for runs in this copy; other copies stay silent.
+async fn answer_cancels(nats: Nats, registry: Registry, shutdown: CancellationToken) {
+    let mut requests = match nats.client.subscribe(nats.subjects.control_cancel()).await {
+        Ok(sub) => sub,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot listen for cancels; runs cannot be cancelled from this executor.");
+            return;
+        }
+    };
+    loop {
+        let request = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            request = requests.next() => match request { Some(r) => r, None => return },
+        };
+        let run_id = String::from_utf8_lossy(&request.payload).trim().to_owned();
+        let token = registry.lock().unwrap_or_else(|p| p.into_inner()).get(&run_id).cloned();
+        if let (Some(token), Some(reply)) = (token, request.reply) {
+            token.cancel();
+            tracing::info!(run_id, "Run cancelled.");
+            let _ = nats
+                .client
+                .publish(reply, Bytes::from_static(br#"{"cancelled":true}"#))
+                .await;
+        }
+    }
+}
+
+/// What one agent's consumer needs.
+struct AgentConsumer {
     nats: Nats,
     catalog: CatalogView,
     config: Config,
-    agent: String,
-    max_concurrency: u32,
-    stop: CancellationToken,
-) {
-    let spec = ConsumerSpec {
-        stream: nats.subjects.stream(StreamKind::Runs),
-        durable: format!("executor-{agent}"),
-        filter: nats.subjects.runs(&agent),
-        ack_wait: ACK_WAIT,
-        max_ack_pending: i64::from(max_concurrency),
-        concurrency: max_concurrency as usize,
-    };
-    let work_root = Arc::new(config.work_root.clone());
-    let js = nats.js.clone();
-    consume::run(
-        js,
-        spec,
-        move |msg| {
-            let nats = nats.clone();
-            let catalog = catalog.borrow().clone();
-            let work_root = work_root.clone();
-            async move {
-                let request = match RunRequest::decode(msg.payload.as_ref()) {
-                    Ok(request) => request,
-                    Err(e) => return Outcome::Term(format!("undecodable RunRequest: {e}")),
-                };
-                let parent = msg
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(TRACEPARENT))
-                    .map(|v| v.as_str().to_owned());
-                let _alive = consume::keep_alive(msg.clone(), ACK_WAIT / 3);
-                let env = run::RunEnv {
-                    nats: &nats,
-                    catalog: &catalog,
-                    work_root: &work_root,
-                    attempt: consume::delivery_count(&msg),
-                    traceparent: TraceParent::continue_or_new(parent.as_deref()).to_string(),
+    registry: Registry,
+}
+
+impl AgentConsumer {
+    async fn run(self, agent: String, max_concurrency: u32, stop: CancellationToken) {
+        let ack_wait = self.config.ack_wait;
+        let spec = ConsumerSpec {
+            stream: self.nats.subjects.stream(StreamKind::Runs),
+            durable: format!("executor-{agent}"),
+            filter: self.nats.subjects.runs(&agent),
+            ack_wait,
+            max_ack_pending: i64::from(max_concurrency),
+            concurrency: max_concurrency as usize,
+        };
+        let work_root = Arc::new(self.config.work_root.clone());
+        let (nats, catalog, registry) = (self.nats.clone(), self.catalog.clone(), self.registry.clone());
+        consume::run(
+            self.nats.js.clone(),
+            spec,
+            move |msg| {
+                let (nats, registry, work_root) = (nats.clone(), registry.clone(), work_root.clone());
+                let catalog = catalog.borrow().clone();
+                async move {
+                    let request = match RunRequest::decode(msg.payload.as_ref()) {
+                        Ok(request) => request,
+                        Err(e) => return Outcome::Term(format!("undecodable RunRequest: {e}")),
+                    };
+                    let parent = msg
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(TRACEPARENT))
+                        .map(|v| v.as_str().to_owned());
+                    let _alive = consume::keep_alive(msg.clone(), ack_wait / 3);
                     // Shutdown lets runs finish (or be redelivered); only a
                     // cancel of this run stops it.
-                    cancel: CancellationToken::new(),
-                };
-                run::execute(env, request).await
-            }
-        },
-        stop,
-        config.grace,
-    )
-    .await;
+                    let cancel = CancellationToken::new();
+                    let run_id = request.run_id.clone();
+                    registry
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(run_id.clone(), cancel.clone());
+                    let env = run::RunEnv {
+                        nats: &nats,
+                        catalog: &catalog,
+                        work_root: &work_root,
+                        attempt: consume::delivery_count(&msg),
+                        traceparent: TraceParent::continue_or_new(parent.as_deref()).to_string(),
+                        cancel,
+                    };
+                    let outcome = run::execute(env, request).await;
+                    registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);
+                    outcome
+                }
+            },
+            stop,
+            self.config.grace,
+        )
+        .await;
+    }
 }

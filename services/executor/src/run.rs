@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::{AgentSpec, Catalog, ProfileSpec, RunnerSpec};
+use hookline_core::catalog::{AgentSpec, Catalog};
 use hookline_core::clock;
 use hookline_core::consume::Outcome;
 use hookline_core::nats::Nats;
@@ -17,12 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::emit::{EmitError, Emitter};
 use crate::events_file;
-use crate::prompt::{self, PromptInput};
-use crate::runner::{self, Exit, Spawn, Stream};
-
-/// Environment variables passed through from the executor to agents; all
-/// else comes from the profile.
-const PASSED_THROUGH: [&str; 6] = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"];
+use crate::runner::Exit;
+use crate::session;
 
 /// A run's record in the `hookline_runs` bucket.
 #[derive(Debug, Clone, Serialize)]
@@ -93,24 +89,6 @@ fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
     }
 }
 
-fn agent_env(profile: Option<&ProfileSpec>, emitter: &Emitter, extra: &[(&str, String)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = PASSED_THROUGH
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
-        .collect();
-    if let Some(profile) = profile {
-        env.extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        for (name, secret) in &profile.secrets {
-            match secret.resolve() {
-                Ok(value) => env.push((name.clone(), value.expose().to_owned())),
-                Err(e) => emitter.log("hookline", format!("secret {name} unavailable: {e}")),
-            }
-        }
-    }
-    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    env
-}
-
 /// Executes `request` and says how its message should be settled.
 pub async fn execute(env: RunEnv<'_>, request: RunRequest) -> Outcome {
     let Some(agent) = env.catalog.agents.get(&request.agent).cloned() else {
@@ -123,7 +101,8 @@ pub async fn execute(env: RunEnv<'_>, request: RunRequest) -> Outcome {
         env.traceparent.clone(),
     );
     match execute_agent(&env, &request, &agent, &emitter).await {
-        Ok(()) => Outcome::Ack,
+        Ok(Settled::Done) => Outcome::Ack,
+        Ok(Settled::TryAgain) => Outcome::Retry(RETRY_AFTER_FAILURE),
         // Results could not be stored: the run is redone (its events dedupe).
         Err(e) => {
             tracing::error!(run_id = %request.run_id, error = %e, "Run results not stored; the run will be retried.");
@@ -132,12 +111,21 @@ pub async fn execute(env: RunEnv<'_>, request: RunRequest) -> Outcome {
     }
 }
 
+/// How long a failed run waits before its next attempt (`max_attempts`).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+
+/// Whether a finished run is done or tries again.
+enum Settled {
+    Done,
+    TryAgain,
+}
+
 async fn execute_agent(
     env: &RunEnv<'_>,
     request: &RunRequest,
     agent: &AgentSpec,
     emitter: &Emitter,
-) -> Result<(), EmitError> {
+) -> Result<Settled, EmitError> {
     let started = Instant::now();
     let attempt = env.attempt;
     let mut record = RunRecord {
@@ -162,18 +150,7 @@ async fn execute_agent(
         .await?;
     tracing::info!(run_id = %record.run_id, agent = %record.agent, attempt, "Run started.");
 
-    let output = match run_in_workspace(env, request, agent, emitter).await {
-        Ok(output) => output,
-        Err(message) => {
-            emitter.log("hookline", message);
-            RunOutput {
-                exit: Exit::Crashed(0),
-                reason: None,
-                setup_failed: false,
-                events_text: String::new(),
-            }
-        }
-    };
+    let output = session::run(env, request, agent, emitter).await;
     let (events, problems) = events_file::parse(&output.events_text);
     for problem in problems {
         emitter.log("hookline", problem);
@@ -183,128 +160,49 @@ async fn execute_agent(
             .emit(event.event_type.as_str(), event.data, &format!("{attempt}/agent/{n}"))
             .await?;
     }
+    if let Some((checkout, changes, pushed)) = &output.code {
+        let data = json!({
+            "run_id": record.run_id,
+            "agent": record.agent,
+            "repository": checkout.repository,
+            "branch": checkout.branch,
+            "base": checkout.base_branch,
+            "base_sha": checkout.base_sha,
+            "commits": changes.commits,
+            "files": changes.files,
+            "pushed": pushed,
+        });
+        let data = match data {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        emitter
+            .emit("code.generated", data, &format!("{attempt}/code.generated"))
+            .await?;
+    }
     let duration = started.elapsed();
     record.exit_code = output.exit.code();
-    record.reason = output.reason.unwrap_or_else(|| output.exit.reason().to_owned());
-    record.status = match (&output.exit, output.setup_failed) {
-        (_, true) => "failed",
-        (Exit::Exited(0), _) => "succeeded",
+    record.reason = output.reason.clone().unwrap_or_else(|| output.exit.reason().to_owned());
+    record.status = match (&output.exit, output.success()) {
+        (_, true) => "succeeded",
         (Exit::TimedOut, _) => "timed_out",
         (Exit::Cancelled, _) => "cancelled",
         _ => "failed",
     };
     record.finished_at_ms = clock::now_ms();
+    // Only a run the agent itself failed is tried again, and only if asked.
+    let again = record.status == "failed" && attempt < agent.max_attempts;
     let final_type = if record.status == "succeeded" {
         "run.completed"
     } else {
         "run.failed"
     };
+    let mut data = run_data(&record, duration);
+    data.insert("will_retry".to_owned(), Value::Bool(again));
     emitter
-        .emit(
-            final_type,
-            run_data(&record, duration),
-            &format!("{attempt}/run.finished"),
-        )
+        .emit(final_type, data, &format!("{attempt}/run.finished"))
         .await?;
     put_record(env.nats, &record).await;
-    tracing::info!(run_id = %record.run_id, status = record.status, ?duration, "Run finished.");
-    Ok(())
-}
-
-/// What the agent process left behind.
-pub struct RunOutput {
-    /// How it ended.
-    pub exit: Exit,
-    /// A reason other than the exit's own (such as `setup`).
-    pub reason: Option<String>,
-    /// Whether a setup command failed (the agent did not run).
-    pub setup_failed: bool,
-    /// The events file's content.
-    pub events_text: String,
-}
-
-async fn run_in_workspace(
-    env: &RunEnv<'_>,
-    request: &RunRequest,
-    agent: &AgentSpec,
-    emitter: &Emitter,
-) -> Result<RunOutput, String> {
-    let run_dir = tempfile::Builder::new()
-        .prefix(&format!("hookline-{}-", request.agent))
-        .tempdir_in(env.work_root)
-        .map_err(|e| format!("cannot create run folder: {e}"))?;
-    let workspace = run_dir.path().join("workspace");
-    let prompt_file = run_dir.path().join("prompt.txt");
-    let events_path = run_dir.path().join("events.jsonl");
-    std::fs::create_dir_all(&workspace).map_err(|e| format!("cannot create workspace: {e}"))?;
-    std::fs::write(&events_path, b"").map_err(|e| format!("cannot create events file: {e}"))?;
-    let prompt = prompt::render(
-        &agent.prompt,
-        &PromptInput {
-            event: request.event.as_ref(),
-            context: request.context.as_ref(),
-            run_id: &request.run_id,
-            agent: &request.agent,
-        },
-    );
-    std::fs::write(&prompt_file, &prompt).map_err(|e| format!("cannot write prompt file: {e}"))?;
-    let profile = agent.profile.as_ref().and_then(|p| env.catalog.profiles.get(p));
-    let extra = [
-        ("HOOKLINE_PROMPT_FILE", prompt_file.display().to_string()),
-        ("HOOKLINE_EVENTS_FILE", events_path.display().to_string()),
-        ("HOOKLINE_RUN_ID", request.run_id.clone()),
-        ("HOOKLINE_AGENT", request.agent.clone()),
-        ("HOOKLINE_ATTEMPT", env.attempt.to_string()),
-        ("HOOKLINE_WORKSPACE", workspace.display().to_string()),
-    ];
-    let process_env = agent_env(profile, emitter, &extra);
-    let deadline = Instant::now() + agent.timeout();
-    let cancel = env.cancel.clone();
-    let log_line = |stream: Stream, line: String| {
-        emitter.log(if stream == Stream::Stdout { "stdout" } else { "stderr" }, line);
-    };
-    for command in profile.map(|p| p.setup.as_slice()).unwrap_or_default() {
-        let spawn = Spawn {
-            argv: vec!["/bin/sh".into(), "-c".into(), command.clone()],
-            cwd: workspace.clone(),
-            env: process_env.clone(),
-            stdin: String::new(),
-            timeout: deadline.saturating_duration_since(Instant::now()),
-            cancel: cancel.clone(),
-        };
-        let exit = runner::run(spawn, log_line).await.map_err(|e| e.to_string())?;
-        if !exit.success() {
-            emitter.log(
-                "hookline",
-                format!("setup command failed ({}): {command}", exit.reason()),
-            );
-            return Ok(RunOutput {
-                reason: Some(if exit == Exit::TimedOut {
-                    "timeout".into()
-                } else {
-                    "setup".into()
-                }),
-                exit,
-                setup_failed: true,
-                events_text: String::new(),
-            });
-        }
-    }
-    let RunnerSpec::Command { command } = &agent.runner;
-    let spawn = Spawn {
-        argv: command.clone(),
-        cwd: workspace.clone(),
-        env: process_env,
-        stdin: prompt,
-        timeout: deadline.saturating_duration_since(Instant::now()),
-        cancel,
-    };
-    let exit = runner::run(spawn, log_line).await.map_err(|e| e.to_string())?;
-    let events_text = std::fs::read_to_string(&events_path).unwrap_or_default();
-    Ok(RunOutput {
-        exit,
-        reason: None,
-        setup_failed: false,
-        events_text,
-    })
+    tracing::info!(run_id = %record.run_id, status = record.status, ?duration, again, "Run finished.");
+    Ok(if again { Settled::TryAgain } else { Settled::Done })
 }

@@ -90,6 +90,24 @@ pub enum Stream {
     Stderr,
 }
 
+/// Linux: the agent gets SIGKILL if the executor dies (even by SIGKILL), so
+/// a crashed executor leaves no agent running while another copy redoes it.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // calls prctl, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
+
 #[allow(unsafe_code)]
 fn kill_group(pgid: u32) {
     let Ok(pgid) = libc::pid_t::try_from(pgid) else {
@@ -106,7 +124,9 @@ fn kill_group(pgid: u32) {
 /// times out or is cancelled.
 pub async fn run(spawn: Spawn, mut on_line: impl FnMut(Stream, String)) -> Result<Exit, RunnerError> {
     let (program, args) = spawn.argv.split_first().ok_or(RunnerError::EmptyCommand)?;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    die_with_parent(&mut command);
+    let mut child = command
         .args(args)
         .current_dir(&spawn.cwd)
         .env_clear()

@@ -1,0 +1,226 @@
+//! The work of one run on this machine: a fresh run folder, the agent's
+//! environment, the repository clone on the run's own branch, the profile's
+//! setup commands, the agent process, then what it committed (pushed if the
+//! agent says `push = true`). The folder is removed afterwards, or kept when
+//! the run failed and the agent says `keep_failed_workspace = true`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use hookline_core::catalog::{AgentSpec, ProfileSpec, RunnerSpec};
+use hookline_proto::RunRequest;
+
+use crate::emit::Emitter;
+use crate::prompt::{self, PromptInput};
+use crate::run::RunEnv;
+use crate::runner::{self, Exit, Spawn, Stream};
+use crate::workspace::{self, Changes, Checkout};
+
+/// Environment variables passed through from the executor to agents; all
+/// else comes from the profile.
+const PASSED_THROUGH: [&str; 6] = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"];
+
+/// What a run's session produced.
+pub struct SessionOutput {
+    /// How the agent ended.
+    pub exit: Exit,
+    /// A reason other than the exit's own (`setup`, `workspace`).
+    pub reason: Option<String>,
+    /// The events file's content.
+    pub events_text: String,
+    /// The repository, when the agent has one, and what the agent committed.
+    pub code: Option<(Checkout, Changes, bool)>,
+}
+
+impl SessionOutput {
+    fn failed(reason: &str) -> Self {
+        Self {
+            exit: Exit::Crashed(0),
+            reason: Some(reason.to_owned()),
+            events_text: String::new(),
+            code: None,
+        }
+    }
+
+    /// Whether the run succeeded.
+    pub fn success(&self) -> bool {
+        self.exit.success() && self.reason.is_none()
+    }
+}
+
+fn agent_env(profile: Option<&ProfileSpec>, emitter: &Emitter, extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = PASSED_THROUGH
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+        .collect();
+    if let Some(profile) = profile {
+        env.extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (name, secret) in &profile.secrets {
+            match secret.resolve() {
+                Ok(value) => env.push((name.clone(), value.expose().to_owned())),
+                Err(e) => emitter.log("hookline", format!("secret {name} unavailable: {e}")),
+            }
+        }
+    }
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    env
+}
+
+/// Runs the agent for `request` in a fresh folder.
+pub async fn run(env: &RunEnv<'_>, request: &RunRequest, agent: &AgentSpec, emitter: &Emitter) -> SessionOutput {
+    let run_dir = match tempfile::Builder::new()
+        .prefix(&format!("hookline-{}-", request.agent))
+        .tempdir_in(env.work_root)
+    {
+        Ok(dir) => dir,
+        Err(e) => {
+            emitter.log("hookline", format!("cannot create run folder: {e}"));
+            return SessionOutput::failed("workspace");
+        }
+    };
+    let output = in_folder(env, request, agent, emitter, run_dir.path().to_path_buf()).await;
+    if !output.success() && agent.keep_failed_workspace {
+        let kept = run_dir.keep();
+        emitter.log("hookline", format!("workspace kept at {}", kept.display()));
+    }
+    output
+}
+
+async fn in_folder(
+    env: &RunEnv<'_>,
+    request: &RunRequest,
+    agent: &AgentSpec,
+    emitter: &Emitter,
+    run_dir: PathBuf,
+) -> SessionOutput {
+    let workspace = run_dir.join("workspace");
+    let prompt_file = run_dir.join("prompt.txt");
+    let events_path = run_dir.join("events.jsonl");
+    let prompt = prompt::render(
+        &agent.prompt,
+        &PromptInput {
+            event: request.event.as_ref(),
+            context: request.context.as_ref(),
+            run_id: &request.run_id,
+            agent: &request.agent,
+        },
+    );
+    if let Err(e) = std::fs::write(&events_path, b"").and_then(|()| std::fs::write(&prompt_file, &prompt)) {
+        emitter.log("hookline", format!("cannot prepare the run folder: {e}"));
+        return SessionOutput::failed("workspace");
+    }
+    let profile = agent.profile.as_ref().and_then(|p| env.catalog.profiles.get(p));
+    let extra = [
+        ("HOOKLINE_PROMPT_FILE", prompt_file.display().to_string()),
+        ("HOOKLINE_EVENTS_FILE", events_path.display().to_string()),
+        ("HOOKLINE_RUN_ID", request.run_id.clone()),
+        ("HOOKLINE_AGENT", request.agent.clone()),
+        ("HOOKLINE_ATTEMPT", env.attempt.to_string()),
+        ("HOOKLINE_WORKSPACE", workspace.display().to_string()),
+    ];
+    let process_env = agent_env(profile, emitter, &extra);
+    let deadline = Instant::now() + agent.timeout();
+    let left = || deadline.saturating_duration_since(Instant::now());
+
+    let checkout = match &agent.repository {
+        None => {
+            if let Err(e) = std::fs::create_dir_all(&workspace) {
+                emitter.log("hookline", format!("cannot create workspace: {e}"));
+                return SessionOutput::failed("workspace");
+            }
+            None
+        }
+        Some(repository) => {
+            let branch = format!("hookline/{}/{}", request.agent, request.run_id);
+            let base = agent.base_branch.as_deref();
+            match workspace::clone(repository, base, &workspace, &branch, &process_env, left()).await {
+                Ok(checkout) => Some(checkout),
+                Err(e) => {
+                    emitter.log("hookline", format!("cannot prepare the repository: {e}"));
+                    return SessionOutput::failed("workspace");
+                }
+            }
+        }
+    };
+    let log_line = |stream: Stream, line: String| {
+        emitter.log(if stream == Stream::Stdout { "stdout" } else { "stderr" }, line);
+    };
+    for command in profile.map(|p| p.setup.as_slice()).unwrap_or_default() {
+        let spawn = Spawn {
+            argv: vec!["/bin/sh".into(), "-c".into(), command.clone()],
+            cwd: workspace.clone(),
+            env: process_env.clone(),
+            stdin: String::new(),
+            timeout: left(),
+            cancel: env.cancel.clone(),
+        };
+        let exit = match runner::run(spawn, log_line).await {
+            Ok(exit) => exit,
+            Err(e) => Exit::Crashed(i32::from(e.to_string().is_empty())),
+        };
+        if !exit.success() {
+            emitter.log(
+                "hookline",
+                format!("setup command failed ({}): {command}", exit.reason()),
+            );
+            let reason = match exit {
+                Exit::TimedOut | Exit::Cancelled => None,
+                _ => Some("setup".to_owned()),
+            };
+            return SessionOutput {
+                exit,
+                reason,
+                events_text: String::new(),
+                code: None,
+            };
+        }
+    }
+    let RunnerSpec::Command { command } = &agent.runner;
+    let spawn = Spawn {
+        argv: command.clone(),
+        cwd: workspace.clone(),
+        env: process_env.clone(),
+        stdin: prompt,
+        timeout: left(),
+        cancel: env.cancel.clone(),
+    };
+    let exit = match runner::run(spawn, log_line).await {
+        Ok(exit) => exit,
+        Err(e) => {
+            emitter.log("hookline", e.to_string());
+            return SessionOutput::failed("crashed");
+        }
+    };
+    let events_text = std::fs::read_to_string(&events_path).unwrap_or_default();
+    let mut output = SessionOutput {
+        exit,
+        reason: None,
+        events_text,
+        code: None,
+    };
+    if let (Some(checkout), true) = (checkout, output.exit.success()) {
+        let budget = left().max(std::time::Duration::from_secs(30));
+        match workspace::changes(&checkout, &process_env, budget).await {
+            Ok(changes) if !changes.commits.is_empty() => {
+                let pushed = agent.push && push(&checkout, &process_env, budget, emitter).await;
+                if agent.push && !pushed {
+                    output.reason = Some("push".to_owned());
+                }
+                output.code = Some((checkout, changes, pushed));
+            }
+            Ok(_) => {}
+            Err(e) => emitter.log("hookline", format!("cannot read the agent's commits: {e}")),
+        }
+    }
+    output
+}
+
+async fn push(checkout: &Checkout, env: &[(String, String)], budget: std::time::Duration, emitter: &Emitter) -> bool {
+    match workspace::push(checkout, env, budget).await {
+        Ok(()) => true,
+        Err(e) => {
+            emitter.log("hookline", format!("push failed: {e}"));
+            false
+        }
+    }
+}
