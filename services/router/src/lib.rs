@@ -199,7 +199,7 @@ async fn route(
     for agent in &decision.matched {
         let request = RunRequest {
             run_id: clock::new_id(),
-            agent: agent.clone(),
+            agent: (*agent).to_owned(),
             trigger: Trigger::Webhook as i32,
             event: Some(event.clone()),
             context: Some(ctx.clone()),
@@ -216,14 +216,14 @@ async fn route(
             .send_publish(nats.subjects.runs(agent), publish)
             .await
             .map_err(|e| RouteError::Publish {
-                agent: agent.clone(),
+                agent: (*agent).to_owned(),
                 reason: e.to_string(),
             })?;
         pending.push((agent, ack));
     }
     for (agent, ack) in pending {
         ack.await.map_err(|e| RouteError::Publish {
-            agent: agent.clone(),
+            agent: (*agent).to_owned(),
             reason: e.to_string(),
         })?;
     }

@@ -24,14 +24,15 @@ pub struct Routes {
     agents: usize,
 }
 
-/// Which agents an event matched, and why the others did not.
+/// Which agents an event matched, and why the others did not. It borrows
+/// the agents' names from the table: deciding allocates nothing per agent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Decision {
+pub struct Decision<'a> {
     /// Agents that run.
-    pub matched: Vec<String>,
+    pub matched: Vec<&'a str>,
     /// Agents listening to this source that do not run, with the first
     /// filter their first trigger failed.
-    pub unmatched: Vec<(String, &'static str)>,
+    pub unmatched: Vec<(&'a str, &'static str)>,
     /// Agents with no trigger on this source.
     pub other_agents: usize,
 }
@@ -61,11 +62,12 @@ impl Routes {
     }
 
     /// The decision for one event.
-    pub fn decide(&self, ctx: &WebhookContext, body: &Value) -> Decision {
+    pub fn decide(&self, ctx: &WebhookContext, body: &Value) -> Decision<'_> {
         let listening = self.by_source.get(&ctx.source).map(Vec::as_slice).unwrap_or_default();
         let mut decision = Decision {
+            matched: Vec::new(),
+            unmatched: Vec::with_capacity(listening.len()),
             other_agents: self.agents - listening.len(),
-            ..Default::default()
         };
         for entry in listening {
             let mut first_failure: Option<Mismatch> = None;
@@ -77,9 +79,9 @@ impl Routes {
                 }
             });
             if matched {
-                decision.matched.push(entry.agent.clone());
+                decision.matched.push(&entry.agent);
             } else if let Some(m) = first_failure {
-                decision.unmatched.push((entry.agent.clone(), m.field()));
+                decision.unmatched.push((&entry.agent, m.field()));
             }
         }
         decision

@@ -1,0 +1,114 @@
+//! Executor overhead: from a `RunRequest` published to `run.completed`
+//! received, for an agent that exits at once (`true`), one run at a time,
+//! with the bare process spawn of the same program measured in the same run
+//! as the baseline.
+//!
+//!     cargo bench -p hookline-tests --bench executor
+
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
+use futures::StreamExt;
+use hookline_core::catalog::Catalog;
+use hookline_core::clock;
+use hookline_core::subjects::MSG_ID;
+use hookline_proto::{Event, Message as _, RunRequest, Trigger};
+use hookline_tests::{Pipeline, Service};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("executor benchmark skipped: run it with `cargo bench -p hookline-tests --bench executor`");
+        return;
+    }
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let catalog = Catalog::parse(
+        "[agents.noop]\nprompt = \"nothing to do\"\nrunner = { type = \"command\", command = [\"true\"] }\n",
+    )
+    .expect("catalog");
+    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
+    let mut completed = pipeline
+        .nats
+        .client
+        .subscribe("hookline.events.run.completed")
+        .await
+        .expect("subscribe");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut spawn_ms = Vec::with_capacity(runs);
+    let mut run_ms = Vec::with_capacity(runs);
+    for n in 0..runs + 20 {
+        let t = Instant::now();
+        let status = tokio::process::Command::new("true").status().await.expect("spawn true");
+        assert!(status.success());
+        let spawn = t.elapsed().as_secs_f64() * 1000.0;
+
+        let request = RunRequest {
+            run_id: clock::new_id(),
+            agent: "noop".into(),
+            trigger: Trigger::Manual as i32,
+            requested_at_ms: clock::now_ms(),
+            ..Default::default()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(MSG_ID, request.run_id.as_str());
+        let t = Instant::now();
+        pipeline
+            .nats
+            .js
+            .send_publish(
+                "hookline.runs.noop",
+                PublishMessage::build()
+                    .payload(Bytes::from(request.encode_to_vec()))
+                    .headers(headers),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(30), completed.next())
+                .await
+                .expect("in time")
+                .expect("message");
+            let event = Event::decode(msg.payload.as_ref()).expect("event");
+            if event.run_id == request.run_id {
+                break;
+            }
+        }
+        // The first runs warm up the consumer and the page cache.
+        if n >= 20 {
+            run_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            spawn_ms.push(spawn);
+        }
+    }
+    spawn_ms.sort_by(|a, b| a.total_cmp(b));
+    run_ms.sort_by(|a, b| a.total_cmp(b));
+    let (s50, r50) = (percentile(&spawn_ms, 0.5), percentile(&run_ms, 0.5));
+    println!("executor overhead, {runs} runs one at a time, agent `true`, file-storage JetStream\n");
+    println!(
+        "  bare spawn of `true`:                p50 {s50:.2} ms, p99 {:.2} ms",
+        percentile(&spawn_ms, 0.99)
+    );
+    println!(
+        "  RunRequest -> run.completed:         p50 {r50:.2} ms, p99 {:.2} ms",
+        percentile(&run_ms, 0.99)
+    );
+    println!(
+        "  executor overhead over the spawn:    p50 {:.2} ms (ratio {:.1})",
+        r50 - s50,
+        r50 / s50
+    );
+}
