@@ -131,7 +131,7 @@ triggers = [{ source = "gh" }]
         assert_eq!(decision.matched, ["bugs"]);
         assert_eq!(
             decision.unmatched,
-            [("docs".to_owned(), "labels")],
+            [("docs", "labels")],
             "the first trigger's first failure"
         );
         assert_eq!(decision.other_agents, 1, "disabled agents are not counted");
