@@ -116,9 +116,11 @@ impl Subjects {
         format!("{}.log.attempt.{subscription}", self.prefix)
     }
 
-    /// `hookline.log.run.<agent>`.
-    pub fn log_run(&self, agent: &str) -> String {
-        format!("{}.log.run.{agent}", self.prefix)
+    /// `hookline.log.run.<agent>.<run id>`: one subject per run, so a
+    /// run's log is read by subject (`hookline.log.run.<agent>.>` is an
+    /// agent's).
+    pub fn log_run(&self, agent: &str, run_id: &str) -> String {
+        format!("{}.log.run.{agent}.{run_id}", self.prefix)
     }
 
     /// Requests to cancel a run; every executor copy listens, the one

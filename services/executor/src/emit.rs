@@ -113,7 +113,7 @@ impl Emitter {
             line,
         };
         let client = self.nats.client.clone();
-        let subject = self.nats.subjects.log_run(&self.agent);
+        let subject = self.nats.subjects.log_run(&self.agent, &self.run_id);
         tokio::spawn(async move {
             let _ = client.publish(subject, Bytes::from(record.encode_to_vec())).await;
         });

@@ -8,6 +8,7 @@
 
 pub mod emit;
 pub mod events_file;
+pub mod http_runner;
 pub mod prompt;
 pub mod run;
 pub mod runner;

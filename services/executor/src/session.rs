@@ -11,6 +11,7 @@ use hookline_core::catalog::{AgentSpec, ProfileSpec, RunnerSpec};
 use hookline_proto::RunRequest;
 
 use crate::emit::Emitter;
+use crate::http_runner;
 use crate::prompt::{self, PromptInput};
 use crate::run::RunEnv;
 use crate::runner::{self, Exit, Spawn, Stream};
@@ -175,20 +176,45 @@ async fn in_folder(
             };
         }
     }
-    let RunnerSpec::Command { command } = &agent.runner;
-    let spawn = Spawn {
-        argv: command.clone(),
-        cwd: workspace.clone(),
-        env: process_env.clone(),
-        stdin: prompt,
-        timeout: left(),
-        cancel: env.cancel.clone(),
-    };
-    let exit = match runner::run(spawn, log_line).await {
-        Ok(exit) => exit,
-        Err(e) => {
-            emitter.log("hookline", e.to_string());
-            return SessionOutput::failed("crashed");
+    let exit = match &agent.runner {
+        RunnerSpec::Command { command } => {
+            let spawn = Spawn {
+                argv: command.clone(),
+                cwd: workspace.clone(),
+                env: process_env.clone(),
+                stdin: prompt,
+                timeout: left(),
+                cancel: env.cancel.clone(),
+            };
+            match runner::run(spawn, log_line).await {
+                Ok(exit) => exit,
+                Err(e) => {
+                    emitter.log("hookline", e.to_string());
+                    return SessionOutput::failed("crashed");
+                }
+            }
+        }
+        RunnerSpec::Http {
+            url,
+            model,
+            api_key,
+            system,
+            output_file,
+            max_tokens,
+        } => {
+            let chat = http_runner::ChatRequest {
+                url,
+                model,
+                api_key: api_key.as_ref(),
+                system: system.as_deref(),
+                prompt: &prompt,
+                max_tokens: *max_tokens,
+                output_file: output_file.as_deref(),
+                workspace: &workspace,
+                timeout: left(),
+                cancel: env.cancel.clone(),
+            };
+            http_runner::run(chat, |stream, line| emitter.log(stream, line)).await
         }
     };
     let events_text = std::fs::read_to_string(&events_path).unwrap_or_default();

@@ -34,6 +34,26 @@ pub enum RunnerSpec {
         /// Program and arguments.
         command: Vec<String>,
     },
+    /// An OpenAI-compatible chat completions endpoint: the prompt is the
+    /// user message, the answer is the run's output.
+    Http {
+        /// The endpoint, such as `https://api.openai.com/v1/chat/completions`.
+        url: String,
+        /// The model name.
+        model: String,
+        /// Sent as `Authorization: Bearer …`.
+        #[serde(default)]
+        api_key: Option<SecretRef>,
+        /// A system message before the prompt.
+        #[serde(default)]
+        system: Option<String>,
+        /// Where in the workspace the answer is written, if anywhere.
+        #[serde(default)]
+        output_file: Option<String>,
+        /// `max_tokens` for the request.
+        #[serde(default)]
+        max_tokens: Option<u32>,
+    },
 }
 
 /// What runs when an event matches.

@@ -154,8 +154,8 @@ impl Catalog {
         let base = path.parent().unwrap_or(Path::new("."));
         let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
         for agent in catalog.agents.values_mut() {
-            let RunnerSpec::Command { command } = &mut agent.runner;
-            if let Some(program) = command.first_mut()
+            if let RunnerSpec::Command { command } = &mut agent.runner
+                && let Some(program) = command.first_mut()
                 && (program.starts_with("./") || program.starts_with("../"))
             {
                 *program = base.join(&*program).display().to_string();
@@ -222,9 +222,36 @@ impl Catalog {
         }
         for (id, agent) in &self.agents {
             check_id("agent", id, &mut problems);
-            let RunnerSpec::Command { command } = &agent.runner;
-            if command.is_empty() {
-                problems.push(format!("agent `{id}`: runner.command is empty"));
+            match &agent.runner {
+                RunnerSpec::Command { command } if command.is_empty() => {
+                    problems.push(format!("agent `{id}`: runner.command is empty"));
+                }
+                RunnerSpec::Command { .. } => {}
+                RunnerSpec::Http {
+                    url,
+                    model,
+                    api_key,
+                    output_file,
+                    ..
+                } => {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        problems.push(format!("agent `{id}`: runner.url must be http:// or https://"));
+                    }
+                    if model.trim().is_empty() {
+                        problems.push(format!("agent `{id}`: runner.model is empty"));
+                    }
+                    if let Some(Err(e)) = api_key.as_ref().map(SecretRef::resolve) {
+                        problems.push(format!("agent `{id}`: runner.api_key: {e}"));
+                    }
+                    if output_file
+                        .as_ref()
+                        .is_some_and(|f| f.starts_with('/') || f.split('/').any(|part| part == ".."))
+                    {
+                        problems.push(format!(
+                            "agent `{id}`: runner.output_file must be a path inside the workspace"
+                        ));
+                    }
+                }
             }
             if let Some(profile) = &agent.profile
                 && !self.profiles.contains_key(profile)
