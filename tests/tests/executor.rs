@@ -391,7 +391,6 @@ async fn the_http_runner_asks_a_chat_completions_endpoint() {
         Duration::from_secs(1),
     ));
 
-    let dir = tempfile::tempdir().expect("tmp");
     let text = format!(
         r#"
 [sources.gh]
