@@ -103,4 +103,21 @@ triggers = [{ source = "gh", events = ["issues"], labels = ["docs"] }]
     let runs = pipeline.stream_messages(StreamKind::Runs).await;
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].subject.as_str(), "hookline.runs.bugs");
+    let request = hookline_proto::RunRequest::decode(runs[0].payload.as_ref()).expect("run");
+    let records = pipeline
+        .nats
+        .js
+        .get_key_value("hookline_runs")
+        .await
+        .expect("runs bucket");
+    let record = records
+        .get(&request.run_id)
+        .await
+        .expect("kv")
+        .expect("a record for the run");
+    let record: serde_json::Value = serde_json::from_slice(&record).expect("json");
+    assert_eq!(
+        (record["status"].as_str(), record["event_id"].as_str()),
+        (Some("queued"), Some(event_id.as_str()))
+    );
 }

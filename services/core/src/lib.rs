@@ -16,6 +16,7 @@ pub mod consume;
 pub mod ids;
 pub mod nats;
 pub mod nats_server;
+pub mod runs;
 pub mod secret;
 pub mod serve;
 pub mod settings;

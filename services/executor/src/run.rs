@@ -10,8 +10,8 @@ use hookline_core::catalog::{AgentSpec, Catalog};
 use hookline_core::clock;
 use hookline_core::consume::Outcome;
 use hookline_core::nats::Nats;
+pub use hookline_core::runs::{self, RunRecord};
 use hookline_proto::RunRequest;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -19,31 +19,6 @@ use crate::emit::{EmitError, Emitter};
 use crate::events_file;
 use crate::runner::Exit;
 use crate::session;
-
-/// A run's record in the `hookline_runs` bucket.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunRecord {
-    /// The run.
-    pub run_id: String,
-    /// Its agent.
-    pub agent: String,
-    /// queued, running, succeeded, failed, timed_out, cancelled.
-    pub status: &'static str,
-    /// 1 for the first try.
-    pub attempt: u32,
-    /// The inbound event that started it, if any.
-    pub event_id: String,
-    /// Unix ms.
-    pub requested_at_ms: i64,
-    /// Unix ms.
-    pub started_at_ms: i64,
-    /// Unix ms, 0 while running.
-    pub finished_at_ms: i64,
-    /// The agent's exit code.
-    pub exit_code: Option<i32>,
-    /// exit, timeout, cancelled, crashed, setup.
-    pub reason: String,
-}
 
 /// Everything one run needs from the executor.
 pub struct RunEnv<'a> {
@@ -59,17 +34,6 @@ pub struct RunEnv<'a> {
     pub traceparent: String,
     /// Cancelled to stop this run.
     pub cancel: CancellationToken,
-}
-
-async fn put_record(nats: &Nats, record: &RunRecord) {
-    let Ok(kv) = nats.js.get_key_value(nats.subjects.runs_bucket()).await else {
-        return;
-    };
-    if let Ok(json) = serde_json::to_vec(record)
-        && let Err(e) = kv.put(&record.run_id, json.into()).await
-    {
-        tracing::warn!(run_id = %record.run_id, error = %e, "Run record not written.");
-    }
 }
 
 fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
@@ -140,7 +104,7 @@ async fn execute_agent(
         exit_code: None,
         reason: String::new(),
     };
-    put_record(env.nats, &record).await;
+    runs::put(env.nats, &record, false).await;
     emitter
         .emit(
             "run.started",
@@ -202,7 +166,7 @@ async fn execute_agent(
     emitter
         .emit(final_type, data, &format!("{attempt}/run.finished"))
         .await?;
-    put_record(env.nats, &record).await;
+    runs::put(env.nats, &record, false).await;
     tracing::info!(run_id = %record.run_id, status = record.status, ?duration, again, "Run finished.");
     Ok(if again { Settled::TryAgain } else { Settled::Done })
 }

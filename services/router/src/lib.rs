@@ -22,6 +22,7 @@ use hookline_core::catalog::Catalog;
 use hookline_core::clock;
 use hookline_core::consume::{self, ConsumerSpec, Outcome};
 use hookline_core::nats::{self, Nats};
+use hookline_core::runs::{self, RunRecord};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::store::{self, CatalogView};
@@ -197,8 +198,9 @@ async fn route(
     let trace = TraceParent::continue_or_new(parent).to_string();
     let mut pending = Vec::with_capacity(decision.matched.len());
     for agent in &decision.matched {
+        let run_id = clock::new_id();
         let request = RunRequest {
-            run_id: clock::new_id(),
+            run_id: run_id.clone(),
             agent: (*agent).to_owned(),
             trigger: Trigger::Webhook as i32,
             event: Some(event.clone()),
@@ -219,13 +221,21 @@ async fn route(
                 agent: (*agent).to_owned(),
                 reason: e.to_string(),
             })?;
-        pending.push((agent, ack));
+        pending.push((agent, run_id, ack));
     }
-    for (agent, ack) in pending {
-        ack.await.map_err(|e| RouteError::Publish {
+    for (agent, run_id, ack) in pending {
+        let ack = ack.await.map_err(|e| RouteError::Publish {
             agent: (*agent).to_owned(),
             reason: e.to_string(),
         })?;
+        if !ack.duplicate {
+            runs::put(
+                nats,
+                &RunRecord::queued(&run_id, agent, &event.event_id, clock::now_ms()),
+                true,
+            )
+            .await;
+        }
     }
     Ok(())
 }

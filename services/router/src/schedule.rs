@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use hookline_core::catalog::{Catalog, parse_cron};
 use hookline_core::clock;
 use hookline_core::nats::Nats;
+use hookline_core::runs::{self, RunRecord};
 use hookline_core::shutdown::CancellationToken;
 use hookline_core::store::CatalogView;
 use hookline_core::subjects::{MSG_ID, TRACEPARENT};
@@ -82,6 +83,12 @@ async fn fire(nats: &Nats, agent: &str, tick: DateTime<Utc>) -> Result<(), Strin
         .map_err(|e| e.to_string())?;
     if !ack.duplicate {
         tracing::info!(agent, tick = %tick_text, "Scheduled run requested.");
+        runs::put(
+            nats,
+            &RunRecord::queued(&request.run_id, agent, "", request.requested_at_ms),
+            true,
+        )
+        .await;
     }
     if let Ok(state) = nats.js.get_key_value(nats.subjects.state_bucket()).await {
         let _ = state
