@@ -72,6 +72,8 @@ impl Pipeline {
             ("HOOKLINE_EXECUTOR_WORKDIR", workdir.path().display().to_string()),
             ("HOOKLINE_GRACE", "10s".to_owned()),
             ("HOOKLINE_RETRY_JITTER", "0".to_owned()),
+            // Test subscribers listen on loopback.
+            ("HOOKLINE_DELIVERY_ALLOW", "127.0.0.1".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

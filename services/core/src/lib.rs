@@ -22,6 +22,7 @@ pub mod serve;
 pub mod settings;
 pub mod shutdown;
 pub mod signing;
+pub mod ssrf;
 pub mod store;
 pub mod subjects;
 pub mod supervise;

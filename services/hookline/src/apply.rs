@@ -36,3 +36,21 @@ pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
     println!("{} unchanged", report.unchanged);
     Ok(())
 }
+
+/// Connects to the NATS named by `HOOKLINE_NATS_URL` (and the other
+/// `HOOKLINE_*` NATS settings).
+pub async fn connect() -> anyhow::Result<nats::Nats> {
+    let vars: std::collections::HashMap<String, String> =
+        std::env::vars().filter(|(k, _)| k.starts_with("HOOKLINE_")).collect();
+    let lookup = |k: &str| vars.get(k).cloned();
+    let mut reader = Reader::new(&lookup);
+    let settings = NatsSettings::read(&mut reader);
+    reader.finish()?;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(70),
+        nats::connect(&settings, "hookline-cli"),
+    )
+    .await
+    .with_context(|| format!("NATS at {} did not answer", settings.url))?
+    .map_err(Into::into)
+}

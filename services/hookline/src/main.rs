@@ -3,6 +3,7 @@
 
 mod apply;
 mod demo_receiver;
+mod dlq;
 mod up;
 
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Dead letters: deliveries that used up their attempts.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
 }
 
 // mimalloc: measured faster than the system allocator for ingest (docs/BENCHMARKS.md).
@@ -46,6 +50,7 @@ async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Up(args) => up::run(args).await,
         Command::Apply { file, dry_run } => apply::run(&file, dry_run).await,
+        Command::Dlq(command) => dlq::run(command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -96,6 +96,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let workdir = std::path::absolute(args.data_dir.join("runs"))?;
     vars.entry("HOOKLINE_EXECUTOR_WORKDIR".into())
         .or_insert_with(|| workdir.display().to_string());
+    // The demo receiver is on this machine: let deliveries reach loopback.
+    vars.entry("HOOKLINE_DELIVERY_ALLOW".into())
+        .or_insert_with(|| "127.0.0.1".into());
     let lookup = move |k: &str| vars.get(k).cloned();
 
     let ingest_config = hookline_ingest::Config::from_lookup(&lookup)?;

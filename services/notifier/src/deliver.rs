@@ -4,6 +4,8 @@
 //! answer. 410 Gone also disables the subscription. Every attempt is logged
 //! (fire and forget: a lost log record never causes a resend).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
@@ -13,40 +15,19 @@ use hookline_core::catalog::{Catalog, SubscriptionSpec};
 use hookline_core::clock;
 use hookline_core::consume::{self, Outcome};
 use hookline_core::nats::Nats;
+use hookline_core::ssrf::Guard;
 use hookline_core::store;
 use hookline_core::subjects::{MSG_ID, TRACEPARENT};
 use hookline_proto::{Attempt, DeadLetter, Delivery, Event, Message as _};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
+use crate::connect::{BLOCKED, HttpClient};
+use crate::health::Health;
 use crate::outbound;
 use crate::retry::{self, Schedule, Verdict};
 
 /// Response bytes kept in the attempt log.
 const LOGGED_BODY_BYTES: usize = 1024;
-
-/// The HTTP client every delivery uses: keep-alive, rustls with the ring
-/// provider and webpki roots, no redirects (hyper never follows them).
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// Builds the client with a connect timeout.
-pub fn http_client(connect_timeout: Duration) -> HttpClient {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(https)
-}
 
 /// What a delivery consumer needs.
 #[derive(Clone)]
@@ -59,6 +40,12 @@ pub struct Deliverer {
     pub schedule: Schedule,
     /// Longest one attempt may take, response included.
     pub timeout: Duration,
+    /// Which targets may be reached.
+    pub guard: Arc<Guard>,
+    /// Failing-endpoint tracking.
+    pub health: Arc<Health>,
+    /// Per subscription with a rate limit: the next free sending slot.
+    pub pacing: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 /// What one attempt got back.
@@ -67,6 +54,8 @@ struct Response {
     retry_after: Option<Duration>,
     body: String,
     error: String,
+    /// The SSRF guard refused the target: final, never retried.
+    blocked: bool,
 }
 
 impl Deliverer {
@@ -95,10 +84,24 @@ impl Deliverer {
             .as_ref()
             .and_then(|h| h.get(TRACEPARENT))
             .map(|v| v.as_str().to_owned());
+        if let Some(per_second) = sub.rate_limit {
+            self.pace(&delivery.subscription, per_second).await;
+        }
         let started = Instant::now();
         let response = self.post(sub, &event, trace.as_deref()).await;
         let latency = started.elapsed();
-        let verdict = retry::classify(response.status, response.retry_after);
+        let verdict = if response.blocked {
+            Verdict::Final
+        } else {
+            retry::classify(response.status, response.retry_after)
+        };
+        if verdict == Verdict::Delivered {
+            self.health.success(&delivery.subscription).await;
+        } else if self.health.failure(&delivery.subscription).await {
+            self.log_attempt(&delivery.subscription, &event, attempt, &response, latency, None);
+            let reason = "subscription disabled after failing for the whole window";
+            return self.dead_letter(&delivery, sequence, attempt, reason).await;
+        }
         let next = match &verdict {
             Verdict::Retry { retry_after } => self.schedule.delay_after(attempt, *retry_after, rand::random()),
             _ => None,
@@ -132,11 +135,15 @@ impl Deliverer {
 
     async fn post(&self, sub: &SubscriptionSpec, event: &Event, trace: Option<&str>) -> Response {
         let failed = |error: String| Response {
+            blocked: error.contains(BLOCKED),
             status: None,
             retry_after: None,
             body: String::new(),
             error,
         };
+        if let Err(e) = self.guard.check_url(&sub.url) {
+            return failed(format!("{BLOCKED}: {e}"));
+        }
         let secrets: Vec<_> = sub.secrets.iter().filter_map(|s| s.resolve().ok()).collect();
         if secrets.is_empty() {
             return failed("no usable signing secret".to_owned());
@@ -151,6 +158,9 @@ impl Deliverer {
         }
         if let Some(trace) = trace {
             request = request.header("traceparent", trace);
+        }
+        for (name, value) in &sub.headers {
+            request = request.header(name.as_str(), value.as_str());
         }
         let request = match request.body(Full::new(Bytes::from(body))) {
             Ok(r) => r,
@@ -171,6 +181,7 @@ impl Deliverer {
                 .unwrap_or_default();
             let shown = &bytes[..bytes.len().min(LOGGED_BODY_BYTES)];
             Ok::<_, String>(Response {
+                blocked: false,
                 status: Some(status),
                 retry_after,
                 body: String::from_utf8_lossy(shown).into_owned(),
@@ -245,6 +256,22 @@ impl Deliverer {
                 Outcome::Retry(Duration::from_secs(5))
             }
         }
+    }
+}
+
+impl Deliverer {
+    /// Waits for this subscription's next sending slot (`rate_limit` per second).
+    async fn pace(&self, subscription: &str, per_second: u32) {
+        let gap = Duration::from_secs(1) / per_second.max(1);
+        let slot = {
+            let mut pacing = self.pacing.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let next = pacing.entry(subscription.to_owned()).or_insert(now);
+            let slot = (*next).max(now);
+            *next = slot + gap;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
     }
 }
 

@@ -3,24 +3,32 @@
 //! ([`fanout`]); one delivery consumer per subscription POSTs them
 //! ([`deliver`]), so a slow or dead endpoint never holds back a healthy one.
 //! The wire format is in [`outbound`]; retry decisions and delays in
-//! [`retry`]. Dead letters go to `hookline.dlq.<subscription>`.
+//! [`retry`]; the HTTP client and its SSRF-guarded resolver in [`connect`];
+//! auto-disabling of endpoints that only fail in [`health`]. Dead letters go
+//! to `hookline.dlq.<subscription>`, and [`replay`] sends them again.
 
+pub mod connect;
 pub mod deliver;
 pub mod fanout;
+pub mod health;
 pub mod outbound;
+pub mod replay;
 pub mod retry;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_core::consume::{self, ConsumerSpec};
 use hookline_core::nats::{self, Nats};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
+use hookline_core::ssrf::Guard;
 use hookline_core::store::{self, CatalogView};
 use hookline_core::subjects::StreamKind;
 use hookline_core::supervise;
 
 use crate::deliver::Deliverer;
+use crate::health::Health;
 use crate::retry::Schedule;
 
 /// Notifier settings.
@@ -39,6 +47,12 @@ pub struct Config {
     pub concurrency: usize,
     /// How long work in flight may take after shutdown.
     pub grace: Duration,
+    /// `HOOKLINE_DELIVERY_ALLOW`: addresses or CIDR ranges deliveries may
+    /// reach although they are loopback, private or link-local.
+    pub guard: Guard,
+    /// `HOOKLINE_DISABLE_AFTER`: a subscription failing for this long with
+    /// no success is disabled, default 5 days.
+    pub disable_after: Duration,
 }
 
 impl Config {
@@ -61,6 +75,12 @@ impl Config {
         let timeout = r.duration("HOOKLINE_DELIVERY_TIMEOUT", Duration::from_secs(15));
         let concurrency = r.parse("HOOKLINE_DELIVERY_CONCURRENCY", 16usize);
         let grace = r.duration("HOOKLINE_GRACE", GRACE);
+        let allow = r.string("HOOKLINE_DELIVERY_ALLOW", "");
+        let guard = Guard::parse(&allow).unwrap_or_else(|e| {
+            r.problem(format!("HOOKLINE_DELIVERY_ALLOW: {e}"));
+            Guard::default()
+        });
+        let disable_after = r.duration("HOOKLINE_DISABLE_AFTER", Duration::from_secs(5 * 24 * 3600));
         r.finish()?;
         Ok(Self {
             nats,
@@ -69,6 +89,8 @@ impl Config {
             timeout,
             concurrency,
             grace,
+            guard,
+            disable_after,
         })
     }
 }
@@ -120,18 +142,30 @@ impl App {
                 self.config.grace,
             )
         };
+        let guard = Arc::new(self.config.guard.clone());
         let deliverer = Deliverer {
             nats: self.nats.clone(),
-            client: deliver::http_client(self.config.connect_timeout),
+            client: connect::http_client(self.config.connect_timeout, guard.clone()),
             schedule: self.config.schedule.clone(),
             timeout: self.config.timeout,
+            guard,
+            health: Arc::new(Health::new(self.nats.clone(), self.config.disable_after).await),
+            pacing: Arc::default(),
         };
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         let deliveries = supervise::per_item(
             self.catalog.clone(),
             shutdown,
-            |catalog| catalog.subscriptions.keys().map(|id| (id.clone(), ())).collect(),
-            |subscription, (), stop| {
+            // An ordered subscription has one delivery in flight.
+            |catalog| {
+                catalog
+                    .subscriptions
+                    .iter()
+                    .map(|(id, sub)| (id.clone(), sub.ordered))
+                    .collect()
+            },
+            |subscription, ordered, stop| {
+                let in_flight = if ordered { 1 } else { config.concurrency };
                 let spec = ConsumerSpec {
                     stream: nats.subjects.stream(StreamKind::Deliveries),
                     durable: format!("deliver-{subscription}"),
@@ -139,8 +173,8 @@ impl App {
                     // Longer than one attempt, so a slow attempt is never
                     // delivered twice at once.
                     ack_wait: config.timeout + Duration::from_secs(15),
-                    max_ack_pending: i64::try_from(config.concurrency).unwrap_or(16),
-                    concurrency: config.concurrency,
+                    max_ack_pending: i64::try_from(in_flight).unwrap_or(16),
+                    concurrency: in_flight,
                 };
                 let (deliverer, catalog) = (deliverer.clone(), catalog.clone());
                 consume::run(

@@ -50,12 +50,35 @@ pub struct SubscriptionSpec {
     /// Event-type filters; empty means every event.
     #[serde(default)]
     pub events: Vec<String>,
-    /// Signing secrets (`whsec_…`); the first signs, all sign during a rotation.
+    /// Signing secrets (`whsec_…`); every one signs, so a rotation lists the
+    /// new and the old until receivers have switched.
     pub secrets: Vec<SecretRef>,
     /// A disabled subscription receives nothing.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Headers added to every delivery (signature headers cannot be set).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Strict order: one delivery in flight, in stream order, retries
+    /// included.
+    #[serde(default)]
+    pub ordered: bool,
+    /// Most deliveries per second to this endpoint, per notifier copy.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
 }
+
+/// Headers a subscription's `headers` may not set.
+pub const RESERVED_HEADERS: [&str; 8] = [
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-hookline-signature",
+];
 
 impl SubscriptionSpec {
     /// Whether an event of this type goes to this subscription.
@@ -303,6 +326,17 @@ impl Catalog {
             }
             if sub.secrets.is_empty() {
                 problems.push(format!("subscription `{id}`: needs a signing secret"));
+            }
+            for name in sub.headers.keys() {
+                let lower = name.to_ascii_lowercase();
+                if RESERVED_HEADERS.contains(&lower.as_str()) || lower == "traceparent" {
+                    problems.push(format!("subscription `{id}`: header `{name}` is set by Hookline"));
+                } else if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    problems.push(format!("subscription `{id}`: `{name}` is not a header name"));
+                }
+            }
+            if sub.rate_limit == Some(0) {
+                problems.push(format!("subscription `{id}`: rate_limit must be at least 1 per second"));
             }
             for secret in &sub.secrets {
                 if let Err(e) = secret.resolve() {

@@ -1,0 +1,83 @@
+//! The HTTP client every delivery uses: keep-alive, rustls with the ring
+//! provider and webpki roots, redirects never followed (hyper does not), and
+//! a resolver that drops every address the SSRF guard refuses. The
+//! connector connects only to the addresses the resolver returned, so the
+//! address checked is the address connected to (no DNS rebinding between
+//! check and use).
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookline_core::ssrf::Guard;
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::TokioExecutor;
+
+/// Marks a connection refused by the guard, to tell it from network errors.
+pub const BLOCKED: &str = "hookline-ssrf-blocked";
+
+/// Resolves names and keeps only the addresses the guard allows.
+#[derive(Clone)]
+pub struct GuardedResolver {
+    guard: Arc<Guard>,
+}
+
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let guard = self.guard.clone();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = resolved
+                .iter()
+                .copied()
+                .filter(|a| guard.check_ip(a.ip()).is_ok())
+                .collect();
+            if allowed.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{BLOCKED}: {} resolves only to refused addresses {resolved:?}",
+                        name.as_str()
+                    ),
+                ));
+            }
+            Ok(allowed.into_iter())
+        })
+    }
+}
+
+/// The client type.
+pub type HttpClient = Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>;
+
+/// Builds the client with a connect timeout and the guard.
+pub fn http_client(connect_timeout: Duration, guard: Arc<Guard>) -> HttpClient {
+    let mut http = HttpConnector::new_with_resolver(GuardedResolver { guard });
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(https)
+}
