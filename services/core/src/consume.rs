@@ -116,7 +116,26 @@ pub async fn run<F, Fut>(
     F: Fn(Arc<jetstream::Message>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
-    let handler = Arc::new(handler);
+    run_in_order(js, spec, move |msg| std::future::ready(handler(msg)), shutdown, grace).await;
+}
+
+/// Like [`run`], for handlers whose side effects must follow stream order:
+/// `issue` runs for one message at a time, in order, and returns the rest of
+/// the work (such as waiting for PubAcks), which runs concurrently and
+/// decides the outcome. The notifier's fan-out issues its publishes this way,
+/// so deliveries are stored in the order of their events.
+pub async fn run_in_order<F, Issue, Done>(
+    js: jetstream::Context,
+    spec: ConsumerSpec,
+    issue: F,
+    shutdown: CancellationToken,
+    grace: Duration,
+) where
+    F: Fn(Arc<jetstream::Message>) -> Issue + Send + Sync + 'static,
+    Issue: Future<Output = Done> + Send + 'static,
+    Done: Future<Output = Outcome> + Send + 'static,
+{
+    let handler = Arc::new(issue);
     let slots = Arc::new(Semaphore::new(spec.concurrency.max(1)));
     let mut failures = 0u32;
     'connect: while !shutdown.is_cancelled() {
@@ -162,10 +181,10 @@ pub async fn run<F, Fut>(
             match next {
                 Some(Ok(msg)) => {
                     failures = 0;
-                    let handler = handler.clone();
+                    let msg = Arc::new(msg);
+                    let done = handler(msg.clone()).await;
                     tokio::spawn(async move {
-                        let msg = Arc::new(msg);
-                        let outcome = handler(msg.clone()).await;
+                        let outcome = done.await;
                         settle(&msg, &outcome).await;
                         drop(permit);
                     });

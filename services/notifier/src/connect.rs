@@ -81,3 +81,33 @@ pub fn http_client(connect_timeout: Duration, guard: Arc<Guard>) -> HttpClient {
         .pool_idle_timeout(Duration::from_secs(60))
         .build(https)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use tower_service::Service;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn names_resolving_to_refused_addresses_are_not_connected_to() {
+        let mut strict = GuardedResolver {
+            guard: Arc::new(Guard::default()),
+        };
+        let name = Name::from_str("localhost").expect("name");
+        let refused = strict
+            .call(name.clone())
+            .await
+            .expect_err("localhost resolves to loopback");
+        assert!(refused.to_string().contains(BLOCKED), "{refused}");
+        let mut allowing = GuardedResolver {
+            guard: Arc::new(Guard::parse("127.0.0.1, ::1").expect("allow")),
+        };
+        let addrs: Vec<SocketAddr> = allowing.call(name).await.expect("allowed").collect();
+        assert!(
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()),
+            "{addrs:?}"
+        );
+    }
+}

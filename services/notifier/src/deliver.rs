@@ -167,7 +167,7 @@ impl Deliverer {
             Err(e) => return failed(format!("invalid request: {e}")),
         };
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| format!("{e:?}"))?;
+            let response = self.client.request(request).await.map_err(|e| error_chain(&e))?;
             let status = response.status().as_u16();
             let retry_after = response
                 .headers()
@@ -273,6 +273,19 @@ impl Deliverer {
         };
         tokio::time::sleep_until(slot.into()).await;
     }
+}
+
+/// An error and its sources, as one line (the guard's refusal is deep in a
+/// connect error's chain).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 fn describe(r: &Response) -> String {

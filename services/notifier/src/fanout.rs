@@ -1,7 +1,11 @@
 //! Fan-out: one `Delivery` per matching, enabled subscription for each event
 //! on `HOOKLINE_EVENTS`, with `Nats-Msg-Id = <event id>/<subscription>`. The
-//! event is acked only after every delivery is acknowledged.
+//! event is acked only after every delivery is acknowledged. Publishes are
+//! issued one event at a time, in stream order, and their acks awaited
+//! concurrently: fast, and each subscription's deliveries keep event order.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -13,11 +17,20 @@ use hookline_core::nats::Nats;
 use hookline_core::subjects::{EVENT_ID, MSG_ID, TRACEPARENT};
 use hookline_proto::{Delivery, Event, Message as _};
 
-/// Fans one event message out.
-pub async fn handle(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> Outcome {
+/// What is left of fanning one event out once its publishes are issued.
+pub type Pending = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+fn settled(outcome: Outcome) -> Pending {
+    Box::pin(std::future::ready(outcome))
+}
+
+/// Issues one event's deliveries (in the order events arrive, so each
+/// subscription's deliveries are stored in event order) and returns the wait
+/// for their acks, which decides the event's outcome.
+pub async fn issue(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> Pending {
     let event = match Event::decode(msg.payload.as_ref()) {
         Ok(event) => event,
-        Err(e) => return Outcome::Term(format!("undecodable Event: {e}")),
+        Err(e) => return settled(Outcome::Term(format!("undecodable Event: {e}"))),
     };
     let trace = msg
         .headers
@@ -53,15 +66,17 @@ pub async fn handle(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) ->
             Ok(ack) => pending.push(ack),
             Err(e) => {
                 tracing::warn!(subscription, error = %e, "Delivery not published; retrying the event.");
-                return Outcome::Retry(Duration::from_secs(1));
+                return settled(Outcome::Retry(Duration::from_secs(1)));
             }
         }
     }
-    for ack in pending {
-        if let Err(e) = ack.await {
-            tracing::warn!(error = %e, "Delivery not acknowledged; retrying the event.");
-            return Outcome::Retry(Duration::from_secs(1));
+    Box::pin(async move {
+        for ack in pending {
+            if let Err(e) = ack.await {
+                tracing::warn!(error = %e, "Delivery not acknowledged; retrying the event.");
+                return Outcome::Retry(Duration::from_secs(1));
+            }
         }
-    }
-    Outcome::Ack
+        Outcome::Ack
+    })
 }

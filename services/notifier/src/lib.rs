@@ -118,6 +118,8 @@ impl App {
     }
 
     /// Fans out and delivers until `shutdown`, then finishes attempts in hand.
+    // The fan-out's issue step yields the wait for its acks on purpose.
+    #[allow(clippy::async_yields_async)]
     pub async fn run_until(self, shutdown: CancellationToken) {
         tracing::info!("Notifier running.");
         let fanout = {
@@ -130,13 +132,13 @@ impl App {
                 concurrency: 64,
             };
             let (nats, catalog) = (self.nats.clone(), self.catalog.clone());
-            consume::run(
+            consume::run_in_order(
                 self.nats.js.clone(),
                 spec,
                 move |msg| {
                     let nats = nats.clone();
                     let catalog = catalog.borrow().clone();
-                    async move { fanout::handle(&nats, &catalog, &msg).await }
+                    async move { fanout::issue(&nats, &catalog, &msg).await }
                 },
                 shutdown.clone(),
                 self.config.grace,

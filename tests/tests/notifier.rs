@@ -1,0 +1,367 @@
+//! The notifier against real local HTTP endpoints: the retry schedule,
+//! dead letters and replay, isolation, order, the SSRF guard, redirects,
+//! 410 and endpoints that only fail.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
+use hookline_core::catalog::Catalog;
+use hookline_core::clock;
+use hookline_core::subjects::{MSG_ID, StreamKind};
+use hookline_notifier::replay::{self, Selection};
+use hookline_proto::{Attempt, DeadLetter, Event, Message as _};
+use hookline_tests::{Pipeline, Received, Receiver, Service, WAIT};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn subscription(id: &str, url: &str, extra: &str) -> String {
+    format!("[subscriptions.{id}]\nurl = \"{url}\"\nsecrets = [\"{SECRET}\"]\n{extra}\n")
+}
+
+async fn notifier(subscriptions: &str, settings: &[(&str, &str)]) -> Pipeline {
+    let catalog = Catalog::parse(subscriptions).expect("catalog");
+    catalog.validate().expect("valid");
+    Pipeline::start_services(&catalog, settings, &[Service::Notifier]).await
+}
+
+async fn publish(pipeline: &Pipeline, event_type: &str, data: serde_json::Value) -> String {
+    let event = Event {
+        id: clock::new_id(),
+        r#type: event_type.to_owned(),
+        timestamp_ms: clock::now_ms(),
+        data_json: data.to_string().into_bytes(),
+        ..Default::default()
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(MSG_ID, event.id.as_str());
+    pipeline
+        .nats
+        .js
+        .send_publish(
+            format!("hookline.events.{event_type}"),
+            PublishMessage::build()
+                .payload(Bytes::from(event.encode_to_vec()))
+                .headers(headers),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    event.id
+}
+
+fn verify(received: &Received) {
+    standardwebhooks::Webhook::new(SECRET)
+        .expect("secret")
+        .verify(&received.body, &received.headers)
+        .expect("a valid Standard Webhooks signature");
+}
+
+async fn wait_for<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn dead_letters(pipeline: &Pipeline) -> Vec<DeadLetter> {
+    pipeline
+        .stream_messages(StreamKind::Dlq)
+        .await
+        .iter()
+        .map(|m| DeadLetter::decode(m.payload.as_ref()).expect("letter"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_failures_then_success_is_five_attempts_on_schedule() {
+    let receiver = Receiver::start(|_, before| if before < 4 { 500 } else { 200 }).await;
+    let pipeline = notifier(
+        &subscription("ops", &receiver.url(), ""),
+        &[("HOOKLINE_RETRY_SCHEDULE", "200ms,400ms,600ms,800ms,1s")],
+    )
+    .await;
+    let id = publish(&pipeline, "deployment.failed", serde_json::json!({"service": "api"})).await;
+    let got = receiver
+        .wait_until("five attempts", |all| all.iter().any(|r| r.status == 200))
+        .await;
+    assert_eq!(
+        got.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [500, 500, 500, 500, 200]
+    );
+    for r in &got {
+        verify(r);
+        assert_eq!(r.header("webhook-id"), id, "the same webhook-id on every attempt");
+    }
+    let schedule = [200, 400, 600, 800];
+    for (n, pair) in got.windows(2).enumerate() {
+        let gap = pair[1].at.duration_since(pair[0].at).as_millis();
+        assert!(
+            gap >= schedule[n] && gap < schedule[n] + 1500,
+            "gap {n}: {gap} ms for a {} ms delay",
+            schedule[n]
+        );
+    }
+    let attempts = wait_for("five attempt records", async || {
+        let records: Vec<Attempt> = pipeline
+            .stream_messages(StreamKind::Log)
+            .await
+            .iter()
+            .filter(|m| m.subject.as_str() == "hookline.log.attempt.ops")
+            .map(|m| Attempt::decode(m.payload.as_ref()).expect("attempt"))
+            .collect();
+        (records.len() >= 5).then_some(records)
+    })
+    .await;
+    assert_eq!(attempts.iter().map(|a| a.attempt).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        attempts.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [500, 500, 500, 500, 200]
+    );
+    assert!(
+        attempts[..4].iter().all(|a| a.next_attempt_at_ms > a.at_ms),
+        "failures say when the next try is"
+    );
+    assert_eq!(attempts[4].next_attempt_at_ms, 0);
+    assert!(
+        attempts[0].response_body.contains("ok"),
+        "the response body is kept: {:?}",
+        attempts[0].response_body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exhausted_deliveries_are_dead_lettered_and_replay_delivers_them() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let flag = healthy.clone();
+    let receiver = Receiver::start(move |_, _| if flag.load(Ordering::SeqCst) { 200 } else { 503 }).await;
+    let pipeline = notifier(
+        &subscription("ops", &receiver.url(), ""),
+        &[("HOOKLINE_RETRY_SCHEDULE", "50ms,50ms")],
+    )
+    .await;
+    let id = publish(&pipeline, "code.generated", serde_json::json!({"branch": "b"})).await;
+    let letters = wait_for("a dead letter", async || {
+        let letters = dead_letters(&pipeline).await;
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!((letters[0].attempts, letters[0].last_error.as_str()), (3, "HTTP 503"));
+    assert_eq!(receiver.received().len(), 3);
+
+    healthy.store(true, Ordering::SeqCst);
+    let replayed = replay::replay(&pipeline.nats, &Selection::All("ops".into()))
+        .await
+        .expect("replay");
+    assert_eq!(replayed, 1);
+    let got = receiver
+        .wait_until("the replayed delivery", |all| all.iter().any(|r| r.status == 200))
+        .await;
+    let delivered = got.iter().find(|r| r.status == 200).expect("delivered");
+    verify(delivered);
+    assert_eq!(delivered.header("webhook-id"), id, "a replay keeps the webhook-id");
+    assert!(
+        dead_letters(&pipeline).await.is_empty(),
+        "a replayed letter leaves the DLQ"
+    );
+    assert_eq!(
+        replay::replay(&pipeline.nats, &Selection::All("ops".into()))
+            .await
+            .expect("replay"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hanging_and_failing_endpoints_do_not_slow_a_healthy_one() {
+    let healthy = Receiver::start(|_, _| 200).await;
+    let failing = Receiver::start(|_, _| 500).await;
+    // Accepts connections and never answers.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hanging_addr = hanging.local_addr().expect("addr");
+    let held = Arc::new(AtomicUsize::new(0));
+    let counter = held.clone();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = hanging.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            open.push(stream);
+        }
+    });
+    let subs = [
+        subscription("healthy", &healthy.url(), ""),
+        subscription("failing", &failing.url(), ""),
+        subscription("hanging", &format!("http://{hanging_addr}/hook"), ""),
+    ]
+    .concat();
+    let pipeline = notifier(
+        &subs,
+        &[
+            ("HOOKLINE_RETRY_SCHEDULE", "100ms,100ms,100ms"),
+            ("HOOKLINE_DELIVERY_TIMEOUT", "10s"),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    for n in 0..100 {
+        publish(&pipeline, "run.completed", serde_json::json!({"n": n})).await;
+    }
+    healthy
+        .wait_until("all 100 at the healthy endpoint", |all| all.len() >= 100)
+        .await;
+    let took = started.elapsed();
+    assert!(held.load(Ordering::SeqCst) > 0, "the hanging endpoint is being tried");
+    assert!(
+        took < Duration::from_secs(10),
+        "healthy deliveries finished in {took:?}, before one hanging attempt times out"
+    );
+    assert_eq!(healthy.received().iter().filter(|r| r.status == 200).count(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ordered_subscription_keeps_stream_order_through_a_failure() {
+    // Event 3's first attempt fails.
+    let receiver = Receiver::start(|r, before| {
+        if r.json()["data"]["n"] == 3 && before == 0 {
+            500
+        } else {
+            200
+        }
+    })
+    .await;
+    let pipeline = notifier(
+        &subscription("ordered", &receiver.url(), "ordered = true"),
+        &[("HOOKLINE_RETRY_SCHEDULE", "300ms")],
+    )
+    .await;
+    for n in 1..=8 {
+        publish(&pipeline, "run.completed", serde_json::json!({"n": n})).await;
+    }
+    let got = receiver
+        .wait_until("eight deliveries", |all| {
+            all.iter().filter(|r| r.status == 200).count() >= 8
+        })
+        .await;
+    let order: Vec<i64> = got.iter().map(|r| r.json()["data"]["n"].as_i64().expect("n")).collect();
+    assert_eq!(
+        order,
+        [1, 2, 3, 3, 4, 5, 6, 7, 8],
+        "the failed one is retried before any later one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn private_and_metadata_targets_are_refused_unless_allow_listed() {
+    let local = Receiver::start(|_, _| 200).await;
+    let port = local.addr.port();
+    let subs = [
+        subscription("loopback", &format!("http://127.0.0.1:{port}/hook"), ""),
+        subscription("private", "http://10.0.0.1/hook", ""),
+        subscription("metadata", "http://169.254.169.254/latest/meta-data", ""),
+        subscription("v6", &format!("http://[::1]:{port}/hook"), ""),
+        subscription("named", &format!("http://localhost:{port}/hook"), ""),
+    ]
+    .concat();
+    let pipeline = notifier(&subs, &[("HOOKLINE_DELIVERY_ALLOW", "")]).await;
+    publish(&pipeline, "run.completed", serde_json::json!({})).await;
+    let letters = wait_for("five dead letters", async || {
+        let letters = dead_letters(&pipeline).await;
+        (letters.len() >= 5).then_some(letters)
+    })
+    .await;
+    for letter in &letters {
+        let sub = letter
+            .delivery
+            .as_ref()
+            .map(|d| d.subscription.clone())
+            .unwrap_or_default();
+        assert_eq!(letter.attempts, 1, "{sub}: refused at once, never retried");
+        assert!(
+            letter.last_error.contains("blocked") || letter.last_error.contains("refused"),
+            "{sub}: {}",
+            letter.last_error
+        );
+    }
+    assert!(local.received().is_empty(), "nothing reached the local endpoint");
+
+    // Allow-listed, the same loopback target is delivered to.
+    let pipeline = notifier(
+        &subscription("loopback", &format!("http://127.0.0.1:{port}/hook"), ""),
+        &[],
+    )
+    .await;
+    publish(&pipeline, "run.completed", serde_json::json!({})).await;
+    local.wait_until("a delivery once allowed", |all| !all.is_empty()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redirects_are_not_followed_and_410_disables_the_subscription() {
+    let redirecting = Receiver::start(|_, _| 302).await;
+    let gone = Receiver::start(|_, _| 410).await;
+    let subs = [
+        subscription("moved", &redirecting.url(), ""),
+        subscription("gone", &gone.url(), ""),
+    ]
+    .concat();
+    let pipeline = notifier(&subs, &[("HOOKLINE_RETRY_SCHEDULE", "100ms,100ms")]).await;
+    publish(&pipeline, "run.completed", serde_json::json!({})).await;
+    let letters = wait_for("two dead letters", async || {
+        let letters = dead_letters(&pipeline).await;
+        (letters.len() >= 2).then_some(letters)
+    })
+    .await;
+    assert!(
+        letters.iter().any(|l| l.last_error == "HTTP 302" && l.attempts == 1),
+        "a 302 is final: {letters:?}"
+    );
+    assert!(letters.iter().any(|l| l.last_error == "410 Gone"));
+    assert_eq!(redirecting.received().len(), 1, "not followed, not retried");
+    let config = pipeline.nats.js.get_key_value("hookline_config").await.expect("bucket");
+    let gone_spec: serde_json::Value =
+        serde_json::from_slice(&config.get("subscription.gone").await.expect("kv").expect("entry")).expect("json");
+    assert_eq!(gone_spec["enabled"], false, "410 disabled the subscription");
+    // A later event no longer goes to it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    publish(&pipeline, "run.completed", serde_json::json!({})).await;
+    redirecting
+        .wait_until("the second event at the other endpoint", |all| all.len() >= 2)
+        .await;
+    assert_eq!(gone.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_endpoint_that_only_fails_for_the_window_is_disabled_and_announced() {
+    let failing = Receiver::start(|_, _| 500).await;
+    let watcher = Receiver::start(|_, _| 200).await;
+    let subs = [
+        subscription("flaky", &failing.url(), "events = [\"run.*\"]"),
+        subscription("watcher", &watcher.url(), "events = [\"subscription.disabled\"]"),
+    ]
+    .concat();
+    let pipeline = notifier(
+        &subs,
+        &[
+            ("HOOKLINE_RETRY_SCHEDULE", "400ms,400ms,400ms,400ms,400ms"),
+            ("HOOKLINE_DISABLE_AFTER", "1s"),
+        ],
+    )
+    .await;
+    publish(&pipeline, "run.completed", serde_json::json!({})).await;
+    let got = watcher.wait_until("subscription.disabled", |all| !all.is_empty()).await;
+    verify(&got[0]);
+    assert_eq!(got[0].json()["type"], "subscription.disabled");
+    assert_eq!(got[0].json()["data"]["subscription"], "flaky");
+    let attempts = failing.received().len();
+    assert!(
+        (3..=5).contains(&attempts),
+        "disabled after about a second of failures: {attempts} attempts"
+    );
+}
