@@ -10,18 +10,8 @@ use hookline_core::{nats, store};
 /// Validates `file` and makes the config bucket match it.
 pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
     let catalog = Catalog::load(file)?;
-    let vars: std::collections::HashMap<String, String> =
-        std::env::vars().filter(|(k, _)| k.starts_with("HOOKLINE_")).collect();
-    let lookup = |k: &str| vars.get(k).cloned();
-    let mut reader = Reader::new(&lookup);
-    let settings = NatsSettings::read(&mut reader);
-    reader.finish()?;
-    let nats = tokio::time::timeout(
-        std::time::Duration::from_secs(70),
-        nats::connect(&settings, "hookline-cli"),
-    )
-    .await
-    .with_context(|| format!("NATS at {} did not answer", settings.url))??;
+    check_targets(&catalog, &std::env::var("HOOKLINE_DELIVERY_ALLOW").unwrap_or_default())?;
+    let nats = connect().await?;
     let report = store::apply(&nats, &catalog, dry_run).await?;
     let verb = if dry_run { "would be " } else { "" };
     for key in &report.created {
@@ -35,6 +25,28 @@ pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
     }
     println!("{} unchanged", report.unchanged);
     Ok(())
+}
+
+/// Refuses subscriptions whose URL the SSRF guard refuses (names are
+/// checked again, resolved, at every delivery).
+pub fn check_targets(catalog: &Catalog, allow: &str) -> anyhow::Result<()> {
+    let guard =
+        hookline_core::ssrf::Guard::parse(allow).map_err(|e| anyhow::anyhow!("HOOKLINE_DELIVERY_ALLOW: {e}"))?;
+    let problems: Vec<String> = catalog
+        .subscriptions
+        .iter()
+        .filter_map(|(id, sub)| {
+            guard
+                .check_url(&sub.url)
+                .err()
+                .map(|e| format!("subscription `{id}`: {e}"))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
+    }
 }
 
 /// Connects to the NATS named by `HOOKLINE_NATS_URL` (and the other

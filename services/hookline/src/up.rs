@@ -99,6 +99,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // The demo receiver is on this machine: let deliveries reach loopback.
     vars.entry("HOOKLINE_DELIVERY_ALLOW".into())
         .or_insert_with(|| "127.0.0.1".into());
+    crate::apply::check_targets(&catalog, vars.get("HOOKLINE_DELIVERY_ALLOW").map_or("", String::as_str))?;
     let lookup = move |k: &str| vars.get(k).cloned();
 
     let ingest_config = hookline_ingest::Config::from_lookup(&lookup)?;
