@@ -106,6 +106,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// Parses `10.0.0.0/8, 127.0.0.1`: addresses or CIDR ranges, comma-separated.
+pub fn parse_ip_ranges(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{s}` is not an address or CIDR range"))
+        })
+        .collect()
+}
+
 /// Where a service finds NATS and how it lays out its streams.
 #[derive(Clone, Debug)]
 pub struct NatsSettings {

@@ -69,17 +69,7 @@ pub struct Guard {
 impl Guard {
     /// A guard allowing `allow` (addresses or CIDR ranges, comma-separated).
     pub fn parse(allow: &str) -> Result<Self, String> {
-        allow
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpNet>()
-                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("`{s}` is not an address or CIDR range"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(|allow| Self { allow })
+        crate::settings::parse_ip_ranges(allow).map(|allow| Self { allow })
     }
 
     /// A guard that allows every address (for tests of other things only).

@@ -13,16 +13,7 @@ pub struct TrustedProxies(Vec<IpNet>);
 impl TrustedProxies {
     /// Parses `10.0.0.0/8, 127.0.0.1` (addresses or CIDR ranges).
     pub fn parse(text: &str) -> Result<Self, String> {
-        text.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpNet>()
-                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("`{s}` is not an address or CIDR range"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
+        hookline_core::settings::parse_ip_ranges(text).map(Self)
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
