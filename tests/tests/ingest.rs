@@ -345,3 +345,27 @@ async fn a_body_that_never_arrives_gets_408() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("body_timeout"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_out_secret_verifies_until_its_time_and_not_after() {
+    let soon = chrono::Utc::now() + chrono::Duration::hours(1);
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    let extra = format!(
+        "\n[sources.rotating]\nprovider = \"github\"\nsecrets = [\"new-secret\", {{ secret = \"{SECRET}\", until = \"{}\" }}]\n\
+         [sources.rotated]\nprovider = \"github\"\nsecrets = [\"new-secret\", {{ secret = \"{SECRET}\", until = \"{}\" }}]\n",
+        soon.to_rfc3339(),
+        past.to_rfc3339()
+    );
+    let pipeline = ingest_only(&catalog(&extra), &[]).await;
+    assert_eq!(
+        send(&pipeline, "rotating", "rot-1").await.0,
+        202,
+        "the old secret still works during the grace period"
+    );
+    let (status, _, answer) = send(&pipeline, "rotated", "rot-2").await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (401, Some("signature_invalid")),
+        "and not after it"
+    );
+}

@@ -365,3 +365,36 @@ async fn an_endpoint_that_only_fails_for_the_window_is_disabled_and_announced() 
         "disabled after about a second of failures: {attempts} attempts"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn during_a_rotation_both_secrets_sign_until_the_old_one_expires() {
+    let receiver = Receiver::start(|_, _| 200).await;
+    let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let new = "whsec_bmV3LXNlY3JldC1mb3ItdGVzdHM=";
+    let sub = |id: &str, until: &str| {
+        format!(
+            "[subscriptions.{id}]\nurl = \"{}\"\nsecrets = [\"{new}\", {{ secret = \"{SECRET}\", until = \"{until}\" }}]\n",
+            receiver.url()
+        )
+    };
+    let pipeline = notifier(&[sub("rotating", &soon), sub("rotated", &past)].concat(), &[]).await;
+    publish(&pipeline, "run.completed", serde_json::json!({})).await;
+    let got = receiver.wait_until("both deliveries", |all| all.len() >= 2).await;
+    let signatures: Vec<usize> = got
+        .iter()
+        .map(|r| r.header("webhook-signature").split(' ').count())
+        .collect();
+    assert!(signatures.contains(&2) && signatures.contains(&1), "{signatures:?}");
+    for r in &got {
+        standardwebhooks::Webhook::new(new)
+            .expect("secret")
+            .verify(&r.body, &r.headers)
+            .expect("the new secret verifies");
+    }
+    let with_old: Vec<_> = got
+        .iter()
+        .filter(|r| r.header("webhook-signature").split(' ').count() == 2)
+        .collect();
+    verify(with_old[0]);
+}

@@ -19,16 +19,65 @@ pub enum SecretError {
     Empty,
 }
 
-/// A secret as configured: `env:NAME`, `file:PATH` or a literal. Stored as
+/// A secret as configured: `env:NAME`, `file:PATH` or a literal, written
+/// as a string, or as `{ secret = "…", until = "<RFC 3339>" }` for one that
+/// stops being used at a time (the old secret during a rotation). Stored as
 /// given; resolved by the service that uses it. Never printed.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SecretRef(String);
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretRef(String, Option<i64>);
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum SecretText {
+    Plain(String),
+    Timed { secret: String, until: String },
+}
+
+impl Serialize for SecretRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.1 {
+            None => SecretText::Plain(self.0.clone()).serialize(s),
+            Some(until) => SecretText::Timed {
+                secret: self.0.clone(),
+                until: crate::clock::rfc3339_ms(until),
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match SecretText::deserialize(d)? {
+            SecretText::Plain(text) => Ok(Self(text, None)),
+            SecretText::Timed { secret, until } => {
+                let until = chrono::DateTime::parse_from_rfc3339(&until)
+                    .map_err(|e| serde::de::Error::custom(format!("secret `until` {until:?}: {e}")))?;
+                Ok(Self(secret, Some(until.timestamp_millis())))
+            }
+        }
+    }
+}
 
 impl SecretRef {
     /// A reference from configuration text.
     pub fn new(text: impl Into<String>) -> Self {
-        Self(text.into())
+        Self(text.into(), None)
+    }
+
+    /// The same secret, used only until `until_ms` (unix milliseconds).
+    pub fn until(self, until_ms: i64) -> Self {
+        Self(self.0, Some(until_ms))
+    }
+
+    /// Whether the secret is still to be used at `now_ms`.
+    pub fn active_at(&self, now_ms: i64) -> bool {
+        self.1.is_none_or(|until| now_ms < until)
+    }
+
+    /// When it stops being used, if it does.
+    pub fn until_ms(&self) -> Option<i64> {
+        self.1
     }
 
     /// Reads the secret's value now.
@@ -93,6 +142,28 @@ impl fmt::Debug for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_can_expire_for_rotations() {
+        #[derive(Deserialize, Serialize)]
+        struct Holder {
+            secrets: Vec<SecretRef>,
+        }
+        let text = r#"secrets = ["whsec_new", { secret = "whsec_old", until = "2026-11-24T12:00:00Z" }]"#;
+        let holder: Holder = toml::from_str(text).expect("parses");
+        let until = holder.secrets[1].until_ms().expect("timed");
+        assert!(holder.secrets[0].active_at(i64::MAX));
+        assert!(holder.secrets[1].active_at(until - 1));
+        assert!(!holder.secrets[1].active_at(until));
+        let json = serde_json::to_string(&holder).expect("json");
+        assert_eq!(
+            json,
+            r#"{"secrets":["whsec_new",{"secret":"whsec_old","until":"2026-11-24T12:00:00.000Z"}]}"#
+        );
+        let back: Holder = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(back.secrets, holder.secrets);
+        assert!(toml::from_str::<Holder>(r#"secrets = [{ secret = "x", until = "soon" }]"#).is_err());
+    }
 
     #[test]
     fn secrets_never_print_their_value() {

@@ -217,7 +217,7 @@ async fn accept(
     let received_at_ms = clock::now_ms();
     let verified = verify::verify(
         &resolved.scheme,
-        &resolved.secrets,
+        &resolved.active_secrets(received_at_ms),
         &parts.headers,
         &raw,
         received_at_ms / 1000,

@@ -86,8 +86,10 @@ impl Config {
 pub struct ResolvedSource {
     /// The configured source.
     pub spec: SourceSpec,
-    /// Its active secrets.
+    /// Its secrets.
     pub secrets: Vec<Secret>,
+    /// When each secret stops being accepted (rotation), if it does.
+    pub until: Vec<Option<i64>>,
     /// How it verifies.
     pub scheme: Scheme,
 }
@@ -99,17 +101,17 @@ fn resolve_sources(catalog: &Catalog) -> Arc<HashMap<String, Arc<ResolvedSource>
         .sources
         .iter()
         .map(|(id, spec)| {
-            let secrets = spec
+            let (secrets, until) = spec
                 .secrets
                 .iter()
                 .filter_map(|s| match s.resolve() {
-                    Ok(secret) => Some(secret),
+                    Ok(secret) => Some((secret, s.until_ms())),
                     Err(e) => {
                         tracing::error!(source = %id, secret = %s.hint(), error = %e, "Source secret cannot be resolved.");
                         None
                     }
                 })
-                .collect();
+                .unzip();
             let scheme = Scheme {
                 provider: spec.provider,
                 hmac: spec.hmac_scheme(),
@@ -119,12 +121,30 @@ fn resolve_sources(catalog: &Catalog) -> Arc<HashMap<String, Arc<ResolvedSource>
                 Arc::new(ResolvedSource {
                     spec: spec.clone(),
                     secrets,
+                    until,
                     scheme,
                 }),
             )
         })
         .collect();
     Arc::new(map)
+}
+
+impl ResolvedSource {
+    /// The secrets accepted at `now_ms`: all of them unless some expire.
+    pub fn active_secrets(&self, now_ms: i64) -> std::borrow::Cow<'_, [Secret]> {
+        if self.until.iter().all(Option::is_none) {
+            return std::borrow::Cow::Borrowed(&self.secrets);
+        }
+        let active = self
+            .secrets
+            .iter()
+            .zip(&self.until)
+            .filter(|(_, until)| until.is_none_or(|u| now_ms < u))
+            .map(|(secret, _)| secret.clone())
+            .collect();
+        std::borrow::Cow::Owned(active)
+    }
 }
 
 /// What request handlers share.

@@ -144,7 +144,13 @@ impl Deliverer {
         if let Err(e) = self.guard.check_url(&sub.url) {
             return failed(format!("{BLOCKED}: {e}"));
         }
-        let secrets: Vec<_> = sub.secrets.iter().filter_map(|s| s.resolve().ok()).collect();
+        let now_ms = clock::now_ms();
+        let secrets: Vec<_> = sub
+            .secrets
+            .iter()
+            .filter(|s| s.active_at(now_ms))
+            .filter_map(|s| s.resolve().ok())
+            .collect();
         if secrets.is_empty() {
             return failed("no usable signing secret".to_owned());
         }

@@ -276,6 +276,8 @@ impl Catalog {
             }
             if sub.secrets.is_empty() {
                 problems.push(format!("subscription `{id}`: needs a signing secret"));
+            } else if !sub.secrets.iter().any(|s| s.active_at(crate::clock::now_ms())) {
+                problems.push(format!("subscription `{id}`: every signing secret has expired"));
             }
             for name in sub.headers.keys() {
                 let lower = name.to_ascii_lowercase();
