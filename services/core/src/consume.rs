@@ -14,6 +14,7 @@ use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// What a handler decided about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,12 +183,22 @@ pub async fn run_in_order<F, Issue, Done>(
                 Some(Ok(msg)) => {
                     failures = 0;
                     let msg = Arc::new(msg);
-                    let done = handler(msg.clone()).await;
-                    tokio::spawn(async move {
-                        let outcome = done.await;
-                        settle(&msg, &outcome).await;
-                        drop(permit);
-                    });
+                    // One span per message, carrying where it came from.
+                    let span = tracing::debug_span!(
+                        "message",
+                        consumer = %spec.durable,
+                        subject = %msg.subject,
+                        seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0),
+                    );
+                    let done = handler(msg.clone()).instrument(span.clone()).await;
+                    tokio::spawn(
+                        async move {
+                            let outcome = done.await;
+                            settle(&msg, &outcome).await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
                 }
                 Some(Err(e)) => {
                     // The consumer may have vanished (server restarted without

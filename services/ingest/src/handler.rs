@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use serde_json::json;
+use tracing::Instrument as _;
 
 use hookline_core::catalog::Provider;
 use hookline_core::clock;
@@ -128,7 +129,8 @@ pub async fn route(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) 
         }
         (&Method::POST, p) if p.starts_with("/webhooks/") => {
             let source = p.trim_start_matches("/webhooks/").to_owned();
-            webhook(&state, source, req, peer).await
+            let span = tracing::debug_span!("webhook", source = %source, peer = %peer);
+            webhook(&state, source, req, peer).instrument(span).await
         }
         (_, p) if p.starts_with("/webhooks/") => error_response(405, "method_not_allowed", "webhooks are POSTed"),
         _ => error_response(404, "not_found", "no such route"),
