@@ -265,12 +265,12 @@ wait"#,
     let run_id = wait_for_file(&dir.path().join("run_id")).await;
     assert!(alive(child));
     assert!(
-        !hookline_executor::cancel_run(&pipeline.nats, "no-such-run", Duration::from_millis(300))
+        !hookline_core::control::cancel_run(&pipeline.nats, "no-such-run", Duration::from_millis(300))
             .await
             .expect("request")
     );
     assert!(
-        hookline_executor::cancel_run(&pipeline.nats, &run_id, Duration::from_secs(5))
+        hookline_core::control::cancel_run(&pipeline.nats, &run_id, Duration::from_secs(5))
             .await
             .expect("request")
     );

@@ -11,8 +11,8 @@ use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
 use hookline_core::catalog::Catalog;
 use hookline_core::clock;
+use hookline_core::control::replay::{self, Selection};
 use hookline_core::subjects::{MSG_ID, StreamKind};
-use hookline_notifier::replay::{self, Selection};
 use hookline_proto::{Attempt, DeadLetter, Event, Message as _};
 use hookline_tests::{Pipeline, Received, Receiver, Service, WAIT};
 

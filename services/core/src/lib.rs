@@ -13,6 +13,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod consume;
+pub mod control;
 pub mod ids;
 pub mod nats;
 pub mod nats_server;

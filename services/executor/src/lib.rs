@@ -4,7 +4,8 @@
 //! workspace, a prompt rendered in one pass ([`prompt`]), the agent as a real
 //! process in its own group ([`runner`]), and publishes `run.started`, the
 //! agent's own events ([`events_file`]) and `run.completed`/`run.failed`
-//! ([`emit`]) before its message is acked.
+//! ([`emit`]) before its message is acked. It answers cancel requests
+//! (`hookline_core::control::cancel_run`) for the runs it has.
 
 pub mod emit;
 pub mod events_file;
@@ -128,26 +129,6 @@ impl App {
         .await;
         let _ = canceller.await;
         self.background.cancel();
-    }
-}
-
-/// Cancels a run wherever it runs: `Ok(true)` when an executor had it and
-/// killed its process group, `Ok(false)` when none answered in `timeout`.
-pub async fn cancel_run(nats: &Nats, run_id: &str, timeout: Duration) -> Result<bool, async_nats::RequestError> {
-    let request = async_nats::Request::new()
-        .payload(Bytes::from(run_id.to_owned()))
-        .timeout(Some(timeout));
-    match nats.client.send_request(nats.subjects.control_cancel(), request).await {
-        Ok(_) => Ok(true),
-        Err(e)
-            if matches!(
-                e.kind(),
-                async_nats::RequestErrorKind::TimedOut | async_nats::RequestErrorKind::NoResponders
-            ) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
     }
 }
 

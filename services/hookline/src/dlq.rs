@@ -1,6 +1,6 @@
 //! `hookline dlq replay`: send dead letters again.
 
-use hookline_notifier::replay::{self, Selection};
+use hookline_core::control::replay::{self, Selection};
 
 /// Dead-letter commands.
 #[derive(clap::Subcommand)]

@@ -5,14 +5,14 @@
 //! The wire format is in [`outbound`]; retry decisions and delays in
 //! [`retry`]; the HTTP client and its SSRF-guarded resolver in [`connect`];
 //! auto-disabling of endpoints that only fail in [`health`]. Dead letters go
-//! to `hookline.dlq.<subscription>`, and [`replay`] sends them again.
+//! to `hookline.dlq.<subscription>`; `hookline_core::control::replay` sends
+//! them again.
 
 pub mod connect;
 pub mod deliver;
 pub mod fanout;
 pub mod health;
 pub mod outbound;
-pub mod replay;
 pub mod retry;
 
 use std::sync::Arc;

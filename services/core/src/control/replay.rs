@@ -2,14 +2,13 @@
 //! or all since a time. Each replayed letter becomes a fresh delivery (its
 //! attempts start again, its `webhook-id` is the event id as before) and
 //! leaves the DLQ once the delivery is stored; if it fails again it comes
-//! back as a new dead letter. The `hookline` CLI calls this; the admin API
-//! will too.
+//! back as a new dead letter.
 
+use crate::nats::Nats;
+use crate::subjects::{EVENT_ID, MSG_ID, StreamKind};
 use async_nats::HeaderMap;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
-use hookline_core::nats::Nats;
-use hookline_core::subjects::{EVENT_ID, MSG_ID, StreamKind};
 use hookline_proto::{DeadLetter, Message as _};
 
 /// Which dead letters to replay.
