@@ -21,6 +21,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinHandle;
 
+/// The admin API's bearer token in tests.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// Every await on the network in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -45,6 +48,8 @@ pub struct Pipeline {
     pub nats: Nats,
     /// Where ingest listens.
     pub ingest: SocketAddr,
+    /// Where ingest's admin API listens.
+    pub admin: SocketAddr,
     settings: HashMap<String, String>,
     running: Vec<(Service, CancellationToken, JoinHandle<()>)>,
     _workdir: tempfile::TempDir,
@@ -72,6 +77,8 @@ impl Pipeline {
             ("HOOKLINE_EXECUTOR_WORKDIR", workdir.path().display().to_string()),
             ("HOOKLINE_GRACE", "10s".to_owned()),
             ("HOOKLINE_RETRY_JITTER", "0".to_owned()),
+            ("HOOKLINE_ADMIN_LISTEN", "127.0.0.1:0".to_owned()),
+            ("HOOKLINE_ADMIN_TOKENS", ADMIN_TOKEN.to_owned()),
             // Test subscribers listen on loopback.
             ("HOOKLINE_DELIVERY_ALLOW", "127.0.0.1".to_owned()),
         ]
@@ -89,6 +96,7 @@ impl Pipeline {
             server,
             nats,
             ingest: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             settings: map,
             running: Vec::new(),
             _workdir: workdir,
@@ -111,6 +119,7 @@ impl Pipeline {
                     .await
                     .expect("ingest");
                 self.ingest = app.local_addr();
+                self.admin = app.admin_addr().expect("admin API on");
                 tokio::spawn(app.run_until(stop))
             }
             Service::Router => {
@@ -294,9 +303,23 @@ impl Receiver {
 
 /// GETs `url`; returns the status and JSON answer.
 pub async fn get(url: &str) -> (u16, serde_json::Value) {
+    request("GET", url, &[], Bytes::new()).await
+}
+
+/// Any request; returns the status and JSON answer.
+pub async fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> (u16, serde_json::Value) {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let uri: hyper::Uri = url.parse().expect("uri");
-    let response = tokio::time::timeout(WAIT, client.get(uri))
+    let mut builder = hyper::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let req = builder.body(Full::new(body.into())).expect("request");
+    let response = tokio::time::timeout(WAIT, client.request(req))
         .await
         .expect("answer in time")
         .expect("response");

@@ -7,6 +7,7 @@
 //! rate limits and in-flight caps; [`client_ip`] reads trusted proxies'
 //! `X-Forwarded-For`. `/healthz` and `/readyz` are served beside the webhooks.
 
+pub mod admin;
 pub mod body;
 pub mod client_ip;
 pub mod handler;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use hookline_core::catalog::{Catalog, Secret, SourceSpec};
+use hookline_core::catalog::{Catalog, Secret, SecretRef, SourceSpec};
 use hookline_core::nats::{self, Nats};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
@@ -51,6 +52,12 @@ pub struct Config {
     pub body_timeout: Duration,
     /// `HOOKLINE_MAX_CONNECTIONS`: open connections at once, default 10000.
     pub max_connections: usize,
+    /// `HOOKLINE_ADMIN_LISTEN`: the admin API's own listener, default
+    /// `127.0.0.1:8081`.
+    pub admin_listen: SocketAddr,
+    /// `HOOKLINE_ADMIN_TOKENS`: accepted bearer tokens, comma-separated
+    /// (literals, `env:NAME` or `file:PATH`); none means no admin API.
+    pub admin_tokens: Vec<Secret>,
 }
 
 impl Config {
@@ -68,6 +75,20 @@ impl Config {
         });
         let body_timeout = r.duration("HOOKLINE_BODY_TIMEOUT", Duration::from_secs(30));
         let max_connections = r.parse("HOOKLINE_MAX_CONNECTIONS", 10_000usize);
+        let admin_listen = r.parse("HOOKLINE_ADMIN_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8081)));
+        let mut admin_tokens = Vec::new();
+        for token in r
+            .string("HOOKLINE_ADMIN_TOKENS", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            match SecretRef::new(token).resolve() {
+                Ok(secret) if secret.expose().len() >= 16 => admin_tokens.push(secret),
+                Ok(_) => r.problem("HOOKLINE_ADMIN_TOKENS: every token needs at least 16 characters".to_owned()),
+                Err(e) => r.problem(format!("HOOKLINE_ADMIN_TOKENS: {e}")),
+            }
+        }
         r.finish()?;
         Ok(Self {
             nats,
@@ -77,6 +98,8 @@ impl Config {
             trusted_proxies,
             body_timeout,
             max_connections,
+            admin_listen,
+            admin_tokens,
         })
     }
 }
@@ -161,6 +184,7 @@ pub struct State {
 /// A built ingest service, listening but not yet serving.
 pub struct App {
     listener: TcpListener,
+    admin: Option<(TcpListener, Arc<admin::AdminState>)>,
     state: Arc<State>,
     grace: Duration,
     max_connections: usize,
@@ -173,6 +197,7 @@ impl App {
         let nats = nats::connect(&config.nats, "hookline-ingest").await?;
         let background = CancellationToken::new();
         let mut catalog = store::watch(&nats, background.clone()).await?;
+        let catalog_view = catalog.clone();
         let (tx, sources) = watch::channel(resolve_sources(&catalog.borrow_and_update()));
         let stop = background.clone();
         tokio::spawn(async move {
@@ -184,6 +209,20 @@ impl App {
                 tx.send_replace(resolve_sources(&catalog.borrow_and_update()));
             }
         });
+        let admin = if config.admin_tokens.is_empty() {
+            tracing::warn!("No HOOKLINE_ADMIN_TOKENS: the admin API is off.");
+            None
+        } else {
+            let listener = TcpListener::bind(config.admin_listen)
+                .await
+                .with_context(|| format!("cannot listen on {} for the admin API", config.admin_listen))?;
+            let state = admin::AdminState {
+                nats: nats.clone(),
+                catalog: catalog_view.clone(),
+                tokens: config.admin_tokens.clone(),
+            };
+            Some((listener, Arc::new(state)))
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -198,6 +237,7 @@ impl App {
         });
         Ok(Self {
             listener,
+            admin,
             state,
             grace: config.grace,
             max_connections: config.max_connections,
@@ -212,22 +252,50 @@ impl App {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// Where the admin API listens, when it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown`, then finishes requests in flight.
     pub async fn run_until(self, shutdown: CancellationToken) {
-        let state = self.state.clone();
-        tracing::info!(addr = %self.local_addr(), "Ingest listening.");
+        let admin = self.admin.map(|(listener, state)| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "Admin API listening.");
+            tokio::spawn(serve::serve(
+                listener,
+                move |req, peer| admin::route(state.clone(), req, peer),
+                serve::Limits::default(),
+                shutdown.clone(),
+                self.grace,
+            ))
+        });
+        Self::serve_webhooks(self.listener, self.state, self.max_connections, self.grace, shutdown).await;
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
+        self.background.cancel();
+    }
+
+    async fn serve_webhooks(
+        listener: TcpListener,
+        state: Arc<State>,
+        max_connections: usize,
+        grace: Duration,
+        shutdown: CancellationToken,
+    ) {
+        tracing::info!(addr = ?listener.local_addr().ok(), "Ingest listening.");
+        let handler_state = state.clone();
         serve::serve(
-            self.listener,
-            move |req, peer| handler::route(state.clone(), req, peer),
+            listener,
+            move |req, peer| handler::route(handler_state.clone(), req, peer),
             serve::Limits {
-                max_connections: self.max_connections,
+                max_connections,
                 ..Default::default()
             },
             shutdown,
-            self.grace,
+            grace,
         )
         .await;
-        self.background.cancel();
-        let _ = self.state.nats.client.flush().await;
+        let _ = state.nats.client.flush().await;
     }
 }

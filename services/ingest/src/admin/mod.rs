@@ -1,0 +1,184 @@
+//! The admin API: JSON over HTTP on its own listener (never the public
+//! webhook port), bearer tokens from configuration (several, for rotation).
+//! [`catalog`] edits sources, profiles, agents and subscriptions in the
+//! `hookline_config` bucket (every service applies changes live); [`ops`]
+//! reads runs and routing decisions, cancels runs and replays dead letters.
+//! [`AdminError`] is the one place that maps failures to statuses.
+
+pub mod catalog;
+pub mod ops;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hookline_core::catalog::Secret;
+use hookline_core::nats::Nats;
+use hookline_core::serve::{self, Body};
+use hookline_core::signing;
+use hookline_core::store::CatalogView;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use serde_json::{Value, json};
+
+/// Largest admin request body.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// What admin handlers share.
+pub struct AdminState {
+    /// NATS.
+    pub nats: Nats,
+    /// The live catalog (for validating a change against the rest).
+    pub catalog: CatalogView,
+    /// Accepted bearer tokens.
+    pub tokens: Vec<Secret>,
+}
+
+/// Why an admin request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No or a wrong bearer token.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// No such route or object.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is invalid; every problem is listed.
+    #[error("the request is invalid")]
+    Invalid(Vec<String>),
+    /// The change would leave the configuration invalid.
+    #[error("the change conflicts with the rest of the configuration")]
+    Conflict(Vec<String>),
+    /// The method is not served on this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// NATS could not be read or written.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl AdminError {
+    fn response(&self) -> Response<Body> {
+        let (status, code, problems) = match self {
+            AdminError::Unauthorized => (401, "unauthorized", None),
+            AdminError::NotFound(_) => (404, "not_found", None),
+            AdminError::Invalid(p) => (400, "invalid", Some(p)),
+            AdminError::Conflict(p) => (409, "conflict", Some(p)),
+            AdminError::MethodNotAllowed => (405, "method_not_allowed", None),
+            AdminError::Unavailable(_) => (503, "unavailable", None),
+        };
+        let mut error = json!({"code": code, "message": self.to_string()});
+        if let Some(problems) = problems {
+            error["problems"] = json!(problems);
+        }
+        serve::json(status, &json!({ "error": error }))
+    }
+}
+
+/// Routes the admin API serves, as `(method, path template)`; the OpenAPI
+/// document in `docs/openapi.json` lists exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/v1/{kind}"),
+    ("GET", "/v1/{kind}/{id}"),
+    ("PUT", "/v1/{kind}/{id}"),
+    ("DELETE", "/v1/{kind}/{id}"),
+    ("POST", "/v1/{kind}/{id}/enable"),
+    ("POST", "/v1/{kind}/{id}/disable"),
+    ("GET", "/v1/runs/{run_id}"),
+    ("POST", "/v1/runs/{run_id}/cancel"),
+    ("GET", "/v1/events/{event_id}/explain"),
+    ("POST", "/v1/dlq/replay"),
+];
+
+fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
+    let Some(token) = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    // Every token is compared, so timing does not tell which one matched.
+    state.tokens.iter().fold(false, |ok, t| {
+        signing::constant_time_eq(t.expose().as_bytes(), token.trim().as_bytes()) | ok
+    })
+}
+
+async fn json_body(req: Request<Incoming>) -> Result<Value, AdminError> {
+    let bytes: Bytes = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| AdminError::Invalid(vec![format!("body: {e}")]))?
+        .to_bytes();
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| AdminError::Invalid(vec![format!("body is not JSON: {e}")]))
+}
+
+/// Routes one admin request.
+pub async fn route(state: Arc<AdminState>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+    match handle(&state, req).await {
+        Ok((204, _)) => {
+            let mut response = serve::json(204, &Value::Null);
+            *response.body_mut() = http_body_util::Full::new(Bytes::new());
+            response
+        }
+        Ok((status, value)) => serve::json(status, &value),
+        Err(e) => e.response(),
+    }
+}
+
+async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<(u16, Value), AdminError> {
+    let path: Vec<String> = req
+        .uri()
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+    let method = req.method().clone();
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["healthz"]) => return Ok((200, json!({"status": "ok"}))),
+        (&Method::GET, ["readyz"]) => {
+            let connected = state.nats.client.connection_state() == async_nats::connection::State::Connected;
+            return if connected {
+                Ok((200, json!({"status": "ready"})))
+            } else {
+                Err(AdminError::Unavailable("not connected to NATS".into()))
+            };
+        }
+        _ => {}
+    }
+    if !authorized(state, &req) {
+        return Err(AdminError::Unauthorized);
+    }
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["v1", "runs", run_id]) => ops::run(state, run_id).await,
+        (&Method::POST, ["v1", "runs", run_id, "cancel"]) => ops::cancel(state, run_id).await,
+        (&Method::GET, ["v1", "events", event_id, "explain"]) => ops::explain(state, event_id).await,
+        (&Method::POST, ["v1", "dlq", "replay"]) => {
+            let body = json_body(req).await?;
+            ops::replay(state, &body).await
+        }
+        (&Method::GET, ["v1", kind]) => catalog::list(state, catalog::Kind::parse(kind)?).await,
+        (&Method::GET, ["v1", kind, id]) => catalog::get(state, catalog::Kind::parse(kind)?, id).await,
+        (&Method::PUT, ["v1", kind, id]) => {
+            let kind = catalog::Kind::parse(kind)?;
+            let id = (*id).to_owned();
+            let body = json_body(req).await?;
+            catalog::put(state, kind, &id, body).await
+        }
+        (&Method::DELETE, ["v1", kind, id]) => catalog::delete(state, catalog::Kind::parse(kind)?, id).await,
+        (&Method::POST, ["v1", kind, id, action @ ("enable" | "disable")]) => {
+            catalog::set_enabled(state, catalog::Kind::parse(kind)?, id, *action == "enable").await
+        }
+        (_, ["v1", ..]) => Err(AdminError::MethodNotAllowed),
+        _ => Err(AdminError::NotFound("no such route".into())),
+    }
+}
