@@ -169,3 +169,84 @@ async fn without_a_valid_token_nothing_is_read_or_changed() {
         "health needs no token"
     );
 }
+
+fn openapi() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("docs/openapi.json")).expect("valid JSON")
+}
+
+#[test]
+fn the_openapi_document_lists_exactly_the_routes_served() {
+    let doc = openapi();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .expect("ops")
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let mut served: Vec<(String, String)> = hookline_ingest::admin::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    documented.sort();
+    served.sort();
+    assert_eq!(documented, served);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_documented_route_answers_as_documented() {
+    let pipeline = Pipeline::start(&Catalog::default(), &[]).await;
+    admin(&pipeline, "PUT", "/v1/sources/walk", json!({"provider": "none"})).await;
+    let doc = openapi();
+    let token = auth();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("ops") {
+            let concrete = path
+                .replace("{kind}", "sources")
+                .replace("{id}", "walk")
+                .replace("{run_id}", "no-such-run")
+                .replace("{event_id}", "no-such-event");
+            let body = if op.get("requestBody").is_some() {
+                json!({"provider": "none"}).to_string()
+            } else {
+                String::new()
+            };
+            let headers = [("authorization", token.as_str()), ("content-type", "application/json")];
+            let (status, answer) = request(
+                &method.to_uppercase(),
+                &format!("http://{}{concrete}", pipeline.admin),
+                &headers,
+                body,
+            )
+            .await;
+            let documented = op["responses"].as_object().expect("responses");
+            assert!(
+                documented.contains_key(&status.to_string()),
+                "{method} {concrete} answered {status} {answer}, documented {:?}",
+                documented.keys()
+            );
+            if status >= 400 {
+                assert!(
+                    answer["error"]["code"].is_string(),
+                    "{method} {concrete}: error body {answer}"
+                );
+            }
+            if op.get("security").is_none() {
+                let (status, _) = request(
+                    &method.to_uppercase(),
+                    &format!("http://{}{concrete}", pipeline.admin),
+                    &[],
+                    "",
+                )
+                .await;
+                assert_eq!(status, 401, "{method} {concrete} without a token");
+            }
+        }
+    }
+}

@@ -96,6 +96,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let workdir = std::path::absolute(args.data_dir.join("runs"))?;
     vars.entry("HOOKLINE_EXECUTOR_WORKDIR".into())
         .or_insert_with(|| workdir.display().to_string());
+    // An admin token for this session, unless one is configured.
+    let admin_token = vars
+        .entry("HOOKLINE_ADMIN_TOKENS".into())
+        .or_insert_with(|| format!("hl_{}", hookline_core::clock::new_id().replace('-', "")))
+        .clone();
     // The demo receiver is on this machine: let deliveries reach loopback.
     vars.entry("HOOKLINE_DELIVERY_ALLOW".into())
         .or_insert_with(|| "127.0.0.1".into());
@@ -127,6 +132,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let notifier = hookline_notifier::App::build(hookline_notifier::Config::from_lookup(&lookup)?).await?;
     let webhook_addr = ingest.local_addr();
     print_banner(&catalog, webhook_addr, receiver);
+    if let Some(admin) = ingest.admin_addr() {
+        let token = admin_token.split(',').next().unwrap_or_default();
+        println!("Admin API: http://{admin}/v1/sources  (Authorization: Bearer {token})\n");
+    }
 
     let tasks = [
         tokio::spawn(ingest.run_until(stop.clone())),
