@@ -2,6 +2,7 @@
 //! by whoever requests the run (router, scheduler), then by the executor as
 //! it runs and finishes.
 
+use async_nats::jetstream::kv;
 use serde::Serialize;
 
 use crate::nats::Nats;
@@ -49,30 +50,44 @@ impl RunRecord {
     }
 }
 
-/// Writes `record`. A record is bookkeeping: a failure is logged, never
-/// fatal. `only_if_new` writes it only when no record exists yet, so a late
-/// `queued` never hides a run the executor already started.
-pub async fn put(nats: &Nats, record: &RunRecord, only_if_new: bool) {
-    let Ok(kv) = nats.js.get_key_value(nats.subjects.runs_bucket()).await else {
-        return;
-    };
-    let Ok(json) = serde_json::to_vec(record) else {
-        return;
-    };
-    let written = if only_if_new {
-        kv.create(&record.run_id, json.into())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    } else {
-        kv.put(&record.run_id, json.into())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
-    if let Err(e) = written
-        && !only_if_new
-    {
-        tracing::warn!(run_id = %record.run_id, error = %e, "Run record not written.");
+/// The `hookline_runs` bucket, opened once by each writer.
+#[derive(Clone)]
+pub struct Records(Option<kv::Store>);
+
+impl Records {
+    /// Opens the bucket; without it, records are skipped (and logged).
+    pub async fn open(nats: &Nats) -> Self {
+        match nats.js.get_key_value(nats.subjects.runs_bucket()).await {
+            Ok(store) => Self(Some(store)),
+            Err(e) => {
+                tracing::error!(error = %e, "Run records bucket unavailable; runs will have no records.");
+                Self(None)
+            }
+        }
+    }
+
+    /// Writes `record`. A record is bookkeeping: a failure is logged, never
+    /// fatal. `only_if_new` writes it only when no record exists yet, so a
+    /// late `queued` never hides a run the executor already started.
+    pub async fn put(&self, record: &RunRecord, only_if_new: bool) {
+        let (Some(kv), Ok(json)) = (&self.0, serde_json::to_vec(record)) else {
+            return;
+        };
+        let written = if only_if_new {
+            kv.create(&record.run_id, json.into())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            kv.put(&record.run_id, json.into())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        if let Err(e) = written
+            && !only_if_new
+        {
+            tracing::warn!(run_id = %record.run_id, error = %e, "Run record not written.");
+        }
     }
 }

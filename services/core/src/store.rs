@@ -196,3 +196,23 @@ pub async fn set_subscription_enabled(nats: &Nats, id: &str, enabled: bool) -> R
     store.put(&key, json.into()).await.map_err(kv_err)?;
     Ok(())
 }
+
+/// A value computed from the catalog, recomputed on every change (resolved
+/// secrets, a compiled routing table), so hot paths read it ready-made.
+pub fn derive<T, F>(mut view: CatalogView, shutdown: CancellationToken, compute: F) -> watch::Receiver<Arc<T>>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&Arc<Catalog>) -> T + Send + 'static,
+{
+    let (tx, rx) = watch::channel(Arc::new(compute(&view.borrow_and_update())));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = view.changed() => if changed.is_err() { return },
+            }
+            tx.send_replace(Arc::new(compute(&view.borrow_and_update())));
+        }
+    });
+    rx
+}

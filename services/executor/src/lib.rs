@@ -25,6 +25,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use hookline_core::consume::{self, ConsumerSpec, Outcome};
 use hookline_core::nats::{self, Nats};
+use hookline_core::runs::Records;
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::store::{self, CatalogView};
@@ -103,6 +104,7 @@ impl App {
     pub async fn run_until(self, shutdown: CancellationToken) {
         tracing::info!("Executor running.");
         let registry: Registry = Arc::default();
+        let records = Records::open(&self.nats).await;
         let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         supervise::per_item(
@@ -122,6 +124,7 @@ impl App {
                     catalog: catalog.clone(),
                     config: config.clone(),
                     registry: registry.clone(),
+                    records: records.clone(),
                 };
                 ctx.run(agent, max_concurrency, stop)
             },
@@ -165,6 +168,7 @@ struct AgentConsumer {
     catalog: CatalogView,
     config: Config,
     registry: Registry,
+    records: Records,
 }
 
 impl AgentConsumer {
@@ -180,11 +184,13 @@ impl AgentConsumer {
         };
         let work_root = Arc::new(self.config.work_root.clone());
         let (nats, catalog, registry) = (self.nats.clone(), self.catalog.clone(), self.registry.clone());
+        let records = self.records.clone();
         consume::run(
             self.nats.js.clone(),
             spec,
             move |msg| {
                 let (nats, registry, work_root) = (nats.clone(), registry.clone(), work_root.clone());
+                let records = records.clone();
                 let catalog = catalog.borrow().clone();
                 async move {
                     let request = match RunRequest::decode(msg.payload.as_ref()) {
@@ -207,6 +213,7 @@ impl AgentConsumer {
                         .insert(run_id.clone(), cancel.clone());
                     let env = run::RunEnv {
                         nats: &nats,
+                        records: &records,
                         catalog: &catalog,
                         work_root: &work_root,
                         attempt: consume::delivery_count(&msg),

@@ -10,7 +10,7 @@ use hookline_core::catalog::{AgentSpec, Catalog};
 use hookline_core::clock;
 use hookline_core::consume::Outcome;
 use hookline_core::nats::Nats;
-pub use hookline_core::runs::{self, RunRecord};
+pub use hookline_core::runs::{Records, RunRecord};
 use hookline_proto::RunRequest;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +24,8 @@ use crate::session;
 pub struct RunEnv<'a> {
     /// NATS.
     pub nats: &'a Nats,
+    /// The run records bucket.
+    pub records: &'a Records,
     /// The catalog as it is now.
     pub catalog: &'a Catalog,
     /// Where run folders are made.
@@ -104,7 +106,7 @@ async fn execute_agent(
         exit_code: None,
         reason: String::new(),
     };
-    runs::put(env.nats, &record, false).await;
+    env.records.put(&record, false).await;
     emitter
         .emit(
             "run.started",
@@ -166,7 +168,7 @@ async fn execute_agent(
     emitter
         .emit(final_type, data, &format!("{attempt}/run.finished"))
         .await?;
-    runs::put(env.nats, &record, false).await;
+    env.records.put(&record, false).await;
     tracing::info!(run_id = %record.run_id, status = record.status, ?duration, again, "Run finished.");
     Ok(if again { Settled::TryAgain } else { Settled::Done })
 }

@@ -119,8 +119,8 @@ pub struct ResolvedSource {
 
 type Sources = watch::Receiver<Arc<HashMap<String, Arc<ResolvedSource>>>>;
 
-fn resolve_sources(catalog: &Catalog) -> Arc<HashMap<String, Arc<ResolvedSource>>> {
-    let map = catalog
+fn resolve_sources(catalog: &Catalog) -> HashMap<String, Arc<ResolvedSource>> {
+    catalog
         .sources
         .iter()
         .map(|(id, spec)| {
@@ -149,8 +149,7 @@ fn resolve_sources(catalog: &Catalog) -> Arc<HashMap<String, Arc<ResolvedSource>
                 }),
             )
         })
-        .collect();
-    Arc::new(map)
+        .collect()
 }
 
 impl ResolvedSource {
@@ -196,19 +195,8 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let nats = nats::connect(&config.nats, "hookline-ingest").await?;
         let background = CancellationToken::new();
-        let mut catalog = store::watch(&nats, background.clone()).await?;
-        let catalog_view = catalog.clone();
-        let (tx, sources) = watch::channel(resolve_sources(&catalog.borrow_and_update()));
-        let stop = background.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    changed = catalog.changed() => if changed.is_err() { return },
-                }
-                tx.send_replace(resolve_sources(&catalog.borrow_and_update()));
-            }
-        });
+        let catalog_view = store::watch(&nats, background.clone()).await?;
+        let sources = store::derive(catalog_view.clone(), background.clone(), |c| resolve_sources(c));
         let admin = if config.admin_tokens.is_empty() {
             tracing::warn!("No HOOKLINE_ADMIN_TOKENS: the admin API is off.");
             None

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
-use hookline_core::catalog::{Catalog, SubscriptionSpec};
+use hookline_core::catalog::{Catalog, Secret, SubscriptionSpec};
 use hookline_core::clock;
 use hookline_core::consume::{self, Outcome};
 use hookline_core::nats::Nats;
@@ -20,6 +20,7 @@ use hookline_core::store;
 use hookline_core::subjects::{MSG_ID, TRACEPARENT};
 use hookline_proto::{Attempt, DeadLetter, Delivery, Event, Message as _};
 use http_body_util::{BodyExt, Full, Limited};
+use tokio::sync::watch;
 
 use crate::connect::{BLOCKED, HttpClient};
 use crate::health::Health;
@@ -44,8 +45,37 @@ pub struct Deliverer {
     pub guard: Arc<Guard>,
     /// Failing-endpoint tracking.
     pub health: Arc<Health>,
+    /// Each subscription's secrets, resolved once per catalog change (a
+    /// `file:` secret is not read per delivery), with when each stops signing.
+    pub secrets: watch::Receiver<Arc<ResolvedSecrets>>,
     /// Per subscription with a rate limit: the next free sending slot.
     pub pacing: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+/// Subscription id → its secrets and when each stops signing.
+pub type ResolvedSecrets = HashMap<String, Vec<(Secret, Option<i64>)>>;
+
+/// Resolves every subscription's secrets; one that cannot be resolved is
+/// logged and left out.
+pub fn resolve_secrets(catalog: &Catalog) -> ResolvedSecrets {
+    catalog
+        .subscriptions
+        .iter()
+        .map(|(id, sub)| {
+            let secrets = sub
+                .secrets
+                .iter()
+                .filter_map(|s| match s.resolve() {
+                    Ok(secret) => Some((secret, s.until_ms())),
+                    Err(e) => {
+                        tracing::error!(subscription = %id, secret = %s.hint(), error = %e, "Signing secret cannot be resolved.");
+                        None
+                    }
+                })
+                .collect();
+            (id.clone(), secrets)
+        })
+        .collect()
 }
 
 /// What one attempt got back.
@@ -88,7 +118,7 @@ impl Deliverer {
             self.pace(&delivery.subscription, per_second).await;
         }
         let started = Instant::now();
-        let response = self.post(sub, &event, trace.as_deref()).await;
+        let response = self.post(&delivery.subscription, sub, &event, trace.as_deref()).await;
         let latency = started.elapsed();
         let verdict = if response.blocked {
             Verdict::Final
@@ -133,7 +163,7 @@ impl Deliverer {
         }
     }
 
-    async fn post(&self, sub: &SubscriptionSpec, event: &Event, trace: Option<&str>) -> Response {
+    async fn post(&self, subscription: &str, sub: &SubscriptionSpec, event: &Event, trace: Option<&str>) -> Response {
         let failed = |error: String| Response {
             blocked: error.contains(BLOCKED),
             status: None,
@@ -145,16 +175,19 @@ impl Deliverer {
             return failed(format!("{BLOCKED}: {e}"));
         }
         let now_ms = clock::now_ms();
-        let secrets: Vec<_> = sub
-            .secrets
-            .iter()
-            .filter(|s| s.active_at(now_ms))
-            .filter_map(|s| s.resolve().ok())
-            .collect();
+        let resolved = self.secrets.borrow().clone();
+        let secrets: Vec<&str> = resolved
+            .get(subscription)
+            .map(|all| {
+                all.iter()
+                    .filter(|(_, until)| until.is_none_or(|u| now_ms < u))
+                    .map(|(secret, _)| secret.expose())
+                    .collect()
+            })
+            .unwrap_or_default();
         if secrets.is_empty() {
             return failed("no usable signing secret".to_owned());
         }
-        let secrets: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
         let body = outbound::body(event);
         let mut request = hyper::Request::post(&sub.url)
             .header(hyper::header::CONTENT_TYPE, "application/json")

@@ -153,6 +153,9 @@ impl App {
             guard,
             health: Arc::new(Health::new(self.nats.clone(), self.config.disable_after).await),
             pacing: Arc::default(),
+            secrets: store::derive(self.catalog.clone(), self.background.clone(), |c| {
+                deliver::resolve_secrets(c)
+            }),
         };
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         let deliveries = supervise::per_item(

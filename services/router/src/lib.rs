@@ -22,7 +22,7 @@ use hookline_core::catalog::Catalog;
 use hookline_core::clock;
 use hookline_core::consume::{self, ConsumerSpec, Outcome};
 use hookline_core::nats::{self, Nats};
-use hookline_core::runs::{self, RunRecord};
+use hookline_core::runs::{Records, RunRecord};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::store::{self, CatalogView};
@@ -72,7 +72,7 @@ pub struct App {
     nats: Nats,
     catalog: CatalogView,
     table: watch::Receiver<Arc<Table>>,
-    decisions: Option<kv::Store>,
+    sinks: Sinks,
     config: Config,
     background: CancellationToken,
 }
@@ -89,30 +89,21 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let nats = nats::connect(&config.nats, "hookline-router").await?;
         let background = CancellationToken::new();
-        let mut catalog = store::watch(&nats, background.clone()).await?;
-        let compile = |c: Arc<Catalog>| {
-            Arc::new(Table {
-                routes: Routes::build(&c),
-                catalog: c,
-            })
-        };
-        let (tx, table) = watch::channel(compile(catalog.borrow_and_update().clone()));
-        let (stop, view) = (background.clone(), catalog.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    changed = catalog.changed() => if changed.is_err() { return },
-                }
-                tx.send_replace(compile(catalog.borrow_and_update().clone()));
-            }
+        let view = store::watch(&nats, background.clone()).await?;
+        let table = store::derive(view.clone(), background.clone(), |c| Table {
+            routes: Routes::build(c),
+            catalog: c.clone(),
         });
-        let decisions = nats.js.get_key_value(nats.subjects.decisions_bucket()).await.ok();
+        let sinks = Sinks {
+            decisions: nats.js.get_key_value(nats.subjects.decisions_bucket()).await.ok(),
+            records: Records::open(&nats).await,
+            nats: nats.clone(),
+        };
         Ok(Self {
             nats,
             catalog: view,
             table,
-            decisions,
+            sinks,
             config,
             background,
         })
@@ -129,16 +120,21 @@ impl App {
             max_ack_pending: 10_000,
             concurrency: self.config.concurrency,
         };
-        let schedules = tokio::spawn(schedule::run(self.nats.clone(), self.catalog.clone(), shutdown.clone()));
-        let (nats, table, decisions) = (self.nats.clone(), self.table.clone(), self.decisions.clone());
+        let schedules = tokio::spawn(schedule::run(
+            self.nats.clone(),
+            self.sinks.records.clone(),
+            self.catalog.clone(),
+            shutdown.clone(),
+        ));
+        let (sinks, table) = (self.sinks.clone(), self.table.clone());
         tracing::info!("Router consuming.");
         consume::run(
             self.nats.js.clone(),
             spec,
             move |msg| {
-                let (nats, decisions) = (nats.clone(), decisions.clone());
+                let sinks = sinks.clone();
                 let table = table.borrow().clone();
-                async move { handle(&nats, &table, decisions.as_ref(), &msg).await }
+                async move { handle(&sinks, &table, &msg).await }
             },
             shutdown,
             self.config.grace,
@@ -149,7 +145,15 @@ impl App {
     }
 }
 
-async fn handle(nats: &Nats, table: &Table, decisions: Option<&kv::Store>, msg: &jetstream::Message) -> Outcome {
+/// Where routing writes: run requests, decisions, run records.
+#[derive(Clone)]
+struct Sinks {
+    nats: Nats,
+    decisions: Option<kv::Store>,
+    records: Records,
+}
+
+async fn handle(sinks: &Sinks, table: &Table, msg: &jetstream::Message) -> Outcome {
     let event = match InboundEvent::decode(msg.payload.as_ref()) {
         Ok(event) => event,
         Err(e) => return Outcome::Term(format!("undecodable InboundEvent: {e}")),
@@ -159,7 +163,7 @@ async fn handle(nats: &Nats, table: &Table, decisions: Option<&kv::Store>, msg: 
         .as_ref()
         .and_then(|h| h.get(TRACEPARENT))
         .map(|v| v.as_str().to_owned());
-    match route(nats, table, decisions, event, parent.as_deref()).await {
+    match route(sinks, table, event, parent.as_deref()).await {
         Ok(()) => Outcome::Ack,
         Err(e) => {
             tracing::warn!(error = %e, "Routing failed; retrying.");
@@ -168,18 +172,13 @@ async fn handle(nats: &Nats, table: &Table, decisions: Option<&kv::Store>, msg: 
     }
 }
 
-async fn route(
-    nats: &Nats,
-    table: &Table,
-    decisions: Option<&kv::Store>,
-    event: InboundEvent,
-    parent: Option<&str>,
-) -> Result<(), RouteError> {
+async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option<&str>) -> Result<(), RouteError> {
+    let nats = &sinks.nats;
     let body: Value = serde_json::from_slice(&event.body).unwrap_or(Value::Null);
     let ctx = context::read_parsed(&event, &body, table.catalog.sources.get(&event.source));
     let decision = table.routes.decide(&ctx, &body);
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
-    if let Some(kv) = decisions {
+    if let Some(kv) = &sinks.decisions {
         let record = json!({
             "event_id": event.event_id,
             "source": event.source,
@@ -229,12 +228,8 @@ async fn route(
             reason: e.to_string(),
         })?;
         if !ack.duplicate {
-            runs::put(
-                nats,
-                &RunRecord::queued(&run_id, agent, &event.event_id, clock::now_ms()),
-                true,
-            )
-            .await;
+            let record = RunRecord::queued(&run_id, agent, &event.event_id, clock::now_ms());
+            sinks.records.put(&record, true).await;
         }
     }
     Ok(())

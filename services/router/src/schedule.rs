@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use hookline_core::catalog::{Catalog, parse_cron};
 use hookline_core::clock;
 use hookline_core::nats::Nats;
-use hookline_core::runs::{self, RunRecord};
+use hookline_core::runs::{Records, RunRecord};
 use hookline_core::shutdown::CancellationToken;
 use hookline_core::store::CatalogView;
 use hookline_core::subjects::{MSG_ID, TRACEPARENT};
@@ -54,7 +54,7 @@ fn scheduled(catalog: &Catalog) -> HashMap<String, (String, bool)> {
         .collect()
 }
 
-async fn fire(nats: &Nats, agent: &str, tick: DateTime<Utc>) -> Result<(), String> {
+async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) -> Result<(), String> {
     let tick_text = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let request = RunRequest {
         run_id: clock::new_id(),
@@ -83,12 +83,12 @@ async fn fire(nats: &Nats, agent: &str, tick: DateTime<Utc>) -> Result<(), Strin
         .map_err(|e| e.to_string())?;
     if !ack.duplicate {
         tracing::info!(agent, tick = %tick_text, "Scheduled run requested.");
-        runs::put(
-            nats,
-            &RunRecord::queued(&request.run_id, agent, "", request.requested_at_ms),
-            true,
-        )
-        .await;
+        records
+            .put(
+                &RunRecord::queued(&request.run_id, agent, "", request.requested_at_ms),
+                true,
+            )
+            .await;
     }
     if let Ok(state) = nats.js.get_key_value(nats.subjects.state_bucket()).await {
         let _ = state
@@ -108,7 +108,7 @@ async fn last_recorded_tick(nats: &Nats, agent: &str) -> Option<i64> {
 }
 
 /// Fires scheduled agents' ticks until `shutdown`.
-pub async fn run(nats: Nats, catalog: CatalogView, shutdown: CancellationToken) {
+pub async fn run(nats: Nats, records: Records, catalog: CatalogView, shutdown: CancellationToken) {
     // Per agent: the expression and the last instant already considered.
     let mut watched: HashMap<String, (String, DateTime<Utc>)> = HashMap::new();
     loop {
@@ -133,7 +133,7 @@ pub async fn run(nats: Nats, catalog: CatalogView, shutdown: CancellationToken) 
         }
         for (agent, (expr, considered)) in watched.iter_mut() {
             for tick in due_ticks(expr, *considered, now) {
-                match fire(&nats, agent, tick).await {
+                match fire(&nats, &records, agent, tick).await {
                     Ok(()) => *considered = tick,
                     Err(e) => {
                         tracing::warn!(agent, error = %e, "Scheduled run not requested; retrying.");
