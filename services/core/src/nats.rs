@@ -7,7 +7,7 @@ use async_nats::jetstream::{self, kv, stream};
 use startup_retry::retry_until;
 
 use crate::settings::NatsSettings;
-use crate::subjects::{StreamKind, Subjects};
+use crate::subjects::{EVENT_ID, MSG_ID, StreamKind, Subjects, TRACEPARENT};
 
 /// Why NATS could not be reached or laid out.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,41 @@ pub struct Nats {
     pub js: jetstream::Context,
     /// Names for this installation.
     pub subjects: Subjects,
+}
+
+/// The headers that identify a message on a stream subject.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stamp<'a> {
+    /// `Nats-Msg-Id`: what the duplicate window dedupes on.
+    pub msg_id: &'a str,
+    /// `Hookline-Event-Id`, where the message carries an event.
+    pub event_id: Option<&'a str>,
+    /// W3C `traceparent`, carried end to end.
+    pub traceparent: Option<&'a str>,
+}
+
+impl Nats {
+    /// Publishes `payload` on a stream subject with its stamp; resolves once
+    /// sent, to the future of its PubAck (await it before acking the input).
+    pub async fn send(
+        &self,
+        subject: String,
+        payload: Vec<u8>,
+        stamp: Stamp<'_>,
+    ) -> Result<jetstream::context::PublishAckFuture, jetstream::context::PublishError> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(MSG_ID, stamp.msg_id);
+        if let Some(event_id) = stamp.event_id {
+            headers.insert(EVENT_ID, event_id);
+        }
+        if let Some(traceparent) = stamp.traceparent {
+            headers.insert(TRACEPARENT, traceparent);
+        }
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(payload.into())
+            .headers(headers);
+        self.js.send_publish(subject, publish).await
+    }
 }
 
 /// How long a JetStream publish may wait for its ack.

@@ -7,13 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::message::PublishMessage;
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use hookline_core::clock;
-use hookline_core::nats::Nats;
-use hookline_core::subjects::{EVENT_ID, MSG_ID, TRACEPARENT};
+use hookline_core::nats::{Nats, Stamp};
 use hookline_proto::{Event, Message as _, RunLog};
 use serde_json::{Map, Value};
 
@@ -62,17 +59,16 @@ impl Emitter {
             run_id: self.run_id.clone(),
             agent: self.agent.clone(),
         };
-        let payload = Bytes::from(event.encode_to_vec());
+        let payload = event.encode_to_vec();
         let msg_id = format!("{}/{dedupe}", self.run_id);
         let publish_once = || async {
-            let mut headers = HeaderMap::new();
-            headers.insert(MSG_ID, msg_id.as_str());
-            headers.insert(EVENT_ID, event.id.as_str());
-            headers.insert(TRACEPARENT, self.traceparent.as_str());
-            let publish = PublishMessage::build().payload(payload.clone()).headers(headers);
+            let stamp = Stamp {
+                msg_id: &msg_id,
+                event_id: Some(&event.id),
+                traceparent: Some(&self.traceparent),
+            };
             self.nats
-                .js
-                .send_publish(self.nats.subjects.events(event_type), publish)
+                .send(self.nats.subjects.events(event_type), payload.clone(), stamp)
                 .await
                 .map_err(|e| e.to_string())?
                 .await

@@ -4,15 +4,13 @@
 //! "durable". A duplicate delivery id is answered with the event id stored
 //! the first time, read back by the sequence JetStream reports.
 
-use async_nats::HeaderMap;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_nats::jetstream::kv;
-use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
-use hookline_core::nats::Nats;
-use hookline_core::subjects::{EVENT_ID, MSG_ID, StreamKind, TRACEPARENT};
+use hookline_core::nats::{Nats, Stamp};
+use hookline_core::subjects::{EVENT_ID, StreamKind};
 use hookline_proto::{InboundEvent, Invocation, Message};
 
 /// Why an event could not be stored: the sender should retry.
@@ -66,17 +64,14 @@ impl Publisher {
         if !self.connected() {
             return Err(PublishError::NotAcknowledged("not connected to NATS".to_owned()));
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID, msg_id);
-        headers.insert(EVENT_ID, event.event_id.as_str());
-        headers.insert(TRACEPARENT, traceparent);
-        let publish = PublishMessage::build()
-            .payload(Bytes::from(event.encode_to_vec()))
-            .headers(headers);
+        let stamp = Stamp {
+            msg_id,
+            event_id: Some(&event.event_id),
+            traceparent: Some(traceparent),
+        };
         let ack = self
             .nats
-            .js
-            .send_publish(self.nats.subjects.ingest(&event.source), publish)
+            .send(self.nats.subjects.ingest(&event.source), event.encode_to_vec(), stamp)
             .await
             .map_err(|e| PublishError::NotAcknowledged(e.to_string()))?
             .await

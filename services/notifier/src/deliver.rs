@@ -8,16 +8,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream::{self};
 use bytes::Bytes;
 use hookline_core::catalog::{Catalog, Secret, SubscriptionSpec};
 use hookline_core::clock;
 use hookline_core::consume::{self, Outcome};
-use hookline_core::nats::Nats;
+use hookline_core::nats::{Nats, Stamp};
 use hookline_core::ssrf::Guard;
 use hookline_core::store;
-use hookline_core::subjects::{MSG_ID, TRACEPARENT};
+use hookline_core::subjects::TRACEPARENT;
 use hookline_proto::{Attempt, DeadLetter, Delivery, Event, Message as _};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::sync::watch;
@@ -270,18 +269,18 @@ impl Deliverer {
             failed_at_ms: clock::now_ms(),
         };
         let event_id = delivery.event.as_ref().map(|e| e.id.as_str()).unwrap_or_default();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            MSG_ID,
-            format!("{event_id}/{}/dlq/{sequence}", delivery.subscription).as_str(),
-        );
-        let publish = PublishMessage::build()
-            .payload(Bytes::from(letter.encode_to_vec()))
-            .headers(headers);
+        let stamp = Stamp {
+            msg_id: &format!("{event_id}/{}/dlq/{sequence}", delivery.subscription),
+            event_id: Some(event_id),
+            traceparent: None,
+        };
         let stored = async {
             self.nats
-                .js
-                .send_publish(self.nats.subjects.dlq(&delivery.subscription), publish)
+                .send(
+                    self.nats.subjects.dlq(&delivery.subscription),
+                    letter.encode_to_vec(),
+                    stamp,
+                )
                 .await?
                 .await
         };

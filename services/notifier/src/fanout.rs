@@ -8,13 +8,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::{self, message::PublishMessage};
-use bytes::Bytes;
+use async_nats::jetstream::{self};
 use hookline_core::catalog::Catalog;
 use hookline_core::consume::Outcome;
-use hookline_core::nats::Nats;
-use hookline_core::subjects::{EVENT_ID, MSG_ID, TRACEPARENT};
+use hookline_core::nats::{Nats, Stamp};
+use hookline_core::subjects::TRACEPARENT;
 use hookline_proto::{Delivery, Event, Message as _};
 
 /// What is left of fanning one event out once its publishes are issued.
@@ -49,18 +47,13 @@ pub async fn issue(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> 
             subscription: subscription.to_owned(),
             event: Some(event.clone()),
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID, format!("{}/{subscription}", event.id).as_str());
-        headers.insert(EVENT_ID, event.id.as_str());
-        if let Some(trace) = &trace {
-            headers.insert(TRACEPARENT, trace.as_str());
-        }
-        let publish = PublishMessage::build()
-            .payload(Bytes::from(delivery.encode_to_vec()))
-            .headers(headers);
+        let stamp = Stamp {
+            msg_id: &format!("{}/{subscription}", event.id),
+            event_id: Some(&event.id),
+            traceparent: trace.as_deref(),
+        };
         match nats
-            .js
-            .send_publish(nats.subjects.deliveries(subscription), publish)
+            .send(nats.subjects.deliveries(subscription), delivery.encode_to_vec(), stamp)
             .await
         {
             Ok(ack) => pending.push(ack),

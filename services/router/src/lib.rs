@@ -15,18 +15,17 @@ pub mod schedule;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::{self, kv, message::PublishMessage};
+use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use hookline_core::catalog::Catalog;
 use hookline_core::clock;
 use hookline_core::consume::{self, ConsumerSpec, Outcome};
-use hookline_core::nats::{self, Nats};
+use hookline_core::nats::{self, Nats, Stamp};
 use hookline_core::runs::{Records, RunRecord};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::store::{self, CatalogView};
-use hookline_core::subjects::{MSG_ID, StreamKind, TRACEPARENT};
+use hookline_core::subjects::{StreamKind, TRACEPARENT};
 use hookline_core::telemetry::TraceParent;
 use hookline_proto::{InboundEvent, Message as _, RunRequest, Trigger};
 use serde_json::{Value, json};
@@ -206,15 +205,13 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
             context: Some(ctx.clone()),
             requested_at_ms: clock::now_ms(),
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID, format!("{}/{agent}", event.event_id).as_str());
-        headers.insert(TRACEPARENT, trace.as_str());
-        let publish = PublishMessage::build()
-            .payload(Bytes::from(request.encode_to_vec()))
-            .headers(headers);
+        let stamp = Stamp {
+            msg_id: &format!("{}/{agent}", event.event_id),
+            event_id: None,
+            traceparent: Some(&trace),
+        };
         let ack = nats
-            .js
-            .send_publish(nats.subjects.runs(agent), publish)
+            .send(nats.subjects.runs(agent), request.encode_to_vec(), stamp)
             .await
             .map_err(|e| RouteError::Publish {
                 agent: (*agent).to_owned(),

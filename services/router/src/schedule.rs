@@ -9,17 +9,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hookline_core::catalog::{Catalog, parse_cron};
 use hookline_core::clock;
-use hookline_core::nats::Nats;
+use hookline_core::nats::{Nats, Stamp};
 use hookline_core::runs::{Records, RunRecord};
 use hookline_core::shutdown::CancellationToken;
 use hookline_core::store::CatalogView;
-use hookline_core::subjects::{MSG_ID, TRACEPARENT};
 use hookline_core::telemetry::TraceParent;
 use hookline_proto::{Message as _, RunRequest, Trigger, WebhookContext};
 
@@ -68,15 +65,13 @@ async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) 
         }),
         requested_at_ms: clock::now_ms(),
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(MSG_ID, format!("schedule/{agent}/{tick_text}").as_str());
-    headers.insert(TRACEPARENT, TraceParent::new_root().to_string().as_str());
-    let publish = PublishMessage::build()
-        .payload(Bytes::from(request.encode_to_vec()))
-        .headers(headers);
+    let stamp = Stamp {
+        msg_id: &format!("schedule/{agent}/{tick_text}"),
+        event_id: None,
+        traceparent: Some(&TraceParent::new_root().to_string()),
+    };
     let ack = nats
-        .js
-        .send_publish(nats.subjects.runs(agent), publish)
+        .send(nats.subjects.runs(agent), request.encode_to_vec(), stamp)
         .await
         .map_err(|e| e.to_string())?
         .await

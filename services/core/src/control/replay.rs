@@ -4,11 +4,8 @@
 //! leaves the DLQ once the delivery is stored; if it fails again it comes
 //! back as a new dead letter.
 
-use crate::nats::Nats;
-use crate::subjects::{EVENT_ID, MSG_ID, StreamKind};
-use async_nats::HeaderMap;
-use async_nats::jetstream::message::PublishMessage;
-use bytes::Bytes;
+use crate::nats::{Nats, Stamp};
+use crate::subjects::StreamKind;
 use hookline_proto::{DeadLetter, Message as _};
 
 /// Which dead letters to replay.
@@ -91,14 +88,12 @@ pub async fn replay(nats: &Nats, selection: &Selection) -> Result<usize, ReplayE
             continue;
         };
         let event_id = delivery.event.as_ref().map(|e| e.id.clone()).unwrap_or_default();
-        let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID, format!("{event_id}/{subscription}/replay/{seq}").as_str());
-        headers.insert(EVENT_ID, event_id.as_str());
-        let publish = PublishMessage::build()
-            .payload(Bytes::from(delivery.encode_to_vec()))
-            .headers(headers);
-        nats.js
-            .send_publish(nats.subjects.deliveries(&subscription), publish)
+        let stamp = Stamp {
+            msg_id: &format!("{event_id}/{subscription}/replay/{seq}"),
+            event_id: Some(&event_id),
+            traceparent: None,
+        };
+        nats.send(nats.subjects.deliveries(&subscription), delivery.encode_to_vec(), stamp)
             .await
             .map_err(dlq_err)?
             .await
