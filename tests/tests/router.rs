@@ -100,7 +100,15 @@ triggers = [{ source = "gh", events = ["issues"], labels = ["docs"] }]
         serde_json::json!([{"agent": "docs", "failed": "labels"}])
     );
     assert_eq!(record["context"]["event"], "issues");
-    let runs = pipeline.stream_messages(StreamKind::Runs).await;
+    // The decision is recorded before the run request is published.
+    let deadline = Instant::now() + WAIT;
+    let runs = loop {
+        let runs = pipeline.stream_messages(StreamKind::Runs).await;
+        if !runs.is_empty() || Instant::now() > deadline {
+            break runs;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].subject.as_str(), "hookline.runs.bugs");
     let request = hookline_proto::RunRequest::decode(runs[0].payload.as_ref()).expect("run");
@@ -110,11 +118,15 @@ triggers = [{ source = "gh", events = ["issues"], labels = ["docs"] }]
         .get_key_value("hookline_runs")
         .await
         .expect("runs bucket");
-    let record = records
-        .get(&request.run_id)
-        .await
-        .expect("kv")
-        .expect("a record for the run");
+    // The queued record is written once the run request is acknowledged.
+    let deadline = Instant::now() + WAIT;
+    let record = loop {
+        if let Some(record) = records.get(&request.run_id).await.expect("kv") {
+            break record;
+        }
+        assert!(Instant::now() < deadline, "no record for the run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let record: serde_json::Value = serde_json::from_slice(&record).expect("json");
     assert_eq!(
         (record["status"].as_str(), record["event_id"].as_str()),
