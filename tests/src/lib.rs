@@ -107,6 +107,27 @@ impl Pipeline {
         pipeline
     }
 
+    /// Calls the admin API with the test token; a `null` body sends none.
+    pub async fn admin(&self, method: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let (status, bytes) = self.admin_raw(method, path, body).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Calls the admin API with the test token; returns the body as sent.
+    pub async fn admin_raw(&self, method: &str, path: &str, body: serde_json::Value) -> (u16, Bytes) {
+        let token = format!("Bearer {ADMIN_TOKEN}");
+        let headers = [("authorization", token.as_str()), ("content-type", "application/json")];
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        request_raw(method, &format!("http://{}{path}", self.admin), &headers, body).await
+    }
+
     /// Starts one copy of a service (another one if some run already).
     pub async fn start_service(&mut self, service: Service) {
         let map = self.settings.clone();
@@ -313,6 +334,15 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> (u16, serde_json::Value) {
+    let (status, bytes) = request_raw(method, url, headers, body).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Any request; returns the status and the whole body as sent.
+pub async fn request_raw(method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> (u16, Bytes) {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut builder = hyper::Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -324,11 +354,12 @@ pub async fn request(
         .expect("answer in time")
         .expect("response");
     let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
+    let bytes = tokio::time::timeout(WAIT, response.into_body().collect())
+        .await
+        .expect("whole body in time")
+        .expect("body")
+        .to_bytes();
+    (status, bytes)
 }
 
 /// POSTs `body` with `headers`; returns the status and JSON answer.

@@ -16,14 +16,7 @@ fn auth() -> String {
 }
 
 async fn admin(pipeline: &Pipeline, method: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let token = auth();
-    let headers = [("authorization", token.as_str()), ("content-type", "application/json")];
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    request(method, &format!("http://{}{path}", pipeline.admin), &headers, body).await
+    pipeline.admin(method, path, body).await
 }
 
 async fn send(pipeline: &Pipeline, delivery: &str) -> u16 {

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod clock;
 pub mod consume;
 pub mod control;
+pub mod history;
 pub mod ids;
 pub mod nats;
 pub mod nats_server;

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt as _;
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -24,8 +25,21 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// Response body for every Hookline HTTP answer.
-pub type Body = Full<Bytes>;
+/// Response body for every Hookline HTTP answer: a whole body, or (for a
+/// followed log) one streamed as it is produced.
+pub type Body = Either<Full<Bytes>, UnsyncBoxBody<Bytes, Infallible>>;
+
+/// A body streamed from `chunks`, each sent as it arrives.
+pub fn streamed(chunks: impl futures::Stream<Item = Bytes> + Send + 'static) -> Body {
+    use futures::StreamExt as _;
+    let frames = chunks.map(|chunk| Ok::<_, Infallible>(hyper::body::Frame::data(chunk)));
+    Either::Right(UnsyncBoxBody::new(http_body_util::StreamBody::new(frames)))
+}
+
+/// An empty body.
+pub fn empty() -> Body {
+    Either::Left(Full::new(Bytes::new()))
+}
 
 /// Limits that protect the listener.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +67,7 @@ impl Default for Limits {
 
 /// A JSON response with `status`.
 pub fn json(status: u16, value: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from(value.to_string()))));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

@@ -149,6 +149,21 @@ impl Subjects {
         format!("{}_decisions", self.prefix)
     }
 
+    /// The notifier's durable consumer for one subscription's deliveries.
+    pub fn delivery_consumer(&self, subscription: &str) -> String {
+        format!("deliver-{subscription}")
+    }
+
+    /// State key: when a source last stored an event (unix ms).
+    pub fn state_last_triggered(&self, source: &str) -> String {
+        format!("source.{source}.last_triggered")
+    }
+
+    /// State key: since when every delivery to a subscription failed (unix ms).
+    pub fn state_failing_since(&self, subscription: &str) -> String {
+        format!("subscription.{subscription}.failing_since")
+    }
+
     /// KV bucket holding run records.
     pub fn runs_bucket(&self) -> String {
         format!("{}_runs", self.prefix)

@@ -197,6 +197,10 @@ impl App {
         let background = CancellationToken::new();
         let catalog_view = store::watch(&nats, background.clone()).await?;
         let sources = store::derive(catalog_view.clone(), background.clone(), |c| resolve_sources(c));
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let webhook_addr = listener.local_addr().context("webhook listener address")?;
         let admin = if config.admin_tokens.is_empty() {
             tracing::warn!("No HOOKLINE_ADMIN_TOKENS: the admin API is off.");
             None
@@ -208,12 +212,11 @@ impl App {
                 nats: nats.clone(),
                 catalog: catalog_view.clone(),
                 tokens: config.admin_tokens.clone(),
+                webhook_addr,
+                records: hookline_core::runs::Records::open(&nats).await,
             };
             Some((listener, Arc::new(state)))
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let state = Arc::new(State {
             publisher: publish::Publisher::new(nats.clone()).await,
             nats,

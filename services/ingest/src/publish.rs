@@ -111,7 +111,7 @@ impl Publisher {
             }
             *previous = at_ms;
         }
-        let key = format!("source.{source}.last_triggered");
+        let key = self.nats.subjects.state_last_triggered(source);
         tokio::spawn(async move {
             if let Err(e) = state.put(key, Bytes::from(at_ms.to_string())).await {
                 tracing::debug!(error = %e, "last_triggered not written.");

@@ -30,10 +30,6 @@ pub struct Health {
     known: Mutex<HashMap<String, Known>>,
 }
 
-fn key(subscription: &str) -> String {
-    format!("subscription.{subscription}.failing_since")
-}
-
 impl Health {
     /// Health tracking with a disable `window`.
     pub async fn new(nats: Nats, window: Duration) -> Self {
@@ -67,7 +63,7 @@ impl Health {
             return;
         }
         if let Some(state) = &self.state {
-            let _ = state.delete(key(subscription)).await;
+            let _ = state.delete(self.nats.subjects.state_failing_since(subscription)).await;
         }
         self.remember(subscription, Known::Healthy);
     }
@@ -94,7 +90,7 @@ impl Health {
                 );
                 self.announce(subscription, since).await;
                 if let Some(state) = &self.state {
-                    let _ = state.delete(key(subscription)).await;
+                    let _ = state.delete(self.nats.subjects.state_failing_since(subscription)).await;
                 }
                 self.remember(subscription, Known::Healthy);
                 true
@@ -112,13 +108,16 @@ impl Health {
             return now;
         };
         if state
-            .create(key(subscription), Bytes::from(now.to_string()))
+            .create(
+                self.nats.subjects.state_failing_since(subscription),
+                Bytes::from(now.to_string()),
+            )
             .await
             .is_ok()
         {
             return now;
         }
-        match state.get(key(subscription)).await {
+        match state.get(self.nats.subjects.state_failing_since(subscription)).await {
             Ok(Some(value)) => String::from_utf8_lossy(&value).parse().unwrap_or(now),
             _ => now,
         }

@@ -173,7 +173,7 @@ impl App {
                 let in_flight = if ordered { 1 } else { config.concurrency };
                 let spec = ConsumerSpec {
                     stream: nats.subjects.stream(StreamKind::Deliveries),
-                    durable: format!("deliver-{subscription}"),
+                    durable: nats.subjects.delivery_consumer(&subscription),
                     filter: nats.subjects.deliveries(&subscription),
                     // Longer than one attempt, so a slow attempt is never
                     // delivered twice at once.

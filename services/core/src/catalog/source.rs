@@ -40,6 +40,23 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Every provider.
+    pub const ALL: [Provider; 13] = [
+        Provider::Github,
+        Provider::Gitlab,
+        Provider::Sentry,
+        Provider::Linear,
+        Provider::Mintlify,
+        Provider::Stripe,
+        Provider::Slack,
+        Provider::Shopify,
+        Provider::Pagerduty,
+        Provider::StandardWebhooks,
+        Provider::SharedSecret,
+        Provider::Hmac,
+        Provider::None,
+    ];
+
     /// The provider's name as written in configuration.
     pub fn name(self) -> &'static str {
         match self {

@@ -2,11 +2,18 @@
 //! webhook port), bearer tokens from configuration (several, for rotation).
 //! [`catalog`] edits sources, profiles, agents and subscriptions in the
 //! `hookline_config` bucket (every service applies changes live); [`ops`]
-//! reads runs and routing decisions, cancels runs and replays dead letters.
-//! [`AdminError`] is the one place that maps failures to statuses.
+//! reads runs and routing decisions, cancels runs and replays dead letters;
+//! [`logs`] reads invocations, attempts, dead letters and run output back;
+//! [`health`] computes figures from them; [`actions`] sends test events and
+//! starts manual runs. [`AdminError`] is the one place that maps failures
+//! to statuses.
 
+pub mod actions;
 pub mod catalog;
+pub mod health;
+pub mod logs;
 pub mod ops;
+pub mod params;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hookline_core::catalog::Secret;
 use hookline_core::nats::Nats;
+use hookline_core::runs::Records;
 use hookline_core::serve::{self, Body};
 use hookline_core::signing;
 use hookline_core::store::CatalogView;
@@ -33,7 +41,14 @@ pub struct AdminState {
     pub catalog: CatalogView,
     /// Accepted bearer tokens.
     pub tokens: Vec<Secret>,
+    /// The public webhook listener, where test events are sent.
+    pub webhook_addr: SocketAddr,
+    /// Run records, for manual runs.
+    pub records: Records,
 }
+
+/// What a JSON handler answers.
+pub type Answer = Result<(u16, Value), AdminError>;
 
 /// Why an admin request failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +102,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/{kind}/{id}"),
     ("POST", "/v1/{kind}/{id}/enable"),
     ("POST", "/v1/{kind}/{id}/disable"),
+    ("GET", "/v1/sources/{id}/invocations"),
+    ("GET", "/v1/sources/{id}/health"),
+    ("POST", "/v1/sources/{id}/test"),
+    ("POST", "/v1/agents/{id}/run"),
+    ("GET", "/v1/subscriptions/{id}/attempts"),
+    ("GET", "/v1/subscriptions/{id}/health"),
+    ("GET", "/v1/runs"),
     ("GET", "/v1/runs/{run_id}"),
+    ("GET", "/v1/runs/{run_id}/log"),
     ("POST", "/v1/runs/{run_id}/cancel"),
     ("GET", "/v1/events/{event_id}/explain"),
+    ("GET", "/v1/dlq"),
     ("POST", "/v1/dlq/replay"),
 ];
 
@@ -123,17 +147,12 @@ async fn json_body(req: Request<Incoming>) -> Result<Value, AdminError> {
 /// Routes one admin request.
 pub async fn route(state: Arc<AdminState>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
     match handle(&state, req).await {
-        Ok((204, _)) => {
-            let mut response = serve::json(204, &Value::Null);
-            *response.body_mut() = http_body_util::Full::new(Bytes::new());
-            response
-        }
-        Ok((status, value)) => serve::json(status, &value),
+        Ok(response) => response,
         Err(e) => e.response(),
     }
 }
 
-async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<(u16, Value), AdminError> {
+async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<Body>, AdminError> {
     let path: Vec<String> = req
         .uri()
         .path()
@@ -142,13 +161,14 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<(u16, Valu
         .map(str::to_owned)
         .collect();
     let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+    let params = params::Params::parse(req.uri().query());
     let method = req.method().clone();
     match (&method, segments.as_slice()) {
-        (&Method::GET, ["healthz"]) => return Ok((200, json!({"status": "ok"}))),
+        (&Method::GET, ["healthz"]) => return Ok(serve::json(200, &json!({"status": "ok"}))),
         (&Method::GET, ["readyz"]) => {
             let connected = state.nats.client.connection_state() == async_nats::connection::State::Connected;
             return if connected {
-                Ok((200, json!({"status": "ready"})))
+                Ok(serve::json(200, &json!({"status": "ready"})))
             } else {
                 Err(AdminError::Unavailable("not connected to NATS".into()))
             };
@@ -158,21 +178,44 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<(u16, Valu
     if !authorized(state, &req) {
         return Err(AdminError::Unauthorized);
     }
-    match (&method, segments.as_slice()) {
+    if let (&Method::GET, ["v1", "runs", run_id, "log"]) = (&method, segments.as_slice()) {
+        return logs::run_log(state, run_id, &params).await;
+    }
+    let (status, value) = answer(state, req, &method, &segments, &params).await?;
+    if status == 204 {
+        let mut response = serve::json(204, &Value::Null);
+        *response.body_mut() = serve::empty();
+        return Ok(response);
+    }
+    Ok(serve::json(status, &value))
+}
+
+async fn answer(
+    state: &AdminState,
+    req: Request<Incoming>,
+    method: &Method,
+    segments: &[&str],
+    params: &params::Params,
+) -> Answer {
+    match (method, segments) {
+        (&Method::GET, ["v1", "sources", id, "invocations"]) => logs::invocations(state, id, params).await,
+        (&Method::GET, ["v1", "sources", id, "health"]) => health::source(state, id, params).await,
+        (&Method::POST, ["v1", "sources", id, "test"]) => actions::send_test(state, id, &json_body(req).await?).await,
+        (&Method::POST, ["v1", "agents", id, "run"]) => actions::manual_run(state, id, &json_body(req).await?).await,
+        (&Method::GET, ["v1", "subscriptions", id, "attempts"]) => logs::attempts(state, id, params).await,
+        (&Method::GET, ["v1", "subscriptions", id, "health"]) => health::subscription(state, id, params).await,
+        (&Method::GET, ["v1", "runs"]) => ops::runs(state, params).await,
         (&Method::GET, ["v1", "runs", run_id]) => ops::run(state, run_id).await,
         (&Method::POST, ["v1", "runs", run_id, "cancel"]) => ops::cancel(state, run_id).await,
         (&Method::GET, ["v1", "events", event_id, "explain"]) => ops::explain(state, event_id).await,
-        (&Method::POST, ["v1", "dlq", "replay"]) => {
-            let body = json_body(req).await?;
-            ops::replay(state, &body).await
-        }
+        (&Method::GET, ["v1", "dlq"]) => logs::dead_letters(state, params).await,
+        (&Method::POST, ["v1", "dlq", "replay"]) => ops::replay(state, &json_body(req).await?).await,
         (&Method::GET, ["v1", kind]) => catalog::list(state, catalog::Kind::parse(kind)?).await,
         (&Method::GET, ["v1", kind, id]) => catalog::get(state, catalog::Kind::parse(kind)?, id).await,
         (&Method::PUT, ["v1", kind, id]) => {
             let kind = catalog::Kind::parse(kind)?;
             let id = (*id).to_owned();
-            let body = json_body(req).await?;
-            catalog::put(state, kind, &id, body).await
+            catalog::put(state, kind, &id, json_body(req).await?).await
         }
         (&Method::DELETE, ["v1", kind, id]) => catalog::delete(state, catalog::Kind::parse(kind)?, id).await,
         (&Method::POST, ["v1", kind, id, action @ ("enable" | "disable")]) => {

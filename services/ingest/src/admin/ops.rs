@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use hookline_core::control::{self, replay::Selection};
+use hookline_core::history::{self, Query};
 use serde_json::{Value, json};
 
-use super::{AdminError, AdminState};
+use super::params::Params;
+use super::{AdminError, AdminState, Answer};
 
 async fn read_json(state: &AdminState, bucket: String, key: &str, what: &str) -> Result<(u16, Value), AdminError> {
     let store = state
@@ -26,6 +28,46 @@ async fn read_json(state: &AdminState, bucket: String, key: &str, what: &str) ->
 /// `GET /v1/runs/{run_id}`: the run's record.
 pub async fn run(state: &AdminState, run_id: &str) -> Result<(u16, Value), AdminError> {
     read_json(state, state.nats.subjects.runs_bucket(), run_id, "run").await
+}
+
+/// `GET /v1/runs`: run records, newest first; filters `agent`, `status`,
+/// `since` (default 24 h ago), `until`; paging `limit`, `before` (a run id).
+pub async fn runs(state: &AdminState, params: &Params) -> Answer {
+    let (agent, status) = (params.text("agent"), params.text("status"));
+    let (since, until, before) = (params.since_ms()?, params.time_ms("until")?, params.text("before"));
+    let limit = params.limit()?;
+    let bucket = state.nats.subjects.runs_bucket();
+    // A record is rewritten as its run moves on, so its store time is never
+    // before its request: reading from `since` misses no run asked for since.
+    let query = Query {
+        subject: format!("$KV.{bucket}.>"),
+        since_ms: Some(since),
+        before_seq: None,
+        limit: usize::MAX / 2,
+    };
+    let page = history::newest(&state.nats, &format!("KV_{bucket}"), &query, |m| {
+        let record: Value = serde_json::from_slice(&m.payload).ok()?;
+        let requested = record["requested_at_ms"].as_i64().unwrap_or_default();
+        let run_id = record["run_id"].as_str().unwrap_or_default();
+        let keep = agent.is_none_or(|a| record["agent"] == a)
+            && status.is_none_or(|s| record["status"] == s)
+            && requested >= since
+            && until.is_none_or(|u| requested <= u)
+            && before.is_none_or(|b| run_id < b);
+        keep.then_some(record)
+    })
+    .await
+    .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    // Run ids are UUIDv7: ordered by id is ordered by request time.
+    let mut records: Vec<Value> = page.items.into_iter().map(|(_, r)| r).collect();
+    records.sort_by(|a, b| b["run_id"].as_str().cmp(&a["run_id"].as_str()));
+    let next_before = if records.len() > limit {
+        records[limit - 1]["run_id"].clone()
+    } else {
+        Value::Null
+    };
+    records.truncate(limit);
+    Ok((200, json!({"items": records, "next_before": next_before})))
 }
 
 /// `GET /v1/events/{event_id}/explain`: which agents an event started, and

@@ -7,6 +7,7 @@
 //! provider signs them.
 
 mod schemes;
+pub mod sign;
 
 pub use schemes::{StripeHeader, parse_stripe_header};
 

@@ -1,0 +1,175 @@
+//! Reading a stream back for people: the newest matching messages first,
+//! paged by stream sequence, within a time window; or every message on a
+//! subject as it arrives ([`follow`]).
+//!
+//! Logs live in JetStream (invocations, attempts, run output, dead letters),
+//! so any copy of any service can answer from them; nothing keeps a second
+//! copy in memory. A read is an ordered consumer over one subject filter,
+//! which the server narrows before sending, so a quiet source is cheap to
+//! read even when the stream is busy.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
+use async_nats::jetstream::{self, Message};
+use futures::{Stream, StreamExt as _};
+
+use crate::clock;
+use crate::nats::Nats;
+
+/// How long one message may take to arrive before a read gives up.
+const STALL: Duration = Duration::from_secs(5);
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The subject filter, such as `hookline.log.attempt.ops`.
+    pub subject: String,
+    /// Only messages stored at or after this (unix ms).
+    pub since_ms: Option<i64>,
+    /// Only messages with a sequence below this (the previous page's cursor).
+    pub before_seq: Option<u64>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// One page, newest first.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// `(stream sequence, item)`, newest first.
+    pub items: Vec<(u64, T)>,
+    /// Pass as `before_seq` for the next (older) page; `None` on the last.
+    pub next_before: Option<u64>,
+}
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The stream could not be read.
+    #[error("{stream}: {reason}")]
+    Read {
+        /// The stream.
+        stream: String,
+        /// What NATS said.
+        reason: String,
+    },
+}
+
+/// An ordered consumer over `subject` in `stream`.
+async fn reader(
+    nats: &Nats,
+    stream: &str,
+    subject: &str,
+    deliver_policy: DeliverPolicy,
+) -> Result<(jetstream::consumer::Consumer<consumer::pull::OrderedConfig>, String), HistoryError> {
+    let name = stream.to_owned();
+    let err = |e: &dyn std::fmt::Display| HistoryError::Read {
+        stream: name.clone(),
+        reason: e.to_string(),
+    };
+    let stream = nats.js.get_stream(&name).await.map_err(|e| err(&e))?;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: subject.to_owned(),
+            deliver_policy,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| err(&e))?;
+    Ok((consumer, name))
+}
+
+/// The newest `query.limit` messages that `keep` turns into items.
+pub async fn newest<T>(
+    nats: &Nats,
+    stream: &str,
+    query: &Query,
+    mut keep: impl FnMut(&Message) -> Option<T>,
+) -> Result<Page<T>, HistoryError> {
+    let policy = match query.since_ms {
+        Some(ms) => DeliverPolicy::ByStartTime {
+            start_time: time_from_ms(ms),
+        },
+        None => DeliverPolicy::All,
+    };
+    let (consumer, name) = reader(nats, stream, &query.subject, policy).await?;
+    let mut page = Page {
+        items: Vec::new(),
+        next_before: None,
+    };
+    if consumer.cached_info().num_pending == 0 || query.limit == 0 {
+        return Ok(page);
+    }
+    let err = |e: &dyn std::fmt::Display| HistoryError::Read {
+        stream: name.clone(),
+        reason: e.to_string(),
+    };
+    // Messages stored after the read began belong to the next read: without
+    // this bound a busy subject would keep the scan chasing its tail.
+    let began = time_from_ms(clock::now_ms());
+    let mut messages = consumer.messages().await.map_err(|e| err(&e))?;
+    let mut window: VecDeque<(u64, T)> = VecDeque::with_capacity(query.limit.min(1024) + 1);
+    let mut dropped = false;
+    loop {
+        let message = match tokio::time::timeout(STALL, messages.next()).await {
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => return Err(err(&e)),
+            Ok(None) => break,
+            Err(_) => return Err(err(&"timed out reading the stream")),
+        };
+        let info = message.info().map_err(|e| err(&e))?;
+        let (seq, pending, published) = (info.stream_sequence, info.pending, info.published);
+        if query.before_seq.is_some_and(|b| seq >= b) || published > began {
+            break;
+        }
+        if let Some(item) = keep(&message) {
+            window.push_back((seq, item));
+            if window.len() > query.limit {
+                window.pop_front();
+                dropped = true;
+            }
+        }
+        if pending == 0 {
+            break;
+        }
+    }
+    page.next_before = window.front().filter(|_| dropped).map(|(seq, _)| *seq);
+    page.items = window.into_iter().rev().collect();
+    Ok(page)
+}
+
+/// Every message on `subject` from the start, then each new one as it is
+/// stored, until the returned stream is dropped.
+pub async fn follow(
+    nats: &Nats,
+    stream: &str,
+    subject: &str,
+    deliver_policy: DeliverPolicy,
+) -> Result<impl Stream<Item = Message> + Send + 'static, HistoryError> {
+    let (consumer, name) = reader(nats, stream, subject, deliver_policy).await?;
+    let messages = consumer.messages().await.map_err(|e| HistoryError::Read {
+        stream: name,
+        reason: e.to_string(),
+    })?;
+    Ok(messages.filter_map(|m| async move { m.ok() }))
+}
+
+/// How many messages `stream` holds on `subject`.
+pub async fn count(nats: &Nats, stream: &str, subject: &str) -> Result<u64, HistoryError> {
+    let (consumer, _) = reader(nats, stream, subject, DeliverPolicy::All).await?;
+    Ok(consumer.cached_info().num_pending)
+}
+
+/// A message's store time in unix ms.
+pub fn stored_ms(message: &Message) -> i64 {
+    message
+        .info()
+        .map(|i| i64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+fn time_from_ms(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}

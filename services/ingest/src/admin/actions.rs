@@ -1,0 +1,164 @@
+//! Things an operator sets off by hand: a test event sent to a source (signed
+//! the way its provider signs, over the public webhook port, so it meets the
+//! same verification, limits and routing as a real one) and a manual run of
+//! an agent with a given payload.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookline_core::catalog::Provider;
+use hookline_core::clock;
+use hookline_core::nats::Stamp;
+use hookline_core::runs::RunRecord;
+use hookline_core::telemetry::TraceParent;
+use hookline_proto::{Header, InboundEvent, Message as _, RunRequest, Trigger, WebhookContext};
+use http_body_util::{BodyExt as _, Full};
+use serde_json::{Value, json};
+
+use super::{AdminError, AdminState, Answer};
+use crate::verify::{Scheme, sign};
+
+/// Where the public webhook port is reached from this process.
+pub fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        };
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}
+
+/// `POST /v1/sources/{id}/test` with an optional `{"event": "...", "payload": {...}}`.
+pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
+    let source = state
+        .catalog
+        .borrow()
+        .sources
+        .get(id)
+        .cloned()
+        .ok_or_else(|| AdminError::NotFound(format!("no source `{id}`")))?;
+    let now_ms = clock::now_ms();
+    let secret = source
+        .secrets
+        .iter()
+        .filter(|s| s.active_at(now_ms))
+        .find_map(|s| s.resolve().ok());
+    if source.provider != Provider::None && secret.is_none() {
+        return Err(AdminError::Conflict(vec![format!(
+            "source `{id}` has no secret that can be read now"
+        )]));
+    }
+    let event = body.get("event").and_then(Value::as_str).unwrap_or("ping").to_owned();
+    let mut payload = body.get("payload").cloned().unwrap_or_else(|| {
+        json!({"hookline_test": true, "zen": "Test events travel the same road as real ones.",
+               "sent_at": clock::rfc3339_ms(now_ms)})
+    });
+    if source.provider == Provider::Linear && payload.get("webhookTimestamp").is_none() {
+        payload["webhookTimestamp"] = json!(now_ms); // Linear signs its own send time.
+    }
+    let payload = payload.to_string();
+    let delivery_id = format!("test-{}", clock::new_id());
+    let scheme = Scheme {
+        provider: source.provider,
+        hmac: source.hmac.clone(),
+    };
+    let secret_text = secret.as_ref().map(|s| s.expose()).unwrap_or_default();
+    let headers = sign::headers(
+        &scheme,
+        secret_text,
+        payload.as_bytes(),
+        now_ms / 1000,
+        &delivery_id,
+        &event,
+    );
+    let url = format!("http://{}/webhooks/{id}", loopback(state.webhook_addr));
+    let mut request = hyper::Request::post(&url).header(hyper::header::CONTENT_TYPE, "application/json");
+    for (name, value) in &headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let request = request
+        .body(Full::new(Bytes::from(payload)))
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .map_err(|_| AdminError::Unavailable("the webhook port did not answer in 10 s".into()))?
+        .map_err(|e| AdminError::Unavailable(format!("the webhook port: {e}")))?;
+    let status = response.status().as_u16();
+    let answer = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| serde_json::from_slice::<Value>(&b.to_bytes()).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    Ok((
+        200,
+        json!({"source": id, "event": event, "delivery_id": delivery_id, "status": status, "answer": answer}),
+    ))
+}
+
+/// `POST /v1/agents/{id}/run` with an optional `{"payload": {...}}`: the
+/// payload is the run's event body, so `{{body.x}}` in the prompt reads it.
+pub async fn manual_run(state: &AdminState, id: &str, body: &Value) -> Answer {
+    let enabled = state
+        .catalog
+        .borrow()
+        .agents
+        .get(id)
+        .map(|a| a.enabled)
+        .ok_or_else(|| AdminError::NotFound(format!("no agent `{id}`")))?;
+    if !enabled {
+        return Err(AdminError::Conflict(vec![format!("agent `{id}` is disabled")]));
+    }
+    let payload = body.get("payload").cloned().unwrap_or_else(|| json!({}));
+    let now_ms = clock::now_ms();
+    let event_id = clock::new_id();
+    let run_id = clock::new_id();
+    let event = InboundEvent {
+        event_id: event_id.clone(),
+        source: "manual".into(),
+        provider: "manual".into(),
+        delivery_id: event_id.clone(),
+        received_at_ms: now_ms,
+        method: "POST".into(),
+        headers: vec![Header {
+            name: "content-type".into(),
+            value: "application/json".into(),
+        }],
+        body: payload.to_string().into_bytes(),
+        content_type: "application/json".into(),
+        ..Default::default()
+    };
+    let request = RunRequest {
+        run_id: run_id.clone(),
+        agent: id.to_owned(),
+        trigger: Trigger::Manual as i32,
+        event: Some(event),
+        context: Some(WebhookContext {
+            source: "manual".into(),
+            event: "manual".into(),
+            ..Default::default()
+        }),
+        requested_at_ms: now_ms,
+    };
+    let stamp = Stamp {
+        msg_id: &format!("manual/{run_id}"),
+        event_id: Some(&event_id),
+        traceparent: Some(&TraceParent::new_root().to_string()),
+    };
+    let nats = &state.nats;
+    nats.send(nats.subjects.runs(id), request.encode_to_vec(), stamp)
+        .await
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?
+        .await
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    state
+        .records
+        .put(&RunRecord::queued(&run_id, id, &event_id, now_ms), true)
+        .await;
+    Ok((202, json!({"run_id": run_id, "agent": id, "event_id": event_id})))
+}

@@ -1,0 +1,188 @@
+//! Health figures, computed from the logs over a window (default 24 h), so
+//! every ingest copy gives the same answer and no service keeps counters:
+//! per source (last triggered, accepted and refused counts by reason), per
+//! subscription (success rate, attempts, latency, pending, dead letters,
+//! disabled or not).
+
+use std::collections::BTreeMap;
+
+use hookline_core::clock;
+use hookline_core::history::{self, Query};
+use hookline_core::subjects::StreamKind;
+use hookline_proto::{Attempt, Invocation, Message as _};
+use serde_json::{Value, json};
+
+use super::params::Params;
+use super::{AdminError, AdminState, Answer};
+
+fn unavailable(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Unavailable(e.to_string())
+}
+
+/// Reads every message on `subject` since `since_ms`, handing each to `count`.
+async fn tally(
+    state: &AdminState,
+    subject: String,
+    since_ms: i64,
+    mut count: impl FnMut(&async_nats::jetstream::Message),
+) -> Result<(), AdminError> {
+    let query = Query {
+        subject,
+        since_ms: Some(since_ms),
+        before_seq: None,
+        limit: 1,
+    };
+    history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |m| {
+        count(m);
+        None::<()>
+    })
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+async fn state_ms(state: &AdminState, key: &str) -> Option<i64> {
+    let kv = state
+        .nats
+        .js
+        .get_key_value(state.nats.subjects.state_bucket())
+        .await
+        .ok()?;
+    let value = kv.get(key).await.ok()??;
+    String::from_utf8_lossy(&value).parse().ok()
+}
+
+/// `GET /v1/sources/{id}/health`.
+pub async fn source(state: &AdminState, id: &str, params: &Params) -> Answer {
+    let enabled = state
+        .catalog
+        .borrow()
+        .sources
+        .get(id)
+        .map(|s| s.enabled)
+        .ok_or_else(|| AdminError::NotFound(format!("no source `{id}`")))?;
+    let since = params.since_ms()?;
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_status: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut last_refused: Option<i64> = None;
+    tally(state, state.nats.subjects.log_invocation(id), since, |m| {
+        let Ok(i) = Invocation::decode(m.payload.as_ref()) else {
+            return;
+        };
+        if (200..300).contains(&i.status) {
+            accepted += 1;
+        } else {
+            refused += 1;
+            last_refused = Some(i.at_ms);
+        }
+        *by_reason.entry(i.reason).or_default() += 1;
+        *by_status.entry(i.status).or_default() += 1;
+    })
+    .await?;
+    let last_triggered = state_ms(state, &state.nats.subjects.state_last_triggered(id)).await;
+    Ok((
+        200,
+        json!({
+            "source": id,
+            "enabled": enabled,
+            "since": clock::rfc3339_ms(since),
+            "last_triggered_at": last_triggered.map(clock::rfc3339_ms),
+            "last_refused_at": last_refused.map(clock::rfc3339_ms),
+            "invocations": accepted + refused,
+            "accepted": accepted,
+            "refused": refused,
+            "by_reason": by_reason,
+            "by_status": by_status.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>(),
+        }),
+    ))
+}
+
+/// The `q` quantile (0..=1) of `values`, nearest rank.
+fn quantile(values: &mut [u64], q: f64) -> Option<u64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some(values[rank - 1])
+}
+
+/// `GET /v1/subscriptions/{id}/health`.
+pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answer {
+    let enabled = state
+        .catalog
+        .borrow()
+        .subscriptions
+        .get(id)
+        .map(|s| s.enabled)
+        .ok_or_else(|| AdminError::NotFound(format!("no subscription `{id}`")))?;
+    let since = params.since_ms()?;
+    let (mut succeeded, mut failed) = (0u64, 0u64);
+    let mut latencies = Vec::new();
+    let (mut last_success, mut last_failure): (Option<i64>, Option<(i64, Value)>) = (None, None);
+    tally(state, state.nats.subjects.log_attempt(id), since, |m| {
+        let Ok(a) = Attempt::decode(m.payload.as_ref()) else {
+            return;
+        };
+        latencies.push(a.latency_ms);
+        if (200..300).contains(&a.status) {
+            succeeded += 1;
+            last_success = Some(a.at_ms);
+        } else {
+            failed += 1;
+            let why = if a.error.is_empty() {
+                json!(a.status)
+            } else {
+                json!(a.error)
+            };
+            last_failure = Some((a.at_ms, why));
+        }
+    })
+    .await?;
+    let attempts = succeeded + failed;
+    let subjects = &state.nats.subjects;
+    let pending = match state.nats.js.get_stream(subjects.stream(StreamKind::Deliveries)).await {
+        Ok(stream) => match stream.consumer_info(subjects.delivery_consumer(id)).await {
+            Ok(info) => info.num_pending + info.num_ack_pending as u64,
+            Err(_) => 0, // No consumer yet: nothing was ever delivered.
+        },
+        Err(e) => return Err(unavailable(e)),
+    };
+    let dead_letters = history::count(&state.nats, &subjects.stream(StreamKind::Dlq), &subjects.dlq(id))
+        .await
+        .map_err(unavailable)?;
+    let failing_since = state_ms(state, &subjects.state_failing_since(id)).await;
+    Ok((
+        200,
+        json!({
+            "subscription": id,
+            "enabled": enabled,
+            "since": clock::rfc3339_ms(since),
+            "attempts": attempts,
+            "succeeded": succeeded,
+            "failed": failed,
+            "success_rate": (attempts > 0).then(|| succeeded as f64 / attempts as f64),
+            "latency_ms": {"p50": quantile(&mut latencies, 0.5), "p95": quantile(&mut latencies, 0.95)},
+            "last_success_at": last_success.map(clock::rfc3339_ms),
+            "last_failure": last_failure.map(|(at, why)| json!({"at": clock::rfc3339_ms(at), "error": why})),
+            "pending": pending,
+            "dead_letters": dead_letters,
+            "failing_since": failing_since.map(clock::rfc3339_ms),
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantile;
+
+    #[test]
+    fn quantiles_take_the_nearest_rank() {
+        let mut v = vec![40, 10, 30, 20];
+        assert_eq!(quantile(&mut v, 0.5), Some(20));
+        assert_eq!(quantile(&mut v, 0.95), Some(40));
+        assert_eq!(quantile(&mut [7], 0.5), Some(7));
+        assert_eq!(quantile(&mut [], 0.5), None);
+    }
+}

@@ -1,0 +1,279 @@
+//! What happened, read back from the log streams: invocations per source,
+//! delivery attempts per subscription, dead letters, and a run's output
+//! (read whole, or followed as it is written).
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use bytes::Bytes;
+use futures::{SinkExt as _, StreamExt as _};
+use hookline_core::clock;
+use hookline_core::history::{self, Page, Query};
+use hookline_core::serve::{self, Body};
+use hookline_core::subjects::StreamKind;
+use hookline_proto::{Attempt, DeadLetter, Invocation, Message as _, RunLog};
+use hyper::Response;
+use serde_json::{Value, json};
+
+use super::params::Params;
+use super::{AdminError, AdminState, Answer};
+
+/// Run states after which nothing more is written to a run's log.
+const FINAL: [&str; 4] = ["succeeded", "failed", "timed_out", "cancelled"];
+
+fn unavailable(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Unavailable(e.to_string())
+}
+
+/// `status=404` (exact) or `status=4xx` (a class).
+fn status_matches(wanted: Option<&str>, status: u32) -> bool {
+    match wanted {
+        None => true,
+        Some(w) if w.len() == 3 && w.ends_with("xx") => w.as_bytes()[0] == b'0' + (status / 100) as u8,
+        Some(w) => w.parse::<u32>().is_ok_and(|n| n == status),
+    }
+}
+
+fn check_status(params: &Params) -> Result<Option<String>, AdminError> {
+    let Some(text) = params.text("status") else {
+        return Ok(None);
+    };
+    let class = text.len() == 3 && text.ends_with("xx") && text.as_bytes()[0].is_ascii_digit();
+    if class || text.parse::<u16>().is_ok() {
+        Ok(Some(text.to_owned()))
+    } else {
+        Err(AdminError::Invalid(vec![format!(
+            "status: `{text}` is neither a status such as 404 nor a class such as 5xx"
+        )]))
+    }
+}
+
+fn page_json(page: Page<Value>) -> Value {
+    let items: Vec<Value> = page
+        .items
+        .into_iter()
+        .map(|(seq, mut item)| {
+            item["seq"] = json!(seq);
+            item
+        })
+        .collect();
+    json!({"items": items, "next_before": page.next_before})
+}
+
+fn query(params: &Params, subject: String, since_ms: Option<i64>) -> Result<Query, AdminError> {
+    Ok(Query {
+        subject,
+        since_ms,
+        before_seq: params.number("before")?,
+        limit: params.limit()?,
+    })
+}
+
+/// `GET /v1/sources/{id}/invocations`: every request the source received,
+/// newest first; filters `outcome` (accepted|refused), `status`, `reason`,
+/// `event_id`, `since`, `until`; paging `limit`, `before`.
+pub async fn invocations(state: &AdminState, source: &str, params: &Params) -> Answer {
+    let outcome = params.text("outcome");
+    if outcome.is_some_and(|o| o != "accepted" && o != "refused") {
+        return Err(AdminError::Invalid(vec!["outcome: accepted or refused".into()]));
+    }
+    let status = check_status(params)?;
+    let (reason, event_id, until) = (params.text("reason"), params.text("event_id"), params.time_ms("until")?);
+    let query = query(
+        params,
+        state.nats.subjects.log_invocation(source),
+        Some(params.since_ms()?),
+    )?;
+    let page = history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |m| {
+        let i = Invocation::decode(m.payload.as_ref()).ok()?;
+        let accepted = (200..300).contains(&i.status);
+        let keep = outcome.is_none_or(|o| (o == "accepted") == accepted)
+            && status_matches(status.as_deref(), i.status)
+            && reason.is_none_or(|r| r == i.reason)
+            && event_id.is_none_or(|e| e == i.event_id)
+            && until.is_none_or(|u| i.at_ms <= u);
+        keep.then(|| {
+            json!({"at": clock::rfc3339_ms(i.at_ms), "status": i.status, "reason": i.reason,
+                   "event_id": i.event_id, "delivery_id": i.delivery_id, "source_ip": i.source_ip, "size": i.size})
+        })
+    })
+    .await
+    .map_err(unavailable)?;
+    Ok((200, page_json(page)))
+}
+
+/// `GET /v1/subscriptions/{id}/attempts`: every delivery attempt, newest
+/// first; filters `outcome` (succeeded|failed), `status`, `event_id`,
+/// `since`, `until`; paging `limit`, `before`.
+pub async fn attempts(state: &AdminState, subscription: &str, params: &Params) -> Answer {
+    let outcome = params.text("outcome");
+    if outcome.is_some_and(|o| o != "succeeded" && o != "failed") {
+        return Err(AdminError::Invalid(vec!["outcome: succeeded or failed".into()]));
+    }
+    let status = check_status(params)?;
+    let (event_id, until) = (params.text("event_id"), params.time_ms("until")?);
+    let query = query(
+        params,
+        state.nats.subjects.log_attempt(subscription),
+        Some(params.since_ms()?),
+    )?;
+    let page = history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |m| {
+        let a = Attempt::decode(m.payload.as_ref()).ok()?;
+        let succeeded = (200..300).contains(&a.status);
+        let keep = outcome.is_none_or(|o| (o == "succeeded") == succeeded)
+            && status_matches(status.as_deref(), a.status)
+            && event_id.is_none_or(|e| e == a.event_id)
+            && until.is_none_or(|u| a.at_ms <= u);
+        keep.then(|| attempt_json(&a))
+    })
+    .await
+    .map_err(unavailable)?;
+    Ok((200, page_json(page)))
+}
+
+fn attempt_json(a: &Attempt) -> Value {
+    let next = (a.next_attempt_at_ms > 0).then(|| clock::rfc3339_ms(a.next_attempt_at_ms));
+    json!({"at": clock::rfc3339_ms(a.at_ms), "event_id": a.event_id, "attempt": a.attempt,
+           "status": a.status, "error": a.error, "latency_ms": a.latency_ms,
+           "response_body": a.response_body, "next_attempt_at": next})
+}
+
+/// `GET /v1/dlq`: dead letters, newest first; filters `subscription`,
+/// `since`; paging `limit`, `before`. Replay one with its `seq`.
+pub async fn dead_letters(state: &AdminState, params: &Params) -> Answer {
+    let subjects = &state.nats.subjects;
+    let subject = params
+        .text("subscription")
+        .map_or_else(|| subjects.all(StreamKind::Dlq), |s| subjects.dlq(s));
+    let query = query(params, subject, params.time_ms("since")?)?;
+    let page = history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Dlq), &query, |m| {
+        let letter = DeadLetter::decode(m.payload.as_ref()).ok()?;
+        let delivery = letter.delivery.unwrap_or_default();
+        let event = delivery.event.unwrap_or_default();
+        Some(
+            json!({"subscription": delivery.subscription, "event_id": event.id, "event_type": event.r#type,
+                    "attempts": letter.attempts, "last_error": letter.last_error,
+                    "failed_at": clock::rfc3339_ms(letter.failed_at_ms)}),
+        )
+    })
+    .await
+    .map_err(unavailable)?;
+    Ok((200, page_json(page)))
+}
+
+fn log_line(line: &RunLog) -> Value {
+    json!({"at": clock::rfc3339_ms(line.at_ms), "stream": line.stream, "line": line.line})
+}
+
+/// The run's record, or 404.
+async fn run_record(state: &AdminState, run_id: &str) -> Result<Value, AdminError> {
+    let store = state
+        .nats
+        .js
+        .get_key_value(state.nats.subjects.runs_bucket())
+        .await
+        .map_err(unavailable)?;
+    let bytes = store
+        .get(run_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| AdminError::NotFound(format!("no run `{run_id}`")))?;
+    serde_json::from_slice(&bytes).map_err(unavailable)
+}
+
+fn is_final(record: &Value) -> bool {
+    record["status"].as_str().is_some_and(|s| FINAL.contains(&s))
+}
+
+/// `GET /v1/runs/{run_id}/log`: the run's output so far, oldest first; with
+/// `follow=true`, newline-delimited JSON that stays open until the run ends.
+pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Result<Response<Body>, AdminError> {
+    let record = run_record(state, run_id).await?;
+    let agent = record["agent"].as_str().unwrap_or_default().to_owned();
+    let subject = state.nats.subjects.log_run(&agent, run_id);
+    if !params.flag("follow") {
+        let query = Query {
+            subject,
+            since_ms: None,
+            before_seq: None,
+            limit: usize::MAX / 2,
+        };
+        let page = history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |m| {
+            RunLog::decode(m.payload.as_ref()).ok().map(|l| log_line(&l))
+        })
+        .await
+        .map_err(unavailable)?;
+        let lines: Vec<Value> = page.items.into_iter().rev().map(|(_, line)| line).collect();
+        return Ok(serve::json(
+            200,
+            &json!({"run_id": run_id, "status": record["status"], "lines": lines}),
+        ));
+    }
+    let lines = history::follow(
+        &state.nats,
+        &state.nats.subjects.stream(StreamKind::Log),
+        &subject,
+        DeliverPolicy::All,
+    )
+    .await
+    .map_err(unavailable)?;
+    let (tx, rx) = futures::channel::mpsc::channel::<Bytes>(64);
+    let nats = state.nats.clone();
+    let run_id = run_id.to_owned();
+    tokio::spawn(follow_until_final(nats, run_id, lines, tx));
+    let mut response = Response::new(serve::streamed(rx));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(response)
+}
+
+/// Sends each line as it is stored; once the run is final and a quiet
+/// moment has passed (lines are published as the agent prints them, the
+/// final record right after), sends the record and ends.
+async fn follow_until_final(
+    nats: hookline_core::nats::Nats,
+    run_id: String,
+    lines: impl futures::Stream<Item = async_nats::jetstream::Message> + Send,
+    mut tx: futures::channel::mpsc::Sender<Bytes>,
+) {
+    const QUIET: Duration = Duration::from_millis(300);
+    let mut lines = std::pin::pin!(lines);
+    let kv = nats.js.get_key_value(nats.subjects.runs_bucket()).await.ok();
+    loop {
+        match tokio::time::timeout(QUIET, lines.next()).await {
+            Ok(Some(message)) => {
+                let Ok(line) = RunLog::decode(message.payload.as_ref()) else {
+                    continue;
+                };
+                if tx.send(ndjson(&log_line(&line))).await.is_err() {
+                    return; // The reader went away.
+                }
+            }
+            Ok(None) => return,
+            Err(_) => {
+                let record = match &kv {
+                    Some(kv) => kv.get(&run_id).await.ok().flatten(),
+                    None => None,
+                };
+                let record: Value = record
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or(Value::Null);
+                if is_final(&record) {
+                    let _ = tx.send(ndjson(&json!({"run": record}))).await;
+                    return;
+                }
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn ndjson(value: &Value) -> Bytes {
+    let mut text = value.to_string();
+    text.push('\n');
+    Bytes::from(text)
+}

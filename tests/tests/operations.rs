@@ -1,0 +1,299 @@
+//! The admin API's operational side against the whole pipeline: what each
+//! webhook, run and delivery did, read back with filters and paging; health
+//! figures; test events signed as the provider signs; manual runs; a run's
+//! log followed while it is written; dead letters listed and replayed.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hookline_core::catalog::Catalog;
+use hookline_core::signing;
+use hookline_tests::{Pipeline, Receiver, WAIT, post};
+use serde_json::{Value, json};
+
+const SECRET: &str = "operations-test-secret";
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn script(dir: &Path, body: &str) -> String {
+    let path = dir.join("agent.sh");
+    std::fs::write(&path, format!("#!/bin/sh\nset -eu\n{body}\n")).expect("write script");
+    let mut perms = std::fs::metadata(&path).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).expect("chmod");
+    path.display().to_string()
+}
+
+fn catalog(agent: &str, good: &str, bad: &str) -> Catalog {
+    let text = format!(
+        r#"
+[sources.gh]
+provider = "github"
+secrets = ["{SECRET}"]
+
+[agents.echo]
+prompt = "Hello {{{{body.who}}}}"
+runner = {{ type = "command", command = ["{agent}"] }}
+triggers = [{{ source = "gh", events = ["issues"] }}]
+
+[subscriptions.good]
+url = "{good}"
+events = ["run.completed"]
+secrets = ["{WHSEC}"]
+
+[subscriptions.bad]
+url = "{bad}"
+events = ["run.completed"]
+secrets = ["{WHSEC}"]
+"#
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    catalog.validate().expect("valid");
+    catalog
+}
+
+async fn send_issue(pipeline: &Pipeline, delivery: &str, secret: &str) -> u16 {
+    let body = json!({"action": "opened", "who": "webhook"}).to_string();
+    let sig = signing::github_signature(secret, body.as_bytes());
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-github-event", "issues"),
+        ("x-github-delivery", delivery),
+        ("x-hub-signature-256", sig.as_str()),
+    ];
+    post(&pipeline.webhook_url("gh"), &headers, body).await.0
+}
+
+/// Polls `path` until `done` holds for its answer.
+async fn wait_for(pipeline: &Pipeline, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, answer) = pipeline.admin("GET", path, Value::Null).await;
+        if status == 200 && done(&answer) {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "{what}: last answer {status} {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn items(answer: &Value) -> Vec<Value> {
+    answer["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operator_sees_every_webhook_run_and_delivery() {
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(dir.path(), "echo \"prompt: $(cat)\"\necho working >&2");
+    let good = Receiver::start(|_, _| 200).await;
+    let bad = Receiver::start(|_, _| 500).await;
+    let pipeline = Pipeline::start(
+        &catalog(&agent, &good.url(), &bad.url()),
+        &[("HOOKLINE_RETRY_SCHEDULE", "50ms")],
+    )
+    .await;
+
+    // One real webhook, one forged, and a test event signed by Hookline.
+    assert_eq!(send_issue(&pipeline, "real-1", SECRET).await, 202);
+    assert_eq!(send_issue(&pipeline, "forged-1", "not-the-secret").await, 401);
+    let (status, test) = pipeline
+        .admin(
+            "POST",
+            "/v1/sources/gh/test",
+            json!({"event": "issues", "payload": {"who": "test"}}),
+        )
+        .await;
+    assert_eq!((status, test["status"].as_u64()), (200, Some(202)), "{test}");
+    assert!(test["answer"]["event_id"].is_string(), "{test}");
+
+    // A manual run with a payload of our own.
+    let (status, manual) = pipeline
+        .admin("POST", "/v1/agents/echo/run", json!({"payload": {"who": "operator"}}))
+        .await;
+    assert_eq!(status, 202, "{manual}");
+    let run_id = manual["run_id"].as_str().expect("run id").to_owned();
+    let run = wait_for(&pipeline, &format!("/v1/runs/{run_id}"), "manual run ends", |r| {
+        r["status"] == "succeeded"
+    })
+    .await;
+    assert_eq!(run["agent"], "echo");
+    let (status, log) = pipeline
+        .admin("GET", &format!("/v1/runs/{run_id}/log"), Value::Null)
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let lines: Vec<(String, String)> = log["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["stream"].as_str().unwrap_or("").to_owned(),
+                l["line"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|(s, l)| s == "stdout" && l.contains("prompt: Hello operator")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|(s, l)| s == "stderr" && l == "working"), "{lines:?}");
+
+    // Runs: three (real webhook, test event, manual), filtered and paged.
+    let all = wait_for(
+        &pipeline,
+        "/v1/runs?agent=echo&status=succeeded",
+        "three runs end",
+        |a| items(a).len() == 3,
+    )
+    .await;
+    let ids: Vec<String> = items(&all)
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(ids[0], run_id, "newest first");
+    let (_, first) = pipeline.admin("GET", "/v1/runs?agent=echo&limit=2", Value::Null).await;
+    assert_eq!(items(&first).len(), 2);
+    let cursor = first["next_before"].as_str().expect("a next page").to_owned();
+    let (_, second) = pipeline
+        .admin(
+            "GET",
+            &format!("/v1/runs?agent=echo&limit=2&before={cursor}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(items(&second).len(), 1);
+    assert_eq!(items(&second)[0]["run_id"], ids[2].as_str());
+    assert!(second["next_before"].is_null());
+    let (_, none) = pipeline.admin("GET", "/v1/runs?agent=nobody", Value::Null).await;
+    assert!(items(&none).is_empty());
+
+    // Invocations: three, the forged one refused, paged one at a time.
+    let (status, invocations) = pipeline.admin("GET", "/v1/sources/gh/invocations", Value::Null).await;
+    assert_eq!((status, items(&invocations).len()), (200, 3), "{invocations}");
+    let (_, refused) = pipeline
+        .admin("GET", "/v1/sources/gh/invocations?outcome=refused", Value::Null)
+        .await;
+    assert_eq!(items(&refused).len(), 1);
+    assert_eq!(items(&refused)[0]["status"], 401);
+    assert_eq!(items(&refused)[0]["reason"], "signature_invalid");
+    let (_, page) = pipeline
+        .admin("GET", "/v1/sources/gh/invocations?limit=2", Value::Null)
+        .await;
+    let before = page["next_before"].as_u64().expect("cursor");
+    let (_, rest) = pipeline
+        .admin(
+            "GET",
+            &format!("/v1/sources/gh/invocations?limit=2&before={before}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(items(&rest).len(), 1);
+    assert_eq!(items(&rest)[0]["reason"], "stored", "the oldest is the real webhook");
+    let (status, bad_filter) = pipeline
+        .admin("GET", "/v1/sources/gh/invocations?status=teapot", Value::Null)
+        .await;
+    assert_eq!(status, 400, "{bad_filter}");
+
+    let source = wait_for(&pipeline, "/v1/sources/gh/health", "source health", |h| {
+        h["last_triggered_at"].is_string()
+    })
+    .await;
+    assert_eq!(
+        (source["accepted"].as_u64(), source["refused"].as_u64()),
+        (Some(2), Some(1)),
+        "{source}"
+    );
+    assert_eq!(source["by_reason"]["signature_invalid"], 1);
+
+    // Deliveries: the good subscription got three, the bad one dead-lettered three.
+    let dead = wait_for(&pipeline, "/v1/dlq?subscription=bad", "three dead letters", |d| {
+        items(d).len() == 3
+    })
+    .await;
+    let letter = &items(&dead)[0];
+    assert_eq!(
+        (letter["event_type"].as_str(), letter["attempts"].as_u64()),
+        (Some("run.completed"), Some(2))
+    );
+    let (_, failed) = pipeline
+        .admin(
+            "GET",
+            "/v1/subscriptions/bad/attempts?outcome=failed&status=5xx",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(items(&failed).len(), 6, "two attempts for each of three events");
+    assert_eq!(items(&failed)[0]["status"], 500);
+    let (_, succeeded) = pipeline
+        .admin("GET", "/v1/subscriptions/bad/attempts?outcome=succeeded", Value::Null)
+        .await;
+    assert!(items(&succeeded).is_empty());
+    let bad_health = pipeline
+        .admin("GET", "/v1/subscriptions/bad/health", Value::Null)
+        .await
+        .1;
+    assert_eq!(bad_health["success_rate"], 0.0, "{bad_health}");
+    assert_eq!(
+        (bad_health["attempts"].as_u64(), bad_health["dead_letters"].as_u64()),
+        (Some(6), Some(3))
+    );
+    assert!(bad_health["failing_since"].is_string(), "{bad_health}");
+    let good_health = wait_for(&pipeline, "/v1/subscriptions/good/health", "good deliveries", |h| {
+        h["succeeded"] == 3
+    })
+    .await;
+    assert_eq!(good_health["success_rate"], 1.0);
+    assert!(good_health["latency_ms"]["p50"].is_u64(), "{good_health}");
+    assert_eq!(good_health["pending"], 0);
+
+    // Replay one letter: it leaves the DLQ, is tried again, and dies again.
+    let seq = letter["seq"].as_u64().expect("seq");
+    let (status, replayed) = pipeline.admin("POST", "/v1/dlq/replay", json!({"seq": seq})).await;
+    assert_eq!((status, replayed["replayed"].as_u64()), (200, Some(1)));
+    wait_for(
+        &pipeline,
+        "/v1/subscriptions/bad/attempts",
+        "the replay is tried",
+        |a| items(a).len() == 8,
+    )
+    .await;
+    let dead = wait_for(&pipeline, "/v1/dlq?subscription=bad", "back in the DLQ", |d| {
+        items(d).len() == 3
+    })
+    .await;
+    assert!(items(&dead)[0]["seq"].as_u64() > Some(seq), "a new letter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_followed_log_streams_lines_as_written_and_ends_with_the_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(dir.path(), "echo first\nsleep 1\necho second");
+    let nowhere = "http://127.0.0.1:9/";
+    let pipeline = Pipeline::start(&catalog(&agent, nowhere, nowhere), &[]).await;
+    let (status, manual) = pipeline.admin("POST", "/v1/agents/echo/run", Value::Null).await;
+    assert_eq!(status, 202, "{manual}");
+    let run_id = manual["run_id"].as_str().expect("run id");
+    let started = Instant::now();
+    let (status, body) = pipeline
+        .admin_raw("GET", &format!("/v1/runs/{run_id}/log?follow=true"), Value::Null)
+        .await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(900), "it waited for the run");
+    let lines: Vec<Value> = String::from_utf8_lossy(&body)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON value per line"))
+        .collect();
+    let printed: Vec<&str> = lines.iter().filter_map(|l| l["line"].as_str()).collect();
+    let first = printed.iter().position(|l| *l == "first").expect("first line");
+    let second = printed.iter().position(|l| *l == "second").expect("second line");
+    assert!(first < second, "{printed:?}");
+    assert_eq!(
+        lines.last().expect("lines")["run"]["status"],
+        "succeeded",
+        "ends with the run"
+    );
+
+    let (status, missing) = pipeline.admin("GET", "/v1/runs/no-such-run/log", Value::Null).await;
+    assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("not_found")));
+}
