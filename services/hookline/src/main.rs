@@ -1,10 +1,14 @@
 //! `hookline`: the command line. `hookline up` runs everything on this
-//! machine; `hookline apply` writes a configuration file into NATS.
+//! machine; `hookline apply` writes a configuration file into NATS; the
+//! other commands wrap the admin API (`events tail` reads NATS directly).
 
 mod apply;
+mod client;
 mod demo_receiver;
-mod dlq;
+mod events;
+mod output;
 mod up;
+mod verbs;
 
 use std::path::PathBuf;
 
@@ -12,8 +16,27 @@ use clap::{Parser, Subcommand};
 
 /// Webhooks in, agent runs, signed webhooks out — on NATS JetStream.
 #[derive(Parser)]
-#[command(name = "hookline", version, about)]
+#[command(
+    name = "hookline",
+    version,
+    about,
+    after_help = "Exit codes: 0 done, 1 refused or invalid (the message says why), 2 bad usage, 3 the admin API or NATS unavailable.\n\nThe admin API is found with --admin-url / HOOKLINE_ADMIN_URL and --token / HOOKLINE_ADMIN_TOKEN;\n`hookline up` prints both."
+)]
 struct Cli {
+    /// The admin API.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKLINE_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    admin_url: String,
+    /// A bearer token the admin API accepts.
+    #[arg(long, global = true, env = "HOOKLINE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print answers as JSON, as the API gave them.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,9 +58,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Dead letters: deliveries that used up their attempts.
+    /// Outbound events, straight from NATS.
     #[command(subcommand)]
-    Dlq(dlq::DlqCommand),
+    Events(events::EventsCommand),
+    /// Exit 0 when `url` answers 2xx (for container health checks).
+    #[command(after_help = "Example:\n  hookline probe http://127.0.0.1:8080/readyz")]
+    Probe { url: String },
+    #[command(flatten)]
+    Api(verbs::Verb),
 }
 
 // mimalloc: measured faster than the system allocator for ingest (docs/BENCHMARKS.md).
@@ -46,17 +74,22 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    hookline_core::telemetry::init();
-    let result = match Cli::parse().command {
-        Command::Up(args) => up::run(args).await,
-        Command::Apply { file, dry_run } => apply::run(&file, dry_run).await,
-        Command::Dlq(command) => dlq::run(command).await,
+    let cli = Cli::parse();
+    let result: Result<(), client::CliError> = match cli.command {
+        Command::Up(args) => {
+            hookline_core::telemetry::init();
+            up::run(args).await.map_err(Into::into)
+        }
+        Command::Apply { file, dry_run } => apply::run(&file, dry_run).await.map_err(Into::into),
+        Command::Events(command) => events::run(command, cli.json).await,
+        Command::Probe { url } => client::Api::new(&url, None).call("GET", "", None).await.map(|_| ()),
+        Command::Api(verb) => verbs::run(&client::Api::new(&cli.admin_url, cli.token), verb, cli.json).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

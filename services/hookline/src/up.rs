@@ -134,7 +134,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     print_banner(&catalog, webhook_addr, receiver);
     if let Some(admin) = ingest.admin_addr() {
         let token = admin_token.split(',').next().unwrap_or_default();
-        println!("Admin API: http://{admin}/v1/sources  (Authorization: Bearer {token})\n");
+        println!("Admin API: http://{admin}  (Authorization: Bearer {token})");
+        println!("For the CLI, in another shell:");
+        println!("  export HOOKLINE_ADMIN_URL=http://{admin} HOOKLINE_ADMIN_TOKEN={token}");
+        println!("  hookline list sources; hookline runs; hookline events tail\n");
     }
 
     let tasks = [

@@ -1,0 +1,129 @@
+//! How answers are shown: `--json` prints the API's JSON as it came;
+//! otherwise a table or a few `key: value` lines meant for people.
+
+use serde_json::Value;
+
+/// Prints `value` as pretty JSON.
+pub fn json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// A cell's text: strings bare, null as `-`, lists joined.
+pub fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_owned(),
+        Value::String(s) if s.is_empty() => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "-".to_owned(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// Prints rows under `headers`, columns padded to their widest cell.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, text) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(text.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let width = widths.get(i).copied().unwrap_or(0);
+                format!("{c:<width$}")
+            })
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+/// Prints `items` with the named fields as columns (`a.b` reads nested).
+pub fn items(value: &Value, columns: &[(&str, &str)]) {
+    let rows: Vec<Vec<String>> = value["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|item| {
+            columns
+                .iter()
+                .map(|(_, field)| cell(field.split('.').fold(item, |v: &Value, k| &v[k])))
+                .collect()
+        })
+        .collect();
+    let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    table(&headers, &rows);
+    if let Some(next) = value.get("next_before").filter(|n| !n.is_null()) {
+        println!("(more: add --before {})", cell(next));
+    }
+}
+
+/// Prints an object's fields as `key: value` lines, nested ones indented.
+pub fn fields(value: &Value) {
+    fn walk(value: &Value, indent: usize) {
+        let Some(object) = value.as_object() else {
+            println!("{:indent$}{}", "", cell(value));
+            return;
+        };
+        for (key, field) in object {
+            match field {
+                Value::Object(inner) if !inner.is_empty() => {
+                    println!("{:indent$}{key}:", "");
+                    walk(field, indent + 2);
+                }
+                _ => println!("{:indent$}{key}: {}", "", cell(field)),
+            }
+        }
+    }
+    walk(value, 0);
+}
+
+/// The columns a catalog listing shows, by kind.
+pub fn catalog_columns(kind: &str) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        "sources" => &[
+            ("ID", "id"),
+            ("ENABLED", "enabled"),
+            ("PROVIDER", "provider"),
+            ("SECRETS", "secrets"),
+        ],
+        "agents" => &[
+            ("ID", "id"),
+            ("ENABLED", "enabled"),
+            ("RUNNER", "runner.type"),
+            ("SCHEDULE", "schedule"),
+        ],
+        "subscriptions" => &[
+            ("ID", "id"),
+            ("ENABLED", "enabled"),
+            ("URL", "url"),
+            ("EVENTS", "events"),
+        ],
+        _ => &[("ID", "id"), ("ENV", "env")],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cells_read_as_people_expect() {
+        assert_eq!(cell(&json!(null)), "-");
+        assert_eq!(cell(&json!("")), "-");
+        assert_eq!(cell(&json!(["run.*", "code.generated"])), "run.*,code.generated");
+        assert_eq!(cell(&json!(true)), "true");
+        assert_eq!(cell(&json!(3)), "3");
+    }
+}
