@@ -378,6 +378,11 @@ async fn configuration_applies_idempotently_and_live() {
         .await
         .expect("apply");
     assert_eq!(report.updated, ["source.github"]);
+    assert_eq!(
+        report.changed_fields["source.github"],
+        ["enabled"],
+        "the diff names the field"
+    );
     let body = issue_labeled("live");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {

@@ -18,6 +18,7 @@ pub mod history;
 pub mod ids;
 pub mod nats;
 pub mod nats_server;
+pub mod probe;
 pub mod runs;
 pub mod secret;
 pub mod serve;

@@ -41,6 +41,27 @@ pub struct ApplyReport {
     pub removed: Vec<String>,
     /// Keys left as they were.
     pub unchanged: usize,
+    /// For each updated key, the fields whose value changed (names only:
+    /// a diff never shows values, which may be secrets).
+    pub changed_fields: BTreeMap<String, Vec<String>>,
+}
+
+/// The top-level fields that differ between two JSON objects.
+fn changed_fields(old: &[u8], new: &[u8]) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::from_slice(old), serde_json::from_slice(new))
+    else {
+        return Vec::new();
+    };
+    let mut fields: Vec<String> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|k| old.get(*k) != new.get(*k))
+        .cloned()
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields
 }
 
 fn entries(catalog: &Catalog) -> BTreeMap<String, Vec<u8>> {
@@ -92,9 +113,12 @@ pub async fn apply(nats: &Nats, catalog: &Catalog, dry_run: bool) -> Result<Appl
             Some(current) if current.as_ref() == value.as_slice() => report.unchanged += 1,
             current => {
                 if !dry_run {
-                    store.put(&key, value.into()).await.map_err(kv_err)?;
+                    store.put(&key, value.clone().into()).await.map_err(kv_err)?;
                 }
-                if current.is_some() {
+                if let Some(current) = current {
+                    report
+                        .changed_fields
+                        .insert(key.clone(), changed_fields(&current, &value));
                     report.updated.push(key);
                 } else {
                     report.created.push(key);

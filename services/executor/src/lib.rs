@@ -50,6 +50,9 @@ pub struct Config {
     /// a progress ack (sent every third of it) before another copy takes the
     /// run over, default 30 s.
     pub ack_wait: Duration,
+    /// `HOOKLINE_HEALTH_LISTEN`: where `/healthz` and `/readyz` are served
+    /// (off when unset).
+    pub health_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -66,9 +69,11 @@ impl Config {
         if ack_wait < Duration::from_secs(1) {
             r.problem("HOOKLINE_EXECUTOR_ACK_WAIT must be at least 1s".to_owned());
         }
+        let health_listen = hookline_core::probe::read_listen(&mut r);
         r.finish()?;
         Ok(Self {
             nats,
+            health_listen,
             work_root,
             grace,
             ack_wait,
@@ -79,6 +84,7 @@ impl Config {
 /// A built executor.
 pub struct App {
     nats: Nats,
+    health: Option<tokio::net::TcpListener>,
     catalog: CatalogView,
     config: Config,
     background: CancellationToken,
@@ -91,8 +97,10 @@ impl App {
         let nats = nats::connect(&config.nats, "hookline-executor").await?;
         let background = CancellationToken::new();
         let catalog = store::watch(&nats, background.clone()).await?;
+        let health = hookline_core::probe::bind(config.health_listen).await?;
         Ok(Self {
             nats,
+            health,
             catalog,
             config,
             background,
@@ -102,6 +110,13 @@ impl App {
     /// Runs agents until `shutdown`: one consumer per configured agent,
     /// started, resized or stopped as the catalog changes.
     pub async fn run_until(self, shutdown: CancellationToken) {
+        if let Some(listener) = self.health {
+            tokio::spawn(hookline_core::probe::serve(
+                listener,
+                self.nats.clone(),
+                shutdown.clone(),
+            ));
+        }
         tracing::info!("Executor running.");
         let registry: Registry = Arc::default();
         let records = Records::open(&self.nats).await;

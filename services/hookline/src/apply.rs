@@ -18,7 +18,8 @@ pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
         println!("+ {key} ({verb}created)");
     }
     for key in &report.updated {
-        println!("~ {key} ({verb}changed)");
+        let fields = report.changed_fields.get(key).map(|f| f.join(", ")).unwrap_or_default();
+        println!("~ {key} ({verb}changed: {fields})");
     }
     for key in &report.removed {
         println!("- {key} ({verb}removed)");

@@ -53,6 +53,9 @@ pub struct Config {
     /// `HOOKLINE_DISABLE_AFTER`: a subscription failing for this long with
     /// no success is disabled, default 5 days.
     pub disable_after: Duration,
+    /// `HOOKLINE_HEALTH_LISTEN`: where `/healthz` and `/readyz` are served
+    /// (off when unset).
+    pub health_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -81,9 +84,11 @@ impl Config {
             Guard::default()
         });
         let disable_after = r.duration("HOOKLINE_DISABLE_AFTER", Duration::from_secs(5 * 24 * 3600));
+        let health_listen = hookline_core::probe::read_listen(&mut r);
         r.finish()?;
         Ok(Self {
             nats,
+            health_listen,
             schedule,
             connect_timeout,
             timeout,
@@ -98,6 +103,7 @@ impl Config {
 /// A built notifier.
 pub struct App {
     nats: Nats,
+    health: Option<tokio::net::TcpListener>,
     catalog: CatalogView,
     config: Config,
     background: CancellationToken,
@@ -109,8 +115,10 @@ impl App {
         let nats = nats::connect(&config.nats, "hookline-notifier").await?;
         let background = CancellationToken::new();
         let catalog = store::watch(&nats, background.clone()).await?;
+        let health = hookline_core::probe::bind(config.health_listen).await?;
         Ok(Self {
             nats,
+            health,
             catalog,
             config,
             background,
@@ -121,6 +129,13 @@ impl App {
     // The fan-out's issue step yields the wait for its acks on purpose.
     #[allow(clippy::async_yields_async)]
     pub async fn run_until(self, shutdown: CancellationToken) {
+        if let Some(listener) = self.health {
+            tokio::spawn(hookline_core::probe::serve(
+                listener,
+                self.nats.clone(),
+                shutdown.clone(),
+            ));
+        }
         tracing::info!("Notifier running.");
         let fanout = {
             let spec = ConsumerSpec {

@@ -42,6 +42,9 @@ pub struct Config {
     pub concurrency: usize,
     /// How long routing in flight may take after shutdown.
     pub grace: Duration,
+    /// `HOOKLINE_HEALTH_LISTEN`: where `/healthz` and `/readyz` are served
+    /// (off when unset).
+    pub health_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -51,9 +54,11 @@ impl Config {
         let nats = NatsSettings::read(&mut r);
         let concurrency = r.parse("HOOKLINE_ROUTER_CONCURRENCY", 64usize);
         let grace = r.duration("HOOKLINE_GRACE", GRACE);
+        let health_listen = hookline_core::probe::read_listen(&mut r);
         r.finish()?;
         Ok(Self {
             nats,
+            health_listen,
             concurrency,
             grace,
         })
@@ -69,6 +74,7 @@ struct Table {
 /// A built router.
 pub struct App {
     nats: Nats,
+    health: Option<tokio::net::TcpListener>,
     catalog: CatalogView,
     table: watch::Receiver<Arc<Table>>,
     sinks: Sinks,
@@ -98,8 +104,10 @@ impl App {
             records: Records::open(&nats).await,
             nats: nats.clone(),
         };
+        let health = hookline_core::probe::bind(config.health_listen).await?;
         Ok(Self {
             nats,
+            health,
             catalog: view,
             table,
             sinks,
@@ -111,6 +119,13 @@ impl App {
     /// Routes events and fires schedules until `shutdown`, then finishes
     /// the events in hand.
     pub async fn run_until(self, shutdown: CancellationToken) {
+        if let Some(listener) = self.health {
+            tokio::spawn(hookline_core::probe::serve(
+                listener,
+                self.nats.clone(),
+                shutdown.clone(),
+            ));
+        }
         let spec = ConsumerSpec {
             stream: self.nats.subjects.stream(StreamKind::Ingest),
             durable: "router".to_owned(),
