@@ -19,6 +19,7 @@ COPY --from=build /src/target/release/hookline-ingest /usr/local/bin/hookline-in
 COPY --from=build /src/target/release/hookline-router /usr/local/bin/hookline-router
 COPY --from=build /src/target/release/hookline-executor /usr/local/bin/hookline-executor
 COPY --from=build /src/target/release/hookline-notifier /usr/local/bin/hookline-notifier
+COPY examples/demo-agent.sh /opt/hookline/demo-agent.sh
 USER hookline
 WORKDIR /home/hookline
 ENV HOOKLINE_LOG_FORMAT=json

@@ -393,3 +393,40 @@ pub async fn post_full(
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// A workspace binary beside the test binaries (`cargo build --bins` puts
+/// it there; `scripts/test` builds every binary before the tests).
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let path = exe.ancestors().nth(2).expect("target profile dir").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --workspace --bins` (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// Writes an executable `sh` script (`set -eu`, then `body`) into `dir`;
+/// returns its path.
+pub fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\nset -eu\n{body}\n")).expect("write script");
+    let mut perms = std::fs::metadata(&path).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).expect("chmod");
+    path.display().to_string()
+}
+
+/// POSTs `body` to `url` signed as GitHub signs it with `secret`; returns
+/// the status and JSON answer.
+pub async fn post_github(url: &str, secret: &str, event: &str, delivery: &str, body: &str) -> (u16, serde_json::Value) {
+    let sig = hookline_core::signing::github_signature(secret, body.as_bytes());
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-github-event", event),
+        ("x-github-delivery", delivery),
+        ("x-hub-signature-256", sig.as_str()),
+    ];
+    post(url, &headers, body.to_owned()).await
+}

@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
-use hookline_core::signing;
-use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, post, request};
+use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, post_github, request};
 use serde_json::json;
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -21,14 +20,9 @@ async fn admin(pipeline: &Pipeline, method: &str, path: &str, body: serde_json::
 
 async fn send(pipeline: &Pipeline, delivery: &str) -> u16 {
     let body = json!({"action": "labeled", "label": {"name": "agent"}, "issue": {"title": "api"}}).to_string();
-    let sig = signing::github_signature(SOURCE_SECRET, body.as_bytes());
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-github-event", "issues"),
-        ("x-github-delivery", delivery),
-        ("x-hub-signature-256", sig.as_str()),
-    ];
-    post(&pipeline.webhook_url("gh"), &headers, body).await.0
+    post_github(&pipeline.webhook_url("gh"), SOURCE_SECRET, "issues", delivery, &body)
+        .await
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,26 +3,11 @@
 //! followed to its end, what happened read back, a failed delivery found
 //! and replayed, events tailed from NATS, and the exit codes scripts rely on.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
-use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, post};
+use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, post, script, workspace_binary};
 use serde_json::Value;
-
-/// The `hookline` binary beside this test's (`cargo build --bins` puts it
-/// there; `scripts/test` builds it first).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
-    let path = dir.join("hookline");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --bins` first",
-        path.display()
-    );
-    path
-}
 
 struct Run {
     code: i32,
@@ -39,7 +24,7 @@ impl Run {
 async fn hookline(pipeline: &Pipeline, token: &str, args: &[&str]) -> Run {
     let output = tokio::time::timeout(
         WAIT,
-        tokio::process::Command::new(binary())
+        tokio::process::Command::new(workspace_binary("hookline"))
             .args(args)
             .env("HOOKLINE_ADMIN_URL", format!("http://{}", pipeline.admin))
             .env("HOOKLINE_ADMIN_TOKEN", token)
@@ -65,17 +50,13 @@ async fn ok(pipeline: &Pipeline, args: &[&str]) -> Run {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operators_day_from_the_command_line() {
     let dir = tempfile::tempdir().expect("dir");
-    let agent = dir.path().join("agent.sh");
-    std::fs::write(&agent, "#!/bin/sh\necho \"prompt: $(cat)\"\n").expect("agent");
-    let mut perms = std::fs::metadata(&agent).expect("meta").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&agent, perms).expect("chmod");
+    let agent = script(dir.path(), "agent.sh", "echo \"prompt: $(cat)\"");
     let agent_file = dir.path().join("echo.toml");
     std::fs::write(
         &agent_file,
         format!(
             "prompt = \"Hello {{{{body.who}}}}\"\nrunner = {{ type = \"command\", command = [\"{}\"] }}\ntriggers = [{{ source = \"gh\", events = [\"issues\"] }}]\n",
-            agent.display()
+            agent
         ),
     )
     .expect("agent file");
@@ -239,7 +220,7 @@ async fn exit_codes_tell_scripts_what_went_wrong() {
         "usage"
     );
     assert_eq!(hookline(&pipeline, ADMIN_TOKEN, &["list"]).await.code, 2, "usage");
-    let down = tokio::process::Command::new(binary())
+    let down = tokio::process::Command::new(workspace_binary("hookline"))
         .args(["list", "sources", "--admin-url", "http://127.0.0.1:9"])
         .env("HOOKLINE_ADMIN_TOKEN", ADMIN_TOKEN)
         .output()

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use hookline_core::catalog::Catalog;
 use hookline_core::testing::{free_port, workspace_root};
-use hookline_tests::{Pipeline, Service, get};
+use hookline_tests::{Pipeline, Service, get, workspace_binary};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(workspace_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -140,6 +140,15 @@ fn the_dockerfile_builds_in_one_stage_and_ships_every_binary_in_another() {
         );
     }
     assert!(dockerfile.contains("git"), "the executor clones repositories");
+    for path in read("deploy/hookline.toml")
+        .split('"')
+        .filter(|p| p.starts_with("/opt/hookline/"))
+    {
+        assert!(
+            dockerfile.contains(&format!(" {path}\n")),
+            "deploy/hookline.toml runs {path}, not in the image"
+        );
+    }
     assert!(dockerfile.contains("\nUSER "), "the services do not run as root");
     assert!(read(".dockerignore").lines().any(|l| l == "target"));
 }
@@ -147,7 +156,7 @@ fn the_dockerfile_builds_in_one_stage_and_ships_every_binary_in_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configuration_compose_applies_is_valid() {
     let server = hookline_core::testing::NatsServer::start();
-    let output = tokio::process::Command::new(hookline_binary())
+    let output = tokio::process::Command::new(workspace_binary("hookline"))
         .args(["apply", "--dry-run", "-f"])
         .arg(workspace_root().join("deploy/hookline.toml"))
         .env("HOOKLINE_NATS_URL", server.url())
@@ -165,21 +174,6 @@ async fn the_configuration_compose_applies_is_valid() {
     assert!(stdout.contains("+ source.github (would be created)"), "{stdout}");
     let catalog = Catalog::load(&workspace_root().join("examples/hookline.toml")).expect("example loads");
     assert!(catalog.validate().is_ok());
-}
-
-fn hookline_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("hookline");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --bins` first",
-        path.display()
-    );
-    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,7 +1,7 @@
 //! The executor against real parts: git repositories, agent processes, two
 //! executor copies, cancels, and an executor killed with SIGKILL.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -9,18 +9,9 @@ use hookline_core::catalog::Catalog;
 use hookline_core::signing;
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{Event, Message as _};
-use hookline_tests::{Pipeline, Service, WAIT, post};
+use hookline_tests::{Pipeline, Service, WAIT, post, script, workspace_binary};
 
 const SECRET: &str = "executor-test-secret";
-
-fn script(dir: &Path, name: &str, body: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\nset -eu\n{body}\n")).expect("write script");
-    let mut perms = std::fs::metadata(&path).expect("meta").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&path, perms).expect("chmod");
-    path.display().to_string()
-}
 
 fn catalog(agent: &str, out: &Path, extra: &str) -> Catalog {
     let text = format!(
@@ -287,18 +278,6 @@ wait"#,
     }
 }
 
-fn executor_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let dir = exe.ancestors().nth(2).expect("target profile dir");
-    let bin = dir.join("hookline-executor");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --workspace --bins` (scripts/test does)",
-        bin.display()
-    );
-    bin
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_interrupted_by_sigkill_completes_on_another_copy() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -319,7 +298,7 @@ fi"#,
     )
     .await;
     let workdir = tempfile::tempdir().expect("workdir");
-    let mut child = Command::new(executor_binary())
+    let mut child = Command::new(workspace_binary("hookline-executor"))
         .env("HOOKLINE_NATS_URL", pipeline.server.url())
         .env("HOOKLINE_EXECUTOR_ACK_WAIT", "2s")
         .env("HOOKLINE_EXECUTOR_WORKDIR", workdir.path())

@@ -3,25 +3,14 @@
 //! figures; test events signed as the provider signs; manual runs; a run's
 //! log followed while it is written; dead letters listed and replayed.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
-use hookline_core::signing;
-use hookline_tests::{Pipeline, Receiver, WAIT, post};
+use hookline_tests::{Pipeline, Receiver, WAIT, post_github, script};
 use serde_json::{Value, json};
 
 const SECRET: &str = "operations-test-secret";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn script(dir: &Path, body: &str) -> String {
-    let path = dir.join("agent.sh");
-    std::fs::write(&path, format!("#!/bin/sh\nset -eu\n{body}\n")).expect("write script");
-    let mut perms = std::fs::metadata(&path).expect("meta").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&path, perms).expect("chmod");
-    path.display().to_string()
-}
 
 fn catalog(agent: &str, good: &str, bad: &str) -> Catalog {
     let text = format!(
@@ -53,14 +42,9 @@ secrets = ["{WHSEC}"]
 
 async fn send_issue(pipeline: &Pipeline, delivery: &str, secret: &str) -> u16 {
     let body = json!({"action": "opened", "who": "webhook"}).to_string();
-    let sig = signing::github_signature(secret, body.as_bytes());
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-github-event", "issues"),
-        ("x-github-delivery", delivery),
-        ("x-hub-signature-256", sig.as_str()),
-    ];
-    post(&pipeline.webhook_url("gh"), &headers, body).await.0
+    post_github(&pipeline.webhook_url("gh"), secret, "issues", delivery, &body)
+        .await
+        .0
 }
 
 /// Polls `path` until `done` holds for its answer.
@@ -83,7 +67,7 @@ fn items(answer: &Value) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operator_sees_every_webhook_run_and_delivery() {
     let dir = tempfile::tempdir().expect("dir");
-    let agent = script(dir.path(), "echo \"prompt: $(cat)\"\necho working >&2");
+    let agent = script(dir.path(), "agent.sh", "echo \"prompt: $(cat)\"\necho working >&2");
     let good = Receiver::start(|_, _| 200).await;
     let bad = Receiver::start(|_, _| 500).await;
     let pipeline = Pipeline::start(
@@ -273,7 +257,7 @@ async fn an_operator_sees_every_webhook_run_and_delivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_followed_log_streams_lines_as_written_and_ends_with_the_run() {
     let dir = tempfile::tempdir().expect("dir");
-    let agent = script(dir.path(), "echo first\nsleep 1\necho second");
+    let agent = script(dir.path(), "agent.sh", "echo first\nsleep 1\necho second");
     let nowhere = "http://127.0.0.1:9/";
     let pipeline = Pipeline::start(&catalog(&agent, nowhere, nowhere), &[]).await;
     let (status, manual) = pipeline.admin("POST", "/v1/agents/echo/run", Value::Null).await;

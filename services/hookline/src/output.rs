@@ -48,7 +48,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
 }
 
 /// Prints `items` with the named fields as columns (`a.b` reads nested).
-pub fn items(value: &Value, columns: &[(&str, &str)]) {
+pub fn items(value: &Value, columns: Columns) {
     let rows: Vec<Vec<String>> = value["items"]
         .as_array()
         .map(Vec::as_slice)
@@ -88,8 +88,54 @@ pub fn fields(value: &Value) {
     walk(value, 0);
 }
 
+/// A table's columns: `(header, field)`, where `a.b` reads nested fields.
+pub type Columns = &'static [(&'static str, &'static str)];
+
+/// Runs.
+pub const RUNS: Columns = &[
+    ("RUN", "run_id"),
+    ("AGENT", "agent"),
+    ("STATUS", "status"),
+    ("ATTEMPT", "attempt"),
+    ("EXIT", "exit_code"),
+    ("REASON", "reason"),
+    ("EVENT", "event_id"),
+];
+
+/// Delivery attempts.
+pub const ATTEMPTS: Columns = &[
+    ("AT", "at"),
+    ("EVENT", "event_id"),
+    ("TRY", "attempt"),
+    ("STATUS", "status"),
+    ("MS", "latency_ms"),
+    ("ERROR", "error"),
+    ("NEXT", "next_attempt_at"),
+];
+
+/// Invocations.
+pub const INVOCATIONS: Columns = &[
+    ("AT", "at"),
+    ("STATUS", "status"),
+    ("REASON", "reason"),
+    ("EVENT", "event_id"),
+    ("DELIVERY", "delivery_id"),
+    ("FROM", "source_ip"),
+];
+
+/// Dead letters.
+pub const DEAD_LETTERS: Columns = &[
+    ("SEQ", "seq"),
+    ("SUBSCRIPTION", "subscription"),
+    ("EVENT", "event_id"),
+    ("TYPE", "event_type"),
+    ("TRIES", "attempts"),
+    ("FAILED AT", "failed_at"),
+    ("LAST ERROR", "last_error"),
+];
+
 /// The columns a catalog listing shows, by kind.
-pub fn catalog_columns(kind: &str) -> &'static [(&'static str, &'static str)] {
+pub fn catalog_columns(kind: &str) -> Columns {
     match kind {
         "sources" => &[
             ("ID", "id"),

@@ -34,13 +34,7 @@ pub fn loopback(addr: SocketAddr) -> SocketAddr {
 
 /// `POST /v1/sources/{id}/test` with an optional `{"event": "...", "payload": {...}}`.
 pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
-    let source = state
-        .catalog
-        .borrow()
-        .sources
-        .get(id)
-        .cloned()
-        .ok_or_else(|| AdminError::NotFound(format!("no source `{id}`")))?;
+    let source = state.find("source", id, |c| c.sources.get(id).cloned())?;
     let now_ms = clock::now_ms();
     let secret = source
         .secrets
@@ -104,13 +98,7 @@ pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
 /// `POST /v1/agents/{id}/run` with an optional `{"payload": {...}}`: the
 /// payload is the run's event body, so `{{body.x}}` in the prompt reads it.
 pub async fn manual_run(state: &AdminState, id: &str, body: &Value) -> Answer {
-    let enabled = state
-        .catalog
-        .borrow()
-        .agents
-        .get(id)
-        .map(|a| a.enabled)
-        .ok_or_else(|| AdminError::NotFound(format!("no agent `{id}`")))?;
+    let enabled = state.find("agent", id, |c| c.agents.get(id).map(|a| a.enabled))?;
     if !enabled {
         return Err(AdminError::Conflict(vec![format!("agent `{id}` is disabled")]));
     }

@@ -54,13 +54,7 @@ async fn state_ms(state: &AdminState, key: &str) -> Option<i64> {
 
 /// `GET /v1/sources/{id}/health`.
 pub async fn source(state: &AdminState, id: &str, params: &Params) -> Answer {
-    let enabled = state
-        .catalog
-        .borrow()
-        .sources
-        .get(id)
-        .map(|s| s.enabled)
-        .ok_or_else(|| AdminError::NotFound(format!("no source `{id}`")))?;
+    let enabled = state.find("source", id, |c| c.sources.get(id).map(|s| s.enabled))?;
     let since = params.since_ms()?;
     let (mut accepted, mut refused) = (0u64, 0u64);
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
@@ -110,13 +104,7 @@ fn quantile(values: &mut [u64], q: f64) -> Option<u64> {
 
 /// `GET /v1/subscriptions/{id}/health`.
 pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answer {
-    let enabled = state
-        .catalog
-        .borrow()
-        .subscriptions
-        .get(id)
-        .map(|s| s.enabled)
-        .ok_or_else(|| AdminError::NotFound(format!("no subscription `{id}`")))?;
+    let enabled = state.find("subscription", id, |c| c.subscriptions.get(id).map(|s| s.enabled))?;
     let since = params.since_ms()?;
     let (mut succeeded, mut failed) = (0u64, 0u64);
     let mut latencies = Vec::new();

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hookline_core::catalog::Secret;
+use hookline_core::catalog::{Catalog, Secret};
 use hookline_core::nats::Nats;
 use hookline_core::runs::Records;
 use hookline_core::serve::{self, Body};
@@ -45,6 +45,13 @@ pub struct AdminState {
     pub webhook_addr: SocketAddr,
     /// Run records, for manual runs.
     pub records: Records,
+}
+
+impl AdminState {
+    /// Reads `pick` of the live catalog, or answers 404 for `what` `id`.
+    pub fn find<T>(&self, what: &str, id: &str, pick: impl FnOnce(&Catalog) -> Option<T>) -> Result<T, AdminError> {
+        pick(&self.catalog.borrow()).ok_or_else(|| AdminError::NotFound(format!("no {what} `{id}`")))
+    }
 }
 
 /// What a JSON handler answers.
