@@ -15,16 +15,16 @@ pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
     let report = store::apply(&nats, &catalog, dry_run).await?;
     let verb = if dry_run { "would be " } else { "" };
     for key in &report.created {
-        println!("+ {key} ({verb}created)");
+        say!("+ {key} ({verb}created)");
     }
     for key in &report.updated {
         let fields = report.changed_fields.get(key).map(|f| f.join(", ")).unwrap_or_default();
-        println!("~ {key} ({verb}changed: {fields})");
+        say!("~ {key} ({verb}changed: {fields})");
     }
     for key in &report.removed {
-        println!("- {key} ({verb}removed)");
+        say!("- {key} ({verb}removed)");
     }
-    println!("{} unchanged", report.unchanged);
+    say!("{} unchanged", report.unchanged);
     Ok(())
 }
 

@@ -74,9 +74,9 @@ pub async fn run(command: EventsCommand, json_out: bool) -> Result<(), CliError>
         if json_out {
             let line = json!({"id": event.id, "type": event.r#type, "timestamp": clock::rfc3339_ms(event.timestamp_ms),
                               "run_id": event.run_id, "agent": event.agent, "data": data});
-            println!("{line}");
+            say!("{line}");
         } else {
-            println!(
+            say!(
                 "{}  {:<22} {} {}",
                 clock::rfc3339_ms(event.timestamp_ms),
                 event.r#type,

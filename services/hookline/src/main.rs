@@ -2,6 +2,14 @@
 //! machine; `hookline apply` writes a configuration file into NATS; the
 //! other commands wrap the admin API (`events tail` reads NATS directly).
 
+/// `println!` that ends the program quietly when stdout is closed
+/// (`hookline … | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
+
 mod apply;
 mod client;
 mod demo_receiver;

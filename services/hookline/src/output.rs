@@ -3,9 +3,18 @@
 
 use serde_json::Value;
 
+/// Writes one line to stdout; a closed pipe ends the program quietly (the
+/// reader has what it wanted), where `println!` would panic.
+pub fn line(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    if writeln!(std::io::stdout().lock(), "{text}").is_err() {
+        std::process::exit(0);
+    }
+}
+
 /// Prints `value` as pretty JSON.
 pub fn json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    say!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
 /// A cell's text: strings bare, null as `-`, lists joined.
@@ -39,7 +48,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
                 format!("{c:<width$}")
             })
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        say!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| (*h).to_owned()).collect());
     for row in rows {
@@ -64,7 +73,7 @@ pub fn items(value: &Value, columns: Columns) {
     let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
     table(&headers, &rows);
     if let Some(next) = value.get("next_before").filter(|n| !n.is_null()) {
-        println!("(more: add --before {})", cell(next));
+        say!("(more: add --before {})", cell(next));
     }
 }
 
@@ -72,16 +81,16 @@ pub fn items(value: &Value, columns: Columns) {
 pub fn fields(value: &Value) {
     fn walk(value: &Value, indent: usize) {
         let Some(object) = value.as_object() else {
-            println!("{:indent$}{}", "", cell(value));
+            say!("{:indent$}{}", "", cell(value));
             return;
         };
         for (key, field) in object {
             match field {
                 Value::Object(inner) if !inner.is_empty() => {
-                    println!("{:indent$}{key}:", "");
+                    say!("{:indent$}{key}:", "");
                     walk(field, indent + 2);
                 }
-                _ => println!("{:indent$}{key}: {}", "", cell(field)),
+                _ => say!("{:indent$}{key}: {}", "", cell(field)),
             }
         }
     }

@@ -44,7 +44,7 @@ impl Shell<'_> {
         if self.json {
             output::json(&answer);
         } else {
-            println!("{done}");
+            say!("{done}");
         }
         Ok(answer)
     }
@@ -111,7 +111,7 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
             if json {
                 output::json(&started);
             } else {
-                println!("run {run_id} queued");
+                say!("run {run_id} queued");
             }
             if follow {
                 return logs(api, &run_id, true, json).await;
@@ -198,7 +198,7 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
             if json {
                 output::json(&answer);
             } else {
-                println!("{} dead letter(s) replayed", answer["replayed"]);
+                say!("{} dead letter(s) replayed", answer["replayed"]);
             }
         }
     }
@@ -210,16 +210,16 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
 async fn logs(api: &Api, run_id: &str, follow: bool, json: bool) -> Result<(), CliError> {
     let print = |line: &Value| {
         if json {
-            println!("{line}");
+            say!("{line}");
         } else if let Some(text) = line["line"].as_str() {
             match line["stream"].as_str() {
                 Some("stderr") => eprintln!("{text}"),
-                Some("hookline") => println!("# {text}"),
-                _ => println!("{text}"),
+                Some("hookline") => say!("# {text}"),
+                _ => say!("{text}"),
             }
         } else if let Some(record) = line.get("run") {
             let status = record["status"].as_str().unwrap_or("ended");
-            println!("# run {status} {}", output::cell(&record["reason"]));
+            say!("# run {status} {}", output::cell(&record["reason"]));
         }
     };
     if !follow {
