@@ -121,6 +121,21 @@ async fn everything_created_by_api_works_live_without_a_restart() {
     )
     .await;
     assert_eq!((status, why["matched"].clone()), (200, json!(["triage"])));
+
+    // Once nothing refers to it, the source can be deleted: 404 at ingest.
+    let (status, _) = admin(&pipeline, "DELETE", "/v1/agents/triage", serde_json::Value::Null).await;
+    assert_eq!(status, 204);
+    let (status, _) = admin(&pipeline, "DELETE", "/v1/sources/gh", serde_json::Value::Null).await;
+    assert_eq!(status, 204);
+    let (status, _) = admin(&pipeline, "GET", "/v1/sources/gh", serde_json::Value::Null).await;
+    assert_eq!(status, 404);
+    let deleted_at = Instant::now();
+    while send(&pipeline, &format!("gone-{}", deleted_at.elapsed().as_nanos())).await != 404 {
+        assert!(
+            deleted_at.elapsed() < Duration::from_secs(1),
+            "still served a second after deleting"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -189,7 +204,15 @@ fn the_openapi_document_lists_exactly_the_routes_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_documented_route_answers_as_documented() {
     let pipeline = Pipeline::start(&Catalog::default(), &[]).await;
-    admin(&pipeline, "PUT", "/v1/sources/walk", json!({"provider": "none"})).await;
+    const WALK_SECRET: &str = "walk-secret-value-0123456789";
+    let (status, _) = admin(
+        &pipeline,
+        "PUT",
+        "/v1/sources/walk",
+        json!({"provider": "shared_secret", "secrets": [WALK_SECRET]}),
+    )
+    .await;
+    assert_eq!(status, 201);
     let doc = openapi();
     let token = auth();
     for (path, ops) in doc["paths"].as_object().expect("paths") {
@@ -212,6 +235,10 @@ async fn every_documented_route_answers_as_documented() {
                 body,
             )
             .await;
+            assert!(
+                !answer.to_string().contains(WALK_SECRET),
+                "{method} {concrete} answered a secret: {answer}"
+            );
             let documented = op["responses"].as_object().expect("responses");
             assert!(
                 documented.contains_key(&status.to_string()),
