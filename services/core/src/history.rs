@@ -15,7 +15,6 @@ use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::{self, Message};
 use futures::{Stream, StreamExt as _};
 
-use crate::clock;
 use crate::nats::Nats;
 
 /// How long one message may take to arrive before a read gives up.
@@ -98,20 +97,21 @@ pub async fn newest<T>(
         items: Vec::new(),
         next_before: None,
     };
-    if consumer.cached_info().num_pending == 0 || query.limit == 0 {
+    // What matched when the read began; messages stored later belong to the
+    // next read (without this bound a busy subject would keep the scan
+    // chasing its tail).
+    let matching = consumer.cached_info().num_pending;
+    if matching == 0 || query.limit == 0 {
         return Ok(page);
     }
     let err = |e: &dyn std::fmt::Display| HistoryError::Read {
         stream: name.clone(),
         reason: e.to_string(),
     };
-    // Messages stored after the read began belong to the next read: without
-    // this bound a busy subject would keep the scan chasing its tail.
-    let began = time_from_ms(clock::now_ms());
     let mut messages = consumer.messages().await.map_err(|e| err(&e))?;
     let mut window: VecDeque<(u64, T)> = VecDeque::with_capacity(query.limit.min(1024) + 1);
     let mut dropped = false;
-    loop {
+    for _ in 0..matching {
         let message = match tokio::time::timeout(STALL, messages.next()).await {
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(e))) => return Err(err(&e)),
@@ -119,8 +119,8 @@ pub async fn newest<T>(
             Err(_) => return Err(err(&"timed out reading the stream")),
         };
         let info = message.info().map_err(|e| err(&e))?;
-        let (seq, pending, published) = (info.stream_sequence, info.pending, info.published);
-        if query.before_seq.is_some_and(|b| seq >= b) || published > began {
+        let (seq, pending) = (info.stream_sequence, info.pending);
+        if query.before_seq.is_some_and(|b| seq >= b) {
             break;
         }
         if let Some(item) = keep(&message) {
