@@ -76,7 +76,7 @@ pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
     }
     let request = request
         .body(Full::new(Bytes::from(payload)))
-        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+        .map_err(AdminError::unavailable)?;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
         .await
@@ -141,9 +141,9 @@ pub async fn manual_run(state: &AdminState, id: &str, body: &Value) -> Answer {
     let nats = &state.nats;
     nats.send(nats.subjects.runs(id), request.encode_to_vec(), stamp)
         .await
-        .map_err(|e| AdminError::Unavailable(e.to_string()))?
+        .map_err(AdminError::unavailable)?
         .await
-        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+        .map_err(AdminError::unavailable)?;
     state
         .records
         .put(&RunRecord::queued(&run_id, id, &event_id, now_ms), true)

@@ -54,11 +54,7 @@ async fn bucket(state: &AdminState) -> Result<kv::Store, AdminError> {
         .js
         .get_key_value(state.nats.subjects.config_bucket())
         .await
-        .map_err(|e| AdminError::Unavailable(e.to_string()))
-}
-
-fn unavailable(e: impl std::fmt::Display) -> AdminError {
-    AdminError::Unavailable(e.to_string())
+        .map_err(AdminError::unavailable)
 }
 
 fn hint(value: &Value) -> Value {
@@ -96,8 +92,8 @@ fn redact(kind: Kind, id: &str, mut value: Value) -> Value {
 
 async fn read(store: &kv::Store, kind: Kind, id: &str) -> Result<Option<Value>, AdminError> {
     let key = format!("{}.{id}", kind.prefix());
-    match store.get(&key).await.map_err(unavailable)? {
-        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(unavailable)?)),
+    match store.get(&key).await.map_err(AdminError::unavailable)? {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(AdminError::unavailable)?)),
         None => Ok(None),
     }
 }
@@ -105,11 +101,11 @@ async fn read(store: &kv::Store, kind: Kind, id: &str) -> Result<Option<Value>, 
 /// `GET /v1/{kind}`.
 pub async fn list(state: &AdminState, kind: Kind) -> Result<(u16, Value), AdminError> {
     let store = bucket(state).await?;
-    let mut keys = store.keys().await.map_err(unavailable)?;
+    let mut keys = store.keys().await.map_err(AdminError::unavailable)?;
     let prefix = format!("{}.", kind.prefix());
     let mut ids = Vec::new();
     while let Some(key) = keys.next().await {
-        let key = key.map_err(unavailable)?;
+        let key = key.map_err(AdminError::unavailable)?;
         if let Some(id) = key.strip_prefix(&prefix) {
             ids.push(id.to_owned());
         }
@@ -185,11 +181,11 @@ async fn write(
     let normal = insert(&mut candidate, kind, id, value).map_err(|e| AdminError::Invalid(vec![e]))?;
     candidate.validate().map_err(AdminError::Invalid)?;
     let store = bucket(state).await?;
-    let bytes = serde_json::to_vec(&normal).map_err(unavailable)?;
+    let bytes = serde_json::to_vec(&normal).map_err(AdminError::unavailable)?;
     store
         .put(format!("{}.{id}", kind.prefix()), bytes.into())
         .await
-        .map_err(unavailable)?;
+        .map_err(AdminError::unavailable)?;
     Ok((if existed { 200 } else { 201 }, redact(kind, id, normal)))
 }
 
@@ -225,7 +221,7 @@ pub async fn delete(state: &AdminState, kind: Kind, id: &str) -> Result<(u16, Va
     store
         .delete(format!("{}.{id}", kind.prefix()))
         .await
-        .map_err(unavailable)?;
+        .map_err(AdminError::unavailable)?;
     Ok((204, Value::Null))
 }
 

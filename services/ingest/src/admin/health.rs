@@ -15,10 +15,6 @@ use serde_json::{Value, json};
 use super::params::Params;
 use super::{AdminError, AdminState, Answer};
 
-fn unavailable(e: impl std::fmt::Display) -> AdminError {
-    AdminError::Unavailable(e.to_string())
-}
-
 /// Reads every message on `subject` since `since_ms`, handing each to `count`.
 async fn tally(
     state: &AdminState,
@@ -37,7 +33,7 @@ async fn tally(
         None::<()>
     })
     .await
-    .map_err(unavailable)?;
+    .map_err(AdminError::unavailable)?;
     Ok(())
 }
 
@@ -135,11 +131,11 @@ pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answ
             Ok(info) => info.num_pending + info.num_ack_pending as u64,
             Err(_) => 0, // No consumer yet: nothing was ever delivered.
         },
-        Err(e) => return Err(unavailable(e)),
+        Err(e) => return Err(AdminError::unavailable(e)),
     };
     let dead_letters = history::count(&state.nats, &subjects.stream(StreamKind::Dlq), &subjects.dlq(id))
         .await
-        .map_err(unavailable)?;
+        .map_err(AdminError::unavailable)?;
     let failing_since = state_ms(state, &subjects.state_failing_since(id)).await;
     Ok((
         200,

@@ -21,10 +21,6 @@ use super::{AdminError, AdminState, Answer};
 /// Run states after which nothing more is written to a run's log.
 const FINAL: [&str; 4] = ["succeeded", "failed", "timed_out", "cancelled"];
 
-fn unavailable(e: impl std::fmt::Display) -> AdminError {
-    AdminError::Unavailable(e.to_string())
-}
-
 /// `status=404` (exact) or `status=4xx` (a class).
 fn status_matches(wanted: Option<&str>, status: u32) -> bool {
     match wanted {
@@ -98,7 +94,7 @@ pub async fn invocations(state: &AdminState, source: &str, params: &Params) -> A
         })
     })
     .await
-    .map_err(unavailable)?;
+    .map_err(AdminError::unavailable)?;
     Ok((200, page_json(page)))
 }
 
@@ -127,7 +123,7 @@ pub async fn attempts(state: &AdminState, subscription: &str, params: &Params) -
         keep.then(|| attempt_json(&a))
     })
     .await
-    .map_err(unavailable)?;
+    .map_err(AdminError::unavailable)?;
     Ok((200, page_json(page)))
 }
 
@@ -157,28 +153,12 @@ pub async fn dead_letters(state: &AdminState, params: &Params) -> Answer {
         )
     })
     .await
-    .map_err(unavailable)?;
+    .map_err(AdminError::unavailable)?;
     Ok((200, page_json(page)))
 }
 
 fn log_line(line: &RunLog) -> Value {
     json!({"at": clock::rfc3339_ms(line.at_ms), "stream": line.stream, "line": line.line})
-}
-
-/// The run's record, or 404.
-async fn run_record(state: &AdminState, run_id: &str) -> Result<Value, AdminError> {
-    let store = state
-        .nats
-        .js
-        .get_key_value(state.nats.subjects.runs_bucket())
-        .await
-        .map_err(unavailable)?;
-    let bytes = store
-        .get(run_id)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| AdminError::NotFound(format!("no run `{run_id}`")))?;
-    serde_json::from_slice(&bytes).map_err(unavailable)
 }
 
 fn is_final(record: &Value) -> bool {
@@ -188,7 +168,7 @@ fn is_final(record: &Value) -> bool {
 /// `GET /v1/runs/{run_id}/log`: the run's output so far, oldest first; with
 /// `follow=true`, newline-delimited JSON that stays open until the run ends.
 pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Result<Response<Body>, AdminError> {
-    let record = run_record(state, run_id).await?;
+    let record = super::ops::read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?;
     let agent = record["agent"].as_str().unwrap_or_default().to_owned();
     let subject = state.nats.subjects.log_run(&agent, run_id);
     if !params.flag("follow") {
@@ -202,7 +182,7 @@ pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Resul
             RunLog::decode(m.payload.as_ref()).ok().map(|l| log_line(&l))
         })
         .await
-        .map_err(unavailable)?;
+        .map_err(AdminError::unavailable)?;
         let lines: Vec<Value> = page.items.into_iter().rev().map(|(_, line)| line).collect();
         return Ok(serve::json(
             200,
@@ -216,7 +196,7 @@ pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Resul
         DeliverPolicy::All,
     )
     .await
-    .map_err(unavailable)?;
+    .map_err(AdminError::unavailable)?;
     let (tx, rx) = futures::channel::mpsc::channel::<Bytes>(64);
     let nats = state.nats.clone();
     let run_id = run_id.to_owned();

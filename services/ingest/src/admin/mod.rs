@@ -81,6 +81,11 @@ pub enum AdminError {
 }
 
 impl AdminError {
+    /// NATS (or another part) could not do what was asked: 503.
+    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+        AdminError::Unavailable(e.to_string())
+    }
+
     fn response(&self) -> Response<Body> {
         let (status, code, problems) = match self {
             AdminError::Unauthorized => (401, "unauthorized", None),

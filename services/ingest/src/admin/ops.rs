@@ -9,25 +9,28 @@ use serde_json::{Value, json};
 use super::params::Params;
 use super::{AdminError, AdminState, Answer};
 
-async fn read_json(state: &AdminState, bucket: String, key: &str, what: &str) -> Result<(u16, Value), AdminError> {
+/// The JSON value under `key` in `bucket`, or 404 naming `what`.
+pub(super) async fn read_value(state: &AdminState, bucket: String, key: &str, what: &str) -> Result<Value, AdminError> {
     let store = state
         .nats
         .js
         .get_key_value(bucket)
         .await
-        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+        .map_err(AdminError::unavailable)?;
     let bytes = store
         .get(key)
         .await
-        .map_err(|e| AdminError::Unavailable(e.to_string()))?
+        .map_err(AdminError::unavailable)?
         .ok_or_else(|| AdminError::NotFound(format!("no {what} `{key}`")))?;
-    let value = serde_json::from_slice(&bytes).map_err(|e| AdminError::Unavailable(e.to_string()))?;
-    Ok((200, value))
+    serde_json::from_slice(&bytes).map_err(AdminError::unavailable)
 }
 
 /// `GET /v1/runs/{run_id}`: the run's record.
 pub async fn run(state: &AdminState, run_id: &str) -> Result<(u16, Value), AdminError> {
-    read_json(state, state.nats.subjects.runs_bucket(), run_id, "run").await
+    Ok((
+        200,
+        read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?,
+    ))
 }
 
 /// `GET /v1/runs`: run records, newest first; filters `agent`, `status`,
@@ -57,7 +60,7 @@ pub async fn runs(state: &AdminState, params: &Params) -> Answer {
         keep.then_some(record)
     })
     .await
-    .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    .map_err(AdminError::unavailable)?;
     // Run ids are UUIDv7: ordered by id is ordered by request time.
     let mut records: Vec<Value> = page.items.into_iter().map(|(_, r)| r).collect();
     records.sort_by(|a, b| b["run_id"].as_str().cmp(&a["run_id"].as_str()));
@@ -73,13 +76,16 @@ pub async fn runs(state: &AdminState, params: &Params) -> Answer {
 /// `GET /v1/events/{event_id}/explain`: which agents an event started, and
 /// the first filter each other agent on its source failed.
 pub async fn explain(state: &AdminState, event_id: &str) -> Result<(u16, Value), AdminError> {
-    read_json(
-        state,
-        state.nats.subjects.decisions_bucket(),
-        event_id,
-        "routing decision for event",
-    )
-    .await
+    Ok((
+        200,
+        read_value(
+            state,
+            state.nats.subjects.decisions_bucket(),
+            event_id,
+            "routing decision for event",
+        )
+        .await?,
+    ))
 }
 
 /// `POST /v1/runs/{run_id}/cancel`.
@@ -87,7 +93,7 @@ pub async fn cancel(state: &AdminState, run_id: &str) -> Result<(u16, Value), Ad
     match control::cancel_run(&state.nats, run_id, Duration::from_secs(5)).await {
         Ok(true) => Ok((202, json!({"run_id": run_id, "cancelled": true}))),
         Ok(false) => Err(AdminError::NotFound(format!("no executor is running `{run_id}`"))),
-        Err(e) => Err(AdminError::Unavailable(e.to_string())),
+        Err(e) => Err(AdminError::unavailable(e)),
     }
 }
 
@@ -114,6 +120,6 @@ pub async fn replay(state: &AdminState, body: &Value) -> Result<(u16, Value), Ad
     match control::replay::replay(&state.nats, &selection).await {
         Ok(replayed) => Ok((200, json!({"replayed": replayed}))),
         Err(control::replay::ReplayError::NotFound(seq)) => Err(AdminError::NotFound(format!("no dead letter {seq}"))),
-        Err(e) => Err(AdminError::Unavailable(e.to_string())),
+        Err(e) => Err(AdminError::unavailable(e)),
     }
 }
