@@ -430,3 +430,19 @@ pub async fn post_github(url: &str, secret: &str, event: &str, delivery: &str, b
     ];
     post(url, &headers, body.to_owned()).await
 }
+
+/// Runs `attempt` every 100 ms until it gives `Ok`; after [`WAIT`] the test
+/// fails with `what` and the last `Err` (what was seen instead).
+pub async fn eventually<T, Fut>(what: &str, mut attempt: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(seen) if Instant::now() >= deadline => panic!("{what}: {seen}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}

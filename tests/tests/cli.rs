@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
-use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, post, script, workspace_binary};
+use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, eventually, post, script, workspace_binary};
 use serde_json::Value;
 
 struct Run {
@@ -100,19 +100,11 @@ async fn an_operators_day_from_the_command_line() {
     assert_eq!(as_json["items"][0]["id"], "echo");
 
     // A test event the source verifies, and a manual run followed to its end.
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually("the new source takes effect", || async {
         let sent = hookline(&pipeline, ADMIN_TOKEN, &["send-test", "gh", "--event", "ping"]).await;
-        if sent.code == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the new source never took effect: {}",
-            sent.stderr
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if sent.code == 0 { Ok(()) } else { Err(sent.stderr) }
+    })
+    .await;
     let followed = ok(&pipeline, &["run", "echo", "--data", r#"{"who": "cli"}"#, "--follow"]).await;
     assert!(followed.stdout.contains("prompt: Hello cli"), "{}", followed.stdout);
     assert!(followed.stdout.contains("# run succeeded"), "{}", followed.stdout);
@@ -126,26 +118,22 @@ async fn an_operators_day_from_the_command_line() {
     assert!(invocations.stdout.contains("stored"), "{}", invocations.stdout);
 
     // The delivery failed: read why, then replay it.
-    let deadline = Instant::now() + WAIT;
-    let seq = loop {
+    let seq = eventually("a dead letter", || async {
         let letters = ok(&pipeline, &["dlq", "list", "--subscription", "ops", "--json"])
             .await
             .json();
-        if let Some(seq) = letters["items"][0]["seq"].as_u64() {
-            break seq;
-        }
-        assert!(Instant::now() < deadline, "no dead letter");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let deadline = Instant::now() + WAIT;
-    let failed = loop {
+        letters["items"][0]["seq"].as_u64().ok_or_else(|| letters.to_string())
+    })
+    .await;
+    let failed = eventually("a header and two failed attempts", || async {
         let failed = ok(&pipeline, &["deliveries", "ops", "--failed"]).await;
         if failed.stdout.lines().count() >= 3 {
-            break failed; // A header and two attempts.
+            Ok(failed)
+        } else {
+            Err(failed.stdout)
         }
-        assert!(Instant::now() < deadline, "{}", failed.stdout);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     assert!(
         failed.stdout.lines().skip(1).all(|l| l.contains("503")),
         "{}",

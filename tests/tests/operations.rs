@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
-use hookline_tests::{Pipeline, Receiver, WAIT, post_github, script};
+use hookline_tests::{Pipeline, Receiver, eventually, post_github, script};
 use serde_json::{Value, json};
 
 const SECRET: &str = "operations-test-secret";
@@ -49,15 +49,15 @@ async fn send_issue(pipeline: &Pipeline, delivery: &str, secret: &str) -> u16 {
 
 /// Polls `path` until `done` holds for its answer.
 async fn wait_for(pipeline: &Pipeline, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually(what, || async {
         let (status, answer) = pipeline.admin("GET", path, Value::Null).await;
         if status == 200 && done(&answer) {
-            return answer;
+            Ok(answer)
+        } else {
+            Err(format!("last answer {status} {answer}"))
         }
-        assert!(Instant::now() < deadline, "{what}: last answer {status} {answer}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 fn items(answer: &Value) -> Vec<Value> {
