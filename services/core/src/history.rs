@@ -87,9 +87,7 @@ pub async fn newest<T>(
     mut keep: impl FnMut(&Message) -> Option<T>,
 ) -> Result<Page<T>, HistoryError> {
     let policy = match query.since_ms {
-        Some(ms) => DeliverPolicy::ByStartTime {
-            start_time: time_from_ms(ms),
-        },
+        Some(ms) => from_ms(ms),
         None => DeliverPolicy::All,
     };
     let (consumer, name) = reader(nats, stream, &query.subject, policy).await?;
@@ -169,7 +167,10 @@ pub fn stored_ms(message: &Message) -> i64 {
         .unwrap_or_default()
 }
 
-fn time_from_ms(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+/// Start with the first message stored at or after `ms` (unix ms).
+pub fn from_ms(ms: i64) -> DeliverPolicy {
+    DeliverPolicy::ByStartTime {
+        start_time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    }
 }

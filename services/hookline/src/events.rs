@@ -44,10 +44,7 @@ pub async fn run(command: EventsCommand, json_out: bool) -> Result<(), CliError>
             let age = hookline_core::settings::parse_duration(&age)
                 .map_err(|e| CliError::Refused(format!("--since {age}: {e}")))?;
             let start_ms = clock::now_ms() - i64::try_from(age.as_millis()).unwrap_or(0);
-            DeliverPolicy::ByStartTime {
-                start_time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(start_ms) * 1_000_000)
-                    .map_err(|e| CliError::Refused(format!("--since: {e}")))?,
-            }
+            history::from_ms(start_ms)
         }
     };
     let nats = crate::apply::connect()
