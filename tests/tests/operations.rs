@@ -257,7 +257,7 @@ async fn an_operator_sees_every_webhook_run_and_delivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_followed_log_streams_lines_as_written_and_ends_with_the_run() {
     let dir = tempfile::tempdir().expect("dir");
-    let agent = script(dir.path(), "agent.sh", "echo first\nsleep 1\necho second");
+    let agent = script(dir.path(), "agent.sh", "echo first\nseq 1 300\nsleep 1\necho second");
     let nowhere = "http://127.0.0.1:9/";
     let pipeline = Pipeline::start(&catalog(&agent, nowhere, nowhere), &[]).await;
     let (status, manual) = pipeline.admin("POST", "/v1/agents/echo/run", Value::Null).await;
@@ -277,6 +277,9 @@ async fn a_followed_log_streams_lines_as_written_and_ends_with_the_run() {
     let first = printed.iter().position(|l| *l == "first").expect("first line");
     let second = printed.iter().position(|l| *l == "second").expect("second line");
     assert!(first < second, "{printed:?}");
+    let numbers: Vec<&str> = printed[first + 1..second].to_vec();
+    let expected: Vec<String> = (1..=300).map(|n| n.to_string()).collect();
+    assert_eq!(numbers, expected, "every line, in the order printed");
     assert_eq!(
         lines.last().expect("lines")["run"]["status"],
         "succeeded",

@@ -1,7 +1,8 @@
 //! Publishing what a run produces: events on `hookline.events.<type>` (each
 //! acknowledged by JetStream, retried in process for a while), and output
-//! lines on `hookline.log.run.<agent>` (fire and forget: a lost log line
-//! never fails or repeats a run).
+//! lines on `hookline.log.run.<agent>.<run id>` (fire and forget: a lost log
+//! line never fails or repeats a run; one publisher per run keeps them in
+//! the order the agent printed them).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +31,7 @@ pub const MAX_RUN_LOG_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct Emitter {
     logged: Arc<AtomicUsize>,
+    lines: tokio::sync::mpsc::UnboundedSender<RunLog>,
     nats: Nats,
     run_id: String,
     agent: String,
@@ -39,8 +41,19 @@ pub struct Emitter {
 impl Emitter {
     /// An emitter for one run.
     pub fn new(nats: Nats, run_id: &str, agent: &str, traceparent: String) -> Self {
+        // One task publishes the run's lines in order (a task per line
+        // would let them overtake each other); it ends with the last
+        // clone of this emitter. The byte cap bounds what it can hold.
+        let (lines, mut queue) = tokio::sync::mpsc::unbounded_channel::<RunLog>();
+        let (client, subject) = (nats.client.clone(), nats.subjects.log_run(agent, run_id));
+        tokio::spawn(async move {
+            while let Some(line) = queue.recv().await {
+                let _ = client.publish(subject.clone(), Bytes::from(line.encode_to_vec())).await;
+            }
+        });
         Self {
             logged: Arc::default(),
+            lines,
             nats,
             run_id: run_id.to_owned(),
             agent: agent.to_owned(),
@@ -108,10 +121,6 @@ impl Emitter {
             stream: stream.to_owned(),
             line,
         };
-        let client = self.nats.client.clone();
-        let subject = self.nats.subjects.log_run(&self.agent, &self.run_id);
-        tokio::spawn(async move {
-            let _ = client.publish(subject, Bytes::from(record.encode_to_vec())).await;
-        });
+        let _ = self.lines.send(record);
     }
 }
