@@ -264,3 +264,113 @@ async fn every_documented_route_answers_as_documented() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_with_a_stale_revision_is_refused_and_changes_nothing() {
+    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[hookline_tests::Service::Ingest]).await;
+    let path = "/v1/sources/rev";
+    let (status, first) = admin(
+        &pipeline,
+        "PUT",
+        path,
+        json!({"provider": "github", "secrets": ["s1-secret"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    let r1 = first["revision"].as_u64().expect("revision answered");
+    let (status, second) = admin(
+        &pipeline,
+        "PUT",
+        path,
+        json!({"provider": "github", "max_body_bytes": 1000, "revision": r1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["revision"].as_u64().expect("revision");
+    assert!(r2 > r1);
+
+    // The body's revision, and If-Match, are checked against the stored one.
+    let (status, refused) = admin(
+        &pipeline,
+        "PUT",
+        path,
+        json!({"provider": "github", "max_body_bytes": 5, "revision": r1}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("changed by another writer"), "{refused}");
+    let token = auth();
+    let stale = format!("\"{r1}\"");
+    let url = format!("http://{}{path}", pipeline.admin);
+    let headers = [("authorization", token.as_str()), ("if-match", stale.as_str())];
+    assert_eq!(request("DELETE", &url, &headers, "").await.0, 409);
+    assert_eq!(request("POST", &format!("{url}/disable"), &headers, "").await.0, 409);
+    let (status, now) = admin(&pipeline, "GET", path, serde_json::Value::Null).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (now["revision"].as_u64(), now["max_body_bytes"].as_u64()),
+        (Some(r2), Some(1000))
+    );
+    assert_eq!(now["enabled"], json!(true), "the stale disable changed nothing");
+
+    // apply reads, then writes only what is still as it read it.
+    let mut catalog = Catalog::default();
+    catalog.sources.insert(
+        "rev".to_owned(),
+        serde_json::from_value(json!({"provider": "github", "secrets": ["from-apply"]})).expect("spec"),
+    );
+    let plan = hookline_core::store::plan(&pipeline.nats, &catalog)
+        .await
+        .expect("plan");
+    assert_eq!(plan.report.updated, ["source.rev"]);
+    let (status, _) = admin(
+        &pipeline,
+        "PUT",
+        path,
+        json!({"provider": "github", "max_body_bytes": 2000}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let error = hookline_core::store::execute(&pipeline.nats, &plan)
+        .await
+        .expect_err("the entry changed after apply read it");
+    assert!(
+        error
+            .to_string()
+            .contains("`source.rev` was changed by another writer since it was read"),
+        "{error}"
+    );
+    let (_, now) = admin(&pipeline, "GET", path, serde_json::Value::Null).await;
+    assert_eq!(now["max_body_bytes"].as_u64(), Some(2000), "the API's write stands");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_api_refuses_subscription_urls_with_the_same_words_as_apply() {
+    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[hookline_tests::Service::Ingest]).await;
+    let guard = hookline_core::ssrf::Guard::parse("127.0.0.1").expect("allow-list");
+    for url in [
+        "http://169.254.169.254/latest",
+        "http://10.0.0.1/x",
+        "http://127.0.0.2/x",
+        "http://[::1]/x",
+        "http://0.0.0.0/x",
+        "http://100.64.0.1/x",
+        "http://224.0.0.1/x",
+    ] {
+        let spec = json!({"url": url, "secrets": [WHSEC]});
+        let (status, answer) = admin(&pipeline, "PUT", "/v1/subscriptions/ssrf", spec.clone()).await;
+        assert_eq!(status, 400, "{url}: {answer}");
+        let mut catalog = Catalog::default();
+        catalog
+            .subscriptions
+            .insert("ssrf".to_owned(), serde_json::from_value(spec).expect("spec"));
+        let apply_says = hookline_core::ssrf::check_catalog(&guard, &catalog).expect_err("apply refuses it too");
+        assert_eq!(answer["error"]["problems"], json!(apply_says), "{url}");
+    }
+    let (_, list) = admin(&pipeline, "GET", "/v1/subscriptions", serde_json::Value::Null).await;
+    assert_eq!(list["items"], json!([]));
+}

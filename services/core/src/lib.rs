@@ -26,6 +26,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod signing;
 pub mod ssrf;
+pub mod state;
 pub mod store;
 pub mod subjects;
 pub mod supervise;

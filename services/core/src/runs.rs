@@ -1,21 +1,112 @@
-//! Run records in the `hookline_runs` bucket, by run id: written `queued`
-//! by whoever requests the run (router, scheduler), then by the executor as
-//! it runs and finishes.
+//! Runs: the one way to request one ([`request`]), and their records in the
+//! `hookline_runs` bucket, by run id: written `queued` by whoever requests
+//! the run (router, scheduler, a manual run), then by the executor as it
+//! runs and finishes.
 
-use async_nats::jetstream::kv;
-use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
 
-use crate::nats::Nats;
+use async_nats::jetstream::{self, kv};
+use hookline_proto::{Message as _, RunRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::nats::{Nats, Stamp};
+
+/// Where a run stands. The first three are live; the others are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Requested, not yet taken by an executor.
+    Queued,
+    /// Waiting for a person to approve it.
+    AwaitingApproval,
+    /// An executor runs it.
+    Running,
+    /// The agent exited 0 and everything it produced was published.
+    Succeeded,
+    /// The agent (or its setup) failed.
+    Failed,
+    /// The agent ran out of time.
+    TimedOut,
+    /// Cancelled by an operator.
+    Cancelled,
+    /// Refused by a person.
+    Rejected,
+    /// Nobody approved it in time.
+    Expired,
+}
+
+impl RunStatus {
+    /// Every status, live ones first.
+    pub const ALL: [RunStatus; 9] = [
+        RunStatus::Queued,
+        RunStatus::AwaitingApproval,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::TimedOut,
+        RunStatus::Cancelled,
+        RunStatus::Rejected,
+        RunStatus::Expired,
+    ];
+
+    /// The status as written in records and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::AwaitingApproval => "awaiting_approval",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Rejected => "rejected",
+            RunStatus::Expired => "expired",
+        }
+    }
+
+    /// Whether nothing more will happen to the run.
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            RunStatus::Queued | RunStatus::AwaitingApproval | RunStatus::Running
+        )
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is not a run status.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{0}` is not a run status (one of queued, awaiting_approval, running, succeeded, failed, timed_out, cancelled, rejected, expired)"
+)]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for RunStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| UnknownStatus(text.to_owned()))
+    }
+}
 
 /// A run's record in the `hookline_runs` bucket.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The run.
     pub run_id: String,
     /// Its agent.
     pub agent: String,
-    /// queued, running, succeeded, failed, timed_out, cancelled.
-    pub status: &'static str,
+    /// Where it stands.
+    pub status: RunStatus,
     /// 1 for the first try.
     pub attempt: u32,
     /// The inbound event that started it, if any.
@@ -38,7 +129,7 @@ impl RunRecord {
         Self {
             run_id: run_id.to_owned(),
             agent: agent.to_owned(),
-            status: "queued",
+            status: RunStatus::Queued,
             attempt: 0,
             event_id: event_id.to_owned(),
             requested_at_ms,
@@ -73,21 +164,122 @@ impl Records {
         let (Some(kv), Ok(json)) = (&self.0, serde_json::to_vec(record)) else {
             return;
         };
-        let written = if only_if_new {
-            kv.create(&record.run_id, json.into())
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        } else {
-            kv.put(&record.run_id, json.into())
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        };
-        if let Err(e) = written
-            && !only_if_new
-        {
+        if only_if_new {
+            // Exists already: the executor wrote it first, which is fine.
+            let _ = kv.create(&record.run_id, json.into()).await;
+        } else if let Err(e) = kv.put(&record.run_id, json.into()).await {
             tracing::warn!(run_id = %record.run_id, error = %e, "Run record not written.");
         }
+    }
+
+    /// Reads a run's record.
+    pub async fn get(&self, run_id: &str) -> Result<Option<RunRecord>, RecordError> {
+        let Some(kv) = &self.0 else {
+            return Err(RecordError::NoBucket);
+        };
+        let Some(bytes) = kv.get(run_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(serde_json::from_slice(&bytes)?))
+    }
+}
+
+/// Why a run record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The bucket could not be opened at start-up.
+    #[error("the run records bucket is unavailable")]
+    NoBucket,
+    /// NATS did not answer.
+    #[error("run records: {0}")]
+    Kv(#[from] kv::EntryError),
+    /// The record is not a run record.
+    #[error("run record unreadable: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+/// Why a run could not be requested: the caller retries (or answers 503).
+#[derive(Debug, thiserror::Error)]
+#[error("run of agent `{agent}` not requested: {source}")]
+pub struct RequestError {
+    /// The agent.
+    pub agent: String,
+    /// What JetStream said.
+    #[source]
+    pub source: jetstream::context::PublishError,
+}
+
+/// One run to request, with its dedupe id (from [`crate::subjects::msg_id`]).
+pub struct Request {
+    /// The message to publish on `hookline.runs.<agent>`.
+    pub run: RunRequest,
+    /// Its `Nats-Msg-Id`.
+    pub msg_id: String,
+}
+
+/// Requests runs: publishes every `RunRequest` (all at once), waits for
+/// every ack, then writes a `queued` record for each one JetStream took as
+/// new. Returns, per request in order, whether it was new. This is the only
+/// way a run is started: the router, schedules and manual runs call it.
+pub async fn request(
+    nats: &Nats,
+    records: &Records,
+    requests: Vec<Request>,
+    event_id: Option<&str>,
+    traceparent: &str,
+) -> Result<Vec<bool>, RequestError> {
+    let mut pending = Vec::with_capacity(requests.len());
+    for Request { run, msg_id } in requests {
+        let stamp = Stamp {
+            msg_id: &msg_id,
+            event_id,
+            traceparent: Some(traceparent),
+        };
+        let ack = nats
+            .send(nats.subjects.runs(&run.agent), run.encode_to_vec(), stamp)
+            .await
+            .map_err(|source| RequestError {
+                agent: run.agent.clone(),
+                source,
+            })?;
+        pending.push((run, ack));
+    }
+    let mut fresh = Vec::with_capacity(pending.len());
+    for (run, ack) in pending {
+        let ack = ack.await.map_err(|source| RequestError {
+            agent: run.agent.clone(),
+            source,
+        })?;
+        if !ack.duplicate {
+            let event_id = run.event.as_ref().map_or("", |e| e.event_id.as_str());
+            records
+                .put(
+                    &RunRecord::queued(&run.run_id, &run.agent, event_id, run.requested_at_ms),
+                    true,
+                )
+                .await;
+        }
+        fresh.push(!ack.duplicate);
+    }
+    Ok(fresh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_know_what_is_final() {
+        for status in RunStatus::ALL {
+            assert_eq!(status.as_str().parse::<RunStatus>().ok(), Some(status));
+            let json = serde_json::to_string(&status).expect("serializes");
+            assert_eq!(json, format!("\"{status}\""));
+        }
+        let live: Vec<_> = RunStatus::ALL.into_iter().filter(|s| !s.is_final()).collect();
+        assert_eq!(
+            live,
+            [RunStatus::Queued, RunStatus::AwaitingApproval, RunStatus::Running]
+        );
+        assert!("done".parse::<RunStatus>().is_err());
     }
 }

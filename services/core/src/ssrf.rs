@@ -113,6 +113,23 @@ impl Guard {
     }
 }
 
+/// The one SSRF rule for every writer of the catalog (`apply`, `up`, the
+/// admin API): each subscription URL the guard refuses is a problem, named
+/// by subscription.
+pub fn check_catalog(guard: &Guard, catalog: &crate::catalog::Catalog) -> Result<(), Vec<String>> {
+    let problems: Vec<String> = catalog
+        .subscriptions
+        .iter()
+        .filter_map(|(id, sub)| {
+            guard
+                .check_url(&sub.url)
+                .err()
+                .map(|e| format!("subscription `{id}`: {e}"))
+        })
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,10 @@
-//! Subject, stream, bucket and header names: the one place that spells them.
+//! The JetStream contract: every subject, stream, bucket, KV key, state key
+//! and `Nats-Msg-Id` is spelled here and nowhere else.
 //!
 //! Every name derives from a prefix (default `hookline`) so that several
-//! installations can share one NATS account.
+//! installations can share one NATS account. Dedupe ids ([`msg_id`]) are
+//! only what JetStream's duplicate window absorbs; idempotency that must
+//! survive a server restart lives in KV with revision checks.
 
 /// Dedupe header JetStream reads.
 pub const MSG_ID: &str = "Nats-Msg-Id";
@@ -164,9 +167,118 @@ impl Subjects {
         format!("subscription.{subscription}.failing_since")
     }
 
+    /// State key: the last schedule tick an agent fired (unix seconds).
+    pub fn state_last_tick(&self, agent: &str) -> String {
+        format!("schedule.{agent}.last_tick")
+    }
+
+    /// Config key of one catalog object: `<kind>.<id>` (`source.github`).
+    pub fn config_key(&self, kind: ConfigKind, id: &str) -> String {
+        format!("{}.{id}", kind.word())
+    }
+
+    /// The kind and id a config key names, if it names one.
+    pub fn parse_config_key<'k>(&self, key: &'k str) -> Option<(ConfigKind, &'k str)> {
+        let (word, id) = key.split_once('.')?;
+        let kind = ConfigKind::ALL.into_iter().find(|k| k.word() == word)?;
+        Some((kind, id))
+    }
+
     /// KV bucket holding run records.
     pub fn runs_bucket(&self) -> String {
         format!("{}_runs", self.prefix)
+    }
+}
+
+/// The four kinds of object in the `hookline_config` bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConfigKind {
+    /// Inbound endpoints.
+    Source,
+    /// Environment profiles.
+    Profile,
+    /// Agents.
+    Agent,
+    /// Outbound endpoints.
+    Subscription,
+}
+
+impl ConfigKind {
+    /// Every kind, in the order a catalog is written.
+    pub const ALL: [ConfigKind; 4] = [
+        ConfigKind::Source,
+        ConfigKind::Profile,
+        ConfigKind::Agent,
+        ConfigKind::Subscription,
+    ];
+
+    /// The singular word: `source`, as in keys and messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            ConfigKind::Source => "source",
+            ConfigKind::Profile => "profile",
+            ConfigKind::Agent => "agent",
+            ConfigKind::Subscription => "subscription",
+        }
+    }
+
+    /// The plural word: `sources`, as in the admin API's paths.
+    pub fn plural(self) -> &'static str {
+        match self {
+            ConfigKind::Source => "sources",
+            ConfigKind::Profile => "profiles",
+            ConfigKind::Agent => "agents",
+            ConfigKind::Subscription => "subscriptions",
+        }
+    }
+
+    /// The kind a plural word names.
+    pub fn from_plural(word: &str) -> Option<Self> {
+        ConfigKind::ALL.into_iter().find(|k| k.plural() == word)
+    }
+}
+
+/// `Nats-Msg-Id` values, one function per kind of message. JetStream drops
+/// a second publish with the same id inside the stream's duplicate window.
+pub mod msg_id {
+    /// A verified webhook: the provider's delivery id within its source.
+    pub fn inbound(source: &str, delivery_id: &str) -> String {
+        format!("{source}/{delivery_id}")
+    }
+
+    /// A run requested by the router for one event and agent.
+    pub fn run_request(event_id: &str, agent: &str) -> String {
+        format!("{event_id}/{agent}")
+    }
+
+    /// A run requested by a schedule tick (RFC 3339, seconds).
+    pub fn schedule(agent: &str, tick: &str) -> String {
+        format!("schedule/{agent}/{tick}")
+    }
+
+    /// A run started by hand.
+    pub fn manual(run_id: &str) -> String {
+        format!("manual/{run_id}")
+    }
+
+    /// One event for one subscription.
+    pub fn delivery(event_id: &str, subscription: &str) -> String {
+        format!("{event_id}/{subscription}")
+    }
+
+    /// A delivery that used up its attempts, by its stream sequence.
+    pub fn dead_letter(event_id: &str, subscription: &str, sequence: u64) -> String {
+        format!("{event_id}/{subscription}/dlq/{sequence}")
+    }
+
+    /// A dead letter sent again, by its DLQ sequence.
+    pub fn replay(event_id: &str, subscription: &str, sequence: u64) -> String {
+        format!("{event_id}/{subscription}/replay/{sequence}")
+    }
+
+    /// An event a run emitted; `dedupe` names it within the run.
+    pub fn emitted(run_id: &str, dedupe: &str) -> String {
+        format!("{run_id}/{dedupe}")
     }
 }
 
@@ -186,5 +298,18 @@ mod tests {
         let staging = Subjects::new("hl-staging");
         assert_eq!(staging.stream(StreamKind::Runs), "HL_STAGING_RUNS");
         assert_eq!(staging.runs("triage"), "hl-staging.runs.triage");
+    }
+
+    #[test]
+    fn config_keys_round_trip() {
+        let s = Subjects::new("hookline");
+        for kind in ConfigKind::ALL {
+            let key = s.config_key(kind, "a-1");
+            assert_eq!(s.parse_config_key(&key), Some((kind, "a-1")), "{key}");
+            assert_eq!(ConfigKind::from_plural(kind.plural()), Some(kind));
+        }
+        assert_eq!(s.config_key(ConfigKind::Source, "github"), "source.github");
+        assert_eq!(s.parse_config_key("nothing.x"), None);
+        assert_eq!(s.parse_config_key("source"), None);
     }
 }

@@ -12,6 +12,7 @@ use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use hookline_core::clock;
 use hookline_core::nats::{Nats, Stamp};
+use hookline_core::subjects::msg_id;
 use hookline_proto::{Event, Message as _, RunLog};
 use serde_json::{Map, Value};
 
@@ -73,7 +74,7 @@ impl Emitter {
             agent: self.agent.clone(),
         };
         let payload = event.encode_to_vec();
-        let msg_id = format!("{}/{dedupe}", self.run_id);
+        let msg_id = msg_id::emitted(&self.run_id, dedupe);
         let publish_once = || async {
             let stamp = Stamp {
                 msg_id: &msg_id,

@@ -10,7 +10,7 @@ use hookline_core::catalog::{AgentSpec, Catalog};
 use hookline_core::clock;
 use hookline_core::consume::Outcome;
 use hookline_core::nats::Nats;
-pub use hookline_core::runs::{Records, RunRecord};
+pub use hookline_core::runs::{Records, RunRecord, RunStatus};
 use hookline_proto::RunRequest;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -97,7 +97,7 @@ async fn execute_agent(
     let mut record = RunRecord {
         run_id: request.run_id.clone(),
         agent: request.agent.clone(),
-        status: "running",
+        status: RunStatus::Running,
         attempt,
         event_id: request.event.as_ref().map(|e| e.event_id.clone()).unwrap_or_default(),
         requested_at_ms: request.requested_at_ms,
@@ -150,15 +150,15 @@ async fn execute_agent(
     record.exit_code = output.exit.code();
     record.reason = output.reason.clone().unwrap_or_else(|| output.exit.reason().to_owned());
     record.status = match (&output.exit, output.success()) {
-        (_, true) => "succeeded",
-        (Exit::TimedOut, _) => "timed_out",
-        (Exit::Cancelled, _) => "cancelled",
-        _ => "failed",
+        (_, true) => RunStatus::Succeeded,
+        (Exit::TimedOut, _) => RunStatus::TimedOut,
+        (Exit::Cancelled, _) => RunStatus::Cancelled,
+        _ => RunStatus::Failed,
     };
     record.finished_at_ms = clock::now_ms();
     // Only a run the agent itself failed is tried again, and only if asked.
-    let again = record.status == "failed" && attempt < agent.max_attempts;
-    let final_type = if record.status == "succeeded" {
+    let again = record.status == RunStatus::Failed && attempt < agent.max_attempts;
+    let final_type = if record.status == RunStatus::Succeeded {
         "run.completed"
     } else {
         "run.failed"
@@ -169,6 +169,6 @@ async fn execute_agent(
         .emit(final_type, data, &format!("{attempt}/run.finished"))
         .await?;
     env.records.put(&record, false).await;
-    tracing::info!(run_id = %record.run_id, status = record.status, ?duration, again, "Run finished.");
+    tracing::info!(run_id = %record.run_id, status = %record.status, ?duration, again, "Run finished.");
     Ok(if again { Settled::TryAgain } else { Settled::Done })
 }

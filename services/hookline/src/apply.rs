@@ -33,21 +33,8 @@ pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
 pub fn check_targets(catalog: &Catalog, allow: &str) -> anyhow::Result<()> {
     let guard =
         hookline_core::ssrf::Guard::parse(allow).map_err(|e| anyhow::anyhow!("HOOKLINE_DELIVERY_ALLOW: {e}"))?;
-    let problems: Vec<String> = catalog
-        .subscriptions
-        .iter()
-        .filter_map(|(id, sub)| {
-            guard
-                .check_url(&sub.url)
-                .err()
-                .map(|e| format!("subscription `{id}`: {e}"))
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
-    }
+    hookline_core::ssrf::check_catalog(&guard, catalog)
+        .map_err(|problems| anyhow::anyhow!("invalid configuration:\n  - {}", problems.join("\n  - ")))
 }
 
 /// Connects to the NATS named by `HOOKLINE_NATS_URL` (and the other

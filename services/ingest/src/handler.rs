@@ -17,6 +17,7 @@ use hookline_core::catalog::Provider;
 use hookline_core::clock;
 use hookline_core::ids::Id;
 use hookline_core::serve::{self, Body};
+use hookline_core::subjects::msg_id;
 use hookline_core::telemetry::TraceParent;
 use hookline_proto::{Header, InboundEvent, Invocation};
 
@@ -262,7 +263,7 @@ async fn accept(
         content_type,
         source_ip: record.source_ip.clone(),
     };
-    let msg_id = format!("{id}/{delivery_id}");
+    let msg_id = msg_id::inbound(id.as_str(), &delivery_id);
     let stored = state
         .publisher
         .store(&event, &msg_id, &traceparent.to_string())

@@ -58,6 +58,9 @@ pub struct Config {
     /// `HOOKLINE_ADMIN_TOKENS`: accepted bearer tokens, comma-separated
     /// (literals, `env:NAME` or `file:PATH`); none means no admin API.
     pub admin_tokens: Vec<Secret>,
+    /// `HOOKLINE_DELIVERY_ALLOW`: the SSRF allow-list the notifier uses;
+    /// the admin API refuses subscription URLs outside it.
+    pub delivery_allow: hookline_core::ssrf::Guard,
 }
 
 impl Config {
@@ -89,6 +92,11 @@ impl Config {
                 Err(e) => r.problem(format!("HOOKLINE_ADMIN_TOKENS: {e}")),
             }
         }
+        let delivery_allow = hookline_core::ssrf::Guard::parse(&r.string("HOOKLINE_DELIVERY_ALLOW", ""))
+            .unwrap_or_else(|e| {
+                r.problem(format!("HOOKLINE_DELIVERY_ALLOW: {e}"));
+                hookline_core::ssrf::Guard::default()
+            });
         r.finish()?;
         Ok(Self {
             nats,
@@ -100,6 +108,7 @@ impl Config {
             max_connections,
             admin_listen,
             admin_tokens,
+            delivery_allow,
         })
     }
 }
@@ -214,6 +223,7 @@ impl App {
                 tokens: config.admin_tokens.clone(),
                 webhook_addr,
                 records: hookline_core::runs::Records::open(&nats).await,
+                guard: config.delivery_allow.clone(),
             };
             Some((listener, Arc::new(state)))
         };

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use async_nats::jetstream::kv;
 use bytes::Bytes;
 use hookline_core::nats::{Nats, Stamp};
+use hookline_core::state::State;
 use hookline_core::subjects::{EVENT_ID, StreamKind};
 use hookline_proto::{InboundEvent, Invocation, Message};
 
@@ -33,7 +33,7 @@ pub enum Stored {
 /// Publishes inbound events and invocation records.
 pub struct Publisher {
     nats: Nats,
-    state: Option<kv::Store>,
+    state: Option<State>,
     last_written: Mutex<HashMap<String, i64>>,
 }
 
@@ -43,7 +43,7 @@ const LAST_TRIGGERED_EVERY_MS: i64 = 1000;
 impl Publisher {
     /// A publisher over a connected client.
     pub async fn new(nats: Nats) -> Self {
-        let state = nats.js.get_key_value(nats.subjects.state_bucket()).await.ok();
+        let state = State::open(&nats).await.ok();
         Self {
             nats,
             state,
@@ -111,9 +111,9 @@ impl Publisher {
             }
             *previous = at_ms;
         }
-        let key = self.nats.subjects.state_last_triggered(source);
+        let source = source.to_owned();
         tokio::spawn(async move {
-            if let Err(e) = state.put(key, Bytes::from(at_ms.to_string())).await {
+            if let Err(e) = state.set_last_triggered(&source, at_ms).await {
                 tracing::debug!(error = %e, "last_triggered not written.");
             }
         });

@@ -16,7 +16,7 @@ use hookline_core::consume::{self, Outcome};
 use hookline_core::nats::{Nats, Stamp};
 use hookline_core::ssrf::Guard;
 use hookline_core::store;
-use hookline_core::subjects::TRACEPARENT;
+use hookline_core::subjects::{ConfigKind, TRACEPARENT, msg_id};
 use hookline_proto::{Attempt, DeadLetter, Delivery, Event, Message as _};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::sync::watch;
@@ -154,7 +154,9 @@ impl Deliverer {
             }
             Verdict::Gone => {
                 tracing::warn!(subscription = %delivery.subscription, "Endpoint answered 410 Gone; disabling the subscription.");
-                if let Err(e) = store::set_subscription_enabled(&self.nats, &delivery.subscription, false).await {
+                if let Err(e) =
+                    store::write::set_enabled(&self.nats, ConfigKind::Subscription, &delivery.subscription, false).await
+                {
                     tracing::error!(subscription = %delivery.subscription, error = %e, "Could not disable subscription.");
                 }
                 self.dead_letter(&delivery, sequence, attempt, "410 Gone").await
@@ -270,7 +272,7 @@ impl Deliverer {
         };
         let event_id = delivery.event.as_ref().map(|e| e.id.as_str()).unwrap_or_default();
         let stamp = Stamp {
-            msg_id: &format!("{event_id}/{}/dlq/{sequence}", delivery.subscription),
+            msg_id: &msg_id::dead_letter(event_id, &delivery.subscription, sequence),
             event_id: Some(event_id),
             traceparent: None,
         };

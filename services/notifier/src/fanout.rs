@@ -12,7 +12,7 @@ use async_nats::jetstream::{self};
 use hookline_core::catalog::Catalog;
 use hookline_core::consume::Outcome;
 use hookline_core::nats::{Nats, Stamp};
-use hookline_core::subjects::TRACEPARENT;
+use hookline_core::subjects::{TRACEPARENT, msg_id};
 use hookline_proto::{Delivery, Event, Message as _};
 
 /// What is left of fanning one event out once its publishes are issued.
@@ -48,7 +48,7 @@ pub async fn issue(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> 
             event: Some(event.clone()),
         };
         let stamp = Stamp {
-            msg_id: &format!("{}/{subscription}", event.id),
+            msg_id: &msg_id::delivery(&event.id, subscription),
             event_id: Some(&event.id),
             traceparent: trace.as_deref(),
         };

@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use async_nats::jetstream::kv;
 use bytes::Bytes;
 use hookline_core::nats::Nats;
+use hookline_core::state::State;
+use hookline_core::subjects::ConfigKind;
 use hookline_core::{clock, store};
 use hookline_proto::{Event, Message as _};
 
@@ -25,7 +26,7 @@ enum Known {
 /// Tracks failures and disables endpoints that only fail.
 pub struct Health {
     nats: Nats,
-    state: Option<kv::Store>,
+    state: Option<State>,
     window: Duration,
     known: Mutex<HashMap<String, Known>>,
 }
@@ -33,7 +34,7 @@ pub struct Health {
 impl Health {
     /// Health tracking with a disable `window`.
     pub async fn new(nats: Nats, window: Duration) -> Self {
-        let state = nats.js.get_key_value(nats.subjects.state_bucket()).await.ok();
+        let state = State::open(&nats).await.ok();
         Self {
             nats,
             state,
@@ -62,8 +63,10 @@ impl Health {
         if self.known(subscription) == Some(Known::Healthy) {
             return;
         }
-        if let Some(state) = &self.state {
-            let _ = state.delete(self.nats.subjects.state_failing_since(subscription)).await;
+        if let Some(state) = &self.state
+            && let Err(e) = state.clear_failing(subscription).await
+        {
+            tracing::debug!(subscription, error = %e, "failing_since not cleared.");
         }
         self.remember(subscription, Known::Healthy);
     }
@@ -81,16 +84,18 @@ impl Health {
         if now - since < window_ms {
             return false;
         }
-        match store::set_subscription_enabled(&self.nats, subscription, false).await {
-            Ok(()) => {
+        match store::write::set_enabled(&self.nats, ConfigKind::Subscription, subscription, false).await {
+            Ok(_) => {
                 tracing::warn!(
                     subscription,
                     since,
                     "Endpoint failed for the whole window; subscription disabled."
                 );
                 self.announce(subscription, since).await;
-                if let Some(state) = &self.state {
-                    let _ = state.delete(self.nats.subjects.state_failing_since(subscription)).await;
+                if let Some(state) = &self.state
+                    && let Err(e) = state.clear_failing(subscription).await
+                {
+                    tracing::debug!(subscription, error = %e, "failing_since not cleared.");
                 }
                 self.remember(subscription, Known::Healthy);
                 true
@@ -107,20 +112,7 @@ impl Health {
         let Some(state) = &self.state else {
             return now;
         };
-        if state
-            .create(
-                self.nats.subjects.state_failing_since(subscription),
-                Bytes::from(now.to_string()),
-            )
-            .await
-            .is_ok()
-        {
-            return now;
-        }
-        match state.get(self.nats.subjects.state_failing_since(subscription)).await {
-            Ok(Some(value)) => String::from_utf8_lossy(&value).parse().unwrap_or(now),
-            _ => now,
-        }
+        state.mark_failing(subscription, now).await.unwrap_or(now)
     }
 
     async fn announce(&self, subscription: &str, since: i64) {

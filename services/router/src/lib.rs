@@ -20,12 +20,12 @@ use bytes::Bytes;
 use hookline_core::catalog::Catalog;
 use hookline_core::clock;
 use hookline_core::consume::{self, ConsumerSpec, Outcome};
-use hookline_core::nats::{self, Nats, Stamp};
-use hookline_core::runs::{Records, RunRecord};
+use hookline_core::nats::{self, Nats};
+use hookline_core::runs::{self, Records};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::store::{self, CatalogView};
-use hookline_core::subjects::{StreamKind, TRACEPARENT};
+use hookline_core::subjects::{StreamKind, TRACEPARENT, msg_id};
 use hookline_core::telemetry::TraceParent;
 use hookline_proto::{InboundEvent, Message as _, RunRequest, Trigger};
 use serde_json::{Value, json};
@@ -85,8 +85,8 @@ pub struct App {
 /// Why routing one event failed for now.
 #[derive(Debug, thiserror::Error)]
 enum RouteError {
-    #[error("run request for agent {agent} not acknowledged: {reason}")]
-    Publish { agent: String, reason: String },
+    #[error(transparent)]
+    Request(#[from] runs::RequestError),
 }
 
 impl App {
@@ -209,40 +209,21 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
         }
     }
     let trace = TraceParent::continue_or_new(parent).to_string();
-    let mut pending = Vec::with_capacity(decision.matched.len());
-    for agent in &decision.matched {
-        let run_id = clock::new_id();
-        let request = RunRequest {
-            run_id: run_id.clone(),
-            agent: (*agent).to_owned(),
-            trigger: Trigger::Webhook as i32,
-            event: Some(event.clone()),
-            context: Some(ctx.clone()),
-            requested_at_ms: clock::now_ms(),
-        };
-        let stamp = Stamp {
-            msg_id: &format!("{}/{agent}", event.event_id),
-            event_id: None,
-            traceparent: Some(&trace),
-        };
-        let ack = nats
-            .send(nats.subjects.runs(agent), request.encode_to_vec(), stamp)
-            .await
-            .map_err(|e| RouteError::Publish {
+    let requests = decision
+        .matched
+        .iter()
+        .map(|agent| runs::Request {
+            run: RunRequest {
+                run_id: clock::new_id(),
                 agent: (*agent).to_owned(),
-                reason: e.to_string(),
-            })?;
-        pending.push((agent, run_id, ack));
-    }
-    for (agent, run_id, ack) in pending {
-        let ack = ack.await.map_err(|e| RouteError::Publish {
-            agent: (*agent).to_owned(),
-            reason: e.to_string(),
-        })?;
-        if !ack.duplicate {
-            let record = RunRecord::queued(&run_id, agent, &event.event_id, clock::now_ms());
-            sinks.records.put(&record, true).await;
-        }
-    }
+                trigger: Trigger::Webhook as i32,
+                event: Some(event.clone()),
+                context: Some(ctx.clone()),
+                requested_at_ms: clock::now_ms(),
+            },
+            msg_id: msg_id::run_request(&event.event_id, agent),
+        })
+        .collect();
+    runs::request(nats, &sinks.records, requests, None, &trace).await?;
     Ok(())
 }

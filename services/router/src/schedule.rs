@@ -9,16 +9,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hookline_core::catalog::{Catalog, parse_cron};
 use hookline_core::clock;
-use hookline_core::nats::{Nats, Stamp};
-use hookline_core::runs::{Records, RunRecord};
+use hookline_core::nats::Nats;
+use hookline_core::runs::{self, Records};
 use hookline_core::shutdown::CancellationToken;
+use hookline_core::state::State;
 use hookline_core::store::CatalogView;
+use hookline_core::subjects::msg_id;
 use hookline_core::telemetry::TraceParent;
-use hookline_proto::{Message as _, RunRequest, Trigger, WebhookContext};
+use hookline_proto::{RunRequest, Trigger, WebhookContext};
 
 /// The ticks of `expression` in `(after, until]`, oldest first, at most 100.
 pub fn due_ticks(expression: &str, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
@@ -51,9 +52,9 @@ fn scheduled(catalog: &Catalog) -> HashMap<String, (String, bool)> {
         .collect()
 }
 
-async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) -> Result<(), String> {
+async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) -> Result<(), runs::RequestError> {
     let tick_text = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let request = RunRequest {
+    let run = RunRequest {
         run_id: clock::new_id(),
         agent: agent.to_owned(),
         trigger: Trigger::Schedule as i32,
@@ -65,41 +66,23 @@ async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) 
         }),
         requested_at_ms: clock::now_ms(),
     };
-    let stamp = Stamp {
-        msg_id: &format!("schedule/{agent}/{tick_text}"),
-        event_id: None,
-        traceparent: Some(&TraceParent::new_root().to_string()),
+    let request = runs::Request {
+        run,
+        msg_id: msg_id::schedule(agent, &tick_text),
     };
-    let ack = nats
-        .send(nats.subjects.runs(agent), request.encode_to_vec(), stamp)
-        .await
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    if !ack.duplicate {
+    let trace = TraceParent::new_root().to_string();
+    let fresh = runs::request(nats, records, vec![request], None, &trace).await?;
+    if fresh.first().copied().unwrap_or(false) {
         tracing::info!(agent, tick = %tick_text, "Scheduled run requested.");
-        records
-            .put(
-                &RunRecord::queued(&request.run_id, agent, "", request.requested_at_ms),
-                true,
-            )
-            .await;
     }
-    if let Ok(state) = nats.js.get_key_value(nats.subjects.state_bucket()).await {
-        let _ = state
-            .put(
-                format!("schedule.{agent}.last_tick"),
-                Bytes::from(tick.timestamp().to_string()),
-            )
-            .await;
+    if let Ok(state) = State::open(nats).await {
+        state.set_last_tick(agent, tick.timestamp()).await;
     }
     Ok(())
 }
 
 async fn last_recorded_tick(nats: &Nats, agent: &str) -> Option<i64> {
-    let state = nats.js.get_key_value(nats.subjects.state_bucket()).await.ok()?;
-    let value = state.get(format!("schedule.{agent}.last_tick")).await.ok()??;
-    String::from_utf8_lossy(&value).parse().ok()
+    State::open(nats).await.ok()?.last_tick(agent).await.ok()?
 }
 
 /// Fires scheduled agents' ticks until `shutdown`.

@@ -75,6 +75,11 @@ impl Provider {
             Provider::None => "none",
         }
     }
+
+    /// The provider a name stands for (as stored on an inbound event).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Provider::ALL.into_iter().find(|p| p.name() == name)
+    }
 }
 
 /// Hash of a generic HMAC scheme.

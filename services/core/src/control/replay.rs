@@ -5,7 +5,7 @@
 //! back as a new dead letter.
 
 use crate::nats::{Nats, Stamp};
-use crate::subjects::StreamKind;
+use crate::subjects::{StreamKind, msg_id};
 use hookline_proto::{DeadLetter, Message as _};
 
 /// Which dead letters to replay.
@@ -89,7 +89,7 @@ pub async fn replay(nats: &Nats, selection: &Selection) -> Result<usize, ReplayE
         };
         let event_id = delivery.event.as_ref().map(|e| e.id.clone()).unwrap_or_default();
         let stamp = Stamp {
-            msg_id: &format!("{event_id}/{subscription}/replay/{seq}"),
+            msg_id: &msg_id::replay(&event_id, &subscription, seq),
             event_id: Some(&event_id),
             traceparent: None,
         };

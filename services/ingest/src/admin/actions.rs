@@ -9,10 +9,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use hookline_core::catalog::Provider;
 use hookline_core::clock;
-use hookline_core::nats::Stamp;
-use hookline_core::runs::RunRecord;
+use hookline_core::runs;
+use hookline_core::subjects::msg_id;
 use hookline_core::telemetry::TraceParent;
-use hookline_proto::{Header, InboundEvent, Message as _, RunRequest, Trigger, WebhookContext};
+use hookline_proto::{Header, InboundEvent, RunRequest, Trigger, WebhookContext};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 
@@ -133,20 +133,13 @@ pub async fn manual_run(state: &AdminState, id: &str, body: &Value) -> Answer {
         }),
         requested_at_ms: now_ms,
     };
-    let stamp = Stamp {
-        msg_id: &format!("manual/{run_id}"),
-        event_id: Some(&event_id),
-        traceparent: Some(&TraceParent::new_root().to_string()),
+    let request = runs::Request {
+        run: request,
+        msg_id: msg_id::manual(&run_id),
     };
-    let nats = &state.nats;
-    nats.send(nats.subjects.runs(id), request.encode_to_vec(), stamp)
-        .await
-        .map_err(AdminError::unavailable)?
+    let trace = TraceParent::new_root().to_string();
+    runs::request(&state.nats, &state.records, vec![request], Some(&event_id), &trace)
         .await
         .map_err(AdminError::unavailable)?;
-    state
-        .records
-        .put(&RunRecord::queued(&run_id, id, &event_id, now_ms), true)
-        .await;
     Ok((202, json!({"run_id": run_id, "agent": id, "event_id": event_id})))
 }

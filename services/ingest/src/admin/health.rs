@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use hookline_core::clock;
 use hookline_core::history::{self, Query};
+use hookline_core::state::State;
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{Attempt, Invocation, Message as _};
 use serde_json::{Value, json};
@@ -37,15 +38,8 @@ async fn tally(
     Ok(())
 }
 
-async fn state_ms(state: &AdminState, key: &str) -> Option<i64> {
-    let kv = state
-        .nats
-        .js
-        .get_key_value(state.nats.subjects.state_bucket())
-        .await
-        .ok()?;
-    let value = kv.get(key).await.ok()??;
-    String::from_utf8_lossy(&value).parse().ok()
+async fn state(state: &AdminState) -> Result<State, AdminError> {
+    State::open(&state.nats).await.map_err(AdminError::unavailable)
 }
 
 /// `GET /v1/sources/{id}/health`.
@@ -70,7 +64,11 @@ pub async fn source(state: &AdminState, id: &str, params: &Params) -> Answer {
         *by_status.entry(i.status).or_default() += 1;
     })
     .await?;
-    let last_triggered = state_ms(state, &state.nats.subjects.state_last_triggered(id)).await;
+    let last_triggered = self::state(state)
+        .await?
+        .last_triggered(id)
+        .await
+        .map_err(AdminError::unavailable)?;
     Ok((
         200,
         json!({
@@ -136,7 +134,11 @@ pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answ
     let dead_letters = history::count(&state.nats, &subjects.stream(StreamKind::Dlq), &subjects.dlq(id))
         .await
         .map_err(AdminError::unavailable)?;
-    let failing_since = state_ms(state, &subjects.state_failing_since(id)).await;
+    let failing_since = self::state(state)
+        .await?
+        .failing_since(id)
+        .await
+        .map_err(AdminError::unavailable)?;
     Ok((
         200,
         json!({

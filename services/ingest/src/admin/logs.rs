@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
 use hookline_core::clock;
 use hookline_core::history::{self, Page, Query};
+use hookline_core::runs::RunStatus;
 use hookline_core::serve::{self, Body};
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{Attempt, DeadLetter, Invocation, Message as _, RunLog};
@@ -17,9 +18,6 @@ use serde_json::{Value, json};
 
 use super::params::Params;
 use super::{AdminError, AdminState, Answer};
-
-/// Run states after which nothing more is written to a run's log.
-const FINAL: [&str; 4] = ["succeeded", "failed", "timed_out", "cancelled"];
 
 /// `status=404` (exact) or `status=4xx` (a class).
 fn status_matches(wanted: Option<&str>, status: u32) -> bool {
@@ -162,7 +160,10 @@ fn log_line(line: &RunLog) -> Value {
 }
 
 fn is_final(record: &Value) -> bool {
-    record["status"].as_str().is_some_and(|s| FINAL.contains(&s))
+    record["status"]
+        .as_str()
+        .and_then(|s| s.parse::<RunStatus>().ok())
+        .is_some_and(RunStatus::is_final)
 }
 
 /// `GET /v1/runs/{run_id}/log`: the run's output so far, oldest first; with

@@ -24,6 +24,7 @@ use hookline_core::nats::Nats;
 use hookline_core::runs::Records;
 use hookline_core::serve::{self, Body};
 use hookline_core::signing;
+use hookline_core::ssrf::{self, Guard};
 use hookline_core::store::CatalogView;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -45,12 +46,20 @@ pub struct AdminState {
     pub webhook_addr: SocketAddr,
     /// Run records, for manual runs.
     pub records: Records,
+    /// The SSRF rule subscription URLs must pass (`HOOKLINE_DELIVERY_ALLOW`).
+    pub guard: Guard,
 }
 
 impl AdminState {
     /// Reads `pick` of the live catalog, or answers 404 for `what` `id`.
     pub fn find<T>(&self, what: &str, id: &str, pick: impl FnOnce(&Catalog) -> Option<T>) -> Result<T, AdminError> {
         pick(&self.catalog.borrow()).ok_or_else(|| AdminError::NotFound(format!("no {what} `{id}`")))
+    }
+
+    /// Refuses a catalog whose subscription URLs the SSRF rule refuses, with
+    /// the same words as `hookline apply`.
+    pub fn check_targets(&self, catalog: &Catalog) -> Result<(), AdminError> {
+        ssrf::check_catalog(&self.guard, catalog).map_err(AdminError::Invalid)
     }
 }
 
@@ -156,6 +165,20 @@ async fn json_body(req: Request<Incoming>) -> Result<Value, AdminError> {
     serde_json::from_slice(&bytes).map_err(|e| AdminError::Invalid(vec![format!("body is not JSON: {e}")]))
 }
 
+/// The revision named by `If-Match: "N"` (or `N`), if any.
+fn if_match(req: &Request<Incoming>) -> Result<Option<u64>, AdminError> {
+    let Some(value) = req.headers().get(hyper::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| AdminError::Invalid(vec!["If-Match: give the object's revision, such as \"12\"".to_owned()]))
+}
+
 /// Routes one admin request.
 pub async fn route(state: Arc<AdminState>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
     match handle(&state, req).await {
@@ -222,16 +245,19 @@ async fn answer(
         (&Method::GET, ["v1", "events", event_id, "explain"]) => ops::explain(state, event_id).await,
         (&Method::GET, ["v1", "dlq"]) => logs::dead_letters(state, params).await,
         (&Method::POST, ["v1", "dlq", "replay"]) => ops::replay(state, &json_body(req).await?).await,
-        (&Method::GET, ["v1", kind]) => catalog::list(state, catalog::Kind::parse(kind)?).await,
-        (&Method::GET, ["v1", kind, id]) => catalog::get(state, catalog::Kind::parse(kind)?, id).await,
+        (&Method::GET, ["v1", kind]) => catalog::list(state, catalog::parse_kind(kind)?).await,
+        (&Method::GET, ["v1", kind, id]) => catalog::get(state, catalog::parse_kind(kind)?, id).await,
         (&Method::PUT, ["v1", kind, id]) => {
-            let kind = catalog::Kind::parse(kind)?;
-            let id = (*id).to_owned();
-            catalog::put(state, kind, &id, json_body(req).await?).await
+            let kind = catalog::parse_kind(kind)?;
+            let if_match = if_match(&req)?;
+            catalog::put(state, kind, id, json_body(req).await?, if_match).await
         }
-        (&Method::DELETE, ["v1", kind, id]) => catalog::delete(state, catalog::Kind::parse(kind)?, id).await,
+        (&Method::DELETE, ["v1", kind, id]) => {
+            catalog::delete(state, catalog::parse_kind(kind)?, id, if_match(&req)?).await
+        }
         (&Method::POST, ["v1", kind, id, action @ ("enable" | "disable")]) => {
-            catalog::set_enabled(state, catalog::Kind::parse(kind)?, id, *action == "enable").await
+            let enabled = *action == "enable";
+            catalog::set_enabled(state, catalog::parse_kind(kind)?, id, enabled, if_match(&req)?).await
         }
         (_, ["v1", ..]) => Err(AdminError::MethodNotAllowed),
         _ => Err(AdminError::NotFound("no such route".into())),

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use hookline_core::control::{self, replay::Selection};
 use hookline_core::history::{self, Query};
+use hookline_core::runs::RunStatus;
 use serde_json::{Value, json};
 
 use super::params::Params;
@@ -36,7 +37,13 @@ pub async fn run(state: &AdminState, run_id: &str) -> Result<(u16, Value), Admin
 /// `GET /v1/runs`: run records, newest first; filters `agent`, `status`,
 /// `since` (default 24 h ago), `until`; paging `limit`, `before` (a run id).
 pub async fn runs(state: &AdminState, params: &Params) -> Answer {
-    let (agent, status) = (params.text("agent"), params.text("status"));
+    let agent = params.text("agent");
+    let status = params
+        .text("status")
+        .map(str::parse::<RunStatus>)
+        .transpose()
+        .map_err(|e| AdminError::Invalid(vec![format!("status: {e}")]))?
+        .map(RunStatus::as_str);
     let (since, until, before) = (params.since_ms()?, params.time_ms("until")?, params.text("before"));
     let limit = params.limit()?;
     let bucket = state.nats.subjects.runs_bucket();
@@ -90,6 +97,15 @@ pub async fn explain(state: &AdminState, event_id: &str) -> Result<(u16, Value),
 
 /// `POST /v1/runs/{run_id}/cancel`.
 pub async fn cancel(state: &AdminState, run_id: &str) -> Result<(u16, Value), AdminError> {
+    // A run that is not live is known from its record at once: only a live
+    // one is worth asking the executors about.
+    let record = read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?;
+    let status = record["status"].as_str().and_then(|s| s.parse::<RunStatus>().ok());
+    if let Some(status) = status.filter(|s| s.is_final()) {
+        return Err(AdminError::Conflict(vec![format!(
+            "run `{run_id}` is already {status}"
+        )]));
+    }
     match control::cancel_run(&state.nats, run_id, Duration::from_secs(5)).await {
         Ok(true) => Ok((202, json!({"run_id": run_id, "cancelled": true}))),
         Ok(false) => Err(AdminError::NotFound(format!("no executor is running `{run_id}`"))),

@@ -1,0 +1,99 @@
+//! The `hookline_state` bucket: small facts services share and that must
+//! survive restarts. Each fact has one typed getter and setter here; keys
+//! come from [`crate::subjects`], values are unix times as decimal text.
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+
+use crate::nats::Nats;
+use crate::subjects::Subjects;
+
+/// Why a state fact could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The bucket could not be opened.
+    #[error("state bucket unavailable: {0}")]
+    Open(#[from] async_nats::jetstream::context::KeyValueError),
+    /// A read failed.
+    #[error("state read failed: {0}")]
+    Read(#[from] kv::EntryError),
+    /// A write failed.
+    #[error("state write failed: {0}")]
+    Write(#[from] kv::PutError),
+    /// A delete failed.
+    #[error("state delete failed: {0}")]
+    Delete(#[from] kv::DeleteError),
+}
+
+/// The state bucket, opened once.
+#[derive(Clone)]
+pub struct State {
+    kv: kv::Store,
+    subjects: Subjects,
+}
+
+fn number(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+impl State {
+    /// Opens the bucket (laid out by [`crate::nats::connect`]).
+    pub async fn open(nats: &Nats) -> Result<Self, StateError> {
+        Ok(Self {
+            kv: nats.js.get_key_value(nats.subjects.state_bucket()).await?,
+            subjects: nats.subjects.clone(),
+        })
+    }
+
+    async fn read(&self, key: String) -> Result<Option<i64>, StateError> {
+        Ok(self.kv.get(key).await?.as_deref().and_then(number))
+    }
+
+    async fn write(&self, key: String, value: i64) -> Result<(), StateError> {
+        self.kv.put(key, Bytes::from(value.to_string())).await?;
+        Ok(())
+    }
+
+    /// When `source` last stored an event (unix ms).
+    pub async fn last_triggered(&self, source: &str) -> Result<Option<i64>, StateError> {
+        self.read(self.subjects.state_last_triggered(source)).await
+    }
+
+    /// Records when `source` stored an event.
+    pub async fn set_last_triggered(&self, source: &str, at_ms: i64) -> Result<(), StateError> {
+        self.write(self.subjects.state_last_triggered(source), at_ms).await
+    }
+
+    /// Since when every delivery to `subscription` failed (unix ms).
+    pub async fn failing_since(&self, subscription: &str) -> Result<Option<i64>, StateError> {
+        self.read(self.subjects.state_failing_since(subscription)).await
+    }
+
+    /// Records that `subscription` is failing from `now` unless another copy
+    /// recorded an earlier start; answers the start that holds.
+    pub async fn mark_failing(&self, subscription: &str, now_ms: i64) -> Result<i64, StateError> {
+        let key = self.subjects.state_failing_since(subscription);
+        if self.kv.create(&key, Bytes::from(now_ms.to_string())).await.is_ok() {
+            return Ok(now_ms);
+        }
+        Ok(self.read(key).await?.unwrap_or(now_ms))
+    }
+
+    /// Forgets that `subscription` was failing (a delivery succeeded).
+    pub async fn clear_failing(&self, subscription: &str) -> Result<(), StateError> {
+        self.kv.delete(self.subjects.state_failing_since(subscription)).await?;
+        Ok(())
+    }
+
+    /// The last schedule tick `agent` fired (unix seconds).
+    pub async fn last_tick(&self, agent: &str) -> Result<Option<i64>, StateError> {
+        self.read(self.subjects.state_last_tick(agent)).await
+    }
+
+    /// Records a schedule tick `agent` fired.
+    pub async fn set_last_tick(&self, agent: &str, tick_secs: i64) {
+        if let Err(e) = self.write(self.subjects.state_last_tick(agent), tick_secs).await {
+            tracing::warn!(agent, error = %e, "Last schedule tick not recorded.");
+        }
+    }
+}
