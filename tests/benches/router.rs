@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
 use hookline_proto::{Header, InboundEvent};
-use hookline_router::context;
+
 use hookline_router::routes::Routes;
 
 #[global_allocator]
@@ -102,13 +102,13 @@ fn main() {
             baseline.push(
                 rate(secs, || {
                     let body: serde_json::Value = serde_json::from_slice(&event.body).unwrap_or_default();
-                    context::read_parsed(&event, &body, None).labels.len()
+                    hookline_providers::context(&event, &body, None).labels.len()
                 })
                 .0,
             );
             let (r, m) = rate(secs, || {
                 let body: serde_json::Value = serde_json::from_slice(&event.body).unwrap_or_default();
-                let ctx = context::read_parsed(&event, &body, None);
+                let ctx = hookline_providers::context(&event, &body, None);
                 routes.decide(&ctx, &body).matched.len()
             });
             full.push(r);

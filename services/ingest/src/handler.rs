@@ -20,11 +20,10 @@ use hookline_core::serve::{self, Body};
 use hookline_core::subjects::msg_id;
 use hookline_core::telemetry::TraceParent;
 use hookline_proto::{Header, InboundEvent, Invocation};
+use hookline_providers::{self as providers, VerifyError, body};
 
-use crate::body;
 use crate::limits::{Limited as RateLimited, Scope};
 use crate::publish::Stored;
-use crate::verify::{self, VerifyError};
 use crate::{ResolvedSource, State};
 
 /// Why a webhook was not stored.
@@ -218,7 +217,7 @@ async fn accept(
     let raw = read_body(incoming, spec.max_body_bytes, state.body_timeout).await?;
     record.size = raw.len() as u64;
     let received_at_ms = clock::now_ms();
-    let verified = verify::verify(
+    let verified = providers::verify(
         &resolved.scheme,
         &resolved.active_secrets(received_at_ms),
         &parts.headers,
@@ -242,14 +241,14 @@ async fn accept(
     let headers = parts
         .headers
         .iter()
-        .filter(|(name, _)| !verify::is_secret_header(&resolved.scheme, name.as_str()))
+        .filter(|(name, _)| !providers::is_secret_header(&resolved.scheme, name.as_str()))
         .map(|(name, value)| Header {
             name: name.as_str().to_owned(),
             value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
         })
         .collect();
     let traceparent = TraceParent::continue_or_new(parts.headers.get("traceparent").and_then(|v| v.to_str().ok()));
-    let event = InboundEvent {
+    let event = verified.into_event(InboundEvent {
         event_id,
         source: id.to_string(),
         provider: spec.provider.name().to_owned(),
@@ -262,7 +261,7 @@ async fn accept(
         body: payload.to_vec(),
         content_type,
         source_ip: record.source_ip.clone(),
-    };
+    });
     let msg_id = msg_id::inbound(id.as_str(), &delivery_id);
     let stored = state
         .publisher

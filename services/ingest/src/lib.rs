@@ -1,19 +1,17 @@
 //! Ingest: the public edge. It serves `POST /webhooks/{source}`, verifies
-//! each request as its provider signs it ([`verify`]), and stores it as an
+//! each request as its provider signs it (`hookline_providers`), and stores it as an
 //! `InboundEvent` on `hookline.ingest.<source>` ([`publish`]), answering 2xx
 //! only after JetStream acknowledged it. Every request, refused ones too,
 //! leaves an invocation record. [`handler`] routes and maps errors to
-//! statuses; [`body`] says which bodies are accepted; [`limits`] holds the
+//! statuses; [`limits`] holds the
 //! rate limits and in-flight caps; [`client_ip`] reads trusted proxies'
 //! `X-Forwarded-For`. `/healthz` and `/readyz` are served beside the webhooks.
 
 pub mod admin;
-pub mod body;
 pub mod client_ip;
 pub mod handler;
 pub mod limits;
 pub mod publish;
-pub mod verify;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,7 +28,7 @@ use tokio::net::TcpListener;
 
 use crate::client_ip::TrustedProxies;
 use crate::limits::{InFlight, RateLimits};
-use crate::verify::Scheme;
+use hookline_providers::Scheme;
 use tokio::sync::watch;
 
 /// Ingest's settings.
@@ -144,10 +142,7 @@ fn resolve_sources(catalog: &Catalog) -> HashMap<String, Arc<ResolvedSource>> {
                     }
                 })
                 .unzip();
-            let scheme = Scheme {
-                provider: spec.provider,
-                hmac: spec.hmac_scheme(),
-            };
+            let scheme = Scheme::of(spec);
             (
                 id.clone(),
                 Arc::new(ResolvedSource {

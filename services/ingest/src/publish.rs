@@ -11,7 +11,8 @@ use bytes::Bytes;
 use hookline_core::nats::{Nats, Stamp};
 use hookline_core::state::State;
 use hookline_core::subjects::{EVENT_ID, StreamKind};
-use hookline_proto::{InboundEvent, Invocation, Message};
+use hookline_proto::{Invocation, Message};
+use hookline_providers::VerifiedEvent;
 
 /// Why an event could not be stored: the sender should retry.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +60,15 @@ impl Publisher {
         self.nats.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Stores `event` under the dedupe id `msg_id`.
-    pub async fn store(&self, event: &InboundEvent, msg_id: &str, traceparent: &str) -> Result<Stored, PublishError> {
+    /// Stores a verified event under the dedupe id `msg_id`: nothing else
+    /// can be stored, so an unverified webhook never reaches the stream.
+    pub async fn store(
+        &self,
+        verified: &VerifiedEvent,
+        msg_id: &str,
+        traceparent: &str,
+    ) -> Result<Stored, PublishError> {
+        let event = verified.event();
         if !self.connected() {
             return Err(PublishError::NotAcknowledged("not connected to NATS".to_owned()));
         }

@@ -3,9 +3,9 @@
 
 use hookline_core::catalog::{HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SecretRef};
 use hookline_core::telemetry::TraceParent;
-use hookline_ingest::body;
 use hookline_ingest::client_ip::TrustedProxies;
-use hookline_ingest::verify::{Scheme, parse_stripe_header, verify};
+use hookline_providers::body;
+use hookline_providers::{Scheme, parse_stripe_header, verify};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 

@@ -1,5 +1,5 @@
 //! Router: consumes `HOOKLINE_INGEST`, reads each event into a
-//! `WebhookContext` ([`context`]), decides which agents it starts with the
+//! `WebhookContext` (with `hookline_providers::context`), decides which agents it starts with the
 //! compiled routing table ([`routes`], [`filter`]), records that decision in
 //! the `hookline_decisions` bucket, and publishes one `RunRequest` per
 //! matching agent on `hookline.runs.<agent>` with
@@ -7,7 +7,6 @@
 //! every run request is acknowledged. It also fires cron schedules
 //! ([`schedule`]).
 
-pub mod context;
 pub mod filter;
 pub mod routes;
 pub mod schedule;
@@ -189,7 +188,7 @@ async fn handle(sinks: &Sinks, table: &Table, msg: &jetstream::Message) -> Outco
 async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option<&str>) -> Result<(), RouteError> {
     let nats = &sinks.nats;
     let body: Value = serde_json::from_slice(&event.body).unwrap_or(Value::Null);
-    let ctx = context::read_parsed(&event, &body, table.catalog.sources.get(&event.source));
+    let ctx = hookline_providers::context(&event, &body, table.catalog.sources.get(&event.source));
     let decision = table.routes.decide(&ctx, &body);
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
     if let Some(kv) = &sinks.decisions {

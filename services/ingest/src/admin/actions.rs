@@ -17,7 +17,7 @@ use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 
 use super::{AdminError, AdminState, Answer};
-use crate::verify::{Scheme, sign};
+use hookline_providers::{self as providers, Scheme, SignRequest};
 
 /// Where the public webhook port is reached from this process.
 pub fn loopback(addr: SocketAddr) -> SocketAddr {
@@ -56,19 +56,15 @@ pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
     }
     let payload = payload.to_string();
     let delivery_id = format!("test-{}", clock::new_id());
-    let scheme = Scheme {
-        provider: source.provider,
-        hmac: source.hmac.clone(),
+    let request = SignRequest {
+        secret: secret.as_ref().map(|s| s.expose()).unwrap_or_default(),
+        body: payload.as_bytes(),
+        now: now_ms / 1000,
+        delivery_id: &delivery_id,
+        event: &event,
+        hmac: None,
     };
-    let secret_text = secret.as_ref().map(|s| s.expose()).unwrap_or_default();
-    let headers = sign::headers(
-        &scheme,
-        secret_text,
-        payload.as_bytes(),
-        now_ms / 1000,
-        &delivery_id,
-        &event,
-    );
+    let headers = providers::sign(&Scheme::of(&source), &request);
     let url = format!("http://{}/webhooks/{id}", loopback(state.webhook_addr));
     let mut request = hyper::Request::post(&url).header(hyper::header::CONTENT_TYPE, "application/json");
     for (name, value) in &headers {

@@ -6,8 +6,8 @@
 //! GitHub's form-encoded deliveries (`payload=<json>`) are stored as the JSON
 //! they carry, once the signature over the raw form has been checked.
 
+use crate::Provider;
 use bytes::Bytes;
-use hookline_core::catalog::Provider;
 
 /// The kind of an accepted body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

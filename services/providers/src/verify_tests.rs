@@ -9,7 +9,7 @@ use hookline_core::catalog::{HmacAlgorithm, HmacEncoding, HmacSpec, Provider, Se
 use http::HeaderMap;
 use sha2::{Sha256, Sha512};
 
-use crate::verify::{Scheme, VerifyError, verify};
+use crate::{Scheme, VerifyError, verify};
 
 const NOW: i64 = 1_700_000_000;
 const BODY: &[u8] = br#"{"id":"evt_1","event_id":"Ev1","type":"x","webhookTimestamp":0}"#;

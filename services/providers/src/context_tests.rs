@@ -5,7 +5,12 @@ use hookline_core::catalog::{Catalog, EventTypeFrom};
 use hookline_proto::{Header, InboundEvent, WebhookContext};
 use serde_json::json;
 
-use super::read;
+use hookline_core::catalog::SourceSpec;
+
+fn read(event: &InboundEvent, source: Option<&SourceSpec>) -> WebhookContext {
+    let body = serde_json::from_slice(&event.body).unwrap_or(serde_json::Value::Null);
+    crate::context(event, &body, source)
+}
 
 fn event(provider: &str, headers: &[(&str, &str)], body: serde_json::Value) -> InboundEvent {
     InboundEvent {

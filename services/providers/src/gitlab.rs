@@ -1,0 +1,50 @@
+//! GitLab: the secret token itself in `X-Gitlab-Token`; delivery id
+//! `X-Gitlab-Event-UUID`; the event is the body's `object_kind`.
+
+use hookline_core::signing;
+use hookline_proto::{InboundEvent, WebhookContext};
+use serde_json::Value;
+
+use crate::common::{Headers, Id, Request, SignRequest, first, names, pair, text};
+use crate::{Spec, VerifyError};
+
+pub(crate) const SPEC: Spec = Spec {
+    verify,
+    sign,
+    secret_headers: &["x-gitlab-token"],
+    context,
+};
+
+fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+    let token = r.header("x-gitlab-token")?;
+    r.any_secret(|key| signing::constant_time_eq(key, token.as_bytes()))?;
+    Ok(r.header_opt("x-gitlab-event-uuid")
+        .or_else(|| r.header_opt("idempotency-key")))
+}
+
+fn sign(s: &SignRequest<'_>) -> Headers {
+    vec![
+        pair("x-gitlab-token", s.secret),
+        pair("x-gitlab-event-uuid", s.delivery_id),
+        pair("x-gitlab-event", s.event),
+    ]
+}
+
+fn context(_: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
+    ctx.event = text(body, "/object_kind");
+    ctx.action = text(body, "/object_attributes/action");
+    ctx.repo = text(body, "/project/path_with_namespace");
+    ctx.org = ctx.repo.split('/').next().unwrap_or_default().to_owned();
+    names(body, "/labels", "title", &mut ctx.labels);
+    ctx.author = first(body, &["/user/username", "/user_username"]);
+    ctx.sender = ctx.author.clone();
+    ctx.assignee = text(body, "/assignees/0/username");
+    ctx.branch = match ctx.event.as_str() {
+        "push" | "tag_push" => text(body, "/ref").trim_start_matches("refs/heads/").to_owned(),
+        _ => first(body, &["/object_attributes/source_branch", "/object_attributes/ref"]),
+    };
+    ctx.merged = ctx.action == "merge";
+    if ctx.event == "pipeline" || ctx.event == "build" {
+        ctx.conclusion = first(body, &["/object_attributes/status", "/build_status"]);
+    }
+}
