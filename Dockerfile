@@ -16,6 +16,7 @@ RUN apt-get update \
  && mkdir -p /work && chown hookline /work
 COPY --from=build /src/target/release/hookline /usr/local/bin/hookline
 COPY --from=build /src/target/release/hookline-ingest /usr/local/bin/hookline-ingest
+COPY --from=build /src/target/release/hookline-admin /usr/local/bin/hookline-admin
 COPY --from=build /src/target/release/hookline-router /usr/local/bin/hookline-router
 COPY --from=build /src/target/release/hookline-executor /usr/local/bin/hookline-executor
 COPY --from=build /src/target/release/hookline-notifier /usr/local/bin/hookline-notifier

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hookline_core::catalog::Catalog;
+use hookline_core::catalog::{Catalog, Provider};
 use hookline_core::nats::{self, Nats};
 use hookline_core::serve;
 use hookline_core::shutdown::CancellationToken;
@@ -27,17 +27,31 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Every await on the network in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// One of the four services.
+/// One of the five services.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Service {
     /// Public webhook edge.
     Ingest,
+    /// The control plane (admin API).
+    Admin,
     /// Events to run requests.
     Router,
     /// Agent runs.
     Executor,
     /// Outbound webhooks.
     Notifier,
+}
+
+impl Service {
+    /// Every service, in start order (ingest first: the admin service sends
+    /// test events to its port).
+    pub const ALL: [Service; 5] = [
+        Service::Ingest,
+        Service::Admin,
+        Service::Router,
+        Service::Executor,
+        Service::Notifier,
+    ];
 }
 
 /// The whole pipeline on a private nats-server.
@@ -48,7 +62,7 @@ pub struct Pipeline {
     pub nats: Nats,
     /// Where ingest listens.
     pub ingest: SocketAddr,
-    /// Where ingest's admin API listens.
+    /// Where the admin service listens.
     pub admin: SocketAddr,
     settings: HashMap<String, String>,
     running: Vec<(Service, CancellationToken, JoinHandle<()>)>,
@@ -56,15 +70,10 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts NATS, applies `catalog` and starts all four services.
+    /// Starts NATS, applies `catalog` and starts all five services.
     /// `settings` are extra `HOOKLINE_*` values (such as a retry schedule).
     pub async fn start(catalog: &Catalog, settings: &[(&str, &str)]) -> Self {
-        Self::start_services(
-            catalog,
-            settings,
-            &[Service::Ingest, Service::Router, Service::Executor, Service::Notifier],
-        )
-        .await
+        Self::start_services(catalog, settings, &Service::ALL).await
     }
 
     /// Starts NATS, applies `catalog` and starts only `services`.
@@ -125,7 +134,8 @@ impl Pipeline {
         } else {
             body.to_string()
         };
-        request_raw(method, &format!("http://{}{path}", self.admin), &headers, body).await
+        let answer = call(method, &format!("http://{}{path}", self.admin), &headers, body).await;
+        (answer.status, answer.body)
     }
 
     /// Starts one copy of a service (another one if some run already).
@@ -140,7 +150,15 @@ impl Pipeline {
                     .await
                     .expect("ingest");
                 self.ingest = app.local_addr();
-                self.admin = app.admin_addr().expect("admin API on");
+                self.settings
+                    .insert("HOOKLINE_WEBHOOK_URL".to_owned(), format!("http://{}", self.ingest));
+                tokio::spawn(app.run_until(stop))
+            }
+            Service::Admin => {
+                let app = hookline_admin::App::build(hookline_admin::Config::from_lookup(&lookup).expect("config"))
+                    .await
+                    .expect("admin");
+                self.admin = app.local_addr();
                 tokio::spawn(app.run_until(stop))
             }
             Service::Router => {
@@ -306,19 +324,18 @@ impl Receiver {
 
     /// Waits until `done` holds for what was received, or panics after [`WAIT`].
     pub async fn wait_until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        eventually(what, || async {
             let received = self.received();
             if done(&received) {
-                return received;
+                Ok(received)
+            } else {
+                Err(format!(
+                    "received: {:#?}",
+                    received.iter().map(|r| (r.status, r.json())).collect::<Vec<_>>()
+                ))
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; received: {:#?}",
-                received.iter().map(|r| (r.status, r.json())).collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -327,22 +344,26 @@ pub async fn get(url: &str) -> (u16, serde_json::Value) {
     request("GET", url, &[], Bytes::new()).await
 }
 
-/// Any request; returns the status and JSON answer.
-pub async fn request(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<Bytes>,
-) -> (u16, serde_json::Value) {
-    let (status, bytes) = request_raw(method, url, headers, body).await;
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
+/// What [`call`] got back.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The response headers.
+    pub headers: http::HeaderMap,
+    /// The whole body, as sent.
+    pub body: Bytes,
 }
 
-/// Any request; returns the status and the whole body as sent.
-pub async fn request_raw(method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> (u16, Bytes) {
+impl Answer {
+    /// The body as JSON (`Null` when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The one HTTP helper: any request, answered within [`WAIT`].
+pub async fn call(method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Answer {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut builder = hyper::Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -354,44 +375,29 @@ pub async fn request_raw(method: &str, url: &str, headers: &[(&str, &str)], body
         .expect("answer in time")
         .expect("response");
     let status = response.status().as_u16();
-    let bytes = tokio::time::timeout(WAIT, response.into_body().collect())
+    let headers = response.headers().clone();
+    let body = tokio::time::timeout(WAIT, response.into_body().collect())
         .await
         .expect("whole body in time")
         .expect("body")
         .to_bytes();
-    (status, bytes)
+    Answer { status, headers, body }
+}
+
+/// Any request; returns the status and JSON answer.
+pub async fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> (u16, serde_json::Value) {
+    let answer = call(method, url, headers, body).await;
+    (answer.status, answer.json())
 }
 
 /// POSTs `body` with `headers`; returns the status and JSON answer.
 pub async fn post(url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> (u16, serde_json::Value) {
-    let (status, _, json) = post_full(url, headers, body).await;
-    (status, json)
-}
-
-/// POSTs `body` with `headers`; returns the status, headers and JSON answer.
-pub async fn post_full(
-    url: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<Bytes>,
-) -> (u16, http::HeaderMap, serde_json::Value) {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut request = hyper::Request::post(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request.body(Full::new(body.into())).expect("request");
-    let response = tokio::time::timeout(WAIT, client.request(request))
-        .await
-        .expect("answer in time")
-        .expect("response");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        headers,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
+    request("POST", url, headers, body).await
 }
 
 /// A workspace binary beside the test binaries (`cargo build --bins` puts
@@ -421,17 +427,37 @@ pub fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
 /// POSTs `body` to `url` signed as GitHub signs it with `secret`; returns
 /// the status and JSON answer.
 pub async fn post_github(url: &str, secret: &str, event: &str, delivery: &str, body: &str) -> (u16, serde_json::Value) {
-    let sig = hookline_core::signing::github_signature(secret, body.as_bytes());
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-github-event", event),
-        ("x-github-delivery", delivery),
-        ("x-hub-signature-256", sig.as_str()),
-    ];
+    post_signed(Provider::Github, url, secret, event, delivery, body).await
+}
+
+/// POSTs a JSON `body` to `url` signed as `provider` signs it (by the
+/// providers crate, the mirror of what ingest verifies).
+pub async fn post_signed(
+    provider: Provider,
+    url: &str,
+    secret: &str,
+    event: &str,
+    delivery: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let scheme = hookline_providers::Scheme { provider, hmac: None };
+    let signed = hookline_providers::sign(
+        &scheme,
+        &hookline_providers::SignRequest {
+            secret,
+            body: body.as_bytes(),
+            now: hookline_core::clock::now_ms() / 1000,
+            delivery_id: delivery,
+            event,
+            hmac: None,
+        },
+    );
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    headers.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     post(url, &headers, body.to_owned()).await
 }
 
-/// Runs `attempt` every 100 ms until it gives `Ok`; after [`WAIT`] the test
+/// Runs `attempt` every 25 ms until it gives `Ok`; after [`WAIT`] the test
 /// fails with `what` and the last `Err` (what was seen instead).
 pub async fn eventually<T, Fut>(what: &str, mut attempt: impl FnMut() -> Fut) -> T
 where
@@ -441,8 +467,8 @@ where
     loop {
         match attempt().await {
             Ok(value) => return value,
-            Err(seen) if Instant::now() >= deadline => panic!("{what}: {seen}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(seen) if Instant::now() >= deadline => panic!("timed out waiting for {what}: {seen}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
-use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, post_github, request};
+use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, eventually, post_github, request};
 use serde_json::json;
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -192,7 +192,7 @@ fn the_openapi_document_lists_exactly_the_routes_served() {
                 .map(move |m| (m.to_uppercase(), path.clone()))
         })
         .collect();
-    let mut served: Vec<(String, String)> = hookline_ingest::admin::ROUTES
+    let mut served: Vec<(String, String)> = hookline_admin::ROUTES
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
@@ -267,7 +267,7 @@ async fn every_documented_route_answers_as_documented() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_with_a_stale_revision_is_refused_and_changes_nothing() {
-    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[hookline_tests::Service::Ingest]).await;
+    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[hookline_tests::Service::Admin]).await;
     let path = "/v1/sources/rev";
     let (status, first) = admin(
         &pipeline,
@@ -350,7 +350,7 @@ async fn a_write_with_a_stale_revision_is_refused_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_admin_api_refuses_subscription_urls_with_the_same_words_as_apply() {
-    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[hookline_tests::Service::Ingest]).await;
+    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[hookline_tests::Service::Admin]).await;
     let guard = hookline_core::ssrf::Guard::parse("127.0.0.1").expect("allow-list");
     for url in [
         "http://169.254.169.254/latest",
@@ -373,4 +373,151 @@ async fn the_admin_api_refuses_subscription_urls_with_the_same_words_as_apply() 
     }
     let (_, list) = admin(&pipeline, "GET", "/v1/subscriptions", serde_json::Value::Null).await;
     assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_api_is_served_by_the_admin_service_only() {
+    let pipeline = Pipeline::start_services(
+        &Catalog::default(),
+        &[],
+        &[hookline_tests::Service::Ingest, hookline_tests::Service::Admin],
+    )
+    .await;
+    let token = auth();
+    let headers = [("authorization", token.as_str())];
+    for (method, path) in hookline_admin::ROUTES {
+        let path = path
+            .replace("{kind}", "sources")
+            .replace("{id}", "x")
+            .replace("{run_id}", "r")
+            .replace("{event_id}", "e");
+        if path == "/healthz" || path == "/readyz" {
+            continue; // Every service has its own.
+        }
+        let (status, answer) = request(method, &format!("http://{}{path}", pipeline.ingest), &headers, "").await;
+        assert!(
+            status == 404 || status == 405,
+            "ingest answered {method} {path} with {status} {answer}"
+        );
+    }
+    let (status, _) = request("GET", &format!("http://{}/v1/sources", pipeline.admin), &headers, "").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_gets_a_clear_answer_never_a_5xx() {
+    let pipeline = Pipeline::start_services(
+        &Catalog::default(),
+        &[],
+        &[hookline_tests::Service::Ingest, hookline_tests::Service::Admin],
+    )
+    .await;
+    let (status, _) = admin(
+        &pipeline,
+        "PUT",
+        "/v1/subscriptions/ops",
+        json!({"url": "https://example.com/h", "secrets": [WHSEC]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let token = auth();
+    let headers = [("authorization", token.as_str())];
+    let url = |path: &str| format!("http://{}{path}", pipeline.admin);
+    let rows: [(&str, &str, u16, &str); 9] = [
+        (
+            "GET",
+            "/v1/subscriptions/ops/attempts?since=99999999999999999999d",
+            400,
+            "an age past any window",
+        ),
+        (
+            "GET",
+            "/v1/subscriptions/ops/attempts?since=123456789012345678901234567890",
+            400,
+            "a 30-digit since",
+        ),
+        ("GET", "/v1/sources/a..b/invocations", 400, "a dotted id"),
+        ("GET", "/v1/sources/a%20b", 400, "a space"),
+        ("GET", "/v1/agents/%C3%A9t%C3%A9", 400, "non-ASCII"),
+        ("GET", "/v1/dlq?subscription=*", 400, "a subject wildcard in a filter"),
+        ("GET", "/v1/dlq?subscription=%3E", 400, "the other wildcard"),
+        ("GET", "/v1/runs/a.b", 404, "a run id that cannot be a key"),
+        (
+            "POST",
+            "/v1/runs/no-such-run/cancel",
+            404,
+            "an unknown run, answered at once",
+        ),
+    ];
+    for (method, path, expected, why) in rows {
+        let started = Instant::now();
+        let (status, answer) = request(method, &url(path), &headers, "").await;
+        assert_eq!(status, expected, "{why}: {method} {path} answered {answer}");
+        assert!(answer["error"]["code"].is_string(), "{why}: {answer}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{why}: took {:?}",
+            started.elapsed()
+        );
+    }
+    let (status, answer) = admin(&pipeline, "POST", "/v1/dlq/replay", json!({"subscription": ">"})).await;
+    assert_eq!(status, 400, "{answer}");
+
+    // 405 names what the path does answer (RFC 9110).
+    let answer = hookline_tests::call("PATCH", &url("/v1/sources/x"), &headers, "").await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(
+        answer.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("DELETE, GET, PUT")
+    );
+    let answer = hookline_tests::call("DELETE", &url("/v1/runs"), &headers, "").await;
+    assert_eq!(
+        (answer.status, answer.headers.get("allow").and_then(|v| v.to_str().ok())),
+        (405, Some("GET"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_request_leaves_the_delivery_id_it_claimed() {
+    let pipeline = Pipeline::start_services(
+        &Catalog::default(),
+        &[],
+        &[hookline_tests::Service::Ingest, hookline_tests::Service::Admin],
+    )
+    .await;
+    let (status, _) = admin(
+        &pipeline,
+        "PUT",
+        "/v1/sources/gh",
+        json!({"provider": "github", "secrets": [SOURCE_SECRET]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let url = pipeline.webhook_url("gh");
+    let refused = eventually("the source to be live", || async {
+        match post_github(&url, "not-the-secret", "issues", "forged-delivery-1", "{}").await {
+            (401, answer) => Ok(answer),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(refused["error"]["code"], "signature_invalid");
+    let item = eventually("the refusal in the invocation log", || async {
+        let (_, page) = admin(
+            &pipeline,
+            "GET",
+            "/v1/sources/gh/invocations?outcome=refused",
+            serde_json::Value::Null,
+        )
+        .await;
+        page["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["delivery_id"] == "forged-delivery-1").cloned())
+            .ok_or_else(|| page.to_string())
+    })
+    .await;
+    assert_eq!(
+        (item["status"].as_u64(), item["reason"].as_str()),
+        (Some(401), Some("signature_invalid"))
+    );
 }

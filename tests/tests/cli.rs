@@ -179,7 +179,7 @@ async fn an_operators_day_from_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exit_codes_tell_scripts_what_went_wrong() {
-    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[hookline_tests::Service::Ingest]).await;
+    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[hookline_tests::Service::Admin]).await;
     let missing = hookline(&pipeline, ADMIN_TOKEN, &["get", "source", "nope"]).await;
     assert_eq!(missing.code, 1);
     assert!(missing.stderr.contains("not_found"), "{}", missing.stderr);

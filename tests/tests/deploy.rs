@@ -52,7 +52,7 @@ fn settings_read_by_code(dir: &Path, found: &mut BTreeSet<String>) {
 }
 
 fn binaries() -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = ["ingest", "router", "executor", "notifier"]
+    let mut names: BTreeSet<String> = ["ingest", "admin", "router", "executor", "notifier"]
         .iter()
         .map(|s| {
             let manifest = read(&format!("services/{s}/Cargo.toml"));
@@ -69,7 +69,7 @@ fn compose_names_only_services_binaries_and_settings_that_exist() {
     let compose = read("compose.yaml");
     let services = compose_services(&compose);
     let names: BTreeSet<&str> = services.iter().map(|(n, _)| n.as_str()).collect();
-    for wanted in ["nats", "config", "ingest", "router", "executor", "notifier"] {
+    for wanted in ["nats", "config", "ingest", "admin", "router", "executor", "notifier"] {
         assert!(names.contains(wanted), "compose.yaml lacks {wanted}: {names:?}");
     }
     let anchor = compose.split("x-hookline: &hookline").nth(1).expect("the shared block");
@@ -174,6 +174,14 @@ async fn the_configuration_compose_applies_is_valid() {
     assert!(stdout.contains("+ source.github (would be created)"), "{stdout}");
     let catalog = Catalog::load(&workspace_root().join("examples/hookline.toml")).expect("example loads");
     assert!(catalog.validate().is_ok());
+    let example = read("examples/hookline.toml");
+    for provider in hookline_core::catalog::Provider::ALL {
+        assert!(
+            example.contains(&format!("provider = \"{}\"", provider.name())),
+            "examples/hookline.toml does not show provider {}",
+            provider.name()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -205,4 +213,36 @@ async fn services_without_a_port_answer_health_checks_when_asked() {
     }
     assert_eq!(last, 503, "not ready while NATS is down");
     assert_eq!(get(&format!("http://{listen}/healthz")).await.0, 200, "but alive");
+}
+
+#[test]
+fn every_binary_answers_help_and_version_and_explains_a_bad_command_line() {
+    for binary in binaries() {
+        let path = workspace_binary(&binary);
+        let help = std::process::Command::new(&path).arg("--help").output().expect("runs");
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(help.status.success(), "{binary} --help: {help:?}");
+        assert!(
+            text.contains(&binary) || text.contains("Usage"),
+            "{binary} --help said: {text}"
+        );
+        let version = std::process::Command::new(&path)
+            .arg("--version")
+            .output()
+            .expect("runs");
+        assert!(version.status.success(), "{binary} --version: {version:?}");
+        assert!(
+            String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")),
+            "{binary} --version"
+        );
+        if binary != "hookline" {
+            let bad = std::process::Command::new(&path)
+                .arg("--nats-url")
+                .output()
+                .expect("runs");
+            assert_eq!(bad.status.code(), Some(2), "{binary} with a flag and no value");
+            let said = String::from_utf8_lossy(&bad.stderr);
+            assert!(said.contains("needs a value") && !said.contains("backtrace"), "{said}");
+        }
+    }
 }

@@ -7,7 +7,7 @@ use hookline_core::catalog::Catalog;
 use hookline_core::signing;
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{InboundEvent, Invocation, Message as _};
-use hookline_tests::{Pipeline, Service, WAIT, get, post, post_full};
+use hookline_tests::{Pipeline, Service, WAIT, call, get, post};
 use tokio::io::AsyncWriteExt;
 
 const SECRET: &str = "ingest-test-secret";
@@ -51,7 +51,15 @@ fn github_headers<'a>(signature: &'a str, delivery: &'a str) -> Vec<(&'a str, &'
 async fn send(pipeline: &Pipeline, source: &str, delivery: &str) -> (u16, http::HeaderMap, serde_json::Value) {
     let body = format!(r#"{{"zen":"{delivery}"}}"#);
     let sig = signing::github_signature(SECRET, body.as_bytes());
-    post_full(&pipeline.webhook_url(source), &github_headers(&sig, delivery), body).await
+    let answer = call(
+        "POST",
+        &pipeline.webhook_url(source),
+        &github_headers(&sig, delivery),
+        body,
+    )
+    .await;
+    let json = answer.json();
+    (answer.status, answer.headers, json)
 }
 
 async fn wait_for_stream(

@@ -1,12 +1,17 @@
-//! Shared by every Hookline service, and by nothing that is a service.
+//! Shared by every Hookline service, and by nothing that is a service. It
+//! consumes and emits nothing by itself: it is how services reach NATS.
 //!
-//! It holds what the services agree on: the identifiers and subjects they
-//! share ([`ids`], [`subjects`]), how service settings are read ([`settings`]),
-//! the configuration catalog in `hookline.toml` and the `hookline_config`
-//! bucket ([`catalog`], [`store`]), how to reach NATS and lay out its streams
-//! ([`nats`]), the consume → handle → one-ack-decision loop ([`consume`]) and one
-//! consumer per configured item ([`supervise`]),
-//! webhook signatures ([`signing`]), the HTTP accept loop ([`serve`]), tracing ([`telemetry`]) and shutdown
+//! It owns the JetStream contract: every subject, stream, bucket, KV key,
+//! state key and dedupe id ([`subjects`]); the configuration catalog and
+//! its bucket, with a live view and revision-checked writes ([`catalog`],
+//! [`store`]); the state bucket ([`state`]); run records and the one way to
+//! request a run ([`runs`]); validated identifiers ([`ids`]); how to reach
+//! NATS and lay out its streams ([`nats`]); the consume → handle →
+//! one-ack-decision loop ([`consume`]) and one consumer per configured item
+//! ([`supervise`]); reading log streams back ([`history`]); cancel and
+//! replay ([`control`]); the SSRF rule ([`ssrf`]); webhook signatures
+//! ([`signing`]); how service settings are read ([`settings`]); the HTTP
+//! accept loop ([`serve`]); tracing ([`telemetry`]) and shutdown
 //! ([`shutdown`]). With the `test-util` feature, [`testing`] starts a real
 //! nats-server for tests.
 

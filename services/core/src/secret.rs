@@ -17,6 +17,12 @@ pub enum SecretError {
     /// An empty secret.
     #[error("secret is empty")]
     Empty,
+    /// `env:NAME` where NAME cannot be an environment variable.
+    #[error("`{0}` is not an environment variable name (letters, digits and _, not starting with a digit)")]
+    BadEnvName(String),
+    /// `file:` with no path.
+    #[error("file: needs a path")]
+    NoPath,
 }
 
 /// A secret as configured: `env:NAME`, `file:PATH` or a literal, written
@@ -78,6 +84,37 @@ impl SecretRef {
     /// When it stops being used, if it does.
     pub fn until_ms(&self) -> Option<i64> {
         self.1
+    }
+
+    /// Checks the reference's form without reading it: an `env:` name that
+    /// can be a variable, a `file:` path, a non-empty literal. Writers of
+    /// the catalog (`apply`, the admin API) check only this; the service
+    /// that uses a secret resolves it, and reports one it cannot read.
+    pub fn check_form(&self) -> Result<(), SecretError> {
+        if let Some(name) = self.0.strip_prefix("env:") {
+            let valid = name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            return if valid {
+                Ok(())
+            } else {
+                Err(SecretError::BadEnvName(name.to_owned()))
+            };
+        }
+        if let Some(path) = self.0.strip_prefix("file:") {
+            return if path.trim().is_empty() {
+                Err(SecretError::NoPath)
+            } else {
+                Ok(())
+            };
+        }
+        if self.0.is_empty() {
+            Err(SecretError::Empty)
+        } else {
+            Ok(())
+        }
     }
 
     /// Reads the secret's value now.

@@ -103,6 +103,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !seconds.is_finite() || seconds < 0.0 {
         return Err(format!("`{text}` is not a duration"));
     }
+    // Longer than any window or timeout means anything; also keeps the
+    // conversion below from overflowing.
+    const MAX_SECONDS: f64 = 100.0 * 366.0 * 86_400.0;
+    if seconds > MAX_SECONDS {
+        return Err(format!("`{text}` is longer than 100 years"));
+    }
     Ok(Duration::from_secs_f64(seconds))
 }
 
@@ -190,6 +196,35 @@ pub fn env_and_flags(args: impl IntoIterator<Item = String>) -> Result<HashMap<S
     Ok(map)
 }
 
+/// The settings a service binary was started with: `HOOKLINE_*` variables
+/// overridden by `--flags`. `--help` prints what the binary is and how
+/// settings are given, `--version` its version, and both exit 0; a command
+/// line that cannot be read is reported and exits 2 (usage).
+pub fn service_settings(binary: &str, about: &str) -> HashMap<String, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "{binary} {}: {about}\n\nUsage: {binary} [--setting value]...\n\n\
+             Every setting is a HOOKLINE_* environment variable or the flag of the same\n\
+             name: --nats-url X is HOOKLINE_NATS_URL=X. docs/configuration.md lists them.\n\n\
+             Options:\n  -h, --help     print this help\n  -V, --version  print the version",
+            env!("CARGO_PKG_VERSION")
+        );
+        std::process::exit(0);
+    }
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        println!("{binary} {}", env!("CARGO_PKG_VERSION"));
+        std::process::exit(0);
+    }
+    match env_and_flags(args) {
+        Ok(vars) => vars,
+        Err(e) => {
+            eprintln!("{binary}: {e}\nTry `{binary} --help`.");
+            std::process::exit(2);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +242,9 @@ mod tests {
             ("5 weeks", None, "unknown unit"),
             ("abc", None, "no number"),
             ("", None, "empty"),
+            ("99999999999999999999d", None, "beyond any window, and no overflow"),
+            ("1e400s", None, "not a plain number"),
+            ("36600d", Some(Duration::from_secs(36_600 * 86_400)), "a century"),
         ];
         for (text, expected, why) in rows {
             assert_eq!(parse_duration(text).ok(), expected, "{why}: {text:?}");

@@ -1,4 +1,6 @@
-//! Executor: consumes `hookline.runs.<agent>` through one durable consumer
+//! Executor: consumes `hookline.runs.<agent>` and the catalog; emits
+//! `run.*`, `code.generated` and the agent's events on
+//! `hookline.events.<type>`, run records and run logs. One durable consumer
 //! per agent whose `max_ack_pending` is the agent's `max_concurrency`, so the
 //! limit holds across every executor copy. Each run ([`run`]) gets a fresh
 //! workspace, a prompt rendered in one pass ([`prompt`]), the agent as a real

@@ -16,7 +16,7 @@ use crate::client::CliError;
 pub enum EventsCommand {
     /// Print events as they are stored (NATS subject wildcards: `run.*`, `>`).
     #[command(
-        after_help = "Examples:\n  hookline events tail\n  hookline events tail --type 'run.*' --since 10m --json\n  HOOKLINE_NATS_URL=nats://nats:4222 hookline events tail --type code.generated"
+        after_help = "Reads NATS directly: HOOKLINE_NATS_URL (default nats://127.0.0.1:4222) and HOOKLINE_PREFIX; --admin-url and --token do not apply.\n\nExamples:\n  hookline events tail\n  hookline events tail --type 'run.*' --since 10m --json\n  HOOKLINE_NATS_URL=nats://nats:4222 hookline events tail --type code.generated"
     )]
     Tail {
         /// Event types to print, with NATS wildcards.

@@ -51,12 +51,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run NATS (installed if needed), the four services and a demo receiver on this machine.
+    /// Run NATS (installed if needed), the five services and a demo receiver on this machine.
     #[command(after_help = "Example:\n  hookline up --config examples/hookline.toml")]
     Up(up::UpArgs),
     /// Make the configuration in NATS match a file (created, changed, removed).
     #[command(
-        after_help = "Examples:\n  hookline apply -f hookline.toml --dry-run\n  HOOKLINE_NATS_URL=nats://nats:4222 hookline apply -f hookline.toml"
+        after_help = "Talks to NATS directly, not to the admin API: it reads HOOKLINE_NATS_URL (default nats://127.0.0.1:4222), HOOKLINE_PREFIX and the other HOOKLINE_* NATS settings; --admin-url and --token do not apply. Subscription URLs are checked against HOOKLINE_DELIVERY_ALLOW. An object changed by someone else after apply read it is not overwritten: apply stops, names it, and you run it again.\n\nExamples:\n  hookline apply -f hookline.toml --dry-run\n  HOOKLINE_NATS_URL=nats://nats:4222 hookline apply -f hookline.toml"
     )]
     Apply {
         /// The configuration file.
@@ -66,7 +66,7 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Outbound events, straight from NATS.
+    /// Outbound events, straight from NATS (HOOKLINE_NATS_URL, not the admin API).
     #[command(subcommand)]
     Events(events::EventsCommand),
     /// Exit 0 when `url` answers 2xx (for container health checks).

@@ -1,6 +1,6 @@
 //! `hookline up`: everything on one machine. Finds (or installs) a
 //! nats-server, starts it with JetStream and a data folder, applies the
-//! configuration file, starts the four services in this process and a demo
+//! configuration file, starts the five services in this process and a demo
 //! receiver, prints a signed `curl` that triggers the demo agent, and stops
 //! it all cleanly on Ctrl-C.
 
@@ -93,6 +93,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut vars: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("HOOKLINE_")).collect();
     vars.insert("HOOKLINE_NATS_URL".into(), nats_url.clone());
     vars.insert("HOOKLINE_INGEST_LISTEN".into(), args.listen.to_string());
+    vars.entry("HOOKLINE_WEBHOOK_URL".into())
+        .or_insert_with(|| format!("http://{}", reachable(args.listen)));
     let workdir = std::path::absolute(args.data_dir.join("runs"))?;
     vars.entry("HOOKLINE_EXECUTOR_WORKDIR".into())
         .or_insert_with(|| workdir.display().to_string());
@@ -127,21 +129,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let receiver = crate::demo_receiver::start(args.receiver, receiver_secrets, stop.clone()).await?;
 
     let ingest = hookline_ingest::App::build(ingest_config).await?;
+    let admin_app = hookline_admin::App::build(hookline_admin::Config::from_lookup(&lookup)?).await?;
     let router = hookline_router::App::build(hookline_router::Config::from_lookup(&lookup)?).await?;
     let executor = hookline_executor::App::build(hookline_executor::Config::from_lookup(&lookup)?).await?;
     let notifier = hookline_notifier::App::build(hookline_notifier::Config::from_lookup(&lookup)?).await?;
     let webhook_addr = ingest.local_addr();
     print_banner(&catalog, webhook_addr, receiver);
-    if let Some(admin) = ingest.admin_addr() {
-        let token = admin_token.split(',').next().unwrap_or_default();
-        println!("Admin API: http://{admin}  (Authorization: Bearer {token})");
-        println!("For the CLI, in another shell:");
-        println!("  export HOOKLINE_ADMIN_URL=http://{admin} HOOKLINE_ADMIN_TOKEN={token}");
-        println!("  hookline list sources; hookline runs; hookline events tail\n");
-    }
+    let admin_addr = admin_app.local_addr();
+    let token = admin_token.split(',').next().unwrap_or_default();
+    println!("Admin API: http://{admin_addr}  (Authorization: Bearer {token})");
+    let cli = std::env::current_exe().map_or_else(|_| "hookline".to_owned(), |p| p.display().to_string());
+    println!("For the CLI, in another shell:");
+    println!("  export HOOKLINE_ADMIN_URL=http://{admin_addr} HOOKLINE_ADMIN_TOKEN={token}");
+    println!("  {cli} list sources; {cli} runs; {cli} events tail");
+    println!("  (or put it on PATH: cargo install --path services/hookline)\n");
 
     let tasks = [
         tokio::spawn(ingest.run_until(stop.clone())),
+        tokio::spawn(admin_app.run_until(stop.clone())),
         tokio::spawn(router.run_until(stop.clone())),
         tokio::spawn(executor.run_until(stop.clone())),
         tokio::spawn(notifier.run_until(stop.clone())),
@@ -153,6 +158,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     drop(local);
     println!("stopped");
     Ok(())
+}
+
+/// `addr` as this machine reaches it (`0.0.0.0` is reached on loopback).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
 }
 
 fn print_banner(catalog: &Catalog, addr: SocketAddr, receiver: SocketAddr) {

@@ -217,6 +217,8 @@ async fn accept(
     let raw = read_body(incoming, spec.max_body_bytes, state.body_timeout).await?;
     record.size = raw.len() as u64;
     let received_at_ms = clock::now_ms();
+    // A refused request's log names the delivery it claimed to be.
+    record.delivery_id = providers::claimed_delivery_id(&resolved.scheme, &parts.headers, &raw).unwrap_or_default();
     let verified = providers::verify(
         &resolved.scheme,
         &resolved.active_secrets(received_at_ms),
@@ -286,4 +288,76 @@ async fn read_body(incoming: Incoming, limit: usize, timeout: std::time::Duratio
             IngestError::BodyRead(e.to_string())
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{Limited as RateLimited, Scope};
+
+    /// One of each error, so a new variant cannot be forgotten here.
+    fn every_error() -> Vec<IngestError> {
+        let limited = |scope| {
+            IngestError::RateLimited(RateLimited {
+                scope,
+                retry_after_secs: 1,
+            })
+        };
+        let all = vec![
+            IngestError::BadIdentifier(String::new()),
+            IngestError::UnknownSource(String::new()),
+            IngestError::Disabled(String::new()),
+            IngestError::TooLarge(1),
+            IngestError::UnsupportedMedia(String::new()),
+            IngestError::Malformed(String::new()),
+            IngestError::BodyRead(String::new()),
+            IngestError::BodyTimeout,
+            IngestError::Verify(VerifyError::Missing(String::new())),
+            IngestError::Verify(VerifyError::Invalid),
+            IngestError::Verify(VerifyError::Stale),
+            limited(Scope::Global),
+            limited(Scope::Source),
+            IngestError::TooManyInFlight,
+            IngestError::Unavailable,
+        ];
+        for e in &all {
+            // Exhaustive: adding a variant fails to compile until it is listed above.
+            match e {
+                IngestError::BadIdentifier(_)
+                | IngestError::UnknownSource(_)
+                | IngestError::Disabled(_)
+                | IngestError::TooLarge(_)
+                | IngestError::UnsupportedMedia(_)
+                | IngestError::Malformed(_)
+                | IngestError::BodyRead(_)
+                | IngestError::BodyTimeout
+                | IngestError::Verify(_)
+                | IngestError::RateLimited(_)
+                | IngestError::TooManyInFlight
+                | IngestError::Unavailable => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_reason_code_ingest_can_record_is_documented() {
+        let docs = include_str!("../../../docs/api.md");
+        let mut codes: Vec<&str> = every_error().iter().map(|e| e.status_and_code().1).collect();
+        codes.extend(VerifyError::CODES);
+        codes.extend([
+            "stored",
+            "duplicate",
+            "handshake",
+            "internal_error",
+            "not_found",
+            "method_not_allowed",
+        ]);
+        for code in codes {
+            assert!(
+                docs.contains(&format!("`{code}`")),
+                "reason code `{code}` is not in docs/api.md"
+            );
+        }
+    }
 }

@@ -1,13 +1,13 @@
-//! Ingest: the public edge. It serves `POST /webhooks/{source}`, verifies
-//! each request as its provider signs it (`hookline_providers`), and stores it as an
-//! `InboundEvent` on `hookline.ingest.<source>` ([`publish`]), answering 2xx
-//! only after JetStream acknowledged it. Every request, refused ones too,
-//! leaves an invocation record. [`handler`] routes and maps errors to
-//! statuses; [`limits`] holds the
-//! rate limits and in-flight caps; [`client_ip`] reads trusted proxies'
-//! `X-Forwarded-For`. `/healthz` and `/readyz` are served beside the webhooks.
+//! Ingest: the public edge. It consumes HTTP requests on
+//! `POST /webhooks/{source}` and the catalog; it emits `InboundEvent`s on
+//! `hookline.ingest.<source>` ([`publish`]), invocation records and each
+//! source's last trigger time. Each request is verified as its provider
+//! signs it (`hookline_providers`) and answered 2xx only after JetStream
+//! acknowledged it. [`handler`] routes and maps errors to statuses;
+//! [`limits`] holds the rate limits and in-flight caps; [`client_ip`] reads
+//! trusted proxies' `X-Forwarded-For`. `/healthz` and `/readyz` are served
+//! beside the webhooks; the admin API is another service's.
 
-pub mod admin;
 pub mod client_ip;
 pub mod handler;
 pub mod limits;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use hookline_core::catalog::{Catalog, Secret, SecretRef, SourceSpec};
+use hookline_core::catalog::{Catalog, Secret, SourceSpec};
 use hookline_core::nats::{self, Nats};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
@@ -50,15 +50,6 @@ pub struct Config {
     pub body_timeout: Duration,
     /// `HOOKLINE_MAX_CONNECTIONS`: open connections at once, default 10000.
     pub max_connections: usize,
-    /// `HOOKLINE_ADMIN_LISTEN`: the admin API's own listener, default
-    /// `127.0.0.1:8081`.
-    pub admin_listen: SocketAddr,
-    /// `HOOKLINE_ADMIN_TOKENS`: accepted bearer tokens, comma-separated
-    /// (literals, `env:NAME` or `file:PATH`); none means no admin API.
-    pub admin_tokens: Vec<Secret>,
-    /// `HOOKLINE_DELIVERY_ALLOW`: the SSRF allow-list the notifier uses;
-    /// the admin API refuses subscription URLs outside it.
-    pub delivery_allow: hookline_core::ssrf::Guard,
 }
 
 impl Config {
@@ -76,25 +67,6 @@ impl Config {
         });
         let body_timeout = r.duration("HOOKLINE_BODY_TIMEOUT", Duration::from_secs(30));
         let max_connections = r.parse("HOOKLINE_MAX_CONNECTIONS", 10_000usize);
-        let admin_listen = r.parse("HOOKLINE_ADMIN_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8081)));
-        let mut admin_tokens = Vec::new();
-        for token in r
-            .string("HOOKLINE_ADMIN_TOKENS", "")
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            match SecretRef::new(token).resolve() {
-                Ok(secret) if secret.expose().len() >= 16 => admin_tokens.push(secret),
-                Ok(_) => r.problem("HOOKLINE_ADMIN_TOKENS: every token needs at least 16 characters".to_owned()),
-                Err(e) => r.problem(format!("HOOKLINE_ADMIN_TOKENS: {e}")),
-            }
-        }
-        let delivery_allow = hookline_core::ssrf::Guard::parse(&r.string("HOOKLINE_DELIVERY_ALLOW", ""))
-            .unwrap_or_else(|e| {
-                r.problem(format!("HOOKLINE_DELIVERY_ALLOW: {e}"));
-                hookline_core::ssrf::Guard::default()
-            });
         r.finish()?;
         Ok(Self {
             nats,
@@ -104,9 +76,6 @@ impl Config {
             trusted_proxies,
             body_timeout,
             max_connections,
-            admin_listen,
-            admin_tokens,
-            delivery_allow,
         })
     }
 }
@@ -187,7 +156,6 @@ pub struct State {
 /// A built ingest service, listening but not yet serving.
 pub struct App {
     listener: TcpListener,
-    admin: Option<(TcpListener, Arc<admin::AdminState>)>,
     state: Arc<State>,
     grace: Duration,
     max_connections: usize,
@@ -200,28 +168,10 @@ impl App {
         let nats = nats::connect(&config.nats, "hookline-ingest").await?;
         let background = CancellationToken::new();
         let catalog_view = store::watch(&nats, background.clone()).await?;
-        let sources = store::derive(catalog_view.clone(), background.clone(), |c| resolve_sources(c));
+        let sources = store::derive(catalog_view, background.clone(), |c| resolve_sources(c));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let webhook_addr = listener.local_addr().context("webhook listener address")?;
-        let admin = if config.admin_tokens.is_empty() {
-            tracing::warn!("No HOOKLINE_ADMIN_TOKENS: the admin API is off.");
-            None
-        } else {
-            let listener = TcpListener::bind(config.admin_listen)
-                .await
-                .with_context(|| format!("cannot listen on {} for the admin API", config.admin_listen))?;
-            let state = admin::AdminState {
-                nats: nats.clone(),
-                catalog: catalog_view.clone(),
-                tokens: config.admin_tokens.clone(),
-                webhook_addr,
-                records: hookline_core::runs::Records::open(&nats).await,
-                guard: config.delivery_allow.clone(),
-            };
-            Some((listener, Arc::new(state)))
-        };
         let state = Arc::new(State {
             publisher: publish::Publisher::new(nats.clone()).await,
             nats,
@@ -233,7 +183,6 @@ impl App {
         });
         Ok(Self {
             listener,
-            admin,
             state,
             grace: config.grace,
             max_connections: config.max_connections,
@@ -248,27 +197,9 @@ impl App {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// Where the admin API listens, when it is on.
-    pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
-    }
-
     /// Serves until `shutdown`, then finishes requests in flight.
     pub async fn run_until(self, shutdown: CancellationToken) {
-        let admin = self.admin.map(|(listener, state)| {
-            tracing::info!(addr = ?listener.local_addr().ok(), "Admin API listening.");
-            tokio::spawn(serve::serve(
-                listener,
-                move |req, peer| admin::route(state.clone(), req, peer),
-                serve::Limits::default(),
-                shutdown.clone(),
-                self.grace,
-            ))
-        });
         Self::serve_webhooks(self.listener, self.state, self.max_connections, self.grace, shutdown).await;
-        if let Some(admin) = admin {
-            let _ = admin.await;
-        }
         self.background.cancel();
     }
 

@@ -9,7 +9,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
-    let vars = settings::env_and_flags(std::env::args().skip(1)).map_err(anyhow::Error::msg)?;
+    let vars = settings::service_settings(
+        "hookline-ingest",
+        "the public webhook endpoint: verifies and stores webhooks",
+    );
     let config = hookline_ingest::Config::from_lookup(&|k| vars.get(k).cloned())?;
     let app = hookline_ingest::App::build(config).await?;
     app.run_until(shutdown::on_signal()).await;

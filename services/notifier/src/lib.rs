@@ -1,4 +1,6 @@
-//! Notifier: turns events into signed webhooks. A fan-out consumer on
+//! Notifier: consumes `HOOKLINE_EVENTS` and the catalog; emits signed HTTP
+//! POSTs to subscribers, `Delivery` messages, attempt records, dead letters
+//! and `subscription.disabled`. A fan-out consumer on
 //! `HOOKLINE_EVENTS` publishes one `Delivery` per matching subscription
 //! ([`fanout`]); one delivery consumer per subscription POSTs them
 //! ([`deliver`]), so a slow or dead endpoint never holds back a healthy one.

@@ -9,7 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
-    let vars = settings::env_and_flags(std::env::args().skip(1)).map_err(anyhow::Error::msg)?;
+    let vars = settings::service_settings("hookline-notifier", "delivers events to subscribers as signed webhooks");
     let config = hookline_notifier::Config::from_lookup(&|k| vars.get(k).cloned())?;
     let app = hookline_notifier::App::build(config).await?;
     app.run_until(shutdown::on_signal()).await;

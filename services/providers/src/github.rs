@@ -11,19 +11,25 @@ use crate::{Spec, VerifyError};
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &["x-hub-signature", "x-hub-signature-256"],
     context,
 };
 
-fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+fn verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let header = r.header("x-hub-signature-256")?;
     let hex = header
         .strip_prefix("sha256=")
         .ok_or_else(|| VerifyError::Malformed("x-hub-signature-256 header".to_owned()))?;
     let sig = hex_sig(hex, "x-hub-signature-256 header")?;
     r.any_secret(|key| signing::verify_hmac_sha256(key, &[r.body], &sig))?;
-    Ok(r.header_opt("x-github-delivery"))
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+fn delivery_id(r: &Request<'_>) -> Id {
+    r.header_opt("x-github-delivery")
 }
 
 fn sign(s: &SignRequest<'_>) -> Headers {

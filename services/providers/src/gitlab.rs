@@ -10,16 +10,22 @@ use crate::{Spec, VerifyError};
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &["x-gitlab-token"],
     context,
 };
 
-fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+fn verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let token = r.header("x-gitlab-token")?;
     r.any_secret(|key| signing::constant_time_eq(key, token.as_bytes()))?;
-    Ok(r.header_opt("x-gitlab-event-uuid")
-        .or_else(|| r.header_opt("idempotency-key")))
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+fn delivery_id(r: &Request<'_>) -> Id {
+    r.header_opt("x-gitlab-event-uuid")
+        .or_else(|| r.header_opt("idempotency-key"))
 }
 
 fn sign(s: &SignRequest<'_>) -> Headers {

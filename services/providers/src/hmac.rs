@@ -15,6 +15,7 @@ use crate::{Spec, VerifyError};
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &[],
     context,
@@ -25,7 +26,7 @@ fn spec_of(hmac: Option<&HmacSpec>) -> HmacSpec {
 }
 
 /// Verifies with the source's scheme (Mintlify's default when it has none).
-pub(crate) fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+pub(crate) fn verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let spec = spec_of(r.hmac);
     let header_name = spec.header.to_ascii_lowercase();
     let value = r.header(&header_name)?;
@@ -51,7 +52,12 @@ pub(crate) fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
             )?;
         }
     }
-    Ok(r.header_opt("idempotency-key").or_else(|| r.header_opt("webhook-id")))
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+pub(crate) fn delivery_id(r: &Request<'_>) -> Id {
+    r.header_opt("idempotency-key").or_else(|| r.header_opt("webhook-id"))
 }
 
 /// Signs with the source's scheme (Mintlify's default when it has none).

@@ -48,8 +48,10 @@ pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
 
 /// One provider's whole rule.
 pub(crate) struct Spec {
-    /// Checks the signature; answers the provider's delivery id.
-    verify: fn(&Request<'_>) -> Result<Id, VerifyError>,
+    /// Checks the signature.
+    verify: fn(&Request<'_>) -> Result<(), VerifyError>,
+    /// The provider's delivery id for the request, if it names one.
+    delivery_id: fn(&Request<'_>) -> Id,
     /// Signs a test event the way the provider does (the mirror of `verify`).
     sign: fn(&SignRequest<'_>) -> Headers,
     /// Headers carrying its signature or secret: never stored.
@@ -199,10 +201,29 @@ pub fn verify(
         secrets,
         hmac: scheme.hmac.as_ref(),
     };
-    let delivery_id = (spec(scheme.provider).verify)(&request)?;
+    let spec = spec(scheme.provider);
+    (spec.verify)(&request)?;
     Ok(Verified {
-        delivery_id: delivery_id.filter(|id| !id.is_empty() && id.len() <= 200),
+        delivery_id: usable((spec.delivery_id)(&request)),
     })
+}
+
+fn usable(id: Id) -> Id {
+    id.filter(|id| !id.is_empty() && id.len() <= 200)
+}
+
+/// The delivery id a request names, verified or not: for the invocation
+/// log of a refused request ("why did delivery X get 401?"). Never used to
+/// dedupe: only a [`Verified`] id is.
+pub fn claimed_delivery_id(scheme: &Scheme, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    let request = Request {
+        headers,
+        body,
+        now: 0,
+        secrets: &[],
+        hmac: scheme.hmac.as_ref(),
+    };
+    usable((spec(scheme.provider).delivery_id)(&request))
 }
 
 /// The headers that sign a test event for `scheme`, plus the delivery id

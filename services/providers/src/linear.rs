@@ -14,12 +14,13 @@ pub const TOLERANCE_SECS: i64 = 60;
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &["linear-signature"],
     context,
 };
 
-fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+fn verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let sig = hex_sig(r.header("linear-signature")?, "linear-signature header")?;
     r.any_secret(|key| signing::verify_hmac_sha256(key, &[r.body], &sig))?;
     let sent_ms = r
@@ -28,7 +29,12 @@ fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
         .and_then(Value::as_i64)
         .ok_or_else(|| VerifyError::Missing("webhookTimestamp field".to_owned()))?;
     within(r.now, sent_ms.div_euclid(1000), TOLERANCE_SECS)?;
-    Ok(r.header_opt("linear-delivery"))
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+fn delivery_id(r: &Request<'_>) -> Id {
+    r.header_opt("linear-delivery")
 }
 
 fn sign(s: &SignRequest<'_>) -> Headers {

@@ -12,6 +12,7 @@ use crate::common::{first, text};
 
 pub(crate) const SPEC: Spec = Spec {
     verify: crate::hmac::verify,
+    delivery_id: crate::hmac::delivery_id,
     sign: crate::hmac::sign,
     secret_headers: &[],
     context,

@@ -9,13 +9,19 @@ use crate::{Spec, VerifyError};
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &[],
     context,
 };
 
-fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
-    Ok(r.header_opt("idempotency-key"))
+fn verify(_: &Request<'_>) -> Result<(), VerifyError> {
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+fn delivery_id(r: &Request<'_>) -> Id {
+    r.header_opt("idempotency-key")
 }
 
 fn sign(s: &SignRequest<'_>) -> Headers {

@@ -10,12 +10,13 @@ use crate::{Spec, VerifyError};
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &["x-pagerduty-signature"],
     context,
 };
 
-fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+fn verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let sigs: Vec<Vec<u8>> = r
         .header("x-pagerduty-signature")?
         .split(',')
@@ -26,7 +27,12 @@ fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
         return Err(VerifyError::Malformed("x-pagerduty-signature header".to_owned()));
     }
     r.any_secret(|key| sigs.iter().any(|sig| signing::verify_hmac_sha256(key, &[r.body], sig)))?;
-    Ok(r.header_opt("x-webhook-id"))
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+fn delivery_id(r: &Request<'_>) -> Id {
+    r.header_opt("x-webhook-id")
 }
 
 fn sign(s: &SignRequest<'_>) -> Headers {

@@ -11,15 +11,21 @@ use crate::{Spec, VerifyError};
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &["sentry-hook-signature"],
     context,
 };
 
-fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+fn verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let sig = hex_sig(r.header("sentry-hook-signature")?, "sentry-hook-signature header")?;
     r.any_secret(|key| signing::verify_hmac_sha256(key, &[r.body], &sig))?;
-    Ok(r.header_opt("request-id"))
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+fn delivery_id(r: &Request<'_>) -> Id {
+    r.header_opt("request-id")
 }
 
 fn sign(s: &SignRequest<'_>) -> Headers {

@@ -12,17 +12,23 @@ use crate::{Spec, VerifyError};
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &["x-shopify-hmac-sha256"],
     context,
 };
 
-fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+fn verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let sig = B64
         .decode(r.header("x-shopify-hmac-sha256")?)
         .map_err(|_| VerifyError::Malformed("x-shopify-hmac-sha256 header".to_owned()))?;
     r.any_secret(|key| signing::verify_hmac_sha256(key, &[r.body], &sig))?;
-    Ok(r.header_opt("x-shopify-webhook-id"))
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+fn delivery_id(r: &Request<'_>) -> Id {
+    r.header_opt("x-shopify-webhook-id")
 }
 
 fn sign(s: &SignRequest<'_>) -> Headers {

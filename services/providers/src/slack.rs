@@ -12,12 +12,13 @@ use crate::{Spec, TIMESTAMP_TOLERANCE_SECS, VerifyError};
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &["x-slack-signature"],
     context,
 };
 
-fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+fn verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let ts_text = r.header("x-slack-request-timestamp")?;
     let header = r.header("x-slack-signature")?;
     let hex = header
@@ -30,7 +31,12 @@ fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
         parse_timestamp(ts_text, "x-slack-request-timestamp header")?,
         TIMESTAMP_TOLERANCE_SECS,
     )?;
-    Ok(r.json().get("event_id").and_then(Value::as_str).map(str::to_owned))
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+fn delivery_id(r: &Request<'_>) -> Id {
+    r.json().get("event_id").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn sign(s: &SignRequest<'_>) -> Headers {

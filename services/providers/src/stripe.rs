@@ -11,6 +11,7 @@ use crate::{Spec, TIMESTAMP_TOLERANCE_SECS, VerifyError};
 
 pub(crate) const SPEC: Spec = Spec {
     verify,
+    delivery_id,
     sign,
     secret_headers: &["stripe-signature"],
     context,
@@ -45,7 +46,7 @@ pub fn parse_header(header: &str) -> Result<StripeHeader, VerifyError> {
     Ok(StripeHeader { timestamp, v1 })
 }
 
-fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
+fn verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let header = parse_header(r.header("stripe-signature")?)?;
     let t = header.timestamp.to_string();
     r.any_secret(|key| {
@@ -55,7 +56,12 @@ fn verify(r: &Request<'_>) -> Result<Id, VerifyError> {
             .any(|sig| signing::verify_hmac_sha256(key, &[t.as_bytes(), b".", r.body], sig))
     })?;
     within(r.now, header.timestamp, TIMESTAMP_TOLERANCE_SECS)?;
-    Ok(r.json().get("id").and_then(Value::as_str).map(str::to_owned))
+    Ok(())
+}
+
+/// The delivery id the request names (read before or without verifying).
+fn delivery_id(r: &Request<'_>) -> Id {
+    r.json().get("id").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn sign(s: &SignRequest<'_>) -> Headers {

@@ -1,11 +1,11 @@
-//! Router: consumes `HOOKLINE_INGEST`, reads each event into a
-//! `WebhookContext` (with `hookline_providers::context`), decides which agents it starts with the
-//! compiled routing table ([`routes`], [`filter`]), records that decision in
-//! the `hookline_decisions` bucket, and publishes one `RunRequest` per
-//! matching agent on `hookline.runs.<agent>` with
-//! `Nats-Msg-Id = <event id>/<agent>`. It acks the inbound event only after
-//! every run request is acknowledged. It also fires cron schedules
-//! ([`schedule`]).
+//! Router: consumes `HOOKLINE_INGEST` and the catalog; emits `RunRequest`s
+//! on `hookline.runs.<agent>` (through `hookline_core::runs::request`),
+//! `queued` run records and one routing decision per event in the
+//! `hookline_decisions` bucket. It reads each event into a `WebhookContext`
+//! (`hookline_providers::context`), decides which agents it starts with the
+//! compiled routing table ([`routes`], [`filter`]), and acks the inbound
+//! event only after every run request is acknowledged. It also fires cron
+//! schedules ([`schedule`]).
 
 pub mod filter;
 pub mod routes;

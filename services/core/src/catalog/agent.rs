@@ -60,9 +60,13 @@ pub enum RunnerSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSpec {
-    /// The prompt template.
+    /// The prompt template (missing or empty is reported by validation,
+    /// with every other problem).
+    #[serde(default)]
     pub prompt: String,
-    /// The runner.
+    /// The runner (a missing one reads as an empty command, reported by
+    /// validation with every other problem).
+    #[serde(default)]
     pub runner: RunnerSpec,
     /// Environment profile.
     #[serde(default)]
@@ -100,6 +104,13 @@ pub struct AgentSpec {
     /// Tries of a run whose agent exits non-zero, default 1 (no retry).
     #[serde(default = "one")]
     pub max_attempts: u32,
+}
+
+impl Default for RunnerSpec {
+    /// No runner: an empty command, which validation refuses.
+    fn default() -> Self {
+        RunnerSpec::Command { command: Vec::new() }
+    }
 }
 
 impl AgentSpec {

@@ -115,6 +115,25 @@ pub struct Catalog {
 /// Largest body a source may accept (25 MiB).
 pub const MAX_BODY_LIMIT: usize = 25 * 1024 * 1024;
 
+/// `path` without `.` and with `..` folded into its parent (without asking
+/// the file system, so a path that does not exist yet stays as written).
+fn lexically_normal(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(part);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 impl Catalog {
     /// Reads and validates a TOML file. Relative agent commands such as
     /// `./agent.sh` are made absolute against the file's folder.
@@ -131,7 +150,7 @@ impl Catalog {
                 && let Some(program) = command.first_mut()
                 && (program.starts_with("./") || program.starts_with("../"))
             {
-                *program = base.join(&*program).display().to_string();
+                *program = lexically_normal(&base.join(&*program)).display().to_string();
             }
         }
         catalog.validate().map_err(CatalogError::Invalid)?;
@@ -160,7 +179,7 @@ impl Catalog {
                 ));
             }
             for secret in &source.secrets {
-                if let Err(e) = secret.resolve() {
+                if let Err(e) = secret.check_form() {
                     problems.push(format!("source `{id}`: secret {}: {e}", secret.hint()));
                 }
             }
@@ -188,16 +207,19 @@ impl Catalog {
         for (id, profile) in &self.profiles {
             check_id("profile", id, &mut problems);
             for (name, secret) in &profile.secrets {
-                if let Err(e) = secret.resolve() {
+                if let Err(e) = secret.check_form() {
                     problems.push(format!("profile `{id}`: secret {name}: {e}"));
                 }
             }
         }
         for (id, agent) in &self.agents {
             check_id("agent", id, &mut problems);
+            if agent.prompt.trim().is_empty() {
+                problems.push(format!("agent `{id}`: prompt is missing or empty"));
+            }
             match &agent.runner {
                 RunnerSpec::Command { command } if command.is_empty() => {
-                    problems.push(format!("agent `{id}`: runner.command is empty"));
+                    problems.push(format!("agent `{id}`: runner.command is empty (or no runner is given)"));
                 }
                 RunnerSpec::Command { .. } => {}
                 RunnerSpec::Http {
@@ -213,7 +235,7 @@ impl Catalog {
                     if model.trim().is_empty() {
                         problems.push(format!("agent `{id}`: runner.model is empty"));
                     }
-                    if let Some(Err(e)) = api_key.as_ref().map(SecretRef::resolve) {
+                    if let Some(Err(e)) = api_key.as_ref().map(SecretRef::check_form) {
                         problems.push(format!("agent `{id}`: runner.api_key: {e}"));
                     }
                     if output_file
@@ -291,7 +313,7 @@ impl Catalog {
                 problems.push(format!("subscription `{id}`: rate_limit must be at least 1 per second"));
             }
             for secret in &sub.secrets {
-                if let Err(e) = secret.resolve() {
+                if let Err(e) = secret.check_form() {
                     problems.push(format!("subscription `{id}`: secret {}: {e}", secret.hint()));
                 }
             }
@@ -301,75 +323,4 @@ impl Catalog {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-[sources.github]
-provider = "github"
-secrets = ["literal-secret"]
-
-[profiles.default]
-env = { RUST_LOG = "info" }
-
-[agents.triage]
-prompt = "Look at {{repo}}"
-runner = { type = "command", command = ["./agent.sh"] }
-profile = "default"
-triggers = [{ source = "github", events = ["issues"], actions = ["labeled"] }]
-
-[subscriptions.ops]
-url = "https://ops.example.com/hooks"
-events = ["deployment.>", "run.*"]
-secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
-"#;
-
-    #[test]
-    fn a_good_file_parses_and_validates() {
-        let catalog = Catalog::parse(GOOD).expect("parses");
-        catalog.validate().expect("valid");
-        assert_eq!(catalog.agents["triage"].max_concurrency, 1, "default concurrency");
-        assert_eq!(
-            catalog.sources["github"].max_body_bytes,
-            256 * 1024,
-            "default body limit"
-        );
-        assert!(catalog.subscriptions["ops"].wants("deployment.failed"));
-        assert!(!catalog.subscriptions["ops"].wants("code.generated"));
-    }
-
-    #[test]
-    fn every_problem_is_reported_at_once() {
-        let bad = r#"
-[sources.Bad]
-provider = "github"
-
-[agents.a]
-prompt = "x"
-runner = { type = "command", command = [] }
-profile = "missing"
-timeout = "soon"
-triggers = [{ source = "nowhere" }]
-
-[subscriptions.s]
-url = "ftp://x"
-events = ["code.>.x"]
-secrets = ["env:HOOKLINE_TEST_SURELY_UNSET"]
-"#;
-        let problems = Catalog::parse(bad).expect("parses").validate().expect_err("invalid");
-        let text = problems.join("\n");
-        for expected in [
-            "source `Bad` is not a valid identifier",
-            "needs at least one secret",
-            "runner.command is empty",
-            "unknown profile `missing`",
-            "timeout",
-            "unknown source `nowhere`",
-            "url must be http",
-            "not a valid event filter",
-            "HOOKLINE_TEST_SURELY_UNSET is not set",
-        ] {
-            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
-        }
-    }
-}
+mod tests;

@@ -18,10 +18,18 @@ fn kind(text: &str) -> Result<&'static str, String> {
     }
 }
 
+/// The kinds that have health figures.
+fn health_kind(text: &str) -> Result<&'static str, String> {
+    match kind(text)? {
+        kind @ ("sources" | "subscriptions") => Ok(kind),
+        _ => Err(format!("`{text}`: health figures exist for a source or a subscription")),
+    }
+}
+
 /// Filters and paging shared by the listings.
 #[derive(clap::Args, Default)]
 pub struct Window {
-    /// Entries at or after this: an RFC 3339 time or an age (`90m`, `2h`, `7d`). Default 24h.
+    /// Entries at or after this: an RFC 3339 time or an age (`90m`, `2h`, `7d`). Default: 24h ago (`dlq list`: every letter kept).
     #[arg(long)]
     since: Option<String>,
     /// Entries at or before this: an RFC 3339 time or an age.
@@ -139,7 +147,7 @@ pub enum Verb {
         /// Only this agent's runs.
         #[arg(long)]
         agent: Option<String>,
-        /// queued, running, succeeded, failed, timed_out or cancelled.
+        /// queued, awaiting_approval, running, succeeded, failed, timed_out, cancelled, rejected or expired.
         #[arg(long)]
         status: Option<String>,
         #[command(flatten)]
@@ -160,6 +168,7 @@ pub enum Verb {
         after_help = "Examples:\n  hookline deliveries ops --failed\n  hookline deliveries ops --status 5xx --since 1h --json"
     )]
     Deliveries {
+        /// The subscription whose attempts to list.
         subscription: String,
         /// Only failed attempts.
         #[arg(long)]
@@ -178,6 +187,7 @@ pub enum Verb {
         after_help = "Examples:\n  hookline invocations gh --refused\n  hookline invocations gh --reason signature_invalid --since 7d"
     )]
     Invocations {
+        /// The source whose requests to list.
         source: String,
         /// Only refused requests.
         #[arg(long)]
@@ -191,8 +201,10 @@ pub enum Verb {
     /// Health figures for a source or a subscription.
     #[command(after_help = "Examples:\n  hookline health source gh\n  hookline health subscription ops --since 7d")]
     Health {
-        #[arg(value_parser = kind)]
+        /// source or subscription.
+        #[arg(value_parser = health_kind)]
         kind: &'static str,
+        /// Its id.
         id: String,
         /// The window's start (default 24h ago).
         #[arg(long)]
@@ -212,6 +224,7 @@ pub enum DlqCommand {
     /// List dead letters (newest first).
     #[command(after_help = "Example:\n  hookline dlq list --subscription ops")]
     List {
+        /// Only this subscription's letters (default: every subscription's).
         #[arg(long)]
         subscription: Option<String>,
         #[command(flatten)]
@@ -222,6 +235,7 @@ pub enum DlqCommand {
         after_help = "Examples:\n  hookline dlq replay --seq 42\n  hookline dlq replay --subscription ops\n  hookline dlq replay --since 2026-11-23T08:00:00Z [--subscription ops]"
     )]
     Replay {
+        /// Every letter of this subscription (with --since: only those since then).
         #[arg(long)]
         subscription: Option<String>,
         /// One letter, by the SEQ `dlq list` shows.

@@ -4,14 +4,15 @@ use std::time::Duration;
 
 use hookline_core::control::{self, replay::Selection};
 use hookline_core::history::{self, Query};
+use hookline_core::ids::Id;
 use hookline_core::runs::RunStatus;
 use serde_json::{Value, json};
 
-use super::params::Params;
-use super::{AdminError, AdminState, Answer};
+use crate::api::{AdminError, AdminState, Answer};
+use crate::params::Params;
 
 /// The JSON value under `key` in `bucket`, or 404 naming `what`.
-pub(super) async fn read_value(state: &AdminState, bucket: String, key: &str, what: &str) -> Result<Value, AdminError> {
+pub(crate) async fn read_value(state: &AdminState, bucket: String, key: &str, what: &str) -> Result<Value, AdminError> {
     let store = state
         .nats
         .js
@@ -37,7 +38,7 @@ pub async fn run(state: &AdminState, run_id: &str) -> Result<(u16, Value), Admin
 /// `GET /v1/runs`: run records, newest first; filters `agent`, `status`,
 /// `since` (default 24 h ago), `until`; paging `limit`, `before` (a run id).
 pub async fn runs(state: &AdminState, params: &Params) -> Answer {
-    let agent = params.text("agent");
+    let agent = params.id("agent")?;
     let status = params
         .text("status")
         .map(str::parse::<RunStatus>)
@@ -117,6 +118,9 @@ pub async fn cancel(state: &AdminState, run_id: &str) -> Result<(u16, Value), Ad
 /// `{"since": "<RFC 3339>", "subscription"?: "id"}`.
 pub async fn replay(state: &AdminState, body: &Value) -> Result<(u16, Value), AdminError> {
     let subscription = body.get("subscription").and_then(Value::as_str).map(str::to_owned);
+    if let Some(id) = &subscription {
+        Id::parse(id).map_err(|e| AdminError::Invalid(vec![format!("subscription: {e}")]))?;
+    }
     let selection = if let Some(seq) = body.get("seq").and_then(Value::as_u64) {
         Selection::One(seq)
     } else if let Some(since) = body.get("since").and_then(Value::as_str) {

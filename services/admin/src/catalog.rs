@@ -14,7 +14,7 @@ use hookline_core::store::{self, Entry, Expect, StoreError};
 use hookline_core::subjects::ConfigKind;
 use serde_json::{Value, json};
 
-use super::{AdminError, AdminState};
+use crate::api::{AdminError, AdminState};
 
 /// The kind named in a path (`sources`, …).
 pub fn parse_kind(text: &str) -> Result<ConfigKind, AdminError> {

@@ -16,8 +16,8 @@ use hookline_proto::{Attempt, DeadLetter, Invocation, Message as _, RunLog};
 use hyper::Response;
 use serde_json::{Value, json};
 
-use super::params::Params;
-use super::{AdminError, AdminState, Answer};
+use crate::api::{AdminError, AdminState, Answer};
+use crate::params::Params;
 
 /// `status=404` (exact) or `status=4xx` (a class).
 fn status_matches(wanted: Option<&str>, status: u32) -> bool {
@@ -137,7 +137,7 @@ fn attempt_json(a: &Attempt) -> Value {
 pub async fn dead_letters(state: &AdminState, params: &Params) -> Answer {
     let subjects = &state.nats.subjects;
     let subject = params
-        .text("subscription")
+        .id("subscription")?
         .map_or_else(|| subjects.all(StreamKind::Dlq), |s| subjects.dlq(s));
     let query = query(params, subject, params.time_ms("since")?)?;
     let page = history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Dlq), &query, |m| {
@@ -169,7 +169,7 @@ fn is_final(record: &Value) -> bool {
 /// `GET /v1/runs/{run_id}/log`: the run's output so far, oldest first; with
 /// `follow=true`, newline-delimited JSON that stays open until the run ends.
 pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Result<Response<Body>, AdminError> {
-    let record = super::ops::read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?;
+    let record = crate::ops::read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?;
     let agent = record["agent"].as_str().unwrap_or_default().to_owned();
     let subject = state.nats.subjects.log_run(&agent, run_id);
     if !params.flag("follow") {

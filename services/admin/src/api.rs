@@ -1,31 +1,20 @@
-//! The admin API: JSON over HTTP on its own listener (never the public
-//! webhook port), bearer tokens from configuration (several, for rotation).
-//! [`catalog`] edits sources, profiles, agents and subscriptions in the
-//! `hookline_config` bucket (every service applies changes live); [`ops`]
-//! reads runs and routing decisions, cancels runs and replays dead letters;
-//! [`logs`] reads invocations, attempts, dead letters and run output back;
-//! [`health`] computes figures from them; [`actions`] sends test events and
-//! starts manual runs. [`AdminError`] is the one place that maps failures
-//! to statuses.
-
-pub mod actions;
-pub mod catalog;
-pub mod health;
-pub mod logs;
-pub mod ops;
-pub mod params;
+//! The admin API's routing: JSON over HTTP, bearer tokens from
+//! configuration (several, for rotation), compared in constant time.
+//! [`AdminError`] is the one place that maps failures to statuses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use hookline_core::catalog::{Catalog, Secret};
+use hookline_core::ids::Id;
 use hookline_core::nats::Nats;
 use hookline_core::runs::Records;
 use hookline_core::serve::{self, Body};
 use hookline_core::signing;
 use hookline_core::ssrf::{self, Guard};
 use hookline_core::store::CatalogView;
+use hookline_core::subjects::ConfigKind;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -42,8 +31,8 @@ pub struct AdminState {
     pub catalog: CatalogView,
     /// Accepted bearer tokens.
     pub tokens: Vec<Secret>,
-    /// The public webhook listener, where test events are sent.
-    pub webhook_addr: SocketAddr,
+    /// Ingest's public base URL, where test events are sent.
+    pub webhook_url: String,
     /// Run records, for manual runs.
     pub records: Records,
     /// The SSRF rule subscription URLs must pass (`HOOKLINE_DELIVERY_ALLOW`).
@@ -81,9 +70,9 @@ pub enum AdminError {
     /// The change would leave the configuration invalid.
     #[error("the change conflicts with the rest of the configuration")]
     Conflict(Vec<String>),
-    /// The method is not served on this path.
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// The method is not served on this path; these are.
+    #[error("method not allowed; this path answers {}", .0.join(", "))]
+    MethodNotAllowed(Vec<&'static str>),
     /// NATS could not be read or written.
     #[error("{0}")]
     Unavailable(String),
@@ -101,14 +90,21 @@ impl AdminError {
             AdminError::NotFound(_) => (404, "not_found", None),
             AdminError::Invalid(p) => (400, "invalid", Some(p)),
             AdminError::Conflict(p) => (409, "conflict", Some(p)),
-            AdminError::MethodNotAllowed => (405, "method_not_allowed", None),
+            AdminError::MethodNotAllowed(_) => (405, "method_not_allowed", None),
             AdminError::Unavailable(_) => (503, "unavailable", None),
         };
         let mut error = json!({"code": code, "message": self.to_string()});
         if let Some(problems) = problems {
             error["problems"] = json!(problems);
         }
-        serve::json(status, &json!({ "error": error }))
+        let mut response = serve::json(status, &json!({ "error": error }));
+        if let AdminError::MethodNotAllowed(allowed) = self
+            && let Ok(value) = hyper::header::HeaderValue::from_str(&allowed.join(", "))
+        {
+            // RFC 9110: a 405 names the methods the path does answer.
+            response.headers_mut().insert(hyper::header::ALLOW, value);
+        }
+        response
     }
 }
 
@@ -196,7 +192,7 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<B
         .map(str::to_owned)
         .collect();
     let segments: Vec<&str> = path.iter().map(String::as_str).collect();
-    let params = params::Params::parse(req.uri().query());
+    let params = crate::params::Params::parse(req.uri().query());
     let method = req.method().clone();
     match (&method, segments.as_slice()) {
         (&Method::GET, ["healthz"]) => return Ok(serve::json(200, &json!({"status": "ok"}))),
@@ -214,7 +210,7 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<B
         return Err(AdminError::Unauthorized);
     }
     if let (&Method::GET, ["v1", "runs", run_id, "log"]) = (&method, segments.as_slice()) {
-        return logs::run_log(state, run_id, &params).await;
+        return crate::logs::run_log(state, run_id, &params).await;
     }
     let (status, value) = answer(state, req, &method, &segments, &params).await?;
     if status == 204 {
@@ -230,36 +226,85 @@ async fn answer(
     req: Request<Incoming>,
     method: &Method,
     segments: &[&str],
-    params: &params::Params,
+    params: &crate::params::Params,
 ) -> Answer {
+    check_ids(segments)?;
     match (method, segments) {
-        (&Method::GET, ["v1", "sources", id, "invocations"]) => logs::invocations(state, id, params).await,
-        (&Method::GET, ["v1", "sources", id, "health"]) => health::source(state, id, params).await,
-        (&Method::POST, ["v1", "sources", id, "test"]) => actions::send_test(state, id, &json_body(req).await?).await,
-        (&Method::POST, ["v1", "agents", id, "run"]) => actions::manual_run(state, id, &json_body(req).await?).await,
-        (&Method::GET, ["v1", "subscriptions", id, "attempts"]) => logs::attempts(state, id, params).await,
-        (&Method::GET, ["v1", "subscriptions", id, "health"]) => health::subscription(state, id, params).await,
-        (&Method::GET, ["v1", "runs"]) => ops::runs(state, params).await,
-        (&Method::GET, ["v1", "runs", run_id]) => ops::run(state, run_id).await,
-        (&Method::POST, ["v1", "runs", run_id, "cancel"]) => ops::cancel(state, run_id).await,
-        (&Method::GET, ["v1", "events", event_id, "explain"]) => ops::explain(state, event_id).await,
-        (&Method::GET, ["v1", "dlq"]) => logs::dead_letters(state, params).await,
-        (&Method::POST, ["v1", "dlq", "replay"]) => ops::replay(state, &json_body(req).await?).await,
-        (&Method::GET, ["v1", kind]) => catalog::list(state, catalog::parse_kind(kind)?).await,
-        (&Method::GET, ["v1", kind, id]) => catalog::get(state, catalog::parse_kind(kind)?, id).await,
+        (&Method::GET, ["v1", "sources", id, "invocations"]) => crate::logs::invocations(state, id, params).await,
+        (&Method::GET, ["v1", "sources", id, "health"]) => crate::health::source(state, id, params).await,
+        (&Method::POST, ["v1", "sources", id, "test"]) => {
+            crate::actions::send_test(state, id, &json_body(req).await?).await
+        }
+        (&Method::POST, ["v1", "agents", id, "run"]) => {
+            crate::actions::manual_run(state, id, &json_body(req).await?).await
+        }
+        (&Method::GET, ["v1", "subscriptions", id, "attempts"]) => crate::logs::attempts(state, id, params).await,
+        (&Method::GET, ["v1", "subscriptions", id, "health"]) => crate::health::subscription(state, id, params).await,
+        (&Method::GET, ["v1", "runs"]) => crate::ops::runs(state, params).await,
+        (&Method::GET, ["v1", "runs", run_id]) => crate::ops::run(state, run_id).await,
+        (&Method::POST, ["v1", "runs", run_id, "cancel"]) => crate::ops::cancel(state, run_id).await,
+        (&Method::GET, ["v1", "events", event_id, "explain"]) => crate::ops::explain(state, event_id).await,
+        (&Method::GET, ["v1", "dlq"]) => crate::logs::dead_letters(state, params).await,
+        (&Method::POST, ["v1", "dlq", "replay"]) => crate::ops::replay(state, &json_body(req).await?).await,
+        (&Method::GET, ["v1", kind]) => crate::catalog::list(state, crate::catalog::parse_kind(kind)?).await,
+        (&Method::GET, ["v1", kind, id]) => crate::catalog::get(state, crate::catalog::parse_kind(kind)?, id).await,
         (&Method::PUT, ["v1", kind, id]) => {
-            let kind = catalog::parse_kind(kind)?;
+            let kind = crate::catalog::parse_kind(kind)?;
             let if_match = if_match(&req)?;
-            catalog::put(state, kind, id, json_body(req).await?, if_match).await
+            crate::catalog::put(state, kind, id, json_body(req).await?, if_match).await
         }
         (&Method::DELETE, ["v1", kind, id]) => {
-            catalog::delete(state, catalog::parse_kind(kind)?, id, if_match(&req)?).await
+            crate::catalog::delete(state, crate::catalog::parse_kind(kind)?, id, if_match(&req)?).await
         }
         (&Method::POST, ["v1", kind, id, action @ ("enable" | "disable")]) => {
             let enabled = *action == "enable";
-            catalog::set_enabled(state, catalog::parse_kind(kind)?, id, enabled, if_match(&req)?).await
+            crate::catalog::set_enabled(state, crate::catalog::parse_kind(kind)?, id, enabled, if_match(&req)?).await
         }
-        (_, ["v1", ..]) => Err(AdminError::MethodNotAllowed),
-        _ => Err(AdminError::NotFound("no such route".into())),
+        _ => match allowed_methods(segments) {
+            allowed if allowed.is_empty() => Err(AdminError::NotFound("no such route".into())),
+            allowed => Err(AdminError::MethodNotAllowed(allowed)),
+        },
     }
+}
+
+/// Every id in a path is checked before it reaches a subject or a key: a
+/// catalog id must be an identifier (400), a run or event id a key-safe
+/// token (else there is no such record: 404).
+fn check_ids(segments: &[&str]) -> Result<(), AdminError> {
+    match segments {
+        ["v1", kind, id, ..] if ConfigKind::from_plural(kind).is_some() => Id::parse(id)
+            .map(|_| ())
+            .map_err(|e| AdminError::Invalid(vec![e.to_string()])),
+        ["v1", what @ ("runs" | "events"), id, ..] => {
+            let key_safe = !id.is_empty()
+                && id.len() <= 128
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if key_safe {
+                Ok(())
+            } else {
+                Err(AdminError::NotFound(format!("no {} `{id}`", &what[..what.len() - 1])))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The methods [`ROUTES`] serve on a concrete path.
+fn allowed_methods(segments: &[&str]) -> Vec<&'static str> {
+    let mut allowed: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|(_, template)| {
+            let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+            parts.len() == segments.len()
+                && parts.iter().zip(segments).all(|(p, s)| match *p {
+                    "{kind}" => ConfigKind::from_plural(s).is_some(),
+                    p if p.starts_with('{') => true,
+                    p => p == *s,
+                })
+        })
+        .map(|(method, _)| *method)
+        .collect();
+    allowed.sort_unstable();
+    allowed.dedup();
+    allowed
 }

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
+use hookline_core::ids::Id;
 use hookline_core::{clock, settings};
 
-use super::AdminError;
+use crate::api::AdminError;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -66,19 +67,26 @@ impl Params {
         if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
             return Ok(Some(at.timestamp_millis()));
         }
-        let age = text
-            .strip_suffix('d')
-            .and_then(|days| days.parse::<u64>().ok())
-            .map(|days| std::time::Duration::from_secs(days * 86_400))
-            .or_else(|| settings::parse_duration(text).ok())
-            .ok_or_else(|| {
-                AdminError::Invalid(vec![format!(
-                    "{name}: `{text}` is neither an RFC 3339 time nor an age such as 2h"
-                )])
-            })?;
-        Ok(Some(
-            clock::now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2),
-        ))
+        let invalid = || {
+            AdminError::Invalid(vec![format!(
+                "{name}: `{text}` is neither an RFC 3339 time nor an age such as 2h or 7d (at most 100 years)"
+            )])
+        };
+        let age = settings::parse_duration(text).map_err(|_| invalid())?;
+        let age_ms = i64::try_from(age.as_millis()).map_err(|_| invalid())?;
+        clock::now_ms().checked_sub(age_ms).map(Some).ok_or_else(invalid)
+    }
+
+    /// A parameter that names a source, agent or subscription: checked as
+    /// an identifier before it becomes part of a subject or key.
+    pub fn id(&self, name: &str) -> Result<Option<&str>, AdminError> {
+        self.text(name)
+            .map(|v| {
+                Id::parse(v)
+                    .map(|_| v)
+                    .map_err(|e| AdminError::Invalid(vec![format!("{name}: {e}")]))
+            })
+            .transpose()
     }
 
     /// `since`, defaulting to [`DEFAULT_WINDOW_MS`] ago.
@@ -95,7 +103,14 @@ mod tests {
 
     #[test]
     fn times_are_instants_or_ages_and_bad_ones_are_named() {
-        let p = Params::parse(Some("since=2026-11-23T08:00:00Z&until=2h&bad=soon&limit=0&n=x%20y"));
+        let p = Params::parse(Some(
+            "since=2026-11-23T08:00:00Z&until=2h&bad=soon&limit=0&n=x%20y&huge=99999999999999999999d&long=123456789012345678901234567890",
+        ));
+        assert!(
+            p.time_ms("huge").is_err(),
+            "an age past any window is a 400, not a panic"
+        );
+        assert!(p.time_ms("long").is_err(), "a 30-digit number is a 400, not a panic");
         assert_eq!(p.time_ms("since").expect("rfc 3339"), Some(1_795_420_800_000));
         let two_hours_ago = clock::now_ms() - 7_200_000;
         assert!(

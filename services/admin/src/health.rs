@@ -13,8 +13,8 @@ use hookline_core::subjects::StreamKind;
 use hookline_proto::{Attempt, Invocation, Message as _};
 use serde_json::{Value, json};
 
-use super::params::Params;
-use super::{AdminError, AdminState, Answer};
+use crate::api::{AdminError, AdminState, Answer};
+use crate::params::Params;
 
 /// Reads every message on `subject` since `since_ms`, handing each to `count`.
 async fn tally(

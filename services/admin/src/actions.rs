@@ -3,7 +3,6 @@
 //! same verification, limits and routing as a real one) and a manual run of
 //! an agent with a given payload.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,21 +15,8 @@ use hookline_proto::{Header, InboundEvent, RunRequest, Trigger, WebhookContext};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 
-use super::{AdminError, AdminState, Answer};
+use crate::api::{AdminError, AdminState, Answer};
 use hookline_providers::{self as providers, Scheme, SignRequest};
-
-/// Where the public webhook port is reached from this process.
-pub fn loopback(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        let ip = match addr.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        };
-        SocketAddr::new(ip, addr.port())
-    } else {
-        addr
-    }
-}
 
 /// `POST /v1/sources/{id}/test` with an optional `{"event": "...", "payload": {...}}`.
 pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
@@ -65,7 +51,7 @@ pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
         hmac: None,
     };
     let headers = providers::sign(&Scheme::of(&source), &request);
-    let url = format!("http://{}/webhooks/{id}", loopback(state.webhook_addr));
+    let url = format!("{}/webhooks/{id}", state.webhook_url);
     let mut request = hyper::Request::post(&url).header(hyper::header::CONTENT_TYPE, "application/json");
     for (name, value) in &headers {
         request = request.header(name.as_str(), value.as_str());

@@ -1,0 +1,13 @@
+//! `hookline-admin`: the control plane, alone, against any NATS.
+
+use hookline_core::{settings, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let vars = settings::service_settings("hookline-admin", "the control plane: the admin API");
+    let config = hookline_admin::Config::from_lookup(&|k| vars.get(k).cloned())?;
+    let app = hookline_admin::App::build(config).await?;
+    app.run_until(shutdown::on_signal()).await;
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Catalog parsing and validation, table by table.
+use super::*;
+
+const GOOD: &str = r#"
+[sources.github]
+provider = "github"
+secrets = ["literal-secret"]
+
+[profiles.default]
+env = { RUST_LOG = "info" }
+
+[agents.triage]
+prompt = "Look at {{repo}}"
+runner = { type = "command", command = ["./agent.sh"] }
+profile = "default"
+triggers = [{ source = "github", events = ["issues"], actions = ["labeled"] }]
+
+[subscriptions.ops]
+url = "https://ops.example.com/hooks"
+events = ["deployment.>", "run.*"]
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+"#;
+
+#[test]
+fn a_good_file_parses_and_validates() {
+    let catalog = Catalog::parse(GOOD).expect("parses");
+    catalog.validate().expect("valid");
+    assert_eq!(catalog.agents["triage"].max_concurrency, 1, "default concurrency");
+    assert_eq!(
+        catalog.sources["github"].max_body_bytes,
+        256 * 1024,
+        "default body limit"
+    );
+    assert!(catalog.subscriptions["ops"].wants("deployment.failed"));
+    assert!(!catalog.subscriptions["ops"].wants("code.generated"));
+}
+
+#[test]
+fn relative_agent_paths_are_stored_without_dots() {
+    let dir = std::env::temp_dir().join(format!("hookline-catalog-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("conf")).expect("dir");
+    let file = dir.join("conf/hookline.toml");
+    std::fs::write(
+        &file,
+        "[agents.a]\nprompt = \"x\"\nrunner = { type = \"command\", command = [\"./agents/x.sh\"] }\n\n[agents.b]\nprompt = \"x\"\nrunner = { type = \"command\", command = [\"../y.sh\"] }\n",
+    )
+    .expect("write");
+    let catalog = Catalog::load(&file).expect("loads");
+    let base = std::fs::canonicalize(&dir).expect("canonical");
+    let command = |id: &str| match &catalog.agents[id].runner {
+        RunnerSpec::Command { command } => command[0].clone(),
+        RunnerSpec::Http { .. } => String::new(),
+    };
+    assert_eq!(command("a"), base.join("conf/agents/x.sh").display().to_string());
+    assert_eq!(command("b"), base.join("y.sh").display().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_agent_without_a_prompt_hears_of_its_other_problems_too() {
+    let text = r#"
+[agents.a]
+timeout = "soon"
+max_concurrency = 0
+"#;
+    let problems = Catalog::parse(text).expect("parses").validate().expect_err("invalid");
+    let text = problems.join("\n");
+    for expected in [
+        "prompt is missing",
+        "runner.command is empty",
+        "timeout",
+        "max_concurrency",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn secrets_are_checked_for_form_only_so_writers_need_none_of_them() {
+    let text = GOOD.replace("literal-secret", "env:HOOKLINE_TEST_SURELY_UNSET");
+    let catalog = Catalog::parse(&text).expect("parses");
+    catalog
+        .validate()
+        .expect("an unset variable is the using service's business");
+    for (bad, why) in [
+        ("env:", "no name"),
+        ("env:1X", "starts with a digit"),
+        ("file:", "no path"),
+        ("", "empty"),
+    ] {
+        assert!(SecretRef::new(bad).check_form().is_err(), "{why}: {bad:?}");
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let bad = r#"
+[sources.Bad]
+provider = "github"
+
+[agents.a]
+prompt = "x"
+runner = { type = "command", command = [] }
+profile = "missing"
+timeout = "soon"
+triggers = [{ source = "nowhere" }]
+
+[subscriptions.s]
+url = "ftp://x"
+events = ["code.>.x"]
+secrets = ["env:not a name"]
+"#;
+    let problems = Catalog::parse(bad).expect("parses").validate().expect_err("invalid");
+    let text = problems.join("\n");
+    for expected in [
+        "source `Bad` is not a valid identifier",
+        "needs at least one secret",
+        "runner.command is empty",
+        "unknown profile `missing`",
+        "timeout",
+        "unknown source `nowhere`",
+        "url must be http",
+        "not a valid event filter",
+        "`not a name` is not an environment variable name",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
