@@ -16,6 +16,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::subjects::{EVENT_ID, TRACEPARENT};
+
 /// What a handler decided about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -71,6 +73,42 @@ pub async fn settle(msg: &jetstream::Message, outcome: &Outcome) {
         // The message will be redelivered after ack_wait; handlers are idempotent.
         tracing::warn!(subject = %msg.subject, error = %e, "Ack failed; the message will be redelivered.");
     }
+}
+
+/// A message's body decoded as `T`, with the trace context it carries; an
+/// undecodable body is a [`Outcome::Term`] naming the type. Every consumer
+/// decodes through here.
+pub fn decode<T: hookline_proto::Message + Default>(msg: &jetstream::Message) -> Result<(T, Option<String>), Outcome> {
+    let body = T::decode(msg.payload.as_ref()).map_err(|e| {
+        let name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("message");
+        Outcome::Term(format!("undecodable {name}: {e}"))
+    })?;
+    let traceparent = header(msg, TRACEPARENT).map(str::to_owned);
+    Ok((body, traceparent))
+}
+
+fn header<'m>(msg: &'m jetstream::Message, name: &str) -> Option<&'m str> {
+    msg.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str())
+}
+
+/// The span of one message: where it came from and which event and trace
+/// it belongs to; a handler adds its run with [`record_run`].
+fn message_span(consumer: &str, msg: &jetstream::Message) -> tracing::Span {
+    let trace_id = header(msg, TRACEPARENT).and_then(|t| t.split('-').nth(1)).unwrap_or("");
+    tracing::debug_span!(
+        "message",
+        consumer = %consumer,
+        subject = %msg.subject,
+        seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0),
+        event_id = header(msg, EVENT_ID).unwrap_or(""),
+        trace_id,
+        run_id = tracing::field::Empty,
+    )
+}
+
+/// Names the run the current message's span is about.
+pub fn record_run(run_id: &str) {
+    tracing::Span::current().record("run_id", run_id);
 }
 
 /// How many times a message has been delivered, 1 for the first.
@@ -183,13 +221,7 @@ pub async fn run_in_order<F, Issue, Done>(
                 Some(Ok(msg)) => {
                     failures = 0;
                     let msg = Arc::new(msg);
-                    // One span per message, carrying where it came from.
-                    let span = tracing::debug_span!(
-                        "message",
-                        consumer = %spec.durable,
-                        subject = %msg.subject,
-                        seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0),
-                    );
+                    let span = message_span(&spec.durable, &msg);
                     let done = handler(msg.clone()).instrument(span.clone()).await;
                     tokio::spawn(
                         async move {

@@ -8,7 +8,8 @@
 //! request a run ([`runs`]); validated identifiers ([`ids`]); how to reach
 //! NATS and lay out its streams ([`nats`]); the consume → handle →
 //! one-ack-decision loop ([`consume`]) and one consumer per configured item
-//! ([`supervise`]); reading log streams back ([`history`]); cancel and
+//! ([`supervise`]); the one way log records are written ([`log_sink`]) and
+//! read back ([`history`]); cancel and
 //! replay ([`control`]); the SSRF rule ([`ssrf`]); webhook signatures
 //! ([`signing`]); how service settings are read ([`settings`]); the HTTP
 //! accept loop ([`serve`]); tracing ([`telemetry`]) and shutdown
@@ -21,6 +22,7 @@ pub mod consume;
 pub mod control;
 pub mod history;
 pub mod ids;
+pub mod log_sink;
 pub mod nats;
 pub mod nats_server;
 pub mod probe;

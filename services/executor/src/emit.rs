@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use bytes::Bytes;
 use hookline_core::clock;
+use hookline_core::log_sink::LogSink;
 use hookline_core::nats::{Nats, Stamp};
 use hookline_core::subjects::msg_id;
 use hookline_proto::{Event, Message as _, RunLog};
@@ -18,10 +18,11 @@ use serde_json::{Map, Value};
 
 /// Why an event was not stored.
 #[derive(Debug, thiserror::Error)]
-#[error("event {event_type} not acknowledged: {reason}")]
+#[error("event {event_type} not acknowledged: {source}")]
 pub struct EmitError {
     event_type: String,
-    reason: String,
+    #[source]
+    source: async_nats::jetstream::context::PublishError,
 }
 
 /// Most output bytes one run sends to its log; the rest is dropped with a
@@ -32,7 +33,7 @@ pub const MAX_RUN_LOG_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct Emitter {
     logged: Arc<AtomicUsize>,
-    lines: tokio::sync::mpsc::UnboundedSender<RunLog>,
+    logs: LogSink,
     nats: Nats,
     run_id: String,
     agent: String,
@@ -40,21 +41,12 @@ pub struct Emitter {
 }
 
 impl Emitter {
-    /// An emitter for one run.
-    pub fn new(nats: Nats, run_id: &str, agent: &str, traceparent: String) -> Self {
-        // One task publishes the run's lines in order (a task per line
-        // would let them overtake each other); it ends with the last
-        // clone of this emitter. The byte cap bounds what it can hold.
-        let (lines, mut queue) = tokio::sync::mpsc::unbounded_channel::<RunLog>();
-        let (client, subject) = (nats.client.clone(), nats.subjects.log_run(agent, run_id));
-        tokio::spawn(async move {
-            while let Some(line) = queue.recv().await {
-                let _ = client.publish(subject.clone(), Bytes::from(line.encode_to_vec())).await;
-            }
-        });
+    /// An emitter for one run; its lines go through `logs`, which keeps
+    /// them in the order they were printed.
+    pub fn new(nats: Nats, logs: LogSink, run_id: &str, agent: &str, traceparent: String) -> Self {
         Self {
             logged: Arc::default(),
-            lines,
+            logs,
             nats,
             run_id: run_id.to_owned(),
             agent: agent.to_owned(),
@@ -83,10 +75,8 @@ impl Emitter {
             };
             self.nats
                 .send(self.nats.subjects.events(event_type), payload.clone(), stamp)
+                .await?
                 .await
-                .map_err(|e| e.to_string())?
-                .await
-                .map_err(|e| e.to_string())
         };
         publish_once
             .retry(
@@ -97,9 +87,9 @@ impl Emitter {
                     .without_max_times(),
             )
             .await
-            .map_err(|reason| EmitError {
+            .map_err(|source| EmitError {
                 event_type: event_type.to_owned(),
-                reason,
+                source,
             })?;
         Ok(event.id)
     }
@@ -122,6 +112,9 @@ impl Emitter {
             stream: stream.to_owned(),
             line,
         };
-        let _ = self.lines.send(record);
+        self.logs.record(
+            self.nats.subjects.log_run(&self.agent, &self.run_id),
+            record.encode_to_vec(),
+        );
     }
 }

@@ -25,16 +25,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hookline_core::consume::{self, ConsumerSpec, Outcome};
+use hookline_core::consume::{self, ConsumerSpec};
+use hookline_core::log_sink::LogSink;
 use hookline_core::nats::{self, Nats};
 use hookline_core::runs::Records;
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::store::{self, CatalogView};
-use hookline_core::subjects::{StreamKind, TRACEPARENT};
+use hookline_core::subjects::StreamKind;
 use hookline_core::supervise;
 use hookline_core::telemetry::TraceParent;
-use hookline_proto::{Message as _, RunRequest};
+use hookline_proto::RunRequest;
 
 /// Runs in progress in this copy, by run id, so a cancel can find them.
 type Registry = Arc<Mutex<HashMap<String, CancellationToken>>>;
@@ -122,6 +123,7 @@ impl App {
         tracing::info!("Executor running.");
         let registry: Registry = Arc::default();
         let records = Records::open(&self.nats).await;
+        let logs = LogSink::start(self.nats.client.clone());
         let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         supervise::per_item(
@@ -138,6 +140,7 @@ impl App {
             |agent, max_concurrency, stop| {
                 let ctx = AgentConsumer {
                     nats: nats.clone(),
+                    logs: logs.clone(),
                     catalog: catalog.clone(),
                     config: config.clone(),
                     registry: registry.clone(),
@@ -148,6 +151,7 @@ impl App {
         )
         .await;
         let _ = canceller.await;
+        logs.flush().await;
         self.background.cancel();
     }
 }
@@ -182,6 +186,7 @@ async fn answer_cancels(nats: Nats, registry: Registry, shutdown: CancellationTo
 /// What one agent's consumer needs.
 struct AgentConsumer {
     nats: Nats,
+    logs: LogSink,
     catalog: CatalogView,
     config: Config,
     registry: Registry,
@@ -202,23 +207,20 @@ impl AgentConsumer {
         let work_root = Arc::new(self.config.work_root.clone());
         let (nats, catalog, registry) = (self.nats.clone(), self.catalog.clone(), self.registry.clone());
         let records = self.records.clone();
+        let logs = self.logs.clone();
         consume::run(
             self.nats.js.clone(),
             spec,
             move |msg| {
                 let (nats, registry, work_root) = (nats.clone(), registry.clone(), work_root.clone());
-                let records = records.clone();
+                let (records, logs) = (records.clone(), logs.clone());
                 let catalog = catalog.borrow().clone();
                 async move {
-                    let request = match RunRequest::decode(msg.payload.as_ref()) {
-                        Ok(request) => request,
-                        Err(e) => return Outcome::Term(format!("undecodable RunRequest: {e}")),
+                    let (request, parent) = match consume::decode::<RunRequest>(&msg) {
+                        Ok(decoded) => decoded,
+                        Err(outcome) => return outcome,
                     };
-                    let parent = msg
-                        .headers
-                        .as_ref()
-                        .and_then(|h| h.get(TRACEPARENT))
-                        .map(|v| v.as_str().to_owned());
+                    consume::record_run(&request.run_id);
                     let _alive = consume::keep_alive(msg.clone(), ack_wait / 3);
                     // Shutdown lets runs finish (or be redelivered); only a
                     // cancel of this run stops it.
@@ -230,6 +232,7 @@ impl AgentConsumer {
                         .insert(run_id.clone(), cancel.clone());
                     let env = run::RunEnv {
                         nats: &nats,
+                        logs: &logs,
                         records: &records,
                         catalog: &catalog,
                         work_root: &work_root,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use hookline_core::catalog::{AgentSpec, Catalog};
 use hookline_core::clock;
 use hookline_core::consume::Outcome;
+use hookline_core::log_sink::LogSink;
 use hookline_core::nats::Nats;
 pub use hookline_core::runs::{Records, RunRecord, RunStatus};
 use hookline_proto::RunRequest;
@@ -24,6 +25,8 @@ use crate::session;
 pub struct RunEnv<'a> {
     /// NATS.
     pub nats: &'a Nats,
+    /// Where run output goes.
+    pub logs: &'a LogSink,
     /// The run records bucket.
     pub records: &'a Records,
     /// The catalog as it is now.
@@ -62,6 +65,7 @@ pub async fn execute(env: RunEnv<'_>, request: RunRequest) -> Outcome {
     };
     let emitter = Emitter::new(
         env.nats.clone(),
+        env.logs.clone(),
         &request.run_id,
         &request.agent,
         env.traceparent.clone(),

@@ -46,10 +46,10 @@ pub enum IngestError {
     UnsupportedMedia(String),
     /// A JSON source sent something that is not JSON.
     #[error("body is not valid: {0}")]
-    Malformed(String),
+    Malformed(#[from] body::Malformed),
     /// The body could not be read.
     #[error("body could not be read: {0}")]
-    BodyRead(String),
+    BodyRead(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The body did not arrive in time.
     #[error("body did not arrive within the time allowed")]
     BodyTimeout,
@@ -235,8 +235,7 @@ async fn accept(
         .limits
         .admit(id.as_str(), spec.rate_limit_per_minute, Instant::now())
         .map_err(IngestError::RateLimited)?;
-    let (payload, content_type) =
-        body::normalize(spec.provider, kind, raw, content_type).map_err(IngestError::Malformed)?;
+    let (payload, content_type) = body::normalize(spec.provider, kind, raw, content_type)?;
     let event_id = clock::new_id();
     let delivery_id = verified.delivery_id().map_or_else(|| event_id.clone(), str::to_owned);
     record.delivery_id = delivery_id.clone();
@@ -285,7 +284,7 @@ async fn read_body(incoming: Incoming, limit: usize, timeout: std::time::Duratio
         if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
             IngestError::TooLarge(limit)
         } else {
-            IngestError::BodyRead(e.to_string())
+            IngestError::BodyRead(e)
         }
     })
 }
@@ -309,8 +308,8 @@ mod tests {
             IngestError::Disabled(String::new()),
             IngestError::TooLarge(1),
             IngestError::UnsupportedMedia(String::new()),
-            IngestError::Malformed(String::new()),
-            IngestError::BodyRead(String::new()),
+            IngestError::Malformed(body::Malformed::NoPayload),
+            IngestError::BodyRead("reset".into()),
             IngestError::BodyTimeout,
             IngestError::Verify(VerifyError::Missing(String::new())),
             IngestError::Verify(VerifyError::Invalid),

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hookline_core::catalog::{Catalog, Secret, SourceSpec};
-use hookline_core::nats::{self, Nats};
+use hookline_core::nats;
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::{serve, store};
@@ -144,7 +144,6 @@ impl ResolvedSource {
 
 /// What request handlers share.
 pub struct State {
-    nats: Nats,
     sources: Sources,
     publisher: publish::Publisher,
     limits: RateLimits,
@@ -173,8 +172,7 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let state = Arc::new(State {
-            publisher: publish::Publisher::new(nats.clone()).await,
-            nats,
+            publisher: publish::Publisher::new(nats).await,
             sources,
             limits: RateLimits::new(config.global_rate_limit, Instant::now()),
             in_flight: InFlight::default(),
@@ -223,6 +221,6 @@ impl App {
             grace,
         )
         .await;
-        let _ = state.nats.client.flush().await;
+        state.publisher.flush().await;
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use bytes::Bytes;
+use hookline_core::log_sink::LogSink;
 use hookline_core::nats::{Nats, Stamp};
 use hookline_core::state::State;
 use hookline_core::subjects::{EVENT_ID, StreamKind};
@@ -17,9 +17,12 @@ use hookline_providers::VerifiedEvent;
 /// Why an event could not be stored: the sender should retry.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// NATS is not connected: nothing was sent.
+    #[error("not connected to NATS")]
+    Disconnected,
     /// No PubAck (NATS away, stream missing, timeout).
     #[error("JetStream did not acknowledge: {0}")]
-    NotAcknowledged(String),
+    NotAcknowledged(#[from] async_nats::jetstream::context::PublishError),
 }
 
 /// What storing did.
@@ -34,6 +37,7 @@ pub enum Stored {
 /// Publishes inbound events and invocation records.
 pub struct Publisher {
     nats: Nats,
+    logs: LogSink,
     state: Option<State>,
     last_written: Mutex<HashMap<String, i64>>,
 }
@@ -46,6 +50,7 @@ impl Publisher {
     pub async fn new(nats: Nats) -> Self {
         let state = State::open(&nats).await.ok();
         Self {
+            logs: LogSink::start(nats.client.clone()),
             nats,
             state,
             last_written: Mutex::new(HashMap::new()),
@@ -70,7 +75,7 @@ impl Publisher {
     ) -> Result<Stored, PublishError> {
         let event = verified.event();
         if !self.connected() {
-            return Err(PublishError::NotAcknowledged("not connected to NATS".to_owned()));
+            return Err(PublishError::Disconnected);
         }
         let stamp = Stamp {
             msg_id,
@@ -80,10 +85,8 @@ impl Publisher {
         let ack = self
             .nats
             .send(self.nats.subjects.ingest(&event.source), event.encode_to_vec(), stamp)
-            .await
-            .map_err(|e| PublishError::NotAcknowledged(e.to_string()))?
-            .await
-            .map_err(|e| PublishError::NotAcknowledged(e.to_string()))?;
+            .await?
+            .await?;
         if !ack.duplicate {
             self.touch_last_triggered(&event.source, event.received_at_ms);
             return Ok(Stored::New(event.event_id.clone()));
@@ -127,15 +130,17 @@ impl Publisher {
         });
     }
 
-    /// Records one request. Never delays or fails the answer: the publish is
-    /// handed to a task, and a lost record is only logged.
+    /// Records one request. Never delays or fails the answer: the record
+    /// is queued on the log sink, and a lost one is only counted.
     pub fn log_invocation(&self, record: Invocation) {
-        let client = self.nats.client.clone();
-        let subject = self.nats.subjects.log_invocation(&record.source);
-        tokio::spawn(async move {
-            if let Err(e) = client.publish(subject, Bytes::from(record.encode_to_vec())).await {
-                tracing::debug!(error = %e, "Invocation record not written.");
-            }
-        });
+        self.logs.record(
+            self.nats.subjects.log_invocation(&record.source),
+            record.encode_to_vec(),
+        );
+    }
+
+    /// Publishes every queued record (at shutdown).
+    pub async fn flush(&self) {
+        self.logs.flush().await;
     }
 }

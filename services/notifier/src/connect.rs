@@ -22,8 +22,30 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 
-/// Marks a connection refused by the guard, to tell it from network errors.
-pub const BLOCKED: &str = "hookline-ssrf-blocked";
+/// A name the SSRF guard refused to connect to: its own error type, so a
+/// caller tells it from a network error by type ([`is_refused`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{name} resolves only to refused addresses {addresses:?}")]
+pub struct Refused {
+    /// The name resolved.
+    pub name: String,
+    /// What it resolved to.
+    pub addresses: Vec<SocketAddr>,
+}
+
+/// Whether `error`, or any error it wraps, is a [`Refused`] connection.
+pub fn is_refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        // An io::Error hides its payload from `source()`: look inside.
+        let inner = e.downcast_ref::<io::Error>().and_then(io::Error::get_ref);
+        if e.is::<Refused>() || inner.is_some_and(|i| i.is::<Refused>()) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
 
 /// Resolves names and keeps only the addresses the guard allows.
 #[derive(Clone)]
@@ -50,13 +72,11 @@ impl tower_service::Service<Name> for GuardedResolver {
                 .filter(|a| guard.check_ip(a.ip()).is_ok())
                 .collect();
             if allowed.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{BLOCKED}: {} resolves only to refused addresses {resolved:?}",
-                        name.as_str()
-                    ),
-                ));
+                let refused = Refused {
+                    name: name.as_str().to_owned(),
+                    addresses: resolved,
+                };
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, refused));
             }
             Ok(allowed.into_iter())
         })
@@ -100,7 +120,9 @@ mod tests {
             .call(name.clone())
             .await
             .expect_err("localhost resolves to loopback");
-        assert!(refused.to_string().contains(BLOCKED), "{refused}");
+        assert!(is_refused(&refused), "{refused}");
+        let network = io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+        assert!(!is_refused(&network), "a network error is not a refusal");
         let mut allowing = GuardedResolver {
             guard: Arc::new(Guard::parse("127.0.0.1, ::1").expect("allow")),
         };

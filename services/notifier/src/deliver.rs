@@ -13,15 +13,16 @@ use bytes::Bytes;
 use hookline_core::catalog::{Catalog, Secret, SubscriptionSpec};
 use hookline_core::clock;
 use hookline_core::consume::{self, Outcome};
+use hookline_core::log_sink::LogSink;
 use hookline_core::nats::{Nats, Stamp};
 use hookline_core::ssrf::Guard;
 use hookline_core::store;
-use hookline_core::subjects::{ConfigKind, TRACEPARENT, msg_id};
+use hookline_core::subjects::{ConfigKind, msg_id};
 use hookline_proto::{Attempt, DeadLetter, Delivery, Event, Message as _};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::sync::watch;
 
-use crate::connect::{BLOCKED, HttpClient};
+use crate::connect::{self, HttpClient};
 use crate::health::Health;
 use crate::outbound;
 use crate::retry::{self, Schedule, Verdict};
@@ -34,6 +35,8 @@ const LOGGED_BODY_BYTES: usize = 1024;
 pub struct Deliverer {
     /// NATS.
     pub nats: Nats,
+    /// Where attempt records go.
+    pub logs: LogSink,
     /// The HTTP client.
     pub client: HttpClient,
     /// Retry delays.
@@ -77,22 +80,47 @@ pub fn resolve_secrets(catalog: &Catalog) -> ResolvedSecrets {
         .collect()
 }
 
+/// Why an attempt got no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    /// The SSRF guard refused the target: final, never retried.
+    #[error("refused by the SSRF guard: {0}")]
+    Refused(String),
+    /// The subscription has no secret that may sign now.
+    #[error("no usable signing secret")]
+    NoSecret,
+    /// The request could not be built (a header the endpoint cannot take).
+    #[error("invalid request: {0}")]
+    InvalidRequest(#[source] hyper::http::Error),
+    /// Connecting, sending or reading failed.
+    #[error("{0}")]
+    Network(String),
+    /// No answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
 /// What one attempt got back.
 struct Response {
     status: Option<u16>,
     retry_after: Option<Duration>,
     body: String,
-    error: String,
-    /// The SSRF guard refused the target: final, never retried.
-    blocked: bool,
+    /// Why there is no status, when there is none.
+    failure: Option<AttemptError>,
+}
+
+impl Response {
+    fn error(&self) -> String {
+        self.failure.as_ref().map(ToString::to_string).unwrap_or_default()
+    }
 }
 
 impl Deliverer {
     /// Handles one delivery message.
     pub async fn handle(&self, catalog: &Catalog, msg: &jetstream::Message) -> Outcome {
-        let delivery = match Delivery::decode(msg.payload.as_ref()) {
-            Ok(d) => d,
-            Err(e) => return Outcome::Term(format!("undecodable Delivery: {e}")),
+        let (delivery, trace) = match consume::decode::<Delivery>(msg) {
+            Ok(decoded) => decoded,
+            Err(outcome) => return outcome,
         };
         let Some(event) = delivery.event.clone() else {
             return Outcome::Term("delivery without an event".to_owned());
@@ -108,18 +136,13 @@ impl Deliverer {
                 .dead_letter(&delivery, sequence, attempt.saturating_sub(1), "subscription disabled")
                 .await;
         }
-        let trace = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(TRACEPARENT))
-            .map(|v| v.as_str().to_owned());
         if let Some(per_second) = sub.rate_limit {
             self.pace(&delivery.subscription, per_second).await;
         }
         let started = Instant::now();
         let response = self.post(&delivery.subscription, sub, &event, trace.as_deref()).await;
         let latency = started.elapsed();
-        let verdict = if response.blocked {
+        let verdict = if matches!(response.failure, Some(AttemptError::Refused(_))) {
             Verdict::Final
         } else {
             retry::classify(response.status, response.retry_after)
@@ -165,15 +188,14 @@ impl Deliverer {
     }
 
     async fn post(&self, subscription: &str, sub: &SubscriptionSpec, event: &Event, trace: Option<&str>) -> Response {
-        let failed = |error: String| Response {
-            blocked: error.contains(BLOCKED),
+        let failed = |failure: AttemptError| Response {
             status: None,
             retry_after: None,
             body: String::new(),
-            error,
+            failure: Some(failure),
         };
         if let Err(e) = self.guard.check_url(&sub.url) {
-            return failed(format!("{BLOCKED}: {e}"));
+            return failed(AttemptError::Refused(e.to_string()));
         }
         let now_ms = clock::now_ms();
         let resolved = self.secrets.borrow().clone();
@@ -187,7 +209,7 @@ impl Deliverer {
             })
             .unwrap_or_default();
         if secrets.is_empty() {
-            return failed("no usable signing secret".to_owned());
+            return failed(AttemptError::NoSecret);
         }
         let body = outbound::body(event);
         let mut request = hyper::Request::post(&sub.url)
@@ -204,10 +226,16 @@ impl Deliverer {
         }
         let request = match request.body(Full::new(Bytes::from(body))) {
             Ok(r) => r,
-            Err(e) => return failed(format!("invalid request: {e}")),
+            Err(e) => return failed(AttemptError::InvalidRequest(e)),
         };
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| error_chain(&e))?;
+            let response = self.client.request(request).await.map_err(|e| {
+                if connect::is_refused(&e) {
+                    AttemptError::Refused(error_chain(&e))
+                } else {
+                    AttemptError::Network(error_chain(&e))
+                }
+            })?;
             let status = response.status().as_u16();
             let retry_after = response
                 .headers()
@@ -220,18 +248,17 @@ impl Deliverer {
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
             let shown = &bytes[..bytes.len().min(LOGGED_BODY_BYTES)];
-            Ok::<_, String>(Response {
-                blocked: false,
+            Ok::<_, AttemptError>(Response {
                 status: Some(status),
                 retry_after,
                 body: String::from_utf8_lossy(shown).into_owned(),
-                error: String::new(),
+                failure: None,
             })
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => failed(e),
-            Err(_) => failed(format!("no answer within {:?}", self.timeout)),
+            Err(_) => failed(AttemptError::Timeout(self.timeout)),
         }
     }
 
@@ -251,16 +278,13 @@ impl Deliverer {
             event_id: event.id.clone(),
             attempt,
             status: r.status.map(u32::from).unwrap_or(0),
-            error: r.error.clone(),
+            error: r.error(),
             latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
             response_body: r.body.clone(),
             next_attempt_at_ms: next.map_or(0, |d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         };
-        let client = self.nats.client.clone();
-        let subject = self.nats.subjects.log_attempt(subscription);
-        tokio::spawn(async move {
-            let _ = client.publish(subject, Bytes::from(record.encode_to_vec())).await;
-        });
+        self.logs
+            .record(self.nats.subjects.log_attempt(subscription), record.encode_to_vec());
     }
 
     async fn dead_letter(&self, delivery: &Delivery, sequence: u64, attempts: u32, error: &str) -> Outcome {
@@ -331,6 +355,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 fn describe(r: &Response) -> String {
     match r.status {
         Some(status) => format!("HTTP {status}"),
-        None => r.error.clone(),
+        None => r.error(),
     }
 }

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self};
 use hookline_core::catalog::Catalog;
-use hookline_core::consume::Outcome;
+use hookline_core::consume::{self, Outcome};
 use hookline_core::nats::{Nats, Stamp};
-use hookline_core::subjects::{TRACEPARENT, msg_id};
+use hookline_core::subjects::msg_id;
 use hookline_proto::{Delivery, Event, Message as _};
 
 /// What is left of fanning one event out once its publishes are issued.
@@ -26,15 +26,10 @@ fn settled(outcome: Outcome) -> Pending {
 /// subscription's deliveries are stored in event order) and returns the wait
 /// for their acks, which decides the event's outcome.
 pub async fn issue(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> Pending {
-    let event = match Event::decode(msg.payload.as_ref()) {
-        Ok(event) => event,
-        Err(e) => return settled(Outcome::Term(format!("undecodable Event: {e}"))),
+    let (event, trace) = match consume::decode::<Event>(msg) {
+        Ok(decoded) => decoded,
+        Err(outcome) => return settled(outcome),
     };
-    let trace = msg
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(TRACEPARENT))
-        .map(|v| v.as_str().to_owned());
     let targets: Vec<&str> = catalog
         .subscriptions
         .iter()

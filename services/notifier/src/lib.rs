@@ -162,8 +162,10 @@ impl App {
             )
         };
         let guard = Arc::new(self.config.guard.clone());
+        let logs = hookline_core::log_sink::LogSink::start(self.nats.client.clone());
         let deliverer = Deliverer {
             nats: self.nats.clone(),
+            logs: logs.clone(),
             client: connect::http_client(self.config.connect_timeout, guard.clone()),
             schedule: self.config.schedule.clone(),
             timeout: self.config.timeout,
@@ -213,6 +215,7 @@ impl App {
             },
         );
         tokio::join!(fanout, deliveries);
+        logs.flush().await;
         self.background.cancel();
     }
 }

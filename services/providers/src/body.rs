@@ -35,24 +35,38 @@ pub fn classify(content_type: &str) -> Option<ContentKind> {
     }
 }
 
+/// Why a body that passed its content type cannot be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    /// A JSON body that does not parse.
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// A GitHub form body without its `payload` field.
+    #[error("form body without a `payload` field")]
+    NoPayload,
+    /// A GitHub form `payload` that is not JSON.
+    #[error("payload is not JSON: {0}")]
+    PayloadNotJson(#[source] serde_json::Error),
+}
+
 /// The body and content type to store, or why the body is malformed.
 pub fn normalize(
     provider: Provider,
     kind: ContentKind,
     raw: Bytes,
     content_type: String,
-) -> Result<(Bytes, String), String> {
+) -> Result<(Bytes, String), Malformed> {
     match kind {
         ContentKind::Json => {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&raw).map_err(|e| format!("not JSON: {e}"))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(&raw).map_err(Malformed::NotJson)?;
             Ok((raw, content_type))
         }
         ContentKind::Form if provider == Provider::Github => {
             let payload = form_urlencoded::parse(&raw)
                 .find(|(key, _)| key == "payload")
                 .map(|(_, value)| value.into_owned())
-                .ok_or_else(|| "form body without a `payload` field".to_owned())?;
-            serde_json::from_str::<serde::de::IgnoredAny>(&payload).map_err(|e| format!("payload is not JSON: {e}"))?;
+                .ok_or(Malformed::NoPayload)?;
+            serde_json::from_str::<serde::de::IgnoredAny>(&payload).map_err(Malformed::PayloadNotJson)?;
             Ok((Bytes::from(payload), "application/json".to_owned()))
         }
         ContentKind::Form | ContentKind::Other => Ok((raw, content_type)),

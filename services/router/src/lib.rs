@@ -24,9 +24,9 @@ use hookline_core::runs::{self, Records};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::store::{self, CatalogView};
-use hookline_core::subjects::{StreamKind, TRACEPARENT, msg_id};
+use hookline_core::subjects::{StreamKind, msg_id};
 use hookline_core::telemetry::TraceParent;
-use hookline_proto::{InboundEvent, Message as _, RunRequest, Trigger};
+use hookline_proto::{InboundEvent, RunRequest, Trigger};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -167,15 +167,10 @@ struct Sinks {
 }
 
 async fn handle(sinks: &Sinks, table: &Table, msg: &jetstream::Message) -> Outcome {
-    let event = match InboundEvent::decode(msg.payload.as_ref()) {
-        Ok(event) => event,
-        Err(e) => return Outcome::Term(format!("undecodable InboundEvent: {e}")),
+    let (event, parent) = match consume::decode::<InboundEvent>(msg) {
+        Ok(decoded) => decoded,
+        Err(outcome) => return outcome,
     };
-    let parent = msg
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(TRACEPARENT))
-        .map(|v| v.as_str().to_owned());
     match route(sinks, table, event, parent.as_deref()).await {
         Ok(()) => Outcome::Ack,
         Err(e) => {
