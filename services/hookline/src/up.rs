@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use hookline::stack::{self, Service};
 use hookline_core::catalog::{Catalog, Provider};
 use hookline_core::shutdown;
 use hookline_core::{nats, nats_server, signing, store};
@@ -109,8 +110,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     crate::apply::check_targets(&catalog, vars.get("HOOKLINE_DELIVERY_ALLOW").map_or("", String::as_str))?;
     let lookup = move |k: &str| vars.get(k).cloned();
 
-    let ingest_config = hookline_ingest::Config::from_lookup(&lookup)?;
-    let admin = nats::connect(&ingest_config.nats, "hookline-up").await?;
+    let mut reader = hookline_core::settings::Reader::new(&lookup);
+    let nats_settings = hookline_core::settings::NatsSettings::read(&mut reader);
+    reader.finish()?;
+    let admin = nats::connect(&nats_settings, "hookline-up").await?;
     let report = store::apply(&admin, &catalog, false).await?;
     println!(
         "configuration {}: {} created, {} changed, {} removed",
@@ -128,14 +131,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .collect();
     let receiver = crate::demo_receiver::start(args.receiver, receiver_secrets, stop.clone()).await?;
 
-    let ingest = hookline_ingest::App::build(ingest_config).await?;
-    let admin_app = hookline_admin::App::build(hookline_admin::Config::from_lookup(&lookup)?).await?;
-    let router = hookline_router::App::build(hookline_router::Config::from_lookup(&lookup)?).await?;
-    let executor = hookline_executor::App::build(hookline_executor::Config::from_lookup(&lookup)?).await?;
-    let notifier = hookline_notifier::App::build(hookline_notifier::Config::from_lookup(&lookup)?).await?;
-    let webhook_addr = ingest.local_addr();
+    let mut started = Vec::new();
+    for service in Service::ALL {
+        started.push(stack::start(service, &lookup, stop.clone()).await?);
+    }
+    let addr_of = |wanted| started.iter().find(|s| s.service == wanted).and_then(|s| s.addr);
+    let (webhook_addr, admin_addr) = (
+        addr_of(Service::Ingest).unwrap_or(args.listen),
+        addr_of(Service::Admin).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
+    );
     print_banner(&catalog, webhook_addr, receiver);
-    let admin_addr = admin_app.local_addr();
     let token = admin_token.split(',').next().unwrap_or_default();
     println!("Admin API: http://{admin_addr}  (Authorization: Bearer {token})");
     let cli = std::env::current_exe().map_or_else(|_| "hookline".to_owned(), |p| p.display().to_string());
@@ -144,13 +149,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  {cli} list sources; {cli} runs; {cli} events tail");
     println!("  (or put it on PATH: cargo install --path services/hookline)\n");
 
-    let tasks = [
-        tokio::spawn(ingest.run_until(stop.clone())),
-        tokio::spawn(admin_app.run_until(stop.clone())),
-        tokio::spawn(router.run_until(stop.clone())),
-        tokio::spawn(executor.run_until(stop.clone())),
-        tokio::spawn(notifier.run_until(stop.clone())),
-    ];
+    let tasks: Vec<_> = started.into_iter().map(|s| s.task).collect();
     stop.cancelled().await;
     for task in tasks {
         let _ = task.await;

@@ -1,0 +1,124 @@
+//! A real local HTTP endpoint that records what it receives and answers as
+//! the test says: the subscriber in delivery tests.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hookline_core::serve;
+use hookline_core::shutdown::CancellationToken;
+use http_body_util::BodyExt;
+
+use crate::eventually;
+
+/// One request a [`Receiver`] got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// Its headers.
+    pub headers: http::HeaderMap,
+    /// Its raw body.
+    pub body: Bytes,
+    /// What the receiver answered.
+    pub status: u16,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl Received {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// One header as text.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// Decides a receiver's answer from the request and how many requests with
+/// the same `webhook-id` came before it (0 for the first).
+pub type Policy = Arc<dyn Fn(&Received, usize) -> u16 + Send + Sync>;
+
+/// A real local HTTP endpoint that records what it receives.
+pub struct Receiver {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Received>>>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Receiver {
+    /// Starts a receiver answering per `policy`.
+    pub async fn start(policy: impl Fn(&Received, usize) -> u16 + Send + Sync + 'static) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let policy: Policy = Arc::new(policy);
+        let stop = CancellationToken::new();
+        let seen = requests.clone();
+        tokio::spawn(serve::serve(
+            listener,
+            move |req: hyper::Request<hyper::body::Incoming>, _peer| {
+                let (seen, policy) = (seen.clone(), policy.clone());
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let mut received = Received {
+                        headers: parts.headers,
+                        body,
+                        status: 0,
+                        at: Instant::now(),
+                    };
+                    let mut all = seen.lock().expect("lock");
+                    let id = received.header("webhook-id");
+                    let before = all.iter().filter(|r| r.header("webhook-id") == id).count();
+                    received.status = policy(&received, before);
+                    let status = received.status;
+                    all.push(received);
+                    drop(all);
+                    serve::json(status, &serde_json::json!({"ok": status < 300}))
+                }
+            },
+            serve::Limits::default(),
+            stop.clone(),
+            Duration::from_secs(1),
+        ));
+        Self {
+            addr,
+            requests,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    /// `http://<addr>/hook`.
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.requests.lock().expect("lock").clone()
+    }
+
+    /// Waits until `done` holds for what was received, or panics after [`WAIT`].
+    pub async fn wait_until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        eventually(what, || async {
+            let received = self.received();
+            if done(&received) {
+                Ok(received)
+            } else {
+                Err(format!(
+                    "received: {:#?}",
+                    received.iter().map(|r| (r.status, r.json())).collect::<Vec<_>>()
+                ))
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,14 @@
+//! Every integration test, one binary: each module starts the parts it
+//! needs (a real nats-server, the services in-process, real HTTP) through
+//! the harness in `hookline_tests`.
+
+mod admin;
+mod admin_contract;
+mod cli;
+mod deploy;
+mod e2e;
+mod executor;
+mod ingest;
+mod notifier;
+mod operations;
+mod router;
