@@ -18,8 +18,21 @@ use serde_json::{Value, json};
 use crate::api::{AdminError, AdminState, Answer};
 use hookline_providers::{self as providers, Scheme, SignRequest};
 
+/// The body's fields: an object (or no body) with only `known` keys.
+fn fields(body: Option<&Value>, known: &[&str]) -> Result<serde_json::Map<String, Value>, AdminError> {
+    let fields = match body {
+        None => serde_json::Map::new(),
+        Some(Value::Object(fields)) => fields.clone(),
+        _ => return Err(AdminError::Invalid(vec!["the body must be a JSON object".to_owned()])),
+    };
+    match fields.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(AdminError::Invalid(vec![format!("unknown field `{unknown}`")])),
+        None => Ok(fields),
+    }
+}
+
 /// `POST /v1/sources/{id}/test` with an optional `{"event": "...", "payload": {...}}`.
-pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
+pub async fn send_test(state: &AdminState, id: &str, body: Option<&Value>) -> Answer {
     let source = state.find("source", id, |c| c.sources.get(id).cloned())?;
     let now_ms = clock::now_ms();
     let secret = source
@@ -32,8 +45,16 @@ pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
             "source `{id}` has no secret that can be read now"
         )]));
     }
-    let event = body.get("event").and_then(Value::as_str).unwrap_or("ping").to_owned();
-    let mut payload = body.get("payload").cloned().unwrap_or_else(|| {
+    let fields = fields(body, &["event", "payload"])?;
+    let event = match fields.get("event") {
+        None => "ping".to_owned(),
+        Some(Value::String(event)) => event.clone(),
+        Some(_) => return Err(AdminError::Invalid(vec!["event: a string".to_owned()])),
+    };
+    if fields.get("payload").is_some_and(|p| !p.is_object()) {
+        return Err(AdminError::Invalid(vec!["payload: a JSON object".to_owned()]));
+    }
+    let mut payload = fields.get("payload").cloned().unwrap_or_else(|| {
         json!({"hookline_test": true, "zen": "Test events travel the same road as real ones.",
                "sent_at": clock::rfc3339_ms(now_ms)})
     });
@@ -79,12 +100,15 @@ pub async fn send_test(state: &AdminState, id: &str, body: &Value) -> Answer {
 
 /// `POST /v1/agents/{id}/run` with an optional `{"payload": {...}}`: the
 /// payload is the run's event body, so `{{body.x}}` in the prompt reads it.
-pub async fn manual_run(state: &AdminState, id: &str, body: &Value) -> Answer {
+pub async fn manual_run(state: &AdminState, id: &str, body: Option<&Value>) -> Answer {
     let enabled = state.find("agent", id, |c| c.agents.get(id).map(|a| a.enabled))?;
     if !enabled {
         return Err(AdminError::Conflict(vec![format!("agent `{id}` is disabled")]));
     }
-    let payload = body.get("payload").cloned().unwrap_or_else(|| json!({}));
+    let payload = fields(body, &["payload"])?
+        .get("payload")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let now_ms = clock::now_ms();
     let event_id = clock::new_id();
     let run_id = clock::new_id();

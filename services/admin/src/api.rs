@@ -113,12 +113,28 @@ impl AdminError {
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
-    ("GET", "/v1/{kind}"),
-    ("GET", "/v1/{kind}/{id}"),
-    ("PUT", "/v1/{kind}/{id}"),
-    ("DELETE", "/v1/{kind}/{id}"),
-    ("POST", "/v1/{kind}/{id}/enable"),
-    ("POST", "/v1/{kind}/{id}/disable"),
+    ("GET", "/v1/sources"),
+    ("GET", "/v1/sources/{id}"),
+    ("PUT", "/v1/sources/{id}"),
+    ("DELETE", "/v1/sources/{id}"),
+    ("POST", "/v1/sources/{id}/enable"),
+    ("POST", "/v1/sources/{id}/disable"),
+    ("GET", "/v1/profiles"),
+    ("GET", "/v1/profiles/{id}"),
+    ("PUT", "/v1/profiles/{id}"),
+    ("DELETE", "/v1/profiles/{id}"),
+    ("GET", "/v1/agents"),
+    ("GET", "/v1/agents/{id}"),
+    ("PUT", "/v1/agents/{id}"),
+    ("DELETE", "/v1/agents/{id}"),
+    ("POST", "/v1/agents/{id}/enable"),
+    ("POST", "/v1/agents/{id}/disable"),
+    ("GET", "/v1/subscriptions"),
+    ("GET", "/v1/subscriptions/{id}"),
+    ("PUT", "/v1/subscriptions/{id}"),
+    ("DELETE", "/v1/subscriptions/{id}"),
+    ("POST", "/v1/subscriptions/{id}/enable"),
+    ("POST", "/v1/subscriptions/{id}/disable"),
     ("GET", "/v1/sources/{id}/invocations"),
     ("GET", "/v1/sources/{id}/health"),
     ("POST", "/v1/sources/{id}/test"),
@@ -149,16 +165,24 @@ fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
     })
 }
 
-async fn json_body(req: Request<Incoming>) -> Result<Value, AdminError> {
+/// The JSON body, or `None` when there is none.
+async fn optional_json_body(req: Request<Incoming>) -> Result<Option<Value>, AdminError> {
     let bytes: Bytes = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| AdminError::Invalid(vec![format!("body: {e}")]))?
         .to_bytes();
     if bytes.is_empty() {
-        return Ok(Value::Null);
+        return Ok(None);
     }
-    serde_json::from_slice(&bytes).map_err(|e| AdminError::Invalid(vec![format!("body is not JSON: {e}")]))
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| AdminError::Invalid(vec![format!("body is not JSON: {e}")]))
+}
+
+/// The JSON body (`null` when there is none).
+async fn json_body(req: Request<Incoming>) -> Result<Value, AdminError> {
+    Ok(optional_json_body(req).await?.unwrap_or(Value::Null))
 }
 
 /// The revision named by `If-Match: "N"` (or `N`), if any.
@@ -209,6 +233,7 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<B
     if !authorized(state, &req) {
         return Err(AdminError::Unauthorized);
     }
+    check_ids(&segments)?;
     if let (&Method::GET, ["v1", "runs", run_id, "log"]) = (&method, segments.as_slice()) {
         return crate::logs::run_log(state, run_id, &params).await;
     }
@@ -228,15 +253,15 @@ async fn answer(
     segments: &[&str],
     params: &crate::params::Params,
 ) -> Answer {
-    check_ids(segments)?;
+    let catalog_kind = |kind: &str| ConfigKind::from_plural(kind).is_some();
     match (method, segments) {
         (&Method::GET, ["v1", "sources", id, "invocations"]) => crate::logs::invocations(state, id, params).await,
         (&Method::GET, ["v1", "sources", id, "health"]) => crate::health::source(state, id, params).await,
         (&Method::POST, ["v1", "sources", id, "test"]) => {
-            crate::actions::send_test(state, id, &json_body(req).await?).await
+            crate::actions::send_test(state, id, optional_json_body(req).await?.as_ref()).await
         }
         (&Method::POST, ["v1", "agents", id, "run"]) => {
-            crate::actions::manual_run(state, id, &json_body(req).await?).await
+            crate::actions::manual_run(state, id, optional_json_body(req).await?.as_ref()).await
         }
         (&Method::GET, ["v1", "subscriptions", id, "attempts"]) => crate::logs::attempts(state, id, params).await,
         (&Method::GET, ["v1", "subscriptions", id, "health"]) => crate::health::subscription(state, id, params).await,
@@ -246,17 +271,23 @@ async fn answer(
         (&Method::GET, ["v1", "events", event_id, "explain"]) => crate::ops::explain(state, event_id).await,
         (&Method::GET, ["v1", "dlq"]) => crate::logs::dead_letters(state, params).await,
         (&Method::POST, ["v1", "dlq", "replay"]) => crate::ops::replay(state, &json_body(req).await?).await,
-        (&Method::GET, ["v1", kind]) => crate::catalog::list(state, crate::catalog::parse_kind(kind)?).await,
-        (&Method::GET, ["v1", kind, id]) => crate::catalog::get(state, crate::catalog::parse_kind(kind)?, id).await,
-        (&Method::PUT, ["v1", kind, id]) => {
+        (&Method::GET, ["v1", kind]) if catalog_kind(kind) => {
+            crate::catalog::list(state, crate::catalog::parse_kind(kind)?).await
+        }
+        (&Method::GET, ["v1", kind, id]) if catalog_kind(kind) => {
+            crate::catalog::get(state, crate::catalog::parse_kind(kind)?, id).await
+        }
+        (&Method::PUT, ["v1", kind, id]) if catalog_kind(kind) => {
             let kind = crate::catalog::parse_kind(kind)?;
             let if_match = if_match(&req)?;
             crate::catalog::put(state, kind, id, json_body(req).await?, if_match).await
         }
-        (&Method::DELETE, ["v1", kind, id]) => {
+        (&Method::DELETE, ["v1", kind, id]) if catalog_kind(kind) => {
             crate::catalog::delete(state, crate::catalog::parse_kind(kind)?, id, if_match(&req)?).await
         }
-        (&Method::POST, ["v1", kind, id, action @ ("enable" | "disable")]) => {
+        (&Method::POST, ["v1", kind, id, action @ ("enable" | "disable")])
+            if catalog_kind(kind) && *kind != "profiles" =>
+        {
             let enabled = *action == "enable";
             crate::catalog::set_enabled(state, crate::catalog::parse_kind(kind)?, id, enabled, if_match(&req)?).await
         }
@@ -297,7 +328,6 @@ fn allowed_methods(segments: &[&str]) -> Vec<&'static str> {
             let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
             parts.len() == segments.len()
                 && parts.iter().zip(segments).all(|(p, s)| match *p {
-                    "{kind}" => ConfigKind::from_plural(s).is_some(),
                     p if p.starts_with('{') => true,
                     p => p == *s,
                 })

@@ -182,8 +182,12 @@ pub async fn put(
         return Err(AdminError::Invalid(vec!["the body must be a JSON object".to_owned()]));
     }
     let named = take_revision(&mut value)?.or(if_match);
-    if let Some(object) = value.as_object_mut() {
-        object.remove("id");
+    if let Some(id) = value.as_object_mut().and_then(|o| o.remove("id"))
+        && !id.is_string()
+    {
+        return Err(AdminError::Invalid(vec![
+            "id: the path names the object; a body `id` must be a string".to_owned(),
+        ]));
     }
     let existing = read(state, kind, id).await?;
     if let (Some(old), Some(object)) = (&existing, value.as_object_mut())

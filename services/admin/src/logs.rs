@@ -32,8 +32,12 @@ fn check_status(params: &Params) -> Result<Option<String>, AdminError> {
     let Some(text) = params.text("status") else {
         return Ok(None);
     };
-    let class = text.len() == 3 && text.ends_with("xx") && text.as_bytes()[0].is_ascii_digit();
-    if class || text.parse::<u16>().is_ok() {
+    // `[1-5]` then two digits or `xx`: what docs/openapi.json says.
+    let bytes = text.as_bytes();
+    let valid = bytes.len() == 3
+        && (b'1'..=b'5').contains(&bytes[0])
+        && (text.ends_with("xx") || bytes[1..].iter().all(u8::is_ascii_digit));
+    if valid {
         Ok(Some(text.to_owned()))
     } else {
         Err(AdminError::Invalid(vec![format!(
@@ -58,7 +62,10 @@ fn query(params: &Params, subject: String, since_ms: Option<i64>) -> Result<Quer
     Ok(Query {
         subject,
         since_ms,
-        before_seq: params.number("before")?,
+        before_seq: match params.number("before")? {
+            Some(0) => return Err(AdminError::Invalid(vec!["before: a sequence, 1 or more".to_owned()])),
+            before => before,
+        },
         limit: params.limit()?,
     })
 }
@@ -172,7 +179,7 @@ pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Resul
     let record = crate::ops::read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?;
     let agent = record["agent"].as_str().unwrap_or_default().to_owned();
     let subject = state.nats.subjects.log_run(&agent, run_id);
-    if !params.flag("follow") {
+    if !params.flag("follow")? {
         let query = Query {
             subject,
             since_ms: None,

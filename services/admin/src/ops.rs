@@ -117,29 +117,54 @@ pub async fn cancel(state: &AdminState, run_id: &str) -> Result<(u16, Value), Ad
 /// `POST /v1/dlq/replay` with `{"seq": N}`, `{"subscription": "id"}` or
 /// `{"since": "<RFC 3339>", "subscription"?: "id"}`.
 pub async fn replay(state: &AdminState, body: &Value) -> Result<(u16, Value), AdminError> {
-    let subscription = body.get("subscription").and_then(Value::as_str).map(str::to_owned);
-    if let Some(id) = &subscription {
-        Id::parse(id).map_err(|e| AdminError::Invalid(vec![format!("subscription: {e}")]))?;
-    }
-    let selection = if let Some(seq) = body.get("seq").and_then(Value::as_u64) {
-        Selection::One(seq)
-    } else if let Some(since) = body.get("since").and_then(Value::as_str) {
-        let since = chrono::DateTime::parse_from_rfc3339(since)
-            .map_err(|e| AdminError::Invalid(vec![format!("since: {e}")]))?;
-        Selection::Since {
-            subscription,
-            since_ms: since.timestamp_millis(),
-        }
-    } else if let Some(subscription) = subscription {
-        Selection::All(subscription)
-    } else {
-        return Err(AdminError::Invalid(vec![
-            "give `seq`, `subscription` or `since`".to_owned(),
-        ]));
-    };
+    let selection = selection(body)?;
     match control::replay::replay(&state.nats, &selection).await {
         Ok(replayed) => Ok((200, json!({"replayed": replayed}))),
         Err(control::replay::ReplayError::NotFound(seq)) => Err(AdminError::NotFound(format!("no dead letter {seq}"))),
         Err(e) => Err(AdminError::unavailable(e)),
+    }
+}
+
+/// Which dead letters a replay body names: exactly one of `{"seq"}`,
+/// `{"subscription"}`, `{"since", "subscription"?}`; anything else is 400.
+fn selection(body: &Value) -> Result<Selection, AdminError> {
+    let invalid = |why: &str| AdminError::Invalid(vec![why.to_owned()]);
+    let Some(fields) = body.as_object() else {
+        return Err(invalid(
+            "give {\"seq\": N}, {\"subscription\": \"id\"} or {\"since\": \"<RFC 3339>\"}",
+        ));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["seq", "subscription", "since"].contains(&k.as_str()))
+    {
+        return Err(invalid(&format!("unknown field `{unknown}`")));
+    }
+    let subscription = match fields.get("subscription") {
+        None => None,
+        Some(Value::String(id)) => {
+            Id::parse(id).map_err(|e| AdminError::Invalid(vec![format!("subscription: {e}")]))?;
+            Some(id.clone())
+        }
+        Some(_) => return Err(invalid("subscription: an id")),
+    };
+    match (fields.get("seq"), fields.get("since"), subscription) {
+        (Some(seq), None, None) => match seq.as_u64() {
+            Some(seq) if seq > 0 => Ok(Selection::One(seq)),
+            _ => Err(invalid("seq: a dead letter's seq, 1 or more")),
+        },
+        (Some(_), _, _) => Err(invalid("seq names one letter: give it alone")),
+        (None, Some(since), subscription) => {
+            let since = since
+                .as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .ok_or_else(|| invalid("since: an RFC 3339 time"))?;
+            Ok(Selection::Since {
+                subscription,
+                since_ms: since.timestamp_millis(),
+            })
+        }
+        (None, None, Some(subscription)) => Ok(Selection::All(subscription)),
+        (None, None, None) => Err(invalid("give `seq`, `subscription` or `since`")),
     }
 }

@@ -29,14 +29,21 @@ impl Params {
         )
     }
 
-    /// A text parameter.
+    /// A text parameter, as given (an empty value is given, and is checked
+    /// like any other).
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0.get(name).map(String::as_str)
     }
 
-    /// A yes/no parameter (`true`, `1`, or present and empty).
-    pub fn flag(&self, name: &str) -> bool {
-        matches!(self.0.get(name).map(String::as_str), Some("" | "true" | "1" | "yes"))
+    /// A yes/no parameter: `true` or `false` (absent is false).
+    pub fn flag(&self, name: &str) -> Result<bool, AdminError> {
+        match self.0.get(name).map(String::as_str) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(AdminError::Invalid(vec![format!(
+                "{name}: `{other}` is neither true nor false"
+            )])),
+        }
     }
 
     /// An unsigned number.
