@@ -74,11 +74,12 @@ pub async fn post(url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -
 /// POSTs `body` to `url` signed as GitHub signs it with `secret`; returns
 /// the status and JSON answer.
 pub async fn post_github(url: &str, secret: &str, event: &str, delivery: &str, body: &str) -> (u16, serde_json::Value) {
-    post_signed(Provider::Github, url, secret, event, delivery, body).await
+    post_signed(Provider::Github, url, secret, event, delivery, body, &[]).await
 }
 
 /// POSTs a JSON `body` to `url` signed as `provider` signs it (by the
-/// providers crate, the mirror of what ingest verifies).
+/// providers crate, the mirror of what ingest verifies), with
+/// `extra_headers` (a `traceparent`, say).
 pub async fn post_signed(
     provider: Provider,
     url: &str,
@@ -86,6 +87,7 @@ pub async fn post_signed(
     event: &str,
     delivery: &str,
     body: &str,
+    extra_headers: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
     let scheme = hookline_providers::Scheme { provider, hmac: None };
     let signed = hookline_providers::sign(
@@ -101,5 +103,6 @@ pub async fn post_signed(
     );
     let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
     headers.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    headers.extend_from_slice(extra_headers);
     post(url, &headers, body.to_owned()).await
 }

@@ -283,6 +283,8 @@ fn generic(event: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
 #[cfg(test)]
 mod context_tests;
 #[cfg(test)]
+mod delivery_tests;
+#[cfg(test)]
 mod sign_tests;
 #[cfg(test)]
 mod verify_tests;

@@ -11,10 +11,10 @@ use sha2::{Sha256, Sha512};
 
 use crate::{Scheme, VerifyError, verify};
 
-const NOW: i64 = 1_700_000_000;
-const BODY: &[u8] = br#"{"id":"evt_1","event_id":"Ev1","type":"x","webhookTimestamp":0}"#;
+pub(crate) const NOW: i64 = 1_700_000_000;
+pub(crate) const BODY: &[u8] = br#"{"id":"evt_1","event_id":"Ev1","type":"x","webhookTimestamp":0}"#;
 
-fn mac256(key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn mac256(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("key");
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
@@ -41,7 +41,7 @@ struct Case {
     malformed: (&'static str, &'static str),
 }
 
-fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
+pub(crate) fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
         map.insert(*name, value.parse().expect("header value"));
@@ -354,50 +354,5 @@ fn slack_documented_example() {
         provider: Provider::Slack,
         hmac: None,
     };
-    assert_eq!(
-        verify(&scheme, &[secret], &h, body, 1_531_420_618 + 10).map(|_| ()),
-        Ok(())
-    );
-}
-
-#[test]
-fn delivery_ids_come_from_each_providers_own_field() {
-    let secret = || vec![SecretRef::new("k").resolve().expect("secret")];
-    let sig = |data: &[u8]| hex::encode(mac256(b"k", data));
-    let rows: Vec<(Provider, Vec<(&'static str, String)>, &str)> = vec![
-        (
-            Provider::Github,
-            vec![
-                ("x-hub-signature-256", format!("sha256={}", sig(BODY))),
-                ("x-github-delivery", "gh-1".into()),
-            ],
-            "gh-1",
-        ),
-        (
-            Provider::Sentry,
-            vec![("sentry-hook-signature", sig(BODY)), ("request-id", "se-1".into())],
-            "se-1",
-        ),
-        (
-            Provider::Stripe,
-            vec![(
-                "stripe-signature",
-                format!("t={NOW},v1={}", sig(&[format!("{NOW}.").as_bytes(), BODY].concat())),
-            )],
-            "evt_1",
-        ),
-        (
-            Provider::Pagerduty,
-            vec![
-                ("x-pagerduty-signature", format!("v1={}", sig(BODY))),
-                ("x-webhook-id", "pd-1".into()),
-            ],
-            "pd-1",
-        ),
-    ];
-    for (provider, pairs, expected) in rows {
-        let scheme = Scheme { provider, hmac: None };
-        let verified = verify(&scheme, &secret(), &headers(&pairs), BODY, NOW).expect("valid");
-        assert_eq!(verified.delivery_id(), Some(expected), "{}", provider.name());
-    }
+    assert!(verify(&scheme, &[secret], &h, body, 1_531_420_618 + 10).is_ok());
 }

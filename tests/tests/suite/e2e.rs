@@ -3,33 +3,25 @@
 
 use std::path::Path;
 
-use hookline_core::catalog::Catalog;
+use hookline_core::catalog::{Catalog, Provider};
 use hookline_core::signing;
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{DeadLetter, Message as _};
-use hookline_tests::{Pipeline, Receiver, Service, post};
+use hookline_tests::{Pipeline, Receiver, Service, post, post_signed, script};
 
 const GITHUB_SECRET: &str = "gh-webhook-secret";
 const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// A real agent: saves its stdin and prompt file, emits deployment.failed.
 fn write_agent(dir: &Path) -> String {
-    let script = dir.join("agent.sh");
-    std::fs::write(
-        &script,
-        r#"#!/bin/sh
-set -eu
-cat > "$OUT_DIR/stdin-$HOOKLINE_RUN_ID.txt"
+    script(
+        dir,
+        "agent.sh",
+        r#"cat > "$OUT_DIR/stdin-$HOOKLINE_RUN_ID.txt"
 cp "$HOOKLINE_PROMPT_FILE" "$OUT_DIR/prompt-$HOOKLINE_RUN_ID.txt"
 echo '{"type":"deployment.failed","data":{"service":"api","reason":"smoke test"}}' >> "$HOOKLINE_EVENTS_FILE"
-echo "agent done"
-"#,
+echo "agent done""#,
     )
-    .expect("write agent");
-    let mut perms = std::fs::metadata(&script).expect("meta").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).expect("chmod");
-    script.display().to_string()
 }
 
 fn catalog(agent: &str, out_dir: &Path, subscriber: &str) -> Catalog {
@@ -77,20 +69,11 @@ fn issue_labeled(title: &str) -> Vec<u8> {
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 async fn send_github(pipeline: &Pipeline, delivery: &str, body: &[u8], secret: &str) -> (u16, serde_json::Value) {
-    let signature = signing::github_signature(secret, body);
     let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
-    post(
-        &pipeline.webhook_url("github"),
-        &[
-            ("content-type", "application/json"),
-            ("x-github-event", "issues"),
-            ("x-github-delivery", delivery),
-            ("x-hub-signature-256", &signature),
-            ("traceparent", &traceparent),
-        ],
-        body.to_vec(),
-    )
-    .await
+    let body = std::str::from_utf8(body).expect("JSON text");
+    let url = pipeline.webhook_url("github");
+    let trace = [("traceparent", traceparent.as_str())];
+    post_signed(Provider::Github, &url, secret, "issues", delivery, body, &trace).await
 }
 
 fn verify_signed(received: &hookline_tests::Received) {

@@ -8,6 +8,7 @@ mod cli;
 mod deploy;
 mod e2e;
 mod executor;
+mod executor_http;
 mod ingest;
 mod notifier;
 mod operations;
