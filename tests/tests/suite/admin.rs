@@ -10,6 +10,23 @@ use serde_json::json;
 pub(crate) const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SOURCE_SECRET: &str = "api-created-source-secret";
 
+/// Ingest and the admin service on a fresh NATS with nothing configured.
+pub(crate) async fn edge_and_admin() -> Pipeline {
+    Pipeline::start_services(
+        &Catalog::default(),
+        &[],
+        &[hookline_tests::Service::Ingest, hookline_tests::Service::Admin],
+    )
+    .await
+}
+
+/// PUTs `body` at `path` and expects it created.
+pub(crate) async fn create(pipeline: &Pipeline, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let (status, answer) = admin(pipeline, "PUT", path, body).await;
+    assert_eq!(status, 201, "PUT {path}: {answer}");
+    answer
+}
+
 pub(crate) fn auth() -> String {
     format!("Bearer {ADMIN_TOKEN}")
 }
@@ -179,12 +196,7 @@ async fn without_a_valid_token_nothing_is_read_or_changed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_admin_api_is_served_by_the_admin_service_only() {
-    let pipeline = Pipeline::start_services(
-        &Catalog::default(),
-        &[],
-        &[hookline_tests::Service::Ingest, hookline_tests::Service::Admin],
-    )
-    .await;
+    let pipeline = edge_and_admin().await;
     let token = auth();
     let headers = [("authorization", token.as_str())];
     for (method, path) in hookline_admin::ROUTES {
@@ -208,20 +220,13 @@ async fn the_admin_api_is_served_by_the_admin_service_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_request_leaves_the_delivery_id_it_claimed() {
-    let pipeline = Pipeline::start_services(
-        &Catalog::default(),
-        &[],
-        &[hookline_tests::Service::Ingest, hookline_tests::Service::Admin],
-    )
-    .await;
-    let (status, _) = admin(
+    let pipeline = edge_and_admin().await;
+    create(
         &pipeline,
-        "PUT",
         "/v1/sources/gh",
         json!({"provider": "github", "secrets": [SOURCE_SECRET]}),
     )
     .await;
-    assert_eq!(status, 201);
     let url = pipeline.webhook_url("gh");
     let refused = eventually("the source to be live", || async {
         match post_github(&url, "not-the-secret", "issues", "forged-delivery-1", "{}").await {

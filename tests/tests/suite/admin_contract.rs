@@ -7,7 +7,7 @@ use hookline_core::catalog::Catalog;
 use hookline_tests::{Pipeline, request};
 use serde_json::json;
 
-use super::admin::{WHSEC, admin, auth};
+use super::admin::{WHSEC, admin, auth, create, edge_and_admin};
 
 fn openapi() -> serde_json::Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
@@ -214,20 +214,13 @@ async fn the_admin_api_refuses_subscription_urls_with_the_same_words_as_apply() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_gets_a_clear_answer_never_a_5xx() {
-    let pipeline = Pipeline::start_services(
-        &Catalog::default(),
-        &[],
-        &[hookline_tests::Service::Ingest, hookline_tests::Service::Admin],
-    )
-    .await;
-    let (status, _) = admin(
+    let pipeline = edge_and_admin().await;
+    create(
         &pipeline,
-        "PUT",
         "/v1/subscriptions/ops",
         json!({"url": "https://example.com/h", "secrets": [WHSEC]}),
     )
     .await;
-    assert_eq!(status, 201);
     let token = auth();
     let headers = [("authorization", token.as_str())];
     let url = |path: &str| format!("http://{}{path}", pipeline.admin);
