@@ -15,7 +15,8 @@ use hookline_proto::{Header, InboundEvent, RunRequest, Trigger, WebhookContext};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 
-use crate::api::{AdminError, AdminState, Answer};
+use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::model;
 use hookline_providers::{self as providers, Scheme, SignRequest};
 
 /// The body's fields: an object (or no body) with only `known` keys.
@@ -92,10 +93,16 @@ pub async fn send_test(state: &AdminState, id: &str, body: Option<&Value>) -> An
         .await
         .map(|b| serde_json::from_slice::<Value>(&b.to_bytes()).unwrap_or(Value::Null))
         .unwrap_or(Value::Null);
-    Ok((
+    reply(
         200,
-        json!({"source": id, "event": event, "delivery_id": delivery_id, "status": status, "answer": answer}),
-    ))
+        &model::TestEventAnswer {
+            source: id.to_owned(),
+            event,
+            delivery_id,
+            status,
+            answer,
+        },
+    )
 }
 
 /// `POST /v1/agents/{id}/run` with an optional `{"payload": {...}}`: the
@@ -147,5 +154,12 @@ pub async fn manual_run(state: &AdminState, id: &str, body: Option<&Value>) -> A
     runs::request(&state.nats, &state.records, vec![request], Some(&event_id), &trace)
         .await
         .map_err(AdminError::unavailable)?;
-    Ok((202, json!({"run_id": run_id, "agent": id, "event_id": event_id})))
+    reply(
+        202,
+        &model::ManualRunAnswer {
+            run_id,
+            agent: id.to_owned(),
+            event_id,
+        },
+    )
 }

@@ -15,6 +15,8 @@ use hookline_core::signing;
 use hookline_core::ssrf::{self, Guard};
 use hookline_core::store::CatalogView;
 use hookline_core::subjects::ConfigKind;
+
+use crate::model::{ErrorBody, ErrorDetail};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -55,6 +57,11 @@ impl AdminState {
 /// What a JSON handler answers.
 pub type Answer = Result<(u16, Value), AdminError>;
 
+/// Answers `status` with a typed body (from [`crate::model`]).
+pub fn reply<T: serde::Serialize>(status: u16, body: &T) -> Answer {
+    Ok((status, serde_json::to_value(body).map_err(AdminError::unavailable)?))
+}
+
 /// Why an admin request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -93,11 +100,14 @@ impl AdminError {
             AdminError::MethodNotAllowed(_) => (405, "method_not_allowed", None),
             AdminError::Unavailable(_) => (503, "unavailable", None),
         };
-        let mut error = json!({"code": code, "message": self.to_string()});
-        if let Some(problems) = problems {
-            error["problems"] = json!(problems);
-        }
-        let mut response = serve::json(status, &json!({ "error": error }));
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: self.to_string(),
+                problems: problems.cloned(),
+            },
+        };
+        let mut response = serve::json(status, &body);
         if let AdminError::MethodNotAllowed(allowed) = self
             && let Ok(value) = hyper::header::HeaderValue::from_str(&allowed.join(", "))
         {

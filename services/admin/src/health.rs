@@ -11,9 +11,9 @@ use hookline_core::history::{self, Query};
 use hookline_core::state::State;
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{Attempt, Invocation, Message as _};
-use serde_json::{Value, json};
 
-use crate::api::{AdminError, AdminState, Answer};
+use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::model;
 use crate::params::Params;
 
 /// Reads every message on `subject` since `since_ms`, handing each to `count`.
@@ -69,21 +69,21 @@ pub async fn source(state: &AdminState, id: &str, params: &Params) -> Answer {
         .last_triggered(id)
         .await
         .map_err(AdminError::unavailable)?;
-    Ok((
+    reply(
         200,
-        json!({
-            "source": id,
-            "enabled": enabled,
-            "since": clock::rfc3339_ms(since),
-            "last_triggered_at": last_triggered.map(clock::rfc3339_ms),
-            "last_refused_at": last_refused.map(clock::rfc3339_ms),
-            "invocations": accepted + refused,
-            "accepted": accepted,
-            "refused": refused,
-            "by_reason": by_reason,
-            "by_status": by_status.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>(),
-        }),
-    ))
+        &model::SourceHealth {
+            source: id.to_owned(),
+            enabled,
+            since: clock::rfc3339_ms(since),
+            last_triggered_at: last_triggered.map(clock::rfc3339_ms),
+            last_refused_at: last_refused.map(clock::rfc3339_ms),
+            invocations: accepted + refused,
+            accepted,
+            refused,
+            by_reason,
+            by_status: by_status.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        },
+    )
 }
 
 /// The `q` quantile (0..=1) of `values`, nearest rank.
@@ -102,7 +102,7 @@ pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answ
     let since = params.since_ms()?;
     let (mut succeeded, mut failed) = (0u64, 0u64);
     let mut latencies = Vec::new();
-    let (mut last_success, mut last_failure): (Option<i64>, Option<(i64, Value)>) = (None, None);
+    let (mut last_success, mut last_failure): (Option<i64>, Option<(i64, String)>) = (None, None);
     tally(state, state.nats.subjects.log_attempt(id), since, |m| {
         let Ok(a) = Attempt::decode(m.payload.as_ref()) else {
             return;
@@ -114,9 +114,9 @@ pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answ
         } else {
             failed += 1;
             let why = if a.error.is_empty() {
-                json!(a.status)
+                format!("HTTP {}", a.status)
             } else {
-                json!(a.error)
+                a.error
             };
             last_failure = Some((a.at_ms, why));
         }
@@ -139,24 +139,30 @@ pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answ
         .failing_since(id)
         .await
         .map_err(AdminError::unavailable)?;
-    Ok((
+    reply(
         200,
-        json!({
-            "subscription": id,
-            "enabled": enabled,
-            "since": clock::rfc3339_ms(since),
-            "attempts": attempts,
-            "succeeded": succeeded,
-            "failed": failed,
-            "success_rate": (attempts > 0).then(|| succeeded as f64 / attempts as f64),
-            "latency_ms": {"p50": quantile(&mut latencies, 0.5), "p95": quantile(&mut latencies, 0.95)},
-            "last_success_at": last_success.map(clock::rfc3339_ms),
-            "last_failure": last_failure.map(|(at, why)| json!({"at": clock::rfc3339_ms(at), "error": why})),
-            "pending": pending,
-            "dead_letters": dead_letters,
-            "failing_since": failing_since.map(clock::rfc3339_ms),
-        }),
-    ))
+        &model::SubscriptionHealth {
+            subscription: id.to_owned(),
+            enabled,
+            since: clock::rfc3339_ms(since),
+            attempts,
+            succeeded,
+            failed,
+            success_rate: (attempts > 0).then(|| succeeded as f64 / attempts as f64),
+            latency_ms: model::Latency {
+                p50: quantile(&mut latencies, 0.5),
+                p95: quantile(&mut latencies, 0.95),
+            },
+            last_success_at: last_success.map(clock::rfc3339_ms),
+            last_failure: last_failure.map(|(at, error)| model::LastFailure {
+                at: clock::rfc3339_ms(at),
+                error,
+            }),
+            pending,
+            dead_letters,
+            failing_since: failing_since.map(clock::rfc3339_ms),
+        },
+    )
 }
 
 #[cfg(test)]

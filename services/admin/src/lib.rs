@@ -17,6 +17,7 @@ pub mod api;
 pub mod catalog;
 pub mod health;
 pub mod logs;
+pub mod model;
 pub mod ops;
 pub mod params;
 

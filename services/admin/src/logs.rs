@@ -9,14 +9,14 @@ use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
 use hookline_core::clock;
 use hookline_core::history::{self, Page, Query};
-use hookline_core::runs::RunStatus;
+use hookline_core::runs::RunRecord;
 use hookline_core::serve::{self, Body};
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{Attempt, DeadLetter, Invocation, Message as _, RunLog};
 use hyper::Response;
-use serde_json::{Value, json};
 
-use crate::api::{AdminError, AdminState, Answer};
+use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::model;
 use crate::params::Params;
 
 /// `status=404` (exact) or `status=4xx` (a class).
@@ -46,16 +46,21 @@ fn check_status(params: &Params) -> Result<Option<String>, AdminError> {
     }
 }
 
-fn page_json(page: Page<Value>) -> Value {
-    let items: Vec<Value> = page
+/// A page of the log whose items learn their stream sequence.
+fn page_of<T: serde::Serialize>(page: Page<T>, at_seq: impl Fn(&mut T, u64)) -> Answer {
+    let items = page
         .items
         .into_iter()
         .map(|(seq, mut item)| {
-            item["seq"] = json!(seq);
+            at_seq(&mut item, seq);
             item
         })
         .collect();
-    json!({"items": items, "next_before": page.next_before})
+    let page = model::Page {
+        items,
+        next_before: page.next_before,
+    };
+    reply(200, &page)
 }
 
 fn query(params: &Params, subject: String, since_ms: Option<i64>) -> Result<Query, AdminError> {
@@ -93,14 +98,20 @@ pub async fn invocations(state: &AdminState, source: &str, params: &Params) -> A
             && reason.is_none_or(|r| r == i.reason)
             && event_id.is_none_or(|e| e == i.event_id)
             && until.is_none_or(|u| i.at_ms <= u);
-        keep.then(|| {
-            json!({"at": clock::rfc3339_ms(i.at_ms), "status": i.status, "reason": i.reason,
-                   "event_id": i.event_id, "delivery_id": i.delivery_id, "source_ip": i.source_ip, "size": i.size})
+        keep.then(|| model::Invocation {
+            seq: 0,
+            at: clock::rfc3339_ms(i.at_ms),
+            status: i.status,
+            reason: i.reason,
+            event_id: i.event_id,
+            delivery_id: i.delivery_id,
+            source_ip: i.source_ip,
+            size: i.size,
         })
     })
     .await
     .map_err(AdminError::unavailable)?;
-    Ok((200, page_json(page)))
+    page_of(page, |i, seq| i.seq = seq)
 }
 
 /// `GET /v1/subscriptions/{id}/attempts`: every delivery attempt, newest
@@ -125,18 +136,21 @@ pub async fn attempts(state: &AdminState, subscription: &str, params: &Params) -
             && status_matches(status.as_deref(), a.status)
             && event_id.is_none_or(|e| e == a.event_id)
             && until.is_none_or(|u| a.at_ms <= u);
-        keep.then(|| attempt_json(&a))
+        keep.then(|| model::Attempt {
+            seq: 0,
+            at: clock::rfc3339_ms(a.at_ms),
+            next_attempt_at: (a.next_attempt_at_ms > 0).then(|| clock::rfc3339_ms(a.next_attempt_at_ms)),
+            event_id: a.event_id,
+            attempt: a.attempt,
+            status: a.status,
+            error: a.error,
+            latency_ms: a.latency_ms,
+            response_body: a.response_body,
+        })
     })
     .await
     .map_err(AdminError::unavailable)?;
-    Ok((200, page_json(page)))
-}
-
-fn attempt_json(a: &Attempt) -> Value {
-    let next = (a.next_attempt_at_ms > 0).then(|| clock::rfc3339_ms(a.next_attempt_at_ms));
-    json!({"at": clock::rfc3339_ms(a.at_ms), "event_id": a.event_id, "attempt": a.attempt,
-           "status": a.status, "error": a.error, "latency_ms": a.latency_ms,
-           "response_body": a.response_body, "next_attempt_at": next})
+    page_of(page, |a, seq| a.seq = seq)
 }
 
 /// `GET /v1/dlq`: dead letters, newest first; filters `subscription`,
@@ -151,34 +165,34 @@ pub async fn dead_letters(state: &AdminState, params: &Params) -> Answer {
         let letter = DeadLetter::decode(m.payload.as_ref()).ok()?;
         let delivery = letter.delivery.unwrap_or_default();
         let event = delivery.event.unwrap_or_default();
-        Some(
-            json!({"subscription": delivery.subscription, "event_id": event.id, "event_type": event.r#type,
-                    "attempts": letter.attempts, "last_error": letter.last_error,
-                    "failed_at": clock::rfc3339_ms(letter.failed_at_ms)}),
-        )
+        Some(model::DeadLetter {
+            seq: 0,
+            subscription: delivery.subscription,
+            event_id: event.id,
+            event_type: event.r#type,
+            attempts: letter.attempts,
+            last_error: letter.last_error,
+            failed_at: clock::rfc3339_ms(letter.failed_at_ms),
+        })
     })
     .await
     .map_err(AdminError::unavailable)?;
-    Ok((200, page_json(page)))
+    page_of(page, |d, seq| d.seq = seq)
 }
 
-fn log_line(line: &RunLog) -> Value {
-    json!({"at": clock::rfc3339_ms(line.at_ms), "stream": line.stream, "line": line.line})
-}
-
-fn is_final(record: &Value) -> bool {
-    record["status"]
-        .as_str()
-        .and_then(|s| s.parse::<RunStatus>().ok())
-        .is_some_and(RunStatus::is_final)
+fn log_line(line: RunLog) -> model::LogLine {
+    model::LogLine {
+        at: clock::rfc3339_ms(line.at_ms),
+        stream: line.stream,
+        line: line.line,
+    }
 }
 
 /// `GET /v1/runs/{run_id}/log`: the run's output so far, oldest first; with
 /// `follow=true`, newline-delimited JSON that stays open until the run ends.
 pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Result<Response<Body>, AdminError> {
-    let record = crate::ops::read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?;
-    let agent = record["agent"].as_str().unwrap_or_default().to_owned();
-    let subject = state.nats.subjects.log_run(&agent, run_id);
+    let record = crate::ops::read_record(state, run_id).await?;
+    let subject = state.nats.subjects.log_run(&record.agent, run_id);
     if !params.flag("follow")? {
         let query = Query {
             subject,
@@ -187,15 +201,16 @@ pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Resul
             limit: usize::MAX / 2,
         };
         let page = history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |m| {
-            RunLog::decode(m.payload.as_ref()).ok().map(|l| log_line(&l))
+            RunLog::decode(m.payload.as_ref()).ok().map(log_line)
         })
         .await
         .map_err(AdminError::unavailable)?;
-        let lines: Vec<Value> = page.items.into_iter().rev().map(|(_, line)| line).collect();
-        return Ok(serve::json(
-            200,
-            &json!({"run_id": run_id, "status": record["status"], "lines": lines}),
-        ));
+        let log = model::RunLog {
+            run_id: run_id.to_owned(),
+            status: record.status,
+            lines: page.items.into_iter().rev().map(|(_, line)| line).collect(),
+        };
+        return Ok(serve::json(200, &log));
     }
     let lines = history::follow(
         &state.nats,
@@ -235,7 +250,7 @@ async fn follow_until_final(
                 let Ok(line) = RunLog::decode(message.payload.as_ref()) else {
                     continue;
                 };
-                if tx.send(ndjson(&log_line(&line))).await.is_err() {
+                if tx.send(ndjson(&model::Followed::Line(log_line(line)))).await.is_err() {
                     return; // The reader went away.
                 }
             }
@@ -245,11 +260,9 @@ async fn follow_until_final(
                     Some(kv) => kv.get(&run_id).await.ok().flatten(),
                     None => None,
                 };
-                let record: Value = record
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or(Value::Null);
-                if is_final(&record) {
-                    let _ = tx.send(ndjson(&json!({"run": record}))).await;
+                let record: Option<RunRecord> = record.and_then(|b| serde_json::from_slice(&b).ok());
+                if let Some(run) = record.filter(|r| r.status.is_final()) {
+                    let _ = tx.send(ndjson(&model::Followed::End { run })).await;
                     return;
                 }
                 if tx.is_closed() {
@@ -260,8 +273,8 @@ async fn follow_until_final(
     }
 }
 
-fn ndjson(value: &Value) -> Bytes {
-    let mut text = value.to_string();
+fn ndjson(item: &model::Followed) -> Bytes {
+    let mut text = serde_json::to_string(item).unwrap_or_default();
     text.push('\n');
     Bytes::from(text)
 }

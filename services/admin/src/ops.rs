@@ -5,10 +5,11 @@ use std::time::Duration;
 use hookline_core::control::{self, replay::Selection};
 use hookline_core::history::{self, Query};
 use hookline_core::ids::Id;
-use hookline_core::runs::RunStatus;
-use serde_json::{Value, json};
+use hookline_core::runs::{RunRecord, RunStatus};
+use serde_json::Value;
 
-use crate::api::{AdminError, AdminState, Answer};
+use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::model;
 use crate::params::Params;
 
 /// The JSON value under `key` in `bucket`, or 404 naming `what`.
@@ -27,12 +28,15 @@ pub(crate) async fn read_value(state: &AdminState, bucket: String, key: &str, wh
     serde_json::from_slice(&bytes).map_err(AdminError::unavailable)
 }
 
+/// A run's record, or 404.
+pub(crate) async fn read_record(state: &AdminState, run_id: &str) -> Result<RunRecord, AdminError> {
+    let value = read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?;
+    serde_json::from_value(value).map_err(AdminError::unavailable)
+}
+
 /// `GET /v1/runs/{run_id}`: the run's record.
 pub async fn run(state: &AdminState, run_id: &str) -> Result<(u16, Value), AdminError> {
-    Ok((
-        200,
-        read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?,
-    ))
+    reply(200, &read_record(state, run_id).await?)
 }
 
 /// `GET /v1/runs`: run records, newest first; filters `agent`, `status`,
@@ -43,8 +47,7 @@ pub async fn runs(state: &AdminState, params: &Params) -> Answer {
         .text("status")
         .map(str::parse::<RunStatus>)
         .transpose()
-        .map_err(|e| AdminError::Invalid(vec![format!("status: {e}")]))?
-        .map(RunStatus::as_str);
+        .map_err(|e| AdminError::Invalid(vec![format!("status: {e}")]))?;
     let (since, until, before) = (params.since_ms()?, params.time_ms("until")?, params.text("before"));
     let limit = params.limit()?;
     let bucket = state.nats.subjects.runs_bucket();
@@ -57,28 +60,23 @@ pub async fn runs(state: &AdminState, params: &Params) -> Answer {
         limit: usize::MAX / 2,
     };
     let page = history::newest(&state.nats, &format!("KV_{bucket}"), &query, |m| {
-        let record: Value = serde_json::from_slice(&m.payload).ok()?;
-        let requested = record["requested_at_ms"].as_i64().unwrap_or_default();
-        let run_id = record["run_id"].as_str().unwrap_or_default();
-        let keep = agent.is_none_or(|a| record["agent"] == a)
-            && status.is_none_or(|s| record["status"] == s)
+        let record: RunRecord = serde_json::from_slice(&m.payload).ok()?;
+        let requested = record.requested_at_ms;
+        let keep = agent.is_none_or(|a| record.agent == a)
+            && status.is_none_or(|s| record.status == s)
             && requested >= since
             && until.is_none_or(|u| requested <= u)
-            && before.is_none_or(|b| run_id < b);
+            && before.is_none_or(|b| record.run_id.as_str() < b);
         keep.then_some(record)
     })
     .await
     .map_err(AdminError::unavailable)?;
     // Run ids are UUIDv7: ordered by id is ordered by request time.
-    let mut records: Vec<Value> = page.items.into_iter().map(|(_, r)| r).collect();
-    records.sort_by(|a, b| b["run_id"].as_str().cmp(&a["run_id"].as_str()));
-    let next_before = if records.len() > limit {
-        records[limit - 1]["run_id"].clone()
-    } else {
-        Value::Null
-    };
-    records.truncate(limit);
-    Ok((200, json!({"items": records, "next_before": next_before})))
+    let mut items: Vec<RunRecord> = page.items.into_iter().map(|(_, r)| r).collect();
+    items.sort_by(|a, b| b.run_id.cmp(&a.run_id));
+    let next_before = (items.len() > limit).then(|| items[limit - 1].run_id.clone());
+    items.truncate(limit);
+    reply(200, &model::Page { items, next_before })
 }
 
 /// `GET /v1/events/{event_id}/explain`: which agents an event started, and
@@ -108,7 +106,13 @@ pub async fn cancel(state: &AdminState, run_id: &str) -> Result<(u16, Value), Ad
         )]));
     }
     match control::cancel_run(&state.nats, run_id, Duration::from_secs(5)).await {
-        Ok(true) => Ok((202, json!({"run_id": run_id, "cancelled": true}))),
+        Ok(true) => reply(
+            202,
+            &model::CancelAnswer {
+                run_id: run_id.to_owned(),
+                cancelled: true,
+            },
+        ),
         Ok(false) => Err(AdminError::NotFound(format!("no executor is running `{run_id}`"))),
         Err(e) => Err(AdminError::unavailable(e)),
     }
@@ -119,7 +123,7 @@ pub async fn cancel(state: &AdminState, run_id: &str) -> Result<(u16, Value), Ad
 pub async fn replay(state: &AdminState, body: &Value) -> Result<(u16, Value), AdminError> {
     let selection = selection(body)?;
     match control::replay::replay(&state.nats, &selection).await {
-        Ok(replayed) => Ok((200, json!({"replayed": replayed}))),
+        Ok(replayed) => reply(200, &model::ReplayAnswer { replayed }),
         Err(control::replay::ReplayError::NotFound(seq)) => Err(AdminError::NotFound(format!("no dead letter {seq}"))),
         Err(e) => Err(AdminError::unavailable(e)),
     }

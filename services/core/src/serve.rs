@@ -66,8 +66,10 @@ impl Default for Limits {
 }
 
 /// A JSON response with `status`.
-pub fn json(status: u16, value: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Either::Left(Full::new(Bytes::from(value.to_string()))));
+pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Response<Body> {
+    // Serializing plain data cannot fail; an empty body would say so.
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from(body))));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

@@ -352,7 +352,11 @@ async fn a_schema_driven_fuzzer_finds_no_server_error_and_no_disagreement_with_t
     // Bounded: a fixed seed and a few examples per operation keep CI
     // repeatable; HOOKLINE_FUZZ_EXAMPLES raises it for a longer hunt.
     let examples = std::env::var("HOOKLINE_FUZZ_EXAMPLES").unwrap_or_else(|_| "10".to_owned());
+    // Schemathesis and Hypothesis keep their databases in the working
+    // folder: a temporary one keeps the tree clean.
+    let scratch = tempfile::tempdir().expect("scratch folder");
     let run = tokio::process::Command::new("python3")
+        .current_dir(scratch.path())
         .args(["-m", "schemathesis.cli", "run"])
         .arg(&doc)
         .args(["--url", &format!("http://{}", pipeline.admin), "-H", &token])

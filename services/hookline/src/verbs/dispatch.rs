@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use hookline_admin::model;
+use hookline_core::runs::RunStatus;
 use serde_json::{Value, json};
 
 use super::{DlqCommand, Verb};
@@ -89,32 +91,33 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
                 .await?;
         }
         Verb::SendTest { source, event, data } => {
-            let mut body = json!({});
-            if let Some(event) = event {
-                body["event"] = json!(event);
-            }
-            if let Some(payload) = body_from(data.as_deref(), None)? {
-                body["payload"] = payload;
-            }
+            let request = model::TestEventRequest {
+                event,
+                payload: body_from(data.as_deref(), None)?,
+            };
             let answer = shell
-                .record("POST", &format!("/v1/sources/{source}/test"), Some(&body))
+                .record("POST", &format!("/v1/sources/{source}/test"), Some(&typed(&request)?))
                 .await?;
-            if !(200..300).contains(&answer["status"].as_u64().unwrap_or(0)) {
-                return Err(CliError::Refused(format!("the source answered {}", answer["status"])));
+            let answer: model::TestEventAnswer = read(answer)?;
+            if !(200..300).contains(&answer.status) {
+                return Err(CliError::Refused(format!("the source answered {}", answer.status)));
             }
         }
         Verb::Run { agent, data, follow } => {
-            let body = json!({"payload": body_from(data.as_deref(), None)?.unwrap_or_else(|| json!({}))});
+            let request = model::ManualRunRequest {
+                payload: Some(body_from(data.as_deref(), None)?.unwrap_or_else(|| json!({}))),
+            };
             let path = format!("/v1/agents/{agent}/run");
-            let started = api.call("POST", &path, Some(&body)).await?;
-            let run_id = started["run_id"].as_str().unwrap_or_default().to_owned();
+            let answer = api.call("POST", &path, Some(&typed(&request)?)).await?;
             if json {
-                output::json(&started);
-            } else {
-                say!("run {run_id} queued");
+                output::json(&answer);
+            }
+            let started: model::ManualRunAnswer = read(answer)?;
+            if !json {
+                say!("run {} queued", started.run_id);
             }
             if follow {
-                return logs(api, &run_id, true, json).await;
+                return logs(api, &started.run_id, true, json).await;
             }
         }
         Verb::Runs { run_id: Some(id), .. } => {
@@ -184,21 +187,32 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
             seq,
             since,
         }) => {
-            let body = match (seq, since, subscription) {
-                (Some(seq), _, _) => json!({"seq": seq}),
-                (None, Some(since), subscription) => json!({"since": since, "subscription": subscription}),
-                (None, None, Some(subscription)) => json!({"subscription": subscription}),
+            let request = match (seq, since, subscription) {
+                (Some(seq), _, _) => model::ReplayRequest {
+                    seq: Some(seq),
+                    ..Default::default()
+                },
+                (None, Some(since), subscription) => model::ReplayRequest {
+                    since: Some(since),
+                    subscription,
+                    ..Default::default()
+                },
+                (None, None, Some(subscription)) => model::ReplayRequest {
+                    subscription: Some(subscription),
+                    ..Default::default()
+                },
                 (None, None, None) => {
                     return Err(CliError::Refused(
                         "say what to replay: --seq, --subscription or --since".into(),
                     ));
                 }
             };
-            let answer = api.call("POST", "/v1/dlq/replay", Some(&body)).await?;
+            let answer = api.call("POST", "/v1/dlq/replay", Some(&typed(&request)?)).await?;
             if json {
                 output::json(&answer);
             } else {
-                say!("{} dead letter(s) replayed", answer["replayed"]);
+                let replayed: model::ReplayAnswer = read(answer)?;
+                say!("{} dead letter(s) replayed", replayed.replayed);
             }
         }
     }
@@ -208,41 +222,56 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
 /// Prints a run's log, following it until the run ends when asked; a
 /// followed run that did not succeed ends the command with an error.
 async fn logs(api: &Api, run_id: &str, follow: bool, json: bool) -> Result<(), CliError> {
-    let print = |line: &Value| {
-        if json {
-            say!("{line}");
-        } else if let Some(text) = line["line"].as_str() {
-            match line["stream"].as_str() {
-                Some("stderr") => eprintln!("{text}"),
-                Some("hookline") => say!("# {text}"),
-                _ => say!("{text}"),
-            }
-        } else if let Some(record) = line.get("run") {
-            let status = record["status"].as_str().unwrap_or("ended");
-            say!("# run {status} {}", output::cell(&record["reason"]));
-        }
+    let print_line = |line: &model::LogLine| match line.stream.as_str() {
+        "stderr" => eprintln!("{}", line.line),
+        "hookline" => say!("# {}", line.line),
+        _ => say!("{}", line.line),
     };
     if !follow {
         let answer = api.call("GET", &format!("/v1/runs/{run_id}/log"), None).await?;
-        for line in answer["lines"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            print(line);
+        let log: model::RunLog = read(answer)?;
+        for line in &log.lines {
+            if json {
+                say!("{}", serde_json::to_string(line).unwrap_or_default());
+            } else {
+                print_line(line);
+            }
         }
         return Ok(());
     }
-    let mut last_status = String::new();
+    let mut last_status = None;
     api.stream_lines(&format!("/v1/runs/{run_id}/log?follow=true"), |text| {
-        let line: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        if let Some(status) = line["run"]["status"].as_str() {
-            last_status = status.to_owned();
+        if json {
+            say!("{text}");
         }
-        print(&line);
+        match serde_json::from_str::<model::Followed>(text) {
+            Ok(model::Followed::Line(line)) if !json => print_line(&line),
+            Ok(model::Followed::End { run }) => {
+                if !json {
+                    say!("# run {} {}", run.status, run.reason);
+                }
+                last_status = Some(run.status);
+            }
+            _ => {}
+        }
     })
     .await?;
-    match last_status.as_str() {
-        "succeeded" => Ok(()),
-        "" => Err(CliError::Unavailable("the log stream ended before the run did".into())),
-        other => Err(CliError::Refused(format!("run {run_id} {other}"))),
+    match last_status {
+        Some(RunStatus::Succeeded) => Ok(()),
+        None => Err(CliError::Unavailable("the log stream ended before the run did".into())),
+        Some(other) => Err(CliError::Refused(format!("run {run_id} {other}"))),
     }
+}
+
+/// A typed request body as JSON.
+fn typed<T: serde::Serialize>(request: &T) -> Result<Value, CliError> {
+    serde_json::to_value(request).map_err(|e| CliError::Unavailable(format!("cannot encode the request: {e}")))
+}
+
+/// A typed answer read from JSON.
+fn read<T: serde::de::DeserializeOwned>(answer: Value) -> Result<T, CliError> {
+    serde_json::from_value(answer)
+        .map_err(|e| CliError::Unavailable(format!("the admin API answered in an unexpected shape: {e}")))
 }
 
 /// `path?k=v&…` with the values percent-encoded.
