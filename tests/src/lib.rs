@@ -1,6 +1,9 @@
-//! The end-to-end harness: a real nats-server, the four services in-process
-//! through their `App::build`, real local HTTP receivers whose answers the
-//! test controls, and a plain HTTP client for sending webhooks.
+//! The end-to-end harness. It consumes a catalog and settings and gives a
+//! real nats-server with the five services in-process (started as `hookline
+//! up` starts them, through `hookline::stack`), real local HTTP receivers
+//! whose answers the test controls ([`Receiver`]), the one HTTP helper
+//! ([`call`]) with webhooks signed by the providers crate, and the one
+//! polling helper ([`eventually`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
