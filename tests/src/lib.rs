@@ -94,6 +94,11 @@ impl Pipeline {
         pipeline
     }
 
+    /// Changes a setting for the services started from now on.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.settings.insert(name.to_owned(), value.into());
+    }
+
     /// Calls the admin API with the test token; a `null` body sends none.
     pub async fn admin(&self, method: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         let (status, bytes) = self.admin_raw(method, path, body).await;

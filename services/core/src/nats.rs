@@ -20,6 +20,14 @@ pub enum NatsError {
         /// Why.
         source: async_nats::ConnectError,
     },
+    /// `HOOKLINE_NATS_URL` names no usable server.
+    #[error("HOOKLINE_NATS_URL {url}: {reason}")]
+    Url {
+        /// The setting.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// A stream could not be created or updated.
     #[error("cannot set up stream {name}: {reason}")]
     Stream {
@@ -94,7 +102,12 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<Nats, NatsEr
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(2))
-        .connect(&settings.url)
+        .connect(
+            crate::settings::nats_servers(&settings.url).map_err(|reason| NatsError::Url {
+                url: settings.url.clone(),
+                reason,
+            })?,
+        )
         .await
         .map_err(|source| NatsError::Connect {
             url: settings.url.clone(),

@@ -128,7 +128,8 @@ pub fn parse_ip_ranges(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
 /// Where a service finds NATS and how it lays out its streams.
 #[derive(Clone, Debug)]
 pub struct NatsSettings {
-    /// `HOOKLINE_NATS_URL`, default `nats://127.0.0.1:4222`.
+    /// `HOOKLINE_NATS_URL`, default `nats://127.0.0.1:4222`: one server or
+    /// a comma-separated list of a cluster's servers (any one may be down).
     pub url: String,
     /// `HOOKLINE_PREFIX`, default `hookline`.
     pub prefix: String,
@@ -155,8 +156,12 @@ impl NatsSettings {
         if storage != "file" && storage != "memory" {
             r.problem(format!("HOOKLINE_STORAGE={storage:?}: use file or memory"));
         }
+        let url = r.string("HOOKLINE_NATS_URL", "nats://127.0.0.1:4222");
+        if let Err(e) = nats_servers(&url) {
+            r.problem(format!("HOOKLINE_NATS_URL: {e}"));
+        }
         Self {
-            url: r.string("HOOKLINE_NATS_URL", "nats://127.0.0.1:4222"),
+            url,
             prefix,
             replicas,
             memory_storage: storage == "memory",
@@ -170,6 +175,21 @@ impl NatsSettings {
         let lookup = move |k: &str| (k == "HOOKLINE_NATS_URL").then(|| url.clone());
         Self::read(&mut Reader::new(&lookup))
     }
+}
+
+/// The servers in a `HOOKLINE_NATS_URL`: one URL, or several separated by
+/// commas (as every NATS client accepts).
+pub fn nats_servers(text: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
+    let servers: Vec<async_nats::ServerAddr> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|e| format!("`{s}` is not a NATS server URL: {e}")))
+        .collect::<Result<_, _>>()?;
+    if servers.is_empty() {
+        return Err("give at least one NATS server URL".to_owned());
+    }
+    Ok(servers)
 }
 
 /// The process environment's `HOOKLINE_*` variables, overridden by flags
@@ -228,6 +248,15 @@ pub fn service_settings(binary: &str, about: &str) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nats_urls_are_one_server_or_a_list() {
+        assert_eq!(nats_servers("nats://127.0.0.1:4222").map(|s| s.len()), Ok(1));
+        let cluster = nats_servers("nats://a:4222, nats://b:4223,nats://c:4224").expect("a list");
+        assert_eq!(cluster.len(), 3);
+        assert!(nats_servers("").is_err());
+        assert!(nats_servers("nats://a:notaport").is_err());
+    }
 
     #[test]
     fn durations_parse_with_units() {

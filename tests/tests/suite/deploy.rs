@@ -246,3 +246,13 @@ fn every_binary_answers_help_and_version_and_explains_a_bad_command_line() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn services_start_with_a_list_of_nats_servers_while_one_is_down() {
+    let mut pipeline = Pipeline::start_services(&Catalog::default(), &[], &[]).await;
+    let down = format!("nats://127.0.0.1:{}", free_port());
+    pipeline.set("HOOKLINE_NATS_URL", format!("{down}, {}", pipeline.server.url()));
+    pipeline.start_service(Service::Ingest).await;
+    let (status, _) = get(&format!("http://{}/readyz", pipeline.ingest)).await;
+    assert_eq!(status, 200, "ingest is connected through the server that is up");
+}
