@@ -121,6 +121,48 @@ pub struct RunRecord {
     pub exit_code: Option<i32>,
     /// exit, timeout, cancelled, crashed, setup.
     pub reason: String,
+    /// A failed attempt that will be tried again (`max_attempts`): final for
+    /// this attempt, not for the run.
+    #[serde(default)]
+    pub will_retry: bool,
+}
+
+impl RunRecord {
+    /// Whether nothing more will happen to the run: its status is final
+    /// and no further attempt is due.
+    pub fn is_done(&self) -> bool {
+        self.status.is_final() && !self.will_retry
+    }
+}
+
+/// A UUIDv7-shaped id made from `at_ms` and a digest of `parts`: the same
+/// parts always give the same id, and ids still sort by time.
+fn derived_id(at_ms: i64, parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for part in parts {
+        digest.update(part.as_bytes());
+        digest.update([0u8]); // a separator no part contains
+    }
+    let bytes = digest.finalize();
+    let mut tail = [0u8; 10];
+    tail.copy_from_slice(&bytes[..10]);
+    let millis = u64::try_from(at_ms).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &tail)
+        .into_uuid()
+        .to_string()
+}
+
+/// The run of `agent` for the webhook event `event_id` (received at
+/// `received_at_ms`): a pure function of the two, so however often the
+/// event is routed, every request names the same run.
+pub fn webhook_run_id(event_id: &str, received_at_ms: i64, agent: &str) -> String {
+    derived_id(received_at_ms, &["webhook", event_id, agent])
+}
+
+/// The run of `agent` for the schedule tick at `tick_ms`.
+pub fn schedule_run_id(agent: &str, tick_ms: i64) -> String {
+    derived_id(tick_ms, &["schedule", agent, &tick_ms.to_string()])
 }
 
 impl RunRecord {
@@ -137,6 +179,7 @@ impl RunRecord {
             finished_at_ms: 0,
             exit_code: None,
             reason: String::new(),
+            will_retry: false,
         }
     }
 }
@@ -267,6 +310,33 @@ pub async fn request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_are_a_pure_function_of_event_and_agent() {
+        let at = 1_795_420_800_000;
+        let a = webhook_run_id("01a2-event", at, "triage");
+        assert_eq!(
+            a,
+            webhook_run_id("01a2-event", at, "triage"),
+            "the same run, however often asked"
+        );
+        assert_ne!(
+            a,
+            webhook_run_id("01a2-event", at, "review"),
+            "another agent, another run"
+        );
+        assert_ne!(
+            a,
+            webhook_run_id("01a2-other", at, "triage"),
+            "another event, another run"
+        );
+        let parsed = uuid::Uuid::parse_str(&a).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 7, "time-ordered like every other id");
+        let later = webhook_run_id("01a2-event", at + 1, "triage");
+        assert!(later > a, "ids still sort by time");
+        assert_eq!(schedule_run_id("nightly", at), schedule_run_id("nightly", at));
+        assert_ne!(schedule_run_id("nightly", at), schedule_run_id("nightly", at + 60_000));
+    }
 
     #[test]
     fn statuses_round_trip_and_know_what_is_final() {

@@ -11,7 +11,7 @@ use hookline_core::clock;
 use hookline_core::consume::Outcome;
 use hookline_core::log_sink::LogSink;
 use hookline_core::nats::Nats;
-pub use hookline_core::runs::{Records, RunRecord, RunStatus};
+pub use hookline_core::runs::{RecordError, Records, RunRecord, RunStatus};
 use hookline_proto::RunRequest;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -63,6 +63,20 @@ pub async fn execute(env: RunEnv<'_>, request: RunRequest) -> Outcome {
     let Some(agent) = env.catalog.agents.get(&request.agent).cloned() else {
         return Outcome::Term(format!("agent `{}` is not configured", request.agent));
     };
+    // A request for a run that already ended (its ack was lost, or the
+    // request was published again after the duplicate window forgot it)
+    // is settled without running the agent a second time.
+    match env.records.get(&request.run_id).await {
+        Ok(Some(record)) if record.is_done() => {
+            tracing::info!(run_id = %request.run_id, status = %record.status, "Run already ended; not run again.");
+            return Outcome::Ack;
+        }
+        Ok(_) | Err(RecordError::NoBucket) => {}
+        Err(e) => {
+            tracing::warn!(run_id = %request.run_id, error = %e, "Run record unreadable; retrying.");
+            return Outcome::Retry(Duration::from_secs(1));
+        }
+    }
     let emitter = Emitter::new(
         env.nats.clone(),
         env.logs.clone(),
@@ -109,6 +123,7 @@ async fn execute_agent(
         finished_at_ms: 0,
         exit_code: None,
         reason: String::new(),
+        will_retry: false,
     };
     env.records.put(&record, false).await;
     emitter
@@ -162,6 +177,7 @@ async fn execute_agent(
     record.finished_at_ms = clock::now_ms();
     // Only a run the agent itself failed is tried again, and only if asked.
     let again = record.status == RunStatus::Failed && attempt < agent.max_attempts;
+    record.will_retry = again;
     let final_type = if record.status == RunStatus::Succeeded {
         "run.completed"
     } else {

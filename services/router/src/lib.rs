@@ -208,7 +208,7 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
         .iter()
         .map(|agent| runs::Request {
             run: RunRequest {
-                run_id: clock::new_id(),
+                run_id: runs::webhook_run_id(&event.event_id, event.received_at_ms, agent),
                 agent: (*agent).to_owned(),
                 trigger: Trigger::Webhook as i32,
                 event: Some(event.clone()),

@@ -55,7 +55,7 @@ fn scheduled(catalog: &Catalog) -> HashMap<String, (String, bool)> {
 async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) -> Result<(), runs::RequestError> {
     let tick_text = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let run = RunRequest {
-        run_id: clock::new_id(),
+        run_id: runs::schedule_run_id(agent, tick.timestamp_millis()),
         agent: agent.to_owned(),
         trigger: Trigger::Schedule as i32,
         event: None,

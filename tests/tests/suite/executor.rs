@@ -6,10 +6,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
-use hookline_core::signing;
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{Event, Message as _};
-use hookline_tests::{Pipeline, Service, WAIT, post, script, workspace_binary};
+use hookline_tests::{Pipeline, Service, WAIT, post_github, script, workspace_binary};
 
 pub(crate) const SECRET: &str = "executor-test-secret";
 
@@ -43,14 +42,7 @@ pub(crate) async fn send_issue(pipeline: &Pipeline, delivery: &str, title: &str)
     let body =
         serde_json::json!({"action": "labeled", "issue": {"title": title}, "repository": {"full_name": "acme/api"}})
             .to_string();
-    let sig = signing::github_signature(SECRET, body.as_bytes());
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-github-event", "issues"),
-        ("x-github-delivery", delivery),
-        ("x-hub-signature-256", sig.as_str()),
-    ];
-    let (status, answer) = post(&pipeline.webhook_url("gh"), &headers, body).await;
+    let (status, answer) = post_github(&pipeline.webhook_url("gh"), SECRET, "issues", delivery, &body).await;
     assert_eq!(status, 202, "{answer}");
 }
 

@@ -13,3 +13,4 @@ mod ingest;
 mod notifier;
 mod operations;
 mod router;
+mod run_once;

@@ -1,0 +1,92 @@
+//! A run happens once: its id is a pure function of (event, agent), and a
+//! request for a run that already ended never runs the agent again.
+
+use hookline_core::catalog::Catalog;
+use hookline_core::clock;
+use hookline_core::runs::{self, Records, RunStatus};
+use hookline_core::subjects::StreamKind;
+use hookline_proto::{Event, InboundEvent, Message as _, RunRequest, Trigger};
+use hookline_tests::{Pipeline, Service, eventually, script};
+
+fn request(run_id: &str, event_id: &str) -> RunRequest {
+    RunRequest {
+        run_id: run_id.to_owned(),
+        agent: "once".to_owned(),
+        trigger: Trigger::Webhook as i32,
+        event: Some(InboundEvent {
+            event_id: event_id.to_owned(),
+            body: b"{}".to_vec(),
+            ..Default::default()
+        }),
+        context: None,
+        requested_at_ms: clock::now_ms(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_for_a_run_that_already_ended_does_not_run_the_agent_again() {
+    let out = tempfile::tempdir().expect("out");
+    let agent = script(
+        out.path(),
+        "agent.sh",
+        &format!("echo \"$HOOKLINE_RUN_ID\" >> {}/starts", out.path().display()),
+    );
+    let text = format!("[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\n");
+    let catalog = Catalog::parse(&text).expect("catalog");
+    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
+    let records = Records::open(&pipeline.nats).await;
+    let event_id = clock::new_id();
+    let run_id = runs::webhook_run_id(&event_id, clock::now_ms(), "once");
+
+    // The first request runs the agent.
+    let first = runs::Request {
+        run: request(&run_id, &event_id),
+        msg_id: "first".to_owned(),
+    };
+    runs::request(&pipeline.nats, &records, vec![first], None, "")
+        .await
+        .expect("requested");
+    eventually("the run to succeed", || async {
+        match records.get(&run_id).await {
+            Ok(Some(r)) if r.status == RunStatus::Succeeded => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // The same run asked for again under a dedupe id JetStream no longer
+    // remembers (as after a server restart): settled, not run.
+    let again = runs::Request {
+        run: request(&run_id, &event_id),
+        msg_id: "second".to_owned(),
+    };
+    let fresh = runs::request(&pipeline.nats, &records, vec![again], None, "")
+        .await
+        .expect("requested");
+    assert_eq!(fresh, [true], "JetStream took it as a new message");
+    let stream = pipeline.nats.subjects.stream(StreamKind::Runs);
+    eventually("the second request to be settled", || async {
+        let mut runs = pipeline.nats.js.get_stream(&stream).await.map_err(|e| e.to_string())?;
+        let messages = runs.info().await.map_err(|e| e.to_string())?.state.messages;
+        if messages == 0 {
+            Ok(())
+        } else {
+            Err(format!("{messages} messages left"))
+        }
+    })
+    .await;
+    let starts = std::fs::read_to_string(out.path().join("starts")).expect("starts");
+    assert_eq!(
+        starts.lines().collect::<Vec<_>>(),
+        [run_id.as_str()],
+        "the agent ran once"
+    );
+    let completed = pipeline
+        .stream_messages(StreamKind::Events)
+        .await
+        .iter()
+        .filter_map(|m| Event::decode(m.payload.as_ref()).ok())
+        .filter(|e| e.r#type == "run.completed" && e.run_id == run_id)
+        .count();
+    assert_eq!(completed, 1, "one run.completed");
+}
