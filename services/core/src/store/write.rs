@@ -154,7 +154,10 @@ pub async fn set_enabled(nats: &Nats, kind: ConfigKind, id: &str, enabled: bool)
             Err(e) => return Err(e),
         }
     }
-    Err(conflict(&key, Expect::Absent))
+    Err(StoreError::Conflict {
+        key,
+        expected: format!("a stable revision ({TRIES} other writers got there first)"),
+    })
 }
 
 /// What [`apply`] changed.
