@@ -16,6 +16,7 @@ pub mod prompt;
 pub mod run;
 pub mod runner;
 pub mod session;
+pub mod sweep;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -123,6 +124,11 @@ impl App {
         tracing::info!("Executor running.");
         let registry: Registry = Arc::default();
         let records = Records::open(&self.nats).await;
+        let catalog_now = self.catalog.borrow().clone();
+        sweep::leftovers(&self.config.work_root, &records, |agent| {
+            catalog_now.agents.get(agent).is_some_and(|a| a.keep_failed_workspace)
+        })
+        .await;
         let logs = LogSink::start(self.nats.client.clone());
         let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());

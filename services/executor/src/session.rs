@@ -70,7 +70,7 @@ fn agent_env(profile: Option<&ProfileSpec>, emitter: &Emitter, extra: &[(&str, S
 /// Runs the agent for `request` in a fresh folder.
 pub async fn run(env: &RunEnv<'_>, request: &RunRequest, agent: &AgentSpec, emitter: &Emitter) -> SessionOutput {
     let run_dir = match tempfile::Builder::new()
-        .prefix(&format!("hookline-{}-", request.agent))
+        .prefix(&crate::sweep::prefix(&request.run_id))
         .tempdir_in(env.work_root)
     {
         Ok(dir) => dir,

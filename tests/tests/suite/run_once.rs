@@ -90,3 +90,40 @@ async fn a_request_for_a_run_that_already_ended_does_not_run_the_agent_again() {
         .count();
     assert_eq!(completed, 1, "one run.completed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_executor_that_starts_removes_the_folders_of_runs_that_ended() {
+    let catalog =
+        Catalog::parse("[agents.once]\nprompt = \"x\"\nrunner = { type = \"command\", command = [\"true\"] }\n")
+            .expect("catalog");
+    let mut pipeline = Pipeline::start_services(&catalog, &[], &[]).await;
+    let work = tempfile::tempdir().expect("workdir");
+    pipeline.set("HOOKLINE_EXECUTOR_WORKDIR", work.path().display().to_string());
+    let records = Records::open(&pipeline.nats).await;
+    let (ended, live, unknown) = (clock::new_id(), clock::new_id(), clock::new_id());
+    let mut done = runs::RunRecord::queued(&ended, "once", "", clock::now_ms());
+    done.status = RunStatus::Succeeded;
+    records.put(&done, false).await;
+    let mut running = runs::RunRecord::queued(&live, "once", "", clock::now_ms());
+    running.status = RunStatus::Running;
+    records.put(&running, false).await;
+    // As a killed executor leaves them.
+    for id in [&ended, &live, &unknown] {
+        std::fs::create_dir_all(work.path().join(format!("run-{id}-left")).join("repo")).expect("folder");
+    }
+    pipeline.start_service(Service::Executor).await;
+    let folder = |id: &str| work.path().join(format!("run-{id}-left"));
+    eventually("the ended run's folder to go", || async {
+        if folder(&ended).exists() {
+            Err("still there".to_owned())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    assert!(
+        folder(&live).exists(),
+        "a run that may still be running keeps its folder"
+    );
+    assert!(folder(&unknown).exists(), "a folder without a record is left alone");
+}
