@@ -125,6 +125,19 @@ pub struct RunRecord {
     /// this attempt, not for the run.
     #[serde(default)]
     pub will_retry: bool,
+    /// The executor copy running it, while one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+/// An executor copy's exclusive, renewable hold on a live run: only the
+/// holder runs the agent, and only until `expires_at_ms` unless it renews.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The executor copy.
+    pub owner: String,
+    /// Unix ms; after it, another copy may take the run over.
+    pub expires_at_ms: i64,
 }
 
 impl RunRecord {
@@ -180,6 +193,7 @@ impl RunRecord {
             exit_code: None,
             reason: String::new(),
             will_retry: false,
+            lease: None,
         }
     }
 }
@@ -215,6 +229,43 @@ impl Records {
         }
     }
 
+    /// Reads a run's record with its revision, for a write that must not
+    /// overwrite another writer's.
+    pub async fn entry(&self, run_id: &str) -> Result<Option<(RunRecord, u64)>, RecordError> {
+        let Some(kv) = &self.0 else {
+            return Err(RecordError::NoBucket);
+        };
+        let Some(entry) = kv.entry(run_id).await? else {
+            return Ok(None);
+        };
+        if entry.operation != kv::Operation::Put {
+            return Ok(None);
+        }
+        Ok(Some((serde_json::from_slice(&entry.value)?, entry.revision)))
+    }
+
+    /// Writes `record` only if its entry is still at `revision` (absent
+    /// when `None`); answers the new revision.
+    pub async fn write(&self, record: &RunRecord, revision: Option<u64>) -> Result<u64, RecordError> {
+        let Some(kv) = &self.0 else {
+            return Err(RecordError::NoBucket);
+        };
+        let json: bytes::Bytes = serde_json::to_vec(record)?.into();
+        match revision {
+            None => kv.create(&record.run_id, json).await.map_err(|e| match e.kind() {
+                kv::CreateErrorKind::AlreadyExists => RecordError::Conflict,
+                _ => RecordError::Write(Box::new(e)),
+            }),
+            Some(revision) => kv
+                .update(&record.run_id, json, revision)
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::UpdateErrorKind::WrongLastRevision => RecordError::Conflict,
+                    _ => RecordError::Write(Box::new(e)),
+                }),
+        }
+    }
+
     /// Reads a run's record.
     pub async fn get(&self, run_id: &str) -> Result<Option<RunRecord>, RecordError> {
         let Some(kv) = &self.0 else {
@@ -239,6 +290,12 @@ pub enum RecordError {
     /// The record is not a run record.
     #[error("run record unreadable: {0}")]
     Decode(#[from] serde_json::Error),
+    /// Another writer changed the record since it was read.
+    #[error("the run record changed since it was read")]
+    Conflict,
+    /// The write failed.
+    #[error("run record not written: {0}")]
+    Write(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why a run could not be requested: the caller retries (or answers 503).

@@ -12,6 +12,7 @@
 pub mod emit;
 pub mod events_file;
 pub mod http_runner;
+pub mod lease;
 pub mod prompt;
 pub mod run;
 pub mod runner;
@@ -130,6 +131,7 @@ impl App {
         })
         .await;
         let logs = LogSink::start(self.nats.client.clone());
+        let owner: Arc<str> = Arc::from(hookline_core::clock::new_id());
         let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         supervise::per_item(
@@ -147,6 +149,7 @@ impl App {
                 let ctx = AgentConsumer {
                     nats: nats.clone(),
                     logs: logs.clone(),
+                    owner: owner.clone(),
                     catalog: catalog.clone(),
                     config: config.clone(),
                     registry: registry.clone(),
@@ -193,6 +196,8 @@ async fn answer_cancels(nats: Nats, registry: Registry, shutdown: CancellationTo
 struct AgentConsumer {
     nats: Nats,
     logs: LogSink,
+    /// This copy, as its leases name it.
+    owner: Arc<str>,
     catalog: CatalogView,
     config: Config,
     registry: Registry,
@@ -214,12 +219,13 @@ impl AgentConsumer {
         let (nats, catalog, registry) = (self.nats.clone(), self.catalog.clone(), self.registry.clone());
         let records = self.records.clone();
         let logs = self.logs.clone();
+        let owner = self.owner.clone();
         consume::run(
             self.nats.js.clone(),
             spec,
             move |msg| {
                 let (nats, registry, work_root) = (nats.clone(), registry.clone(), work_root.clone());
-                let (records, logs) = (records.clone(), logs.clone());
+                let (records, logs, owner) = (records.clone(), logs.clone(), owner.clone());
                 let catalog = catalog.borrow().clone();
                 async move {
                     let (request, parent) = match consume::decode::<RunRequest>(&msg) {
@@ -242,7 +248,9 @@ impl AgentConsumer {
                         records: &records,
                         catalog: &catalog,
                         work_root: &work_root,
-                        attempt: consume::delivery_count(&msg),
+                        owner: &owner,
+                        attempt: 0,
+                        lease_ttl: ack_wait,
                         traceparent: TraceParent::continue_or_new(parent.as_deref()).to_string(),
                         cancel,
                     };

@@ -11,7 +11,9 @@ use hookline_core::clock;
 use hookline_core::consume::Outcome;
 use hookline_core::log_sink::LogSink;
 use hookline_core::nats::Nats;
-pub use hookline_core::runs::{RecordError, Records, RunRecord, RunStatus};
+pub use hookline_core::runs::{Records, RunRecord, RunStatus};
+
+use crate::lease::{self, Claim, Held};
 use hookline_proto::RunRequest;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -33,8 +35,12 @@ pub struct RunEnv<'a> {
     pub catalog: &'a Catalog,
     /// Where run folders are made.
     pub work_root: &'a Path,
-    /// The delivery count of the request.
+    /// This executor copy, as a lease names it.
+    pub owner: &'a str,
+    /// The attempt this copy makes (set when it takes the lease).
     pub attempt: u32,
+    /// How long a lease lasts unless renewed.
+    pub lease_ttl: Duration,
     /// Trace context for what the run publishes.
     pub traceparent: String,
     /// Cancelled to stop this run.
@@ -59,24 +65,30 @@ fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
 }
 
 /// Executes `request` and says how its message should be settled.
-pub async fn execute(env: RunEnv<'_>, request: RunRequest) -> Outcome {
+pub async fn execute(mut env: RunEnv<'_>, request: RunRequest) -> Outcome {
     let Some(agent) = env.catalog.agents.get(&request.agent).cloned() else {
         return Outcome::Term(format!("agent `{}` is not configured", request.agent));
     };
-    // A request for a run that already ended (its ack was lost, or the
-    // request was published again after the duplicate window forgot it)
-    // is settled without running the agent a second time.
-    match env.records.get(&request.run_id).await {
-        Ok(Some(record)) if record.is_done() => {
-            tracing::info!(run_id = %request.run_id, status = %record.status, "Run already ended; not run again.");
+    // Only the lease decides who runs a run: a request for a run that
+    // ended is settled, one for a run another copy holds waits for its
+    // lease to expire, and only a copy that took the lease runs the agent.
+    let mut held = match lease::claim(env.records, &request, env.owner, env.lease_ttl).await {
+        Ok(Claim::Done) => {
+            tracing::info!(run_id = %request.run_id, "Run already ended; not run again.");
             return Outcome::Ack;
         }
-        Ok(_) | Err(RecordError::NoBucket) => {}
+        Ok(Claim::HeldElsewhere(wait)) => {
+            tracing::info!(run_id = %request.run_id, ?wait, "Run held by another executor; asking again after its lease.");
+            return Outcome::Retry(wait);
+        }
+        Ok(Claim::Taken(held)) => *held,
         Err(e) => {
-            tracing::warn!(run_id = %request.run_id, error = %e, "Run record unreadable; retrying.");
+            tracing::warn!(run_id = %request.run_id, error = %e, "Run lease not taken; retrying.");
             return Outcome::Retry(Duration::from_secs(1));
         }
-    }
+    };
+    held.keep(env.lease_ttl, env.cancel.clone());
+    env.attempt = held.record().await.attempt;
     let emitter = Emitter::new(
         env.nats.clone(),
         env.logs.clone(),
@@ -84,7 +96,7 @@ pub async fn execute(env: RunEnv<'_>, request: RunRequest) -> Outcome {
         &request.agent,
         env.traceparent.clone(),
     );
-    match execute_agent(&env, &request, &agent, &emitter).await {
+    match execute_agent(&env, &request, &agent, &emitter, held).await {
         Ok(Settled::Done) => Outcome::Ack,
         Ok(Settled::TryAgain) => Outcome::Retry(RETRY_AFTER_FAILURE),
         // Results could not be stored: the run is redone (its events dedupe).
@@ -109,23 +121,11 @@ async fn execute_agent(
     request: &RunRequest,
     agent: &AgentSpec,
     emitter: &Emitter,
+    held: Held,
 ) -> Result<Settled, EmitError> {
     let started = Instant::now();
-    let attempt = env.attempt;
-    let mut record = RunRecord {
-        run_id: request.run_id.clone(),
-        agent: request.agent.clone(),
-        status: RunStatus::Running,
-        attempt,
-        event_id: request.event.as_ref().map(|e| e.event_id.clone()).unwrap_or_default(),
-        requested_at_ms: request.requested_at_ms,
-        started_at_ms: clock::now_ms(),
-        finished_at_ms: 0,
-        exit_code: None,
-        reason: String::new(),
-        will_retry: false,
-    };
-    env.records.put(&record, false).await;
+    let mut record = held.record().await;
+    let attempt = record.attempt;
     emitter
         .emit(
             "run.started",
@@ -188,7 +188,9 @@ async fn execute_agent(
     emitter
         .emit(final_type, data, &format!("{attempt}/run.finished"))
         .await?;
-    env.records.put(&record, false).await;
+    if let Err(e) = held.finish(record.clone()).await {
+        tracing::error!(run_id = %record.run_id, error = %e, "Final run record not written: the lease was lost or NATS is away.");
+    }
     tracing::info!(run_id = %record.run_id, status = %record.status, ?duration, again, "Run finished.");
     Ok(if again { Settled::TryAgain } else { Settled::Done })
 }

@@ -127,3 +127,60 @@ async fn an_executor_that_starts_removes_the_folders_of_runs_that_ended() {
     );
     assert!(folder(&unknown).exists(), "a folder without a record is left alone");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_for_it_to_expire() {
+    use hookline_executor::lease::{self, Claim};
+    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[]).await;
+    let records = Records::open(&pipeline.nats).await;
+    let event_id = clock::new_id();
+    let run = request(&runs::webhook_run_id(&event_id, clock::now_ms(), "once"), &event_id);
+    let ttl = std::time::Duration::from_secs(1);
+
+    // Both copies ask at the same moment: one lease, one waiter.
+    let (a, b) = tokio::join!(
+        lease::claim(&records, &run, "copy-a", ttl),
+        lease::claim(&records, &run, "copy-b", ttl)
+    );
+    let (held, waited) = match (a.expect("claim a"), b.expect("claim b")) {
+        (Claim::Taken(held), Claim::HeldElsewhere(wait)) | (Claim::HeldElsewhere(wait), Claim::Taken(held)) => {
+            (held, wait)
+        }
+        _ => panic!("exactly one copy must take the lease"),
+    };
+    assert_eq!(held.record().await.attempt, 1);
+    assert!(
+        waited <= std::time::Duration::from_millis(1200),
+        "{waited:?}: about the lease's time"
+    );
+    let holder = held.record().await.lease.expect("a lease").owner;
+    let other = if holder == "copy-a" { "copy-b" } else { "copy-a" };
+
+    // While the lease is fresh, the other copy keeps waiting.
+    assert!(matches!(
+        lease::claim(&records, &run, other, ttl).await.expect("claim"),
+        Claim::HeldElsewhere(_)
+    ));
+    // The holder dies without renewing: after its lease, the other copy
+    // takes the run over as attempt 2.
+    drop(held);
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+    match lease::claim(&records, &run, other, ttl).await.expect("claim") {
+        Claim::Taken(took) => {
+            let record = took.record().await;
+            assert_eq!(
+                (record.attempt, record.lease.as_ref().map(|l| l.owner.as_str())),
+                (2, Some(other))
+            );
+            let mut done = record.clone();
+            done.status = RunStatus::Succeeded;
+            took.finish(done).await.expect("released with the final record");
+        }
+        _ => panic!("the expired lease was not taken over"),
+    }
+    // A run that ended is never taken again.
+    assert!(matches!(
+        lease::claim(&records, &run, "copy-c", ttl).await.expect("claim"),
+        Claim::Done
+    ));
+}

@@ -1,0 +1,151 @@
+//! The exclusive lease on a live run. Before an executor copy starts a
+//! run's agent it takes the lease in the run's record with a
+//! revision-checked write; it renews it while the agent works and releases
+//! it with the final record. A request for a run whose lease another copy
+//! holds is not acted on until the lease expires; a copy that cannot renew
+//! stops its agent before its lease runs out, so two processes of one run
+//! never overlap. Only the lease decides who runs a run, never a
+//! redelivery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline_core::clock;
+use hookline_core::runs::{Lease, RecordError, Records, RunRecord, RunStatus};
+use hookline_proto::RunRequest;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+/// What a copy may do with a run it was asked to run.
+pub enum Claim {
+    /// The run ended: settle the request, run nothing.
+    Done,
+    /// Another copy holds it; ask again after this long.
+    HeldElsewhere(Duration),
+    /// This copy holds it now.
+    Taken(Box<Held>),
+}
+
+/// A lease this copy holds, with the record as last written.
+pub struct Held {
+    records: Records,
+    state: Arc<Mutex<(RunRecord, u64)>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How many conflicting writers a claim tolerates before asking again later.
+const TRIES: usize = 3;
+
+/// Takes the lease on `request`'s run for `owner`, for `ttl`.
+pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Duration) -> Result<Claim, RecordError> {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    for _ in 0..TRIES {
+        let now = clock::now_ms();
+        let current = records.entry(&request.run_id).await?;
+        let (mut record, revision) = match current {
+            Some((record, _)) if record.is_done() => return Ok(Claim::Done),
+            Some((record, _))
+                if record
+                    .lease
+                    .as_ref()
+                    .is_some_and(|l| l.owner != owner && l.expires_at_ms > now) =>
+            {
+                let left = record.lease.as_ref().map_or(0, |l| l.expires_at_ms - now);
+                return Ok(Claim::HeldElsewhere(Duration::from_millis(
+                    u64::try_from(left).unwrap_or(0) + 100,
+                )));
+            }
+            Some((record, revision)) => (record, Some(revision)),
+            None => {
+                let event_id = request.event.as_ref().map_or("", |e| e.event_id.as_str());
+                let queued = RunRecord::queued(&request.run_id, &request.agent, event_id, request.requested_at_ms);
+                (queued, None)
+            }
+        };
+        record.status = RunStatus::Running;
+        record.attempt += 1;
+        record.started_at_ms = now;
+        record.finished_at_ms = 0;
+        record.exit_code = None;
+        record.reason.clear();
+        record.will_retry = false;
+        record.lease = Some(Lease {
+            owner: owner.to_owned(),
+            expires_at_ms: now + ttl_ms,
+        });
+        match records.write(&record, revision).await {
+            Ok(revision) => {
+                return Ok(Claim::Taken(Box::new(Held {
+                    records: records.clone(),
+                    state: Arc::new(Mutex::new((record, revision))),
+                    renewer: None,
+                })));
+            }
+            Err(RecordError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Claim::HeldElsewhere(Duration::from_secs(1)))
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // A run abandoned on an error stops renewing: its lease then
+        // expires and the run is taken over.
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+    }
+}
+
+impl Held {
+    /// The record as this copy wrote it (status running, its attempt).
+    pub async fn record(&self) -> RunRecord {
+        self.state.lock().await.0.clone()
+    }
+
+    /// Renews the lease every third of `ttl`; when a renewal fails and the
+    /// lease is about to run out, cancels `stop` (which kills the agent)
+    /// so this copy's agent never outlives its lease.
+    pub fn keep(&mut self, ttl: Duration, stop: CancellationToken) {
+        let (records, state) = (self.records.clone(), self.state.clone());
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        self.renewer = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                let mut held = state.lock().await;
+                let (mut record, revision) = held.clone();
+                let expires = record.lease.as_ref().map_or(0, |l| l.expires_at_ms);
+                if let Some(lease) = record.lease.as_mut() {
+                    lease.expires_at_ms = clock::now_ms() + ttl_ms;
+                }
+                match records.write(&record, Some(revision)).await {
+                    Ok(revision) => *held = (record, revision),
+                    Err(e) => {
+                        // Stop well before another copy may take the run over.
+                        let margin = ttl_ms / 3;
+                        tracing::warn!(run_id = %record.run_id, error = %e, "Lease not renewed.");
+                        if matches!(e, RecordError::Conflict) || clock::now_ms() + margin >= expires {
+                            tracing::error!(run_id = %record.run_id, "Lease lost; stopping the agent.");
+                            stop.cancel();
+                            return;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Writes the final `record`, releasing the lease; answers whether this
+    /// copy still held it (if not, another copy took the run over and this
+    /// copy's results are not the run's).
+    pub async fn finish(mut self, mut record: RunRecord) -> Result<(), RecordError> {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+            let _ = renewer.await;
+        }
+        let held = self.state.lock().await.clone();
+        record.lease = None;
+        self.records.write(&record, Some(held.1)).await.map(|_| ())
+    }
+}
