@@ -44,12 +44,10 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
         let current = records.entry(&request.run_id).await?;
         let (mut record, revision) = match current {
             Some((record, _)) if record.is_done() => return Ok(Claim::Done),
-            Some((record, _))
-                if record
-                    .lease
-                    .as_ref()
-                    .is_some_and(|l| l.owner != owner && l.expires_at_ms > now) =>
-            {
+            // A fresh lease is honoured whoever holds it: this very copy
+            // may be running the run it is asked for again (a redelivery
+            // after a lost ack), and must not start a second process.
+            Some((record, _)) if record.lease.as_ref().is_some_and(|l| l.expires_at_ms > now) => {
                 let left = record.lease.as_ref().map_or(0, |l| l.expires_at_ms - now);
                 return Ok(Claim::HeldElsewhere(Duration::from_millis(
                     u64::try_from(left).unwrap_or(0) + 100,

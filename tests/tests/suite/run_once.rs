@@ -156,9 +156,14 @@ async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_fo
     let holder = held.record().await.lease.expect("a lease").owner;
     let other = if holder == "copy-a" { "copy-b" } else { "copy-a" };
 
-    // While the lease is fresh, the other copy keeps waiting.
+    // While the lease is fresh, the other copy keeps waiting, and so does
+    // the holder itself when the run is redelivered to it.
     assert!(matches!(
         lease::claim(&records, &run, other, ttl).await.expect("claim"),
+        Claim::HeldElsewhere(_)
+    ));
+    assert!(matches!(
+        lease::claim(&records, &run, &holder, ttl).await.expect("claim"),
         Claim::HeldElsewhere(_)
     ));
     // The holder dies without renewing: after its lease, the other copy
