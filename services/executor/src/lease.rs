@@ -31,6 +31,9 @@ pub struct Held {
     records: Records,
     state: Arc<Mutex<(RunRecord, u64)>>,
     renewer: Option<tokio::task::JoinHandle<()>>,
+    /// Stops the renewer between renewals, never in the middle of one (a
+    /// renewal cut off after NATS applied it would leave a stale revision).
+    stop_renewing: CancellationToken,
 }
 
 /// How many conflicting writers a claim tolerates before asking again later.
@@ -77,6 +80,7 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
                     records: records.clone(),
                     state: Arc::new(Mutex::new((record, revision))),
                     renewer: None,
+                    stop_renewing: CancellationToken::new(),
                 })));
             }
             Err(RecordError::Conflict) => continue,
@@ -90,9 +94,7 @@ impl Drop for Held {
     fn drop(&mut self) {
         // A run abandoned on an error stops renewing: its lease then
         // expires and the run is taken over.
-        if let Some(renewer) = self.renewer.take() {
-            renewer.abort();
-        }
+        self.stop_renewing.cancel();
     }
 }
 
@@ -108,9 +110,13 @@ impl Held {
     pub fn keep(&mut self, ttl: Duration, stop: CancellationToken) {
         let (records, state) = (self.records.clone(), self.state.clone());
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        let done = self.stop_renewing.clone();
         self.renewer = Some(tokio::spawn(async move {
             loop {
-                tokio::time::sleep(ttl / 3).await;
+                tokio::select! {
+                    _ = done.cancelled() => return,
+                    _ = tokio::time::sleep(ttl / 3) => {}
+                }
                 let mut held = state.lock().await;
                 let (mut record, revision) = held.clone();
                 let expires = record.lease.as_ref().map_or(0, |l| l.expires_at_ms);
@@ -138,8 +144,9 @@ impl Held {
     /// copy still held it (if not, another copy took the run over and this
     /// copy's results are not the run's).
     pub async fn finish(mut self, mut record: RunRecord) -> Result<(), RecordError> {
+        self.stop_renewing.cancel();
         if let Some(renewer) = self.renewer.take() {
-            renewer.abort();
+            // It stops at its next wait, after any renewal in flight.
             let _ = renewer.await;
         }
         let held = self.state.lock().await.clone();
