@@ -214,21 +214,6 @@ impl Records {
         }
     }
 
-    /// Writes `record`. A record is bookkeeping: a failure is logged, never
-    /// fatal. `only_if_new` writes it only when no record exists yet, so a
-    /// late `queued` never hides a run the executor already started.
-    pub async fn put(&self, record: &RunRecord, only_if_new: bool) {
-        let (Some(kv), Ok(json)) = (&self.0, serde_json::to_vec(record)) else {
-            return;
-        };
-        if only_if_new {
-            // Exists already: the executor wrote it first, which is fine.
-            let _ = kv.create(&record.run_id, json.into()).await;
-        } else if let Err(e) = kv.put(&record.run_id, json.into()).await {
-            tracing::warn!(run_id = %record.run_id, error = %e, "Run record not written.");
-        }
-    }
-
     /// Reads a run's record with its revision, for a write that must not
     /// overwrite another writer's.
     pub async fn entry(&self, run_id: &str) -> Result<Option<(RunRecord, u64)>, RecordError> {
@@ -352,12 +337,13 @@ pub async fn request(
         })?;
         if !ack.duplicate {
             let event_id = run.event.as_ref().map_or("", |e| e.event_id.as_str());
-            records
-                .put(
-                    &RunRecord::queued(&run.run_id, &run.agent, event_id, run.requested_at_ms),
-                    true,
-                )
-                .await;
+            let queued = RunRecord::queued(&run.run_id, &run.agent, event_id, run.requested_at_ms);
+            // Only if absent: a record that exists (the run was requested
+            // before, or an executor already took it) is the truth.
+            match records.write(&queued, None).await {
+                Ok(_) | Err(RecordError::Conflict) => {}
+                Err(e) => tracing::warn!(run_id = %run.run_id, error = %e, "Queued run record not written."),
+            }
         }
         fresh.push(!ack.duplicate);
     }

@@ -140,9 +140,9 @@ impl Held {
         }));
     }
 
-    /// Writes the final `record`, releasing the lease; answers whether this
-    /// copy still held it (if not, another copy took the run over and this
-    /// copy's results are not the run's).
+    /// Writes the final `record`, releasing the lease. A `Conflict` means
+    /// this copy no longer held it: another copy took the run over, and
+    /// this copy's results are not the run's.
     pub async fn finish(mut self, mut record: RunRecord) -> Result<(), RecordError> {
         self.stop_renewing.cancel();
         if let Some(renewer) = self.renewer.take() {

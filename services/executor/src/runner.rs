@@ -298,7 +298,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_timeout_kills_the_whole_process_group() {
-        leaves_no_orphan(Duration::from_millis(500), Exit::TimedOut).await;
+        // Long enough for a loaded machine to start the script and its
+        // child before the timeout fires (500 ms failed once under load).
+        leaves_no_orphan(Duration::from_secs(3), Exit::TimedOut).await;
     }
 
     #[tokio::test]

@@ -103,10 +103,10 @@ async fn an_executor_that_starts_removes_the_folders_of_runs_that_ended() {
     let (ended, live, unknown) = (clock::new_id(), clock::new_id(), clock::new_id());
     let mut done = runs::RunRecord::queued(&ended, "once", "", clock::now_ms());
     done.status = RunStatus::Succeeded;
-    records.put(&done, false).await;
+    records.write(&done, None).await.expect("record");
     let mut running = runs::RunRecord::queued(&live, "once", "", clock::now_ms());
     running.status = RunStatus::Running;
-    records.put(&running, false).await;
+    records.write(&running, None).await.expect("record");
     // As a killed executor leaves them.
     for id in [&ended, &live, &unknown] {
         std::fs::create_dir_all(work.path().join(format!("run-{id}-left")).join("repo")).expect("folder");
