@@ -25,6 +25,7 @@ pub mod ids;
 pub mod log_sink;
 pub mod nats;
 pub mod nats_server;
+pub mod outbox;
 pub mod probe;
 pub mod runs;
 pub mod secret;

@@ -11,6 +11,7 @@ use hookline_proto::{Message as _, RunRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::nats::{Nats, Stamp};
+use crate::outbox::PendingEvent;
 
 /// Where a run stands. The first three are live; the others are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +129,10 @@ pub struct RunRecord {
     /// The executor copy running it, while one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// Events of the finished attempt not yet known to be published
+    /// ([`crate::outbox`]); empty once they are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<PendingEvent>,
 }
 
 /// An executor copy's exclusive, renewable hold on a live run: only the
@@ -150,7 +155,7 @@ impl RunRecord {
 
 /// A UUIDv7-shaped id made from `at_ms` and a digest of `parts`: the same
 /// parts always give the same id, and ids still sort by time.
-fn derived_id(at_ms: i64, parts: &[&str]) -> String {
+pub(crate) fn derived_id(at_ms: i64, parts: &[&str]) -> String {
     use sha2::{Digest, Sha256};
     let mut digest = Sha256::new();
     for part in parts {
@@ -194,6 +199,7 @@ impl RunRecord {
             reason: String::new(),
             will_retry: false,
             lease: None,
+            outbox: Vec::new(),
         }
     }
 }

@@ -12,9 +12,9 @@ use backon::{ExponentialBuilder, Retryable};
 use hookline_core::clock;
 use hookline_core::log_sink::LogSink;
 use hookline_core::nats::{Nats, Stamp};
+use hookline_core::outbox::PendingEvent;
 use hookline_core::subjects::msg_id;
 use hookline_proto::{Event, Message as _, RunLog};
-use serde_json::{Map, Value};
 
 /// Why an event was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -54,19 +54,20 @@ impl Emitter {
         }
     }
 
-    /// Publishes one event and waits for its ack; `dedupe` makes a redone
-    /// run's event a duplicate instead of a second event.
-    pub async fn emit(&self, event_type: &str, data: Map<String, Value>, dedupe: &str) -> Result<String, EmitError> {
-        let event = Event {
-            id: clock::new_id(),
-            r#type: event_type.to_owned(),
-            timestamp_ms: clock::now_ms(),
-            data_json: serde_json::to_vec(&data).unwrap_or_else(|_| b"{}".to_vec()),
+    /// Publishes one event of the run and waits for its ack. Its id and
+    /// dedupe key are fixed in `event`, so publishing it again (a redone
+    /// completion) is the same event, never a second one.
+    pub async fn publish(&self, event: &PendingEvent) -> Result<(), EmitError> {
+        let payload = Event {
+            id: event.id.clone(),
+            r#type: event.event_type.clone(),
+            timestamp_ms: event.timestamp_ms,
+            data_json: serde_json::to_vec(&event.data).unwrap_or_else(|_| b"{}".to_vec()),
             run_id: self.run_id.clone(),
             agent: self.agent.clone(),
-        };
-        let payload = event.encode_to_vec();
-        let msg_id = msg_id::emitted(&self.run_id, dedupe);
+        }
+        .encode_to_vec();
+        let msg_id = msg_id::emitted(&self.run_id, &event.dedupe);
         let publish_once = || async {
             let stamp = Stamp {
                 msg_id: &msg_id,
@@ -74,7 +75,7 @@ impl Emitter {
                 traceparent: Some(&self.traceparent),
             };
             self.nats
-                .send(self.nats.subjects.events(event_type), payload.clone(), stamp)
+                .send(self.nats.subjects.events(&event.event_type), payload.clone(), stamp)
                 .await?
                 .await
         };
@@ -87,11 +88,19 @@ impl Emitter {
                     .without_max_times(),
             )
             .await
+            .map(|_| ())
             .map_err(|source| EmitError {
-                event_type: event_type.to_owned(),
+                event_type: event.event_type.clone(),
                 source,
-            })?;
-        Ok(event.id)
+            })
+    }
+
+    /// Publishes a finished attempt's outbox, in order.
+    pub async fn publish_all(&self, outbox: &[PendingEvent]) -> Result<(), EmitError> {
+        for event in outbox {
+            self.publish(event).await?;
+        }
+        Ok(())
     }
 
     /// Sends one output line to the run log.

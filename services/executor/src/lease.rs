@@ -8,6 +8,7 @@
 //! redelivery.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hookline_core::clock;
@@ -24,6 +25,9 @@ pub enum Claim {
     HeldElsewhere(Duration),
     /// This copy holds it now.
     Taken(Box<Held>),
+    /// An attempt finished but its outbox was not all published (its copy
+    /// died or lost NATS in between): publish it, clear it, ask again.
+    Unpublished(Box<RunRecord>),
 }
 
 /// A lease this copy holds, with the record as last written.
@@ -34,6 +38,11 @@ pub struct Held {
     /// Stops the renewer between renewals, never in the middle of one (a
     /// renewal cut off after NATS applied it would leave a stale revision).
     stop_renewing: CancellationToken,
+    /// Set when a renewal failed for good: this copy's results are no
+    /// longer the run's.
+    lost: Arc<AtomicBool>,
+    /// How long the lease lasts unless renewed.
+    ttl_ms: i64,
 }
 
 /// How many conflicting writers a claim tolerates before asking again later.
@@ -46,6 +55,7 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
         let now = clock::now_ms();
         let current = records.entry(&request.run_id).await?;
         let (mut record, revision) = match current {
+            Some((record, _)) if !record.outbox.is_empty() => return Ok(Claim::Unpublished(Box::new(record))),
             Some((record, _)) if record.is_done() => return Ok(Claim::Done),
             // A fresh lease is honoured whoever holds it: this very copy
             // may be running the run it is asked for again (a redelivery
@@ -81,6 +91,8 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
                     state: Arc::new(Mutex::new((record, revision))),
                     renewer: None,
                     stop_renewing: CancellationToken::new(),
+                    lost: Arc::default(),
+                    ttl_ms,
                 })));
             }
             Err(RecordError::Conflict) => continue,
@@ -111,6 +123,7 @@ impl Held {
         let (records, state) = (self.records.clone(), self.state.clone());
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
         let done = self.stop_renewing.clone();
+        let lost = self.lost.clone();
         self.renewer = Some(tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -131,6 +144,7 @@ impl Held {
                         tracing::warn!(run_id = %record.run_id, error = %e, "Lease not renewed.");
                         if matches!(e, RecordError::Conflict) || clock::now_ms() + margin >= expires {
                             tracing::error!(run_id = %record.run_id, "Lease lost; stopping the agent.");
+                            lost.store(true, Ordering::SeqCst);
                             stop.cancel();
                             return;
                         }
@@ -140,17 +154,63 @@ impl Held {
         }));
     }
 
-    /// Writes the final `record`, releasing the lease. A `Conflict` means
-    /// this copy no longer held it: another copy took the run over, and
-    /// this copy's results are not the run's.
+    /// Whether this copy lost the lease while it ran (its agent was
+    /// stopped for that, not by an operator).
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Writes the final `record` (with its outbox), releasing the lease;
+    /// a write NATS refuses is tried again while the lease still has a
+    /// third of its time left. `Conflict` means this copy no longer held
+    /// it: another copy took the run over, and these results are not the
+    /// run's.
     pub async fn finish(mut self, mut record: RunRecord) -> Result<(), RecordError> {
         self.stop_renewing.cancel();
         if let Some(renewer) = self.renewer.take() {
             // It stops at its next wait, after any renewal in flight.
             let _ = renewer.await;
         }
-        let held = self.state.lock().await.clone();
+        if self.lost() {
+            return Err(RecordError::Conflict);
+        }
+        let (held, revision) = self.state.lock().await.clone();
+        let expires = held.lease.as_ref().map_or(0, |l| l.expires_at_ms);
+        let margin = self.ttl_ms / 3;
         record.lease = None;
-        self.records.write(&record, Some(held.1)).await.map(|_| ())
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.records.write(&record, Some(revision)).await {
+                Ok(_) => return Ok(()),
+                Err(RecordError::Conflict) => return Err(RecordError::Conflict),
+                Err(e) if clock::now_ms() + margin >= expires => return Err(e),
+                Err(e) => {
+                    tracing::warn!(run_id = %record.run_id, error = %e, "Final run record not written yet; trying again.");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
     }
+}
+
+/// Clears the outbox of `run_id`'s record once its events are published;
+/// a record another writer changed meanwhile is read again (clearing is
+/// the same whoever does it).
+pub async fn clear_outbox(records: &Records, run_id: &str) -> Result<(), RecordError> {
+    for _ in 0..TRIES {
+        let Some((mut record, revision)) = records.entry(run_id).await? else {
+            return Ok(());
+        };
+        if record.outbox.is_empty() {
+            return Ok(());
+        }
+        record.outbox.clear();
+        match records.write(&record, Some(revision)).await {
+            Ok(_) => return Ok(()),
+            Err(RecordError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(RecordError::Conflict)
 }

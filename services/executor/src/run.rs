@@ -1,7 +1,8 @@
 //! One run, start to finish: record it, prepare a fresh workspace, render
-//! the prompt, run the profile's setup and the agent, publish the agent's
-//! events, then `run.completed` or `run.failed`. The caller acks only after
-//! all of that is acknowledged.
+//! the prompt, run the profile's setup and the agent, then write the final
+//! record with the attempt's events (the agent's, `code.generated`,
+//! `run.completed` or `run.failed`) in its outbox, publish them and clear
+//! it. The caller acks only after all of that is acknowledged.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,7 +12,8 @@ use hookline_core::clock;
 use hookline_core::consume::Outcome;
 use hookline_core::log_sink::LogSink;
 use hookline_core::nats::Nats;
-pub use hookline_core::runs::{Records, RunRecord, RunStatus};
+use hookline_core::outbox::{MAX_OUTBOX_BYTES, PendingEvent};
+pub use hookline_core::runs::{RecordError, Records, RunRecord, RunStatus};
 
 use crate::lease::{self, Claim, Held};
 use hookline_proto::RunRequest;
@@ -69,26 +71,6 @@ pub async fn execute(mut env: RunEnv<'_>, request: RunRequest) -> Outcome {
     let Some(agent) = env.catalog.agents.get(&request.agent).cloned() else {
         return Outcome::Term(format!("agent `{}` is not configured", request.agent));
     };
-    // Only the lease decides who runs a run: a request for a run that
-    // ended is settled, one for a run another copy holds waits for its
-    // lease to expire, and only a copy that took the lease runs the agent.
-    let mut held = match lease::claim(env.records, &request, env.owner, env.lease_ttl).await {
-        Ok(Claim::Done) => {
-            tracing::info!(run_id = %request.run_id, "Run already ended; not run again.");
-            return Outcome::Ack;
-        }
-        Ok(Claim::HeldElsewhere(wait)) => {
-            tracing::info!(run_id = %request.run_id, ?wait, "Run held by another executor; asking again after its lease.");
-            return Outcome::Retry(wait);
-        }
-        Ok(Claim::Taken(held)) => *held,
-        Err(e) => {
-            tracing::warn!(run_id = %request.run_id, error = %e, "Run lease not taken; retrying.");
-            return Outcome::Retry(Duration::from_secs(1));
-        }
-    };
-    held.keep(env.lease_ttl, env.cancel.clone());
-    env.attempt = held.record().await.attempt;
     let emitter = Emitter::new(
         env.nats.clone(),
         env.logs.clone(),
@@ -96,24 +78,83 @@ pub async fn execute(mut env: RunEnv<'_>, request: RunRequest) -> Outcome {
         &request.agent,
         env.traceparent.clone(),
     );
+    // Only the lease decides who runs a run: a request for a run that
+    // ended is settled, one for a run another copy holds waits for its
+    // lease to expire, and only a copy that took the lease runs the agent.
+    // An attempt that ended with its outbox unpublished is published
+    // first, whoever ran it.
+    let mut held = None;
+    for _ in 0..3 {
+        match lease::claim(env.records, &request, env.owner, env.lease_ttl).await {
+            Ok(Claim::Done) => {
+                tracing::info!(run_id = %request.run_id, "Run already ended; not run again.");
+                return Outcome::Ack;
+            }
+            Ok(Claim::HeldElsewhere(wait)) => {
+                tracing::info!(run_id = %request.run_id, ?wait, "Run held by another executor; asking again after its lease.");
+                return Outcome::Retry(wait);
+            }
+            Ok(Claim::Unpublished(record)) => {
+                tracing::info!(run_id = %request.run_id, events = record.outbox.len(), "Publishing a finished attempt's events.");
+                if let Err(e) = publish_outbox(&env, &emitter, &record).await {
+                    return not_stored(&request, &e);
+                }
+            }
+            Ok(Claim::Taken(taken)) => {
+                held = Some(*taken);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(run_id = %request.run_id, error = %e, "Run lease not taken; retrying.");
+                return Outcome::Retry(Duration::from_secs(1));
+            }
+        }
+    }
+    let Some(mut held) = held else {
+        return Outcome::Retry(Duration::from_secs(1));
+    };
+    held.keep(env.lease_ttl, env.cancel.clone());
+    env.attempt = held.record().await.attempt;
     match execute_agent(&env, &request, &agent, &emitter, held).await {
         Ok(Settled::Done) => Outcome::Ack,
         Ok(Settled::TryAgain) => Outcome::Retry(RETRY_AFTER_FAILURE),
-        // Results could not be stored: the run is redone (its events dedupe).
-        Err(e) => {
-            tracing::error!(run_id = %request.run_id, error = %e, "Run results not stored; the run will be retried.");
-            Outcome::Retry(Duration::from_secs(5))
-        }
+        // Not this copy's to finish: the lease decides on the next delivery.
+        Ok(Settled::Lost) => Outcome::Retry(env.lease_ttl),
+        Err(e) => not_stored(&request, &e),
     }
+}
+
+/// The run's events were not all stored: its record keeps them, and the
+/// next delivery publishes them (the agent is not run again).
+fn not_stored(request: &RunRequest, e: &NotStored) -> Outcome {
+    tracing::error!(run_id = %request.run_id, error = %e, "Run events not stored; publishing them again later.");
+    Outcome::Retry(Duration::from_secs(5))
+}
+
+/// Publishes `record`'s outbox, then clears it.
+async fn publish_outbox(env: &RunEnv<'_>, emitter: &Emitter, record: &RunRecord) -> Result<(), NotStored> {
+    emitter.publish_all(&record.outbox).await?;
+    lease::clear_outbox(env.records, &record.run_id).await?;
+    Ok(())
+}
+
+/// Why a finished attempt's events are not all published yet.
+#[derive(Debug, thiserror::Error)]
+enum NotStored {
+    #[error(transparent)]
+    Event(#[from] EmitError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 /// How long a failed run waits before its next attempt (`max_attempts`).
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
-/// Whether a finished run is done or tries again.
+/// Whether a finished run is done, tries again, or was not this copy's.
 enum Settled {
     Done,
     TryAgain,
+    Lost,
 }
 
 async fn execute_agent(
@@ -122,28 +163,38 @@ async fn execute_agent(
     agent: &AgentSpec,
     emitter: &Emitter,
     held: Held,
-) -> Result<Settled, EmitError> {
+) -> Result<Settled, NotStored> {
     let started = Instant::now();
     let mut record = held.record().await;
     let attempt = record.attempt;
-    emitter
-        .emit(
-            "run.started",
-            run_data(&record, Duration::ZERO),
-            &format!("{attempt}/run.started"),
-        )
-        .await?;
+    let run_started = PendingEvent::new(
+        &record.run_id,
+        "run.started",
+        run_data(&record, Duration::ZERO),
+        &format!("{attempt}/run.started"),
+        record.started_at_ms,
+    );
+    emitter.publish(&run_started).await?;
     tracing::info!(run_id = %record.run_id, agent = %record.agent, attempt, "Run started.");
 
     let output = session::run(env, request, agent, emitter).await;
+    if held.lost() {
+        tracing::error!(run_id = %record.run_id, "Lease lost while the agent ran; its results are discarded.");
+        return Ok(Settled::Lost);
+    }
+    let finished_at = clock::now_ms();
     let (events, problems) = events_file::parse(&output.events_text);
     for problem in problems {
         emitter.log("hookline", problem);
     }
+    let mut outbox = Outbox::new(&record.run_id, finished_at);
     for (n, event) in events.into_iter().enumerate() {
-        emitter
-            .emit(event.event_type.as_str(), event.data, &format!("{attempt}/agent/{n}"))
-            .await?;
+        outbox.push(
+            emitter,
+            event.event_type.as_str(),
+            event.data,
+            format!("{attempt}/agent/{n}"),
+        );
     }
     if let Some((checkout, changes, pushed)) = &output.code {
         let data = json!({
@@ -161,9 +212,7 @@ async fn execute_agent(
             Value::Object(map) => map,
             _ => Map::new(),
         };
-        emitter
-            .emit("code.generated", data, &format!("{attempt}/code.generated"))
-            .await?;
+        outbox.push(emitter, "code.generated", data, format!("{attempt}/code.generated"));
     }
     let duration = started.elapsed();
     record.exit_code = output.exit.code();
@@ -174,7 +223,7 @@ async fn execute_agent(
         (Exit::Cancelled, _) => RunStatus::Cancelled,
         _ => RunStatus::Failed,
     };
-    record.finished_at_ms = clock::now_ms();
+    record.finished_at_ms = finished_at;
     // Only a run the agent itself failed is tried again, and only if asked.
     let again = record.status == RunStatus::Failed && attempt < agent.max_attempts;
     record.will_retry = again;
@@ -185,12 +234,62 @@ async fn execute_agent(
     };
     let mut data = run_data(&record, duration);
     data.insert("will_retry".to_owned(), Value::Bool(again));
-    emitter
-        .emit(final_type, data, &format!("{attempt}/run.finished"))
-        .await?;
-    if let Err(e) = held.finish(record.clone()).await {
-        tracing::error!(run_id = %record.run_id, error = %e, "Final run record not written: the lease was lost or NATS is away.");
+    outbox.push_final(final_type, data, format!("{attempt}/run.finished"));
+    record.outbox = outbox.events;
+    // The final record and its events are one write; the events are
+    // published from it, so a crash anywhere after it redoes only the
+    // publishing, under the same ids.
+    match held.finish(record.clone()).await {
+        Ok(()) => {}
+        Err(RecordError::Conflict) => {
+            tracing::error!(run_id = %record.run_id, "Another executor took this run over; these results are discarded.");
+            return Ok(Settled::Lost);
+        }
+        Err(e) => {
+            tracing::error!(run_id = %record.run_id, error = %e, "Final run record not written; the run will be taken over when its lease expires.");
+            return Ok(Settled::Lost);
+        }
     }
+    publish_outbox(env, emitter, &record).await?;
     tracing::info!(run_id = %record.run_id, status = %record.status, ?duration, again, "Run finished.");
     Ok(if again { Settled::TryAgain } else { Settled::Done })
+}
+
+/// A finished attempt's events, bounded by [`MAX_OUTBOX_BYTES`] (the
+/// final event always fits: it is small and never dropped).
+struct Outbox {
+    run_id: String,
+    at_ms: i64,
+    bytes: usize,
+    events: Vec<PendingEvent>,
+}
+
+impl Outbox {
+    fn new(run_id: &str, at_ms: i64) -> Self {
+        Self {
+            run_id: run_id.to_owned(),
+            at_ms,
+            bytes: 0,
+            events: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, emitter: &Emitter, event_type: &str, data: Map<String, Value>, dedupe: String) {
+        let event = PendingEvent::new(&self.run_id, event_type, data, &dedupe, self.at_ms);
+        let size = event.size();
+        if self.bytes + size > MAX_OUTBOX_BYTES {
+            emitter.log(
+                "hookline",
+                format!("event {event_type} dropped: the run's events exceed {MAX_OUTBOX_BYTES} bytes"),
+            );
+            return;
+        }
+        self.bytes += size;
+        self.events.push(event);
+    }
+
+    fn push_final(&mut self, event_type: &str, data: Map<String, Value>, dedupe: String) {
+        let event = PendingEvent::new(&self.run_id, event_type, data, &dedupe, self.at_ms);
+        self.events.push(event);
+    }
 }

@@ -189,3 +189,80 @@ async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_fo
         Claim::Done
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_completion_redone_after_a_crash_publishes_the_same_events_under_the_same_ids() {
+    use hookline_core::outbox::PendingEvent;
+    let out = tempfile::tempdir().expect("out");
+    let agent = script(
+        out.path(),
+        "agent.sh",
+        &format!("echo \"$HOOKLINE_RUN_ID\" >> {}/starts", out.path().display()),
+    );
+    let text = format!("[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\n");
+    let catalog = Catalog::parse(&text).expect("catalog");
+    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
+    let records = Records::open(&pipeline.nats).await;
+    let event_id = clock::new_id();
+    let run_id = runs::webhook_run_id(&event_id, clock::now_ms(), "once");
+
+    // An executor wrote the final record with its outbox, then died before
+    // publishing it (or before clearing it).
+    let mut ended = runs::RunRecord::queued(&run_id, "once", &event_id, clock::now_ms());
+    ended.status = RunStatus::Succeeded;
+    ended.attempt = 1;
+    let at = clock::now_ms();
+    let mut data = serde_json::Map::new();
+    data.insert("service".into(), "api".into());
+    ended.outbox = vec![
+        PendingEvent::new(&run_id, "deployment.failed", data, "1/agent/0", at),
+        PendingEvent::new(&run_id, "run.completed", serde_json::Map::new(), "1/run.finished", at),
+    ];
+    let ids: Vec<String> = ended.outbox.iter().map(|e| e.id.clone()).collect();
+    records.write(&ended, None).await.expect("record");
+
+    // Its request is redelivered, and later asked for once more under a
+    // dedupe id JetStream has forgotten.
+    for msg_id in ["redelivered", "again"] {
+        let redo = runs::Request {
+            run: request(&run_id, &event_id),
+            msg_id: msg_id.to_owned(),
+        };
+        runs::request(&pipeline.nats, &records, vec![redo], None, "")
+            .await
+            .expect("requested");
+        eventually("the outbox to be published and cleared", || async {
+            match records.get(&run_id).await {
+                Ok(Some(r)) if r.outbox.is_empty() && r.status == RunStatus::Succeeded => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
+    let stream = pipeline.nats.subjects.stream(StreamKind::Runs);
+    eventually("both requests to be settled", || async {
+        let mut runs = pipeline.nats.js.get_stream(&stream).await.map_err(|e| e.to_string())?;
+        match runs.info().await.map_err(|e| e.to_string())?.state.messages {
+            0 => Ok(()),
+            left => Err(format!("{left} messages left")),
+        }
+    })
+    .await;
+    let published: Vec<(String, String)> = pipeline
+        .stream_messages(StreamKind::Events)
+        .await
+        .iter()
+        .filter_map(|m| Event::decode(m.payload.as_ref()).ok())
+        .filter(|e| e.run_id == run_id)
+        .map(|e| (e.id, e.r#type))
+        .collect();
+    assert_eq!(
+        published,
+        [
+            (ids[0].clone(), "deployment.failed".to_owned()),
+            (ids[1].clone(), "run.completed".to_owned())
+        ],
+        "the outbox's events, once each, under the ids the record fixed"
+    );
+    assert!(!out.path().join("starts").exists(), "the agent was not run again");
+}
