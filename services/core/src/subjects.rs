@@ -152,6 +152,13 @@ impl Subjects {
         format!("{}_decisions", self.prefix)
     }
 
+    /// KV bucket marking deliveries that got a 2xx, by
+    /// [`delivered_key`], so a delivery redelivered after a crash or a lost
+    /// ack is not sent again.
+    pub fn delivered_bucket(&self) -> String {
+        format!("{}_delivered", self.prefix)
+    }
+
     /// The notifier's durable consumer for one subscription's deliveries.
     pub fn delivery_consumer(&self, subscription: &str) -> String {
         format!("deliver-{subscription}")
@@ -188,6 +195,11 @@ impl Subjects {
     pub fn runs_bucket(&self) -> String {
         format!("{}_runs", self.prefix)
     }
+}
+
+/// The key in the delivered bucket of `event_id`'s delivery to `subscription`.
+pub fn delivered_key(subscription: &str, event_id: &str) -> String {
+    format!("{subscription}.{event_id}")
 }
 
 /// The four kinds of object in the `hookline_config` bucket.

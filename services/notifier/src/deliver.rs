@@ -1,7 +1,8 @@
 //! Delivery: one signed POST per attempt, classified once
 //! ([`retry::classify`]), then ack on 2xx, nak with the schedule's delay on a
 //! retryable failure, or a dead letter after the last attempt or a final
-//! answer. 410 Gone also disables the subscription. Every attempt is logged
+//! answer. 410 Gone also disables the subscription. A delivery that already
+//! got a 2xx is settled without sending ([`crate::delivered`]). Every attempt is logged
 //! (fire and forget: a lost log record never causes a resend).
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use tokio::sync::watch;
 
 use crate::connect::{self, HttpClient};
+use crate::delivered::Delivered;
 use crate::health::Health;
 use crate::outbound;
 use crate::retry::{self, Schedule, Verdict};
@@ -52,6 +54,8 @@ pub struct Deliverer {
     pub secrets: watch::Receiver<Arc<ResolvedSecrets>>,
     /// Per subscription with a rate limit: the next free sending slot.
     pub pacing: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Deliveries that already got a 2xx.
+    pub delivered: Delivered,
 }
 
 /// Subscription id → its secrets and when each stops signing.
@@ -136,6 +140,10 @@ impl Deliverer {
                 .dead_letter(&delivery, sequence, attempt.saturating_sub(1), "subscription disabled")
                 .await;
         }
+        if self.delivered.already(&delivery.subscription, &event.id).await {
+            tracing::info!(subscription = %delivery.subscription, event_id = %event.id, "Already delivered; not sent again.");
+            return Outcome::Ack;
+        }
         if let Some(per_second) = sub.rate_limit {
             self.pace(&delivery.subscription, per_second).await;
         }
@@ -160,7 +168,10 @@ impl Deliverer {
         };
         self.log_attempt(&delivery.subscription, &event, attempt, &response, latency, next);
         match verdict {
-            Verdict::Delivered => Outcome::Ack,
+            Verdict::Delivered => {
+                self.delivered.mark(&delivery.subscription, &event.id).await;
+                Outcome::Ack
+            }
             Verdict::Retry { .. } => match next {
                 Some(delay) => {
                     tracing::debug!(subscription = %delivery.subscription, attempt, ?delay, "Delivery failed; retrying.");

@@ -12,6 +12,7 @@
 
 pub mod connect;
 pub mod deliver;
+pub mod delivered;
 pub mod fanout;
 pub mod health;
 pub mod outbound;
@@ -172,6 +173,7 @@ impl App {
             guard,
             health: Arc::new(Health::new(self.nats.clone(), self.config.disable_after).await),
             pacing: Arc::default(),
+            delivered: delivered::Delivered::open(&self.nats).await,
             secrets: store::derive(self.catalog.clone(), self.background.clone(), |c| {
                 deliver::resolve_secrets(c)
             }),

@@ -12,5 +12,6 @@ mod executor_http;
 mod ingest;
 mod notifier;
 mod operations;
+mod redelivery;
 mod router;
 mod run_once;
