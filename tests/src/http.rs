@@ -35,24 +35,37 @@ impl Answer {
 
 /// The one HTTP helper: any request, answered within [`WAIT`].
 pub async fn call(method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Answer {
+    try_call(method, url, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// [`call`] for a server that may be down: a refused connection or a
+/// missing answer is an `Err`, as a sender sees it.
+pub async fn try_call(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Result<Answer, String> {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut builder = hyper::Request::builder().method(method).uri(url);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    let req = builder.body(Full::new(body.into())).expect("request");
+    let req = builder.body(Full::new(body.into())).map_err(|e| e.to_string())?;
     let response = tokio::time::timeout(WAIT, client.request(req))
         .await
-        .expect("answer in time")
-        .expect("response");
+        .map_err(|_| "no answer in time".to_owned())?
+        .map_err(|e| format!("no response: {e}"))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = tokio::time::timeout(WAIT, response.into_body().collect())
         .await
-        .expect("whole body in time")
-        .expect("body")
+        .map_err(|_| "no whole body in time".to_owned())?
+        .map_err(|e| format!("body: {e}"))?
         .to_bytes();
-    Answer { status, headers, body }
+    Ok(Answer { status, headers, body })
 }
 
 /// Any request; returns the status and JSON answer.
@@ -89,8 +102,24 @@ pub async fn post_signed(
     body: &str,
     extra_headers: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
+    let signed = signed_headers(provider, secret, event, delivery, body);
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    headers.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    headers.extend_from_slice(extra_headers);
+    post(url, &headers, body.to_owned()).await
+}
+
+/// The headers `provider` would sign `body` with (`event` and `delivery`
+/// where the provider sends them).
+pub fn signed_headers(
+    provider: Provider,
+    secret: &str,
+    event: &str,
+    delivery: &str,
+    body: &str,
+) -> Vec<(String, String)> {
     let scheme = hookline_providers::Scheme { provider, hmac: None };
-    let signed = hookline_providers::sign(
+    hookline_providers::sign(
         &scheme,
         &hookline_providers::SignRequest {
             secret,
@@ -100,9 +129,5 @@ pub async fn post_signed(
             event,
             hmac: None,
         },
-    );
-    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
-    headers.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    headers.extend_from_slice(extra_headers);
-    post(url, &headers, body.to_owned()).await
+    )
 }

@@ -25,9 +25,11 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const WAIT: Duration = Duration::from_secs(30);
 
 mod http;
+mod process;
 mod receiver;
 
-pub use http::{Answer, call, get, post, post_github, post_signed, request};
+pub use http::{Answer, call, get, post, post_github, post_signed, request, signed_headers, try_call};
+pub use process::ServiceProcess;
 pub use receiver::{Policy, Received, Receiver};
 
 pub use hookline::stack::Service;
@@ -163,22 +165,22 @@ impl Pipeline {
 
     /// Every message currently in a stream, oldest first.
     pub async fn stream_messages(&self, kind: StreamKind) -> Vec<async_nats::jetstream::message::StreamMessage> {
-        let mut stream = self
-            .nats
-            .js
-            .get_stream(self.nats.subjects.stream(kind))
-            .await
-            .expect("stream");
-        let info = stream.info().await.expect("stream info");
-        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
-        let mut out = Vec::new();
-        for seq in first..=last {
-            if let Ok(message) = stream.get_raw_message(seq).await {
-                out.push(message);
-            }
-        }
-        out
+        stream_messages(&self.nats, kind).await
     }
+}
+
+/// Every message currently in a stream, oldest first.
+pub async fn stream_messages(nats: &Nats, kind: StreamKind) -> Vec<async_nats::jetstream::message::StreamMessage> {
+    let mut stream = nats.js.get_stream(nats.subjects.stream(kind)).await.expect("stream");
+    let info = stream.info().await.expect("stream info");
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    let mut out = Vec::new();
+    for seq in first..=last {
+        if let Ok(message) = stream.get_raw_message(seq).await {
+            out.push(message);
+        }
+    }
+    out
 }
 
 impl Drop for Pipeline {

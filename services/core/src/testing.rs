@@ -1,6 +1,8 @@
 //! A real nats-server for tests: JetStream on, a free port, a temporary
 //! store, killed on drop. It can be stopped and started again on the same
-//! port and store, to test what happens while NATS is away.
+//! port and store, to test what happens while NATS is away. A
+//! [`NatsCluster`] is three (or more) of them routed into one JetStream
+//! cluster.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -27,29 +29,37 @@ pub struct NatsServer {
     bin: PathBuf,
     port: u16,
     store: tempfile::TempDir,
+    /// Cluster flags, when it is a cluster's node.
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
 impl NatsServer {
     /// Starts a server with JetStream on a free port.
     pub fn start() -> Self {
+        let mut server = Self::new(free_port(), Vec::new());
+        server.spawn();
+        server
+    }
+
+    fn new(port: u16, extra: Vec<String>) -> Self {
         let bin = crate::nats_server::find_or_install(&workspace_root())
             .unwrap_or_else(|e| panic!("nats-server for tests: {e}"));
         let store = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-        let mut server = Self {
+        Self {
             bin,
-            port: free_port(),
+            port,
             store,
+            extra,
             child: None,
-        };
-        server.spawn();
-        server
+        }
     }
 
     fn spawn(&mut self) {
         let child = Command::new(&self.bin)
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
             .arg(self.store.path())
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -72,7 +82,8 @@ impl NatsServer {
         NatsSettings::for_url(&self.url())
     }
 
-    /// Kills the server; its store stays for [`NatsServer::restart`].
+    /// Kills the server (SIGKILL, as a crash); its store stays for
+    /// [`NatsServer::restart`].
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -90,5 +101,50 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A JetStream cluster of real nats-servers on loopback, each with its own
+/// store; any node can be killed and started again.
+pub struct NatsCluster {
+    /// Its nodes.
+    pub nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` nodes routed to each other.
+    pub fn start(size: usize) -> Self {
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let mut nodes: Vec<NatsServer> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, route))| {
+                let routes: Vec<String> = ports
+                    .iter()
+                    .filter(|(p, _)| p != port)
+                    .map(|(_, r)| format!("nats://127.0.0.1:{r}"))
+                    .collect();
+                let extra = vec![
+                    "--name".to_owned(),
+                    format!("node-{i}"),
+                    "--cluster_name".to_owned(),
+                    "hookline-test".to_owned(),
+                    "--cluster".to_owned(),
+                    format!("nats://127.0.0.1:{route}"),
+                    "--routes".to_owned(),
+                    routes.join(","),
+                ];
+                NatsServer::new(*port, extra)
+            })
+            .collect();
+        for node in &mut nodes {
+            node.spawn();
+        }
+        Self { nodes }
+    }
+
+    /// Every node's URL, comma-separated, as `HOOKLINE_NATS_URL` takes them.
+    pub fn url(&self) -> String {
+        self.nodes.iter().map(NatsServer::url).collect::<Vec<_>>().join(",")
     }
 }

@@ -140,7 +140,9 @@ impl Deliverer {
                 .dead_letter(&delivery, sequence, attempt.saturating_sub(1), "subscription disabled")
                 .await;
         }
-        if self.delivered.already(&delivery.subscription, &event.id).await {
+        // Only a delivery that may be a repeat is looked up: the lookup
+        // costs a round trip the first try never needs.
+        if (attempt > 1 || delivery.redone) && self.delivered.already(&delivery.subscription, &event.id).await {
             tracing::info!(subscription = %delivery.subscription, event_id = %event.id, "Already delivered; not sent again.");
             return Outcome::Ack;
         }
@@ -169,7 +171,7 @@ impl Deliverer {
         self.log_attempt(&delivery.subscription, &event, attempt, &response, latency, next);
         match verdict {
             Verdict::Delivered => {
-                self.delivered.mark(&delivery.subscription, &event.id).await;
+                self.delivered.mark(&delivery.subscription, &event.id);
                 Outcome::Ack
             }
             Verdict::Retry { .. } => match next {

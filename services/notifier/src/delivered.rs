@@ -3,51 +3,59 @@
 //! after the subscriber answered) comes back, and a fan-out redone after a
 //! restart publishes it again under a dedupe id the work-queue stream has
 //! forgotten. A small mark per delivered (subscription, event), written
-//! before the ack, lets the notifier settle those without sending them
-//! again. It narrows duplicates; it does not remove them (a crash between
-//! the 2xx and the mark still resends), so at-least-once stays the promise.
+//! with the ack, lets the notifier settle those without sending them again.
+//! Marks travel through the log sink (batched, never awaited): it narrows
+//! duplicates; it does not remove them (a crash between the 2xx and the
+//! mark's write still resends), so at-least-once stays the promise.
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
+use hookline_core::log_sink::LogSink;
 use hookline_core::nats::Nats;
 use hookline_core::subjects::delivered_key;
 
 /// The delivered bucket; without it, nothing is marked or skipped.
 #[derive(Clone)]
-pub struct Delivered(Option<kv::Store>);
+pub struct Delivered {
+    store: Option<kv::Store>,
+    /// `$KV.<bucket>.`: a mark is a plain publish on its key's subject.
+    subject_prefix: String,
+    logs: LogSink,
+}
 
 impl Delivered {
     /// Opens the bucket (made by `ensure_layout`).
-    pub async fn open(nats: &Nats) -> Self {
-        match nats.js.get_key_value(nats.subjects.delivered_bucket()).await {
-            Ok(store) => Self(Some(store)),
+    pub async fn open(nats: &Nats, logs: LogSink) -> Self {
+        let bucket = nats.subjects.delivered_bucket();
+        let store = match nats.js.get_key_value(&bucket).await {
+            Ok(store) => Some(store),
             Err(e) => {
                 tracing::warn!(error = %e, "Delivered bucket unavailable; deliveries are not checked for repeats.");
-                Self(None)
+                None
             }
+        };
+        Self {
+            store,
+            subject_prefix: format!("$KV.{bucket}."),
+            logs,
         }
     }
 
     /// Whether `event_id` was already delivered to `subscription`. An
     /// unanswered lookup says no: sending twice beats not sending.
     pub async fn already(&self, subscription: &str, event_id: &str) -> bool {
-        let Some(kv) = &self.0 else {
+        let Some(kv) = &self.store else {
             return false;
         };
         matches!(kv.get(delivered_key(subscription, event_id)).await, Ok(Some(_)))
     }
 
-    /// Marks `event_id` as delivered to `subscription`; a mark that is not
-    /// stored only means a possible resend.
-    pub async fn mark(&self, subscription: &str, event_id: &str) {
-        let Some(kv) = &self.0 else {
-            return;
-        };
-        if let Err(e) = kv
-            .put(delivered_key(subscription, event_id), Bytes::from_static(b"1"))
-            .await
-        {
-            tracing::debug!(error = %e, "Delivery mark not stored.");
+    /// Marks `event_id` as delivered to `subscription`, without waiting; a
+    /// mark that is not stored only means a possible resend.
+    pub fn mark(&self, subscription: &str, event_id: &str) {
+        if self.store.is_some() {
+            let subject = format!("{}{}", self.subject_prefix, delivered_key(subscription, event_id));
+            self.logs.record(subject, Bytes::from_static(b"1"));
         }
     }
 }

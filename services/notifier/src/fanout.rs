@@ -37,10 +37,13 @@ pub async fn issue(nats: &Nats, catalog: &Catalog, msg: &jetstream::Message) -> 
         .map(|(id, _)| id.as_str())
         .collect();
     let mut pending = Vec::with_capacity(targets.len());
+    // An event handled again may have been delivered already.
+    let redone = consume::delivery_count(msg) > 1;
     for subscription in targets {
         let delivery = Delivery {
             subscription: subscription.to_owned(),
             event: Some(event.clone()),
+            redone,
         };
         let stamp = Stamp {
             msg_id: &msg_id::delivery(&event.id, subscription),

@@ -173,7 +173,7 @@ impl App {
             guard,
             health: Arc::new(Health::new(self.nats.clone(), self.config.disable_after).await),
             pacing: Arc::default(),
-            delivered: delivered::Delivered::open(&self.nats).await,
+            delivered: delivered::Delivered::open(&self.nats, logs.clone()).await,
             secrets: store::derive(self.catalog.clone(), self.background.clone(), |c| {
                 deliver::resolve_secrets(c)
             }),

@@ -47,18 +47,20 @@ async fn a_delivery_that_already_got_a_2xx_is_not_sent_again() {
         data_json: b"{}".to_vec(),
         ..Default::default()
     };
-    let delivery = |id: &str| Delivery {
+    let delivery = |id: &str, redone: bool| Delivery {
         subscription: "ops".to_owned(),
         event: Some(event(id.to_owned())),
+        redone,
     };
     let (sent, other) = (clock::new_id(), clock::new_id());
-    publish_delivery(&pipeline, &delivery(&sent), "first").await;
+    publish_delivery(&pipeline, &delivery(&sent, false), "first").await;
     receiver.wait_until("the first delivery", |all| all.len() == 1).await;
 
-    // The same delivery again under a new dedupe id, then a different
-    // event: only the different one reaches the subscriber.
-    publish_delivery(&pipeline, &delivery(&sent), "again").await;
-    publish_delivery(&pipeline, &delivery(&other), "other").await;
+    // The same delivery again from a fan-out that handled its event twice,
+    // under a new dedupe id, then a different event, also from a redone
+    // fan-out: only the different one reaches the subscriber.
+    publish_delivery(&pipeline, &delivery(&sent, true), "again").await;
+    publish_delivery(&pipeline, &delivery(&other, true), "other").await;
     receiver.wait_until("the other event", |all| all.len() >= 2).await;
     let stream = pipeline.nats.subjects.stream(StreamKind::Deliveries);
     eventually("every delivery settled", || async {
