@@ -1,13 +1,17 @@
 //! Run folders left behind: a run's folder is removed when its run ends, but
-//! an executor killed mid-run leaves it. At start, every folder of a run
-//! whose record says it is done is removed. A folder of a run that is not
-//! done (another copy sharing this folder may be running it) and one of a
-//! run without a record are left alone, and so is a failed run's folder
-//! that was kept on purpose (`keep_failed_workspace`).
+//! an executor killed mid-run leaves it. At start, every folder is removed
+//! whose run is done, whose live run nobody holds (no lease, or an expired
+//! one: a holder stops its agent before its lease runs out, and a takeover
+//! makes a fresh folder), or whose record is gone (records are kept 7 days;
+//! an executor takes the lease before it makes the folder). A folder of a
+//! run whose lease is fresh (another copy sharing this folder may be
+//! running it) is left alone, and so is a failed run's folder that was kept
+//! on purpose (`keep_failed_workspace`).
 
 use std::path::{Path, PathBuf};
 
-use hookline_core::runs::{Records, RunStatus};
+use hookline_core::clock;
+use hookline_core::runs::{Records, RunRecord, RunStatus};
 
 /// Folder names start with this, then the run id.
 pub const PREFIX: &str = "run-";
@@ -24,8 +28,19 @@ fn run_id(name: &str) -> Option<&str> {
     rest.get(..36).filter(|id| uuid::Uuid::parse_str(id).is_ok())
 }
 
-/// Removes the folders under `root` of runs that are done; answers the
-/// folders removed.
+/// Whether nothing uses the folder of a run whose record is `record`.
+fn abandoned(record: Option<&RunRecord>, now_ms: i64, kept_failed: impl Fn(&str) -> bool) -> bool {
+    let Some(record) = record else {
+        return true;
+    };
+    if record.status == RunStatus::Failed && kept_failed(&record.agent) {
+        return false;
+    }
+    record.is_done() || record.lease.as_ref().is_none_or(|l| l.expires_at_ms <= now_ms)
+}
+
+/// Removes the folders under `root` that nothing uses any more; answers
+/// the folders removed.
 pub async fn leftovers(root: &Path, records: &Records, kept_failed: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
@@ -34,16 +49,19 @@ pub async fn leftovers(root: &Path, records: &Records, kept_failed: impl Fn(&str
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(id) = run_id(&name) else { continue };
-        let Ok(Some(record)) = records.get(id).await else {
+        // A record that cannot be read leaves the folder alone.
+        let Ok(record) = records.get(id).await else {
             continue;
         };
-        let kept = record.status == RunStatus::Failed && kept_failed(&record.agent);
-        if record.is_done() && !kept && std::fs::remove_dir_all(entry.path()).is_ok() {
+        if abandoned(record.as_ref(), clock::now_ms(), &kept_failed) && std::fs::remove_dir_all(entry.path()).is_ok() {
             removed.push(entry.path());
         }
     }
     if !removed.is_empty() {
-        tracing::info!(count = removed.len(), "Removed the folders of runs that had ended.");
+        tracing::info!(
+            count = removed.len(),
+            "Removed the folders of runs that ended or that nobody holds."
+        );
     }
     removed
 }
@@ -58,5 +76,26 @@ mod tests {
         assert_eq!(run_id(&format!("{}abc123", prefix(id))), Some(id));
         assert_eq!(run_id("run-not-a-uuid-at-all-but-long-enough-xxxxx"), None);
         assert_eq!(run_id("hookline-triage-abc"), None);
+    }
+
+    #[test]
+    fn only_a_folder_whose_run_is_held_or_kept_stays() {
+        let now = 1_700_000_000_000;
+        let mut record = RunRecord::queued("r", "a", "", now);
+        record.status = RunStatus::Running;
+        let held = |expires_at_ms| hookline_core::runs::Lease {
+            owner: "copy".into(),
+            expires_at_ms,
+        };
+        record.lease = Some(held(now + 1000));
+        assert!(!abandoned(Some(&record), now, |_| false), "a fresh lease keeps it");
+        record.lease = Some(held(now - 1));
+        assert!(abandoned(Some(&record), now, |_| false), "an expired lease does not");
+        record.lease = None;
+        assert!(abandoned(Some(&record), now, |_| false), "nor does no lease");
+        assert!(abandoned(None, now, |_| false), "nor a record that is gone");
+        record.status = RunStatus::Failed;
+        assert!(!abandoned(Some(&record), now, |_| true), "a kept failed run stays");
+        assert!(abandoned(Some(&record), now, |_| false));
     }
 }

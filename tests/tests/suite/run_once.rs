@@ -92,7 +92,7 @@ async fn a_request_for_a_run_that_already_ended_does_not_run_the_agent_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_executor_that_starts_removes_the_folders_of_runs_that_ended() {
+async fn an_executor_that_starts_removes_the_folders_nobody_uses() {
     let catalog =
         Catalog::parse("[agents.once]\nprompt = \"x\"\nrunner = { type = \"command\", command = [\"true\"] }\n")
             .expect("catalog");
@@ -100,32 +100,39 @@ async fn an_executor_that_starts_removes_the_folders_of_runs_that_ended() {
     let work = tempfile::tempdir().expect("workdir");
     pipeline.set("HOOKLINE_EXECUTOR_WORKDIR", work.path().display().to_string());
     let records = Records::open(&pipeline.nats).await;
-    let (ended, live, unknown) = (clock::new_id(), clock::new_id(), clock::new_id());
+    let (ended, live, orphan, unknown) = (clock::new_id(), clock::new_id(), clock::new_id(), clock::new_id());
     let mut done = runs::RunRecord::queued(&ended, "once", "", clock::now_ms());
     done.status = RunStatus::Succeeded;
     records.write(&done, None).await.expect("record");
+    let lease = |expires_at_ms| runs::Lease {
+        owner: "another-copy".into(),
+        expires_at_ms,
+    };
     let mut running = runs::RunRecord::queued(&live, "once", "", clock::now_ms());
     running.status = RunStatus::Running;
+    running.lease = Some(lease(clock::now_ms() + 60_000));
     records.write(&running, None).await.expect("record");
+    let mut abandoned = runs::RunRecord::queued(&orphan, "once", "", clock::now_ms());
+    abandoned.status = RunStatus::Running;
+    abandoned.lease = Some(lease(clock::now_ms() - 1));
+    records.write(&abandoned, None).await.expect("record");
     // As a killed executor leaves them.
-    for id in [&ended, &live, &unknown] {
+    for id in [&ended, &live, &orphan, &unknown] {
         std::fs::create_dir_all(work.path().join(format!("run-{id}-left")).join("repo")).expect("folder");
     }
     pipeline.start_service(Service::Executor).await;
     let folder = |id: &str| work.path().join(format!("run-{id}-left"));
-    eventually("the ended run's folder to go", || async {
-        if folder(&ended).exists() {
-            Err("still there".to_owned())
-        } else {
-            Ok(())
+    eventually("the folders nobody uses to go", || async {
+        match [&ended, &orphan, &unknown].into_iter().find(|id| folder(id).exists()) {
+            Some(id) => Err(format!("run-{id}-left is still there")),
+            None => Ok(()),
         }
     })
     .await;
     assert!(
         folder(&live).exists(),
-        "a run that may still be running keeps its folder"
+        "a run another copy holds a fresh lease on keeps its folder"
     );
-    assert!(folder(&unknown).exists(), "a folder without a record is left alone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
