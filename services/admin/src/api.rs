@@ -39,6 +39,8 @@ pub struct AdminState {
     pub records: Records,
     /// The SSRF rule subscription URLs must pass (`HOOKLINE_DELIVERY_ALLOW`).
     pub guard: Guard,
+    /// The approval gate.
+    pub approvals: hookline_core::approvals::Approvals,
 }
 
 impl AdminState {
@@ -155,23 +157,31 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/runs/{run_id}"),
     ("GET", "/v1/runs/{run_id}/log"),
     ("POST", "/v1/runs/{run_id}/cancel"),
+    ("POST", "/v1/runs/{run_id}/approve"),
+    ("POST", "/v1/runs/{run_id}/reject"),
     ("GET", "/v1/events/{event_id}/explain"),
     ("GET", "/v1/dlq"),
     ("POST", "/v1/dlq/replay"),
 ];
 
-fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
-    let Some(token) = req
+/// The caller, named by a fingerprint of the token it presented
+/// (`token:1a2b3c4d`, the first bytes of its SHA-256, never the token), or
+/// `None` when no accepted token was presented.
+fn caller(state: &AdminState, req: &Request<Incoming>) -> Option<String> {
+    let token = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
+        .and_then(|v| v.strip_prefix("Bearer "))?
+        .trim();
     // Every token is compared, so timing does not tell which one matched.
-    state.tokens.iter().fold(false, |ok, t| {
-        signing::constant_time_eq(t.expose().as_bytes(), token.trim().as_bytes()) | ok
+    let accepted = state.tokens.iter().fold(false, |ok, t| {
+        signing::constant_time_eq(t.expose().as_bytes(), token.as_bytes()) | ok
+    });
+    accepted.then(|| {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(token.as_bytes());
+        format!("token:{}", hex::encode(&digest[..4]))
     })
 }
 
@@ -240,14 +250,20 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<B
         }
         _ => {}
     }
-    if !authorized(state, &req) {
+    let Some(caller) = caller(state, &req) else {
         return Err(AdminError::Unauthorized);
-    }
+    };
     check_ids(&segments)?;
     if let (&Method::GET, ["v1", "runs", run_id, "log"]) = (&method, segments.as_slice()) {
         return crate::logs::run_log(state, run_id, &params).await;
     }
-    let (status, value) = answer(state, req, &method, &segments, &params).await?;
+    let (status, value) = match (&method, segments.as_slice()) {
+        (&Method::POST, ["v1", "runs", run_id, decision @ ("approve" | "reject")]) => {
+            let body = optional_json_body(req).await?;
+            crate::approvals::decide(state, run_id, decision, &caller, body.as_ref()).await?
+        }
+        _ => answer(state, req, &method, &segments, &params).await?,
+    };
     if status == 204 {
         let mut response = serve::json(204, &Value::Null);
         *response.body_mut() = serve::empty();

@@ -14,6 +14,7 @@
 
 pub mod actions;
 pub mod api;
+pub mod approvals;
 pub mod catalog;
 pub mod health;
 pub mod logs;
@@ -119,8 +120,10 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} for the admin API", config.listen))?;
+        let records = Records::open(&nats).await;
         let state = AdminState {
-            records: Records::open(&nats).await,
+            approvals: hookline_core::approvals::Approvals::open(&nats, records.clone()).await,
+            records,
             nats,
             catalog,
             tokens: config.tokens,

@@ -262,7 +262,7 @@ async fn follow_until_final(
                 };
                 let record: Option<RunRecord> = record.and_then(|b| serde_json::from_slice(&b).ok());
                 if let Some(run) = record.filter(|r| r.status.is_final()) {
-                    let _ = tx.send(ndjson(&model::Followed::End { run })).await;
+                    let _ = tx.send(ndjson(&model::Followed::End { run: Box::new(run) })).await;
                     return;
                 }
                 if tx.is_closed() {

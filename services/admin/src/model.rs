@@ -128,7 +128,7 @@ pub enum Followed {
     /// The run is final: the last item.
     End {
         /// Its record.
-        run: RunRecord,
+        run: Box<RunRecord>,
     },
     /// A line as the agent printed it.
     Line(LogLine),
@@ -186,6 +186,18 @@ pub struct CancelAnswer {
     pub run_id: String,
     /// Whether an executor stopped it.
     pub cancelled: bool,
+}
+
+/// `POST /v1/runs/{run_id}/approve` and `/reject`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunDecision {
+    /// The run.
+    pub run_id: String,
+    /// Where it stands now: `queued` (approved) or `rejected`.
+    pub status: String,
+    /// Who decided: a name given with the decision, and the token's
+    /// fingerprint.
+    pub decided_by: String,
 }
 
 /// `POST /v1/dlq/replay`: one of the three forms.

@@ -16,6 +16,7 @@
 //! ([`shutdown`]). With the `test-util` feature, [`testing`] starts a real
 //! nats-server for tests.
 
+pub mod approvals;
 pub mod catalog;
 pub mod clock;
 pub mod consume;

@@ -202,6 +202,8 @@ pub async fn ensure_layout(nats: &Nats, settings: &NatsSettings) -> Result<(), N
         (nats.subjects.runs_bucket(), 1, Duration::from_secs(7 * 24 * 3600)),
         (nats.subjects.state_bucket(), 1, Duration::ZERO),
         (nats.subjects.decisions_bucket(), 1, Duration::from_secs(7 * 24 * 3600)),
+        // Pending approvals leave when decided or expired, never by age.
+        (nats.subjects.approvals_bucket(), 1, Duration::ZERO),
         // Longer than any retry schedule keeps a delivery alive.
         (nats.subjects.delivered_bucket(), 1, Duration::from_secs(7 * 24 * 3600)),
     ];

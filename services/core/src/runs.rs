@@ -10,6 +10,7 @@ use async_nats::jetstream::{self, kv};
 use hookline_proto::{Message as _, RunRequest};
 use serde::{Deserialize, Serialize};
 
+use crate::approvals::Approval;
 use crate::nats::{Nats, Stamp};
 use crate::outbox::PendingEvent;
 
@@ -133,6 +134,9 @@ pub struct RunRecord {
     /// ([`crate::outbox`]); empty once they are.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbox: Vec<PendingEvent>,
+    /// Why the run needed a person's approval, until when, and who decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
 }
 
 /// An executor copy's exclusive, renewable hold on a live run: only the
@@ -200,6 +204,7 @@ impl RunRecord {
             will_retry: false,
             lease: None,
             outbox: Vec::new(),
+            approval: None,
         }
     }
 }

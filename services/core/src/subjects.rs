@@ -159,6 +159,12 @@ impl Subjects {
         format!("{}_delivered", self.prefix)
     }
 
+    /// KV bucket holding the `RunRequest` of each run awaiting approval,
+    /// by run id, until it is approved, rejected or expires.
+    pub fn approvals_bucket(&self) -> String {
+        format!("{}_approvals", self.prefix)
+    }
+
     /// The notifier's durable consumer for one subscription's deliveries.
     pub fn delivery_consumer(&self, subscription: &str) -> String {
         format!("deliver-{subscription}")
@@ -271,6 +277,11 @@ pub mod msg_id {
     /// A run started by hand.
     pub fn manual(run_id: &str) -> String {
         format!("manual/{run_id}")
+    }
+
+    /// A run a person approved (however many approved it at once).
+    pub fn approved(run_id: &str) -> String {
+        format!("approved/{run_id}")
     }
 
     /// One event for one subscription.

@@ -57,6 +57,8 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
         let (mut record, revision) = match current {
             Some((record, _)) if !record.outbox.is_empty() => return Ok(Claim::Unpublished(Box::new(record))),
             Some((record, _)) if record.is_done() => return Ok(Claim::Done),
+            // Only an approval releases it (with a request of its own).
+            Some((record, _)) if record.status == RunStatus::AwaitingApproval => return Ok(Claim::Done),
             // A fresh lease is honoured whoever holds it: this very copy
             // may be running the run it is asked for again (a redelivery
             // after a lost ack), and must not start a second process.

@@ -16,6 +16,7 @@ pub mod lease;
 pub mod prompt;
 pub mod run;
 pub mod runner;
+pub mod sanitize;
 pub mod session;
 pub mod sweep;
 pub mod workspace;

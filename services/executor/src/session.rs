@@ -97,15 +97,27 @@ async fn in_folder(
     let workspace = run_dir.join("workspace");
     let prompt_file = run_dir.join("prompt.txt");
     let events_path = run_dir.join("events.jsonl");
-    let prompt = prompt::render(
+    let (prompt, removed) = prompt::render(
         &agent.prompt,
         &PromptInput {
             event: request.event.as_ref(),
             context: request.context.as_ref(),
             run_id: &request.run_id,
             agent: &request.agent,
+            sanitize: agent.sanitize,
         },
     );
+    if !agent.sanitize {
+        emitter.log(
+            "hookline",
+            "prompt sanitizer off for this agent (sanitize = false)".to_owned(),
+        );
+    } else if !removed.is_empty() {
+        emitter.log(
+            "hookline",
+            format!("prompt sanitizer removed from the payload: {removed}"),
+        );
+    }
     if let Err(e) = std::fs::write(&events_path, b"").and_then(|()| std::fs::write(&prompt_file, &prompt)) {
         emitter.log("hookline", format!("cannot prepare the run folder: {e}"));
         return SessionOutput::failed("workspace");

@@ -191,7 +191,7 @@ fn print_banner(catalog: &Catalog, addr: SocketAddr, receiver: SocketAddr) {
         "action": "labeled",
         "label": {"name": "hookline"},
         "issue": {"number": 1, "title": "Checkout page returns 500", "labels": [{"name": "hookline"}],
-                  "user": {"login": "octocat"}},
+                  "user": {"login": "octocat"}, "author_association": "OWNER"},
         "repository": {"full_name": "demo/shop", "owner": {"login": "demo"}},
         "sender": {"login": "octocat"}
     })

@@ -3,7 +3,7 @@
 //! body with `payload=<json>` (see [`crate::body`]).
 
 use hookline_core::signing;
-use hookline_proto::{InboundEvent, WebhookContext};
+use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 
 use crate::common::{Headers, Id, Request, SignRequest, first, header, hex_sig, names, pair, text};
@@ -94,4 +94,44 @@ fn context(event: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
         ],
     );
     ctx.resource = ctx.event.clone();
+    ctx.actor = Some(actor(body, &ctx.action));
+}
+
+/// The items whose author's association GitHub reports, most specific first.
+const ITEMS: [&str; 5] = ["/comment", "/review", "/pull_request", "/issue", "/discussion"];
+
+/// Actions GitHub allows only to people with triage access or more: the
+/// sender of one has at least that, whoever wrote the item.
+const TRIAGE_ACTIONS: [&str; 6] = [
+    "labeled",
+    "unlabeled",
+    "assigned",
+    "unassigned",
+    "milestoned",
+    "demilestoned",
+];
+
+/// The sender, with the association of the item they wrote (an event's
+/// items carry their author's association, the sender object does not).
+fn actor(body: &Value, action: &str) -> Actor {
+    let login = text(body, "/sender/login");
+    let association = ITEMS
+        .iter()
+        .filter_map(|item| body.pointer(item))
+        .find(|item| !login.is_empty() && text(item, "/user/login") == login)
+        .map(|item| text(item, "/author_association"))
+        .unwrap_or_default();
+    let bot = text(body, "/sender/type") == "Bot" || login.ends_with("[bot]");
+    Actor {
+        id: text(body, "/sender/id"),
+        email: text(body, "/sender/email"),
+        association,
+        bot,
+        triage_action: if TRIAGE_ACTIONS.contains(&action) {
+            action.to_owned()
+        } else {
+            String::new()
+        },
+        login,
+    }
 }

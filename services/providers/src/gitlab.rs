@@ -2,7 +2,7 @@
 //! `X-Gitlab-Event-UUID`; the event is the body's `object_kind`.
 
 use hookline_core::signing;
-use hookline_proto::{InboundEvent, WebhookContext};
+use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 
 use crate::common::{Headers, Id, Request, SignRequest, first, names, pair, text};
@@ -53,4 +53,10 @@ fn context(_: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
     if ctx.event == "pipeline" || ctx.event == "build" {
         ctx.conclusion = first(body, &["/object_attributes/status", "/build_status"]);
     }
+    ctx.actor = Some(Actor {
+        login: first(body, &["/user/username", "/user_username"]),
+        email: first(body, &["/user/email", "/user_email"]),
+        id: first(body, &["/user/id", "/user_id"]),
+        ..Default::default()
+    });
 }

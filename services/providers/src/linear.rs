@@ -3,7 +3,7 @@
 //! `Linear-Delivery`.
 
 use hookline_core::signing;
-use hookline_proto::{InboundEvent, WebhookContext};
+use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 
 use crate::common::{Headers, Id, Request, SignRequest, first, hex_sig, names, pair, text, within};
@@ -58,4 +58,12 @@ fn context(_: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
     ctx.sender = text(body, "/actor/name");
     ctx.project = text(body, "/data/project/name");
     ctx.resource = ctx.event.clone();
+    let kind = text(body, "/actor/type");
+    ctx.actor = Some(Actor {
+        login: text(body, "/actor/name"),
+        email: text(body, "/actor/email"),
+        id: text(body, "/actor/id"),
+        bot: !kind.is_empty() && kind != "user",
+        ..Default::default()
+    });
 }

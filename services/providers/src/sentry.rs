@@ -3,7 +3,7 @@
 //! `Sentry-Hook-Resource`.
 
 use hookline_core::signing;
-use hookline_proto::{InboundEvent, WebhookContext};
+use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 
 use crate::common::{Headers, Id, Request, SignRequest, first, header, hex_sig, pair, text};
@@ -49,4 +49,10 @@ fn context(event: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
     );
     ctx.assignee = text(body, "/data/issue/assignedTo/name");
     ctx.sender = text(body, "/actor/name");
+    ctx.actor = Some(Actor {
+        login: text(body, "/actor/name"),
+        id: text(body, "/actor/id"),
+        bot: text(body, "/actor/type") == "application",
+        ..Default::default()
+    });
 }

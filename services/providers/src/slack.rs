@@ -4,7 +4,7 @@
 //! ingest ([`crate::body::slack_challenge`]).
 
 use hookline_core::signing;
-use hookline_proto::{InboundEvent, WebhookContext};
+use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 
 use crate::common::{Headers, Id, Request, SignRequest, first, hex_sig, pair, parse_timestamp, text, within};
@@ -54,4 +54,10 @@ fn context(_: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
     ctx.author = text(body, "/event/user");
     ctx.project = text(body, "/event/channel");
     ctx.organization = text(body, "/team_id");
+    ctx.actor = Some(Actor {
+        login: first(body, &["/user_name", "/user/username", "/user/name"]),
+        id: first(body, &["/event/user", "/user_id", "/user/id"]),
+        bot: body.pointer("/event/bot_id").is_some(),
+        ..Default::default()
+    });
 }

@@ -4,19 +4,24 @@
 //! `hookline_decisions` bucket. It reads each event into a `WebhookContext`
 //! (`hookline_providers::context`), decides which agents it starts with the
 //! compiled routing table ([`routes`], [`filter`]), and acks the inbound
-//! event only after every run request is acknowledged. It also fires cron
-//! schedules ([`schedule`]).
+//! event only after every run request is acknowledged. An actor a
+//! trigger's trust policy does not trust ([`trust`]) starts no run, or, on
+//! an agent with `untrusted = "approve"`, a run held for approval
+//! (`hookline_core::approvals`). It also fires cron schedules
+//! ([`schedule`]) and settles held runs (expiry) every half minute.
 
 pub mod filter;
 pub mod routes;
 pub mod schedule;
+pub mod trust;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
-use hookline_core::catalog::Catalog;
+use hookline_core::approvals::{Approval, ApprovalError, Approvals};
+use hookline_core::catalog::{Catalog, Untrusted};
 use hookline_core::clock;
 use hookline_core::consume::{self, ConsumerSpec, Outcome};
 use hookline_core::nats::{self, Nats};
@@ -86,6 +91,8 @@ pub struct App {
 enum RouteError {
     #[error(transparent)]
     Request(#[from] runs::RequestError),
+    #[error(transparent)]
+    Hold(#[from] ApprovalError),
 }
 
 impl App {
@@ -98,9 +105,11 @@ impl App {
             routes: Routes::build(c),
             catalog: c.clone(),
         });
+        let records = Records::open(&nats).await;
         let sinks = Sinks {
             decisions: nats.js.get_key_value(nats.subjects.decisions_bucket()).await.ok(),
-            records: Records::open(&nats).await,
+            approvals: Approvals::open(&nats, records.clone()).await,
+            records,
             nats: nats.clone(),
         };
         let health = hookline_core::probe::bind(config.health_listen).await?;
@@ -139,6 +148,7 @@ impl App {
             self.catalog.clone(),
             shutdown.clone(),
         ));
+        let settling = tokio::spawn(settle_approvals(self.sinks.approvals.clone(), shutdown.clone()));
         let (sinks, table) = (self.sinks.clone(), self.table.clone());
         tracing::info!("Router consuming.");
         consume::run(
@@ -154,7 +164,26 @@ impl App {
         )
         .await;
         let _ = schedules.await;
+        let _ = settling.await;
         self.background.cancel();
+    }
+}
+
+/// How often held runs are settled (expired, or released when an approval
+/// stopped half-way).
+const SETTLE_EVERY: Duration = Duration::from_secs(30);
+
+async fn settle_approvals(approvals: Approvals, shutdown: CancellationToken) {
+    loop {
+        match approvals.settle().await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "Runs that waited too long for approval expired."),
+            Err(e) => tracing::warn!(error = %e, "Held runs not settled; trying again later."),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(SETTLE_EVERY) => {}
+        }
     }
 }
 
@@ -164,6 +193,7 @@ struct Sinks {
     nats: Nats,
     decisions: Option<kv::Store>,
     records: Records,
+    approvals: Approvals,
 }
 
 async fn handle(sinks: &Sinks, table: &Table, msg: &jetstream::Message) -> Outcome {
@@ -194,6 +224,13 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
             "context": {"event": ctx.event, "action": ctx.action, "repo": ctx.repo, "labels": ctx.labels,
                         "branch": ctx.branch, "author": ctx.author, "conclusion": ctx.conclusion},
             "matched": decision.matched,
+            "untrusted": decision.untrusted.iter().map(|h| json!({
+                "agent": h.agent, "actor": h.actor, "reason": h.reason, "outcome": h.outcome,
+                "explain": format!("{}: {}", match h.outcome {
+                    Untrusted::Skip => "skipped",
+                    Untrusted::Approve => "awaiting approval",
+                }, h.reason),
+            })).collect::<Vec<_>>(),
             "unmatched": decision.unmatched.iter().map(|(a, f)| json!({"agent": a, "failed": f})).collect::<Vec<_>>(),
             "other_agents": decision.other_agents,
         });
@@ -203,18 +240,34 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
         }
     }
     let trace = TraceParent::continue_or_new(parent).to_string();
+    let run_request = |agent: &str| RunRequest {
+        run_id: runs::webhook_run_id(&event.event_id, event.received_at_ms, agent),
+        agent: agent.to_owned(),
+        trigger: Trigger::Webhook as i32,
+        event: Some(event.clone()),
+        context: Some(ctx.clone()),
+        requested_at_ms: clock::now_ms(),
+    };
+    for held in decision.untrusted.iter().filter(|h| h.outcome == Untrusted::Approve) {
+        let timeout = table
+            .catalog
+            .agents
+            .get(held.agent)
+            .map_or(Duration::from_secs(7 * 24 * 3600), |a| a.approval_timeout());
+        let approval = Approval {
+            reason: held.reason.clone(),
+            actor: held.actor.clone(),
+            expires_at_ms: clock::now_ms() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX / 4),
+            decided_by: None,
+            decided_at_ms: None,
+        };
+        sinks.approvals.hold(&run_request(held.agent), approval, &trace).await?;
+    }
     let requests = decision
         .matched
         .iter()
         .map(|agent| runs::Request {
-            run: RunRequest {
-                run_id: runs::webhook_run_id(&event.event_id, event.received_at_ms, agent),
-                agent: (*agent).to_owned(),
-                trigger: Trigger::Webhook as i32,
-                event: Some(event.clone()),
-                context: Some(ctx.clone()),
-                requested_at_ms: clock::now_ms(),
-            },
+            run: run_request(agent),
             msg_id: msg_id::run_request(&event.event_id, agent),
         })
         .collect();

@@ -5,16 +5,32 @@
 
 use std::collections::HashMap;
 
-use hookline_core::catalog::Catalog;
+use hookline_core::catalog::{Catalog, TrustSpec, Untrusted};
 use hookline_proto::WebhookContext;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::filter::{Mismatch, Trigger};
+use crate::trust::{self, Verdict};
 
 struct AgentTriggers {
     agent: String,
-    triggers: Vec<Trigger>,
+    /// Each trigger with the policy it applies (its own, or the agent's).
+    triggers: Vec<(Trigger, TrustSpec)>,
+    untrusted: Untrusted,
+}
+
+/// An agent whose trigger matched but whose actor its policy does not trust.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Held<'a> {
+    /// The agent.
+    pub agent: &'a str,
+    /// The actor, as the payload names them.
+    pub actor: String,
+    /// Why they are not trusted.
+    pub reason: String,
+    /// `approve`: the run waits for a person; `skip`: no run.
+    pub outcome: Untrusted,
 }
 
 /// Compiled triggers by source.
@@ -30,6 +46,8 @@ pub struct Routes {
 pub struct Decision<'a> {
     /// Agents that run.
     pub matched: Vec<&'a str>,
+    /// Agents that matched but whose actor is not trusted.
+    pub untrusted: Vec<Held<'a>>,
     /// Agents listening to this source that do not run, with the first
     /// filter their first trigger failed.
     pub unmatched: Vec<(&'a str, &'static str)>,
@@ -44,10 +62,14 @@ impl Routes {
         let mut routes = Routes::default();
         for (agent, spec) in catalog.agents.iter().filter(|(_, a)| a.enabled) {
             routes.agents += 1;
-            let mut by_source: HashMap<String, Vec<Trigger>> = HashMap::new();
+            let mut by_source: HashMap<String, Vec<(Trigger, TrustSpec)>> = HashMap::new();
             for trigger in &spec.triggers {
+                let policy = trigger.trust.clone().or_else(|| spec.trust.clone()).unwrap_or_default();
                 match Trigger::compile(trigger) {
-                    Ok(compiled) => by_source.entry(trigger.source.clone()).or_default().push(compiled),
+                    Ok(compiled) => by_source
+                        .entry(trigger.source.clone())
+                        .or_default()
+                        .push((compiled, policy)),
                     Err(e) => tracing::error!(agent, error = %e, "Trigger skipped."),
                 }
             }
@@ -55,6 +77,7 @@ impl Routes {
                 routes.by_source.entry(source).or_default().push(AgentTriggers {
                     agent: agent.clone(),
                     triggers,
+                    untrusted: spec.untrusted,
                 });
             }
         }
@@ -66,22 +89,44 @@ impl Routes {
         let listening = self.by_source.get(&ctx.source).map(Vec::as_slice).unwrap_or_default();
         let mut decision = Decision {
             matched: Vec::new(),
+            untrusted: Vec::new(),
             unmatched: Vec::with_capacity(listening.len()),
             other_agents: self.agents - listening.len(),
         };
         for entry in listening {
             let mut first_failure: Option<Mismatch> = None;
-            let matched = entry.triggers.iter().any(|t| match t.check(ctx, body) {
-                Ok(()) => true,
-                Err(m) => {
-                    first_failure.get_or_insert(m);
-                    false
+            // A run starts if any matching trigger trusts the actor; else
+            // the first matching trigger's verdict says why not.
+            let mut verdict: Option<Verdict> = None;
+            for (trigger, policy) in &entry.triggers {
+                match trigger.check(ctx, body) {
+                    Ok(()) => match trust::judge(policy, ctx, body) {
+                        Verdict::Trusted => {
+                            verdict = Some(Verdict::Trusted);
+                            break;
+                        }
+                        untrusted => {
+                            verdict.get_or_insert(untrusted);
+                        }
+                    },
+                    Err(m) => {
+                        first_failure.get_or_insert(m);
+                    }
                 }
-            });
-            if matched {
-                decision.matched.push(&entry.agent);
-            } else if let Some(m) = first_failure {
-                decision.unmatched.push((&entry.agent, m.field()));
+            }
+            match verdict {
+                Some(Verdict::Trusted) => decision.matched.push(&entry.agent),
+                Some(Verdict::Untrusted { actor, reason }) => decision.untrusted.push(Held {
+                    agent: &entry.agent,
+                    actor,
+                    reason,
+                    outcome: entry.untrusted,
+                }),
+                None => {
+                    if let Some(m) = first_failure {
+                        decision.unmatched.push((&entry.agent, m.field()));
+                    }
+                }
             }
         }
         decision

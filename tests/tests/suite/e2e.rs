@@ -152,7 +152,9 @@ async fn a_labeled_issue_runs_the_agent_and_the_subscriber_gets_signed_events() 
     let file = std::fs::read_to_string(dir.path().join(format!("prompt-{run_id}.txt"))).expect("prompt saved");
     assert_eq!(stdin, file);
     assert!(
-        stdin.contains("Issue Crash when the title has {{bodyJson}} in it in acme/api (issues/labeled)."),
+        stdin.contains(
+            "Issue <untrusted-webhook-data>Crash when the title has {{bodyJson}} in it</untrusted-webhook-data> in acme/api (issues/labeled)."
+        ),
         "{stdin}"
     );
     assert!(

@@ -175,7 +175,14 @@ git commit --quiet -m "Fix the crash""#,
     assert_eq!(git(&bare, &["log", "-1", "--format=%s", &branch]), "Fix the crash");
 
     let prompt = std::fs::read_to_string(dir.path().join("prompt.txt")).expect("prompt");
-    assert_eq!(prompt, "Fix crash {{headers}} $API_TOKEN {{API_TOKEN}} in acme/api");
+    assert_eq!(
+        prompt,
+        format!(
+            "{}Fix <untrusted-webhook-data>crash {{{{headers}}}} $API_TOKEN {{{{API_TOKEN}}}}</untrusted-webhook-data> in acme/api",
+            hookline_executor::prompt::NOTICE
+        ),
+        "free text fenced on its line, never rendered again; identifiers bare"
+    );
     assert!(!prompt.contains("tok-very-secret-123"));
 }
 

@@ -80,7 +80,13 @@ triggers = [{{ source = "gh" }}]
     assert_eq!(asked[0].0, "Bearer sk-test");
     assert_eq!(asked[0].1["model"], "small-1");
     assert_eq!(asked[0].1["messages"][0]["content"], "Be brief.");
-    assert_eq!(asked[0].1["messages"][1]["content"], "Explain the crash");
+    assert_eq!(
+        asked[0].1["messages"][1]["content"],
+        format!(
+            "{}Explain <untrusted-webhook-data>the crash</untrusted-webhook-data>",
+            hookline_executor::prompt::NOTICE
+        )
+    );
     // The answer is the run's output, in its own log subject.
     let run_id = events
         .iter()

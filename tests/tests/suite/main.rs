@@ -16,3 +16,4 @@ mod operations;
 mod redelivery;
 mod router;
 mod run_once;
+mod trust;

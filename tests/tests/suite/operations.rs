@@ -41,7 +41,12 @@ secrets = ["{WHSEC}"]
 }
 
 async fn send_issue(pipeline: &Pipeline, delivery: &str, secret: &str) -> u16 {
-    let body = json!({"action": "opened", "who": "webhook"}).to_string();
+    let body = json!({
+        "action": "opened", "who": "webhook",
+        "issue": {"number": 1, "user": {"login": "ann"}, "author_association": "MEMBER"},
+        "sender": {"login": "ann"}
+    })
+    .to_string();
     post_github(&pipeline.webhook_url("gh"), secret, "issues", delivery, &body)
         .await
         .0
@@ -83,7 +88,9 @@ async fn an_operator_sees_every_webhook_run_and_delivery() {
         .admin(
             "POST",
             "/v1/sources/gh/test",
-            json!({"event": "issues", "payload": {"who": "test"}}),
+            json!({"event": "issues", "payload": {
+                "who": "test", "issue": {"user": {"login": "ann"}, "author_association": "OWNER"}, "sender": {"login": "ann"}
+            }}),
         )
         .await;
     assert_eq!((status, test["status"].as_u64()), (200, Some(202)), "{test}");

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::SecretRef;
 use super::source::yes;
 use super::trigger::TriggerSpec;
+use super::trust::{TrustSpec, Untrusted};
 use crate::settings::parse_duration;
 
 /// Environment for an agent's runs.
@@ -104,6 +105,19 @@ pub struct AgentSpec {
     /// Tries of a run whose agent exits non-zero, default 1 (no retry).
     #[serde(default = "one")]
     pub max_attempts: u32,
+    /// Clean payload values of hidden text and secrets before they reach
+    /// the prompt (default on).
+    #[serde(default = "yes")]
+    pub sanitize: bool,
+    /// Who may start a run, unless a trigger says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustSpec>,
+    /// What happens to an event from an actor outside the policy.
+    #[serde(default)]
+    pub untrusted: Untrusted,
+    /// How long a run waits for approval before it expires, such as `7d`.
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout: String,
 }
 
 impl Default for RunnerSpec {
@@ -118,6 +132,11 @@ impl AgentSpec {
     pub fn timeout(&self) -> Duration {
         parse_duration(&self.timeout).unwrap_or(Duration::from_secs(600))
     }
+
+    /// The approval timeout as a duration (validated when the catalog was).
+    pub fn approval_timeout(&self) -> Duration {
+        parse_duration(&self.approval_timeout).unwrap_or(Duration::from_secs(7 * 24 * 3600))
+    }
 }
 
 fn one() -> u32 {
@@ -125,4 +144,7 @@ fn one() -> u32 {
 }
 fn default_timeout() -> String {
     "10m".to_owned()
+}
+fn default_approval_timeout() -> String {
+    "7d".to_owned()
 }

@@ -16,6 +16,7 @@ mod agent;
 mod schedule;
 mod source;
 mod trigger;
+mod trust;
 
 use crate::settings::parse_duration;
 pub use agent::{AgentSpec, ProfileSpec, RunnerSpec};
@@ -23,6 +24,7 @@ pub use schedule::parse_cron;
 use source::yes;
 pub use source::{EventTypeFrom, HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SourceSpec};
 pub use trigger::{Predicate, TriggerSpec, glob_to_regex};
+pub use trust::{Association, TrustSpec, Untrusted};
 
 /// Why a configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -267,7 +269,19 @@ impl Catalog {
             if agent.max_attempts == 0 {
                 problems.push(format!("agent `{id}`: max_attempts must be at least 1"));
             }
+            if let Err(e) = parse_duration(&agent.approval_timeout) {
+                problems.push(format!("agent `{id}`: approval_timeout: {e}"));
+            }
+            if let Some(trust) = &agent.trust {
+                trust.check(&format!("agent `{id}`: trust"), &mut problems);
+            }
             for trigger in &agent.triggers {
+                if let Some(trust) = &trigger.trust {
+                    trust.check(
+                        &format!("agent `{id}`: trigger on `{}`: trust", trigger.source),
+                        &mut problems,
+                    );
+                }
                 for glob in &trigger.branches {
                     if regex::Regex::new(&glob_to_regex(glob)).is_err() {
                         problems.push(format!("agent `{id}`: branch glob `{glob}` is invalid"));

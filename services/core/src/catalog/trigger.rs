@@ -104,6 +104,10 @@ pub struct TriggerSpec {
     /// Predicates over the JSON payload.
     #[serde(default, rename = "where")]
     pub predicate: Option<Predicate>,
+    /// Who may start a run through this trigger (the agent's `trust`
+    /// when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<super::trust::TrustSpec>,
 }
 
 /// Translates a branch glob into an anchored regex.

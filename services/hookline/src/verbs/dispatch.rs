@@ -140,6 +140,25 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
                 .change("POST", &path, None, format!("run {run_id} cancelled"))
                 .await?;
         }
+        Verb::Approve { run_id, by } => {
+            let path = format!("/v1/runs/{run_id}/approve");
+            let body = by.map(|by| serde_json::json!({ "by": by }));
+            shell
+                .change(
+                    "POST",
+                    &path,
+                    body.as_ref(),
+                    format!("run {run_id} approved; it starts now"),
+                )
+                .await?;
+        }
+        Verb::Reject { run_id, by } => {
+            let path = format!("/v1/runs/{run_id}/reject");
+            let body = by.map(|by| serde_json::json!({ "by": by }));
+            shell
+                .change("POST", &path, body.as_ref(), format!("run {run_id} rejected"))
+                .await?;
+        }
         Verb::Logs { run_id, follow } => logs(api, &run_id, follow, json).await?,
         Verb::Deliveries {
             subscription,

@@ -156,6 +156,24 @@ pub enum Verb {
     /// Cancel a run wherever it is running.
     #[command(after_help = "Example:\n  hookline cancel 01a2…")]
     Cancel { run_id: String },
+    /// Approve a run held by its trust policy: it starts, once.
+    #[command(
+        after_help = "Examples:\n  hookline runs --status awaiting_approval\n  hookline approve 01a2… --as alice"
+    )]
+    Approve {
+        run_id: String,
+        /// Your name, recorded with the approval beside the token's fingerprint.
+        #[arg(long = "as")]
+        by: Option<String>,
+    },
+    /// Reject a run held by its trust policy: it never runs.
+    #[command(after_help = "Example:\n  hookline reject 01a2… --as alice")]
+    Reject {
+        run_id: String,
+        /// Your name, recorded with the rejection beside the token's fingerprint.
+        #[arg(long = "as")]
+        by: Option<String>,
+    },
     /// A run's output; `--follow` keeps printing until the run ends.
     #[command(after_help = "Example:\n  hookline logs 01a2… --follow")]
     Logs {

@@ -1,0 +1,100 @@
+//! Judging an event's actor against a trust policy
+//! ([`hookline_core::catalog::TrustSpec`]), from the verified payload only.
+//! Pure code; the order of the rules is the policy's documentation.
+
+use hookline_core::catalog::{Association, TrustSpec};
+use hookline_proto::{Actor, WebhookContext};
+use serde_json::Value;
+
+/// GitHub events whose items anyone may write: the default policy trusts
+/// only `OWNER`, `MEMBER` and `COLLABORATOR` on them.
+const GITHUB_ITEM_EVENTS: [&str; 7] = [
+    "issues",
+    "issue_comment",
+    "pull_request",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "discussion",
+    "discussion_comment",
+];
+
+/// Whether an actor may start a run, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Start it.
+    Trusted,
+    /// Do not, for this reason (`untrusted actor octocat (association NONE)`).
+    Untrusted {
+        /// The actor, as named in the payload.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The actor an event names: the provider's, or the one at the policy's
+/// `actor` pointer.
+fn actor(policy: &TrustSpec, ctx: &WebhookContext, body: &Value) -> Actor {
+    let mut actor = ctx.actor.clone().unwrap_or_default();
+    if let Some(pointer) = &policy.actor {
+        actor.login = match body.pointer(pointer) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+    }
+    actor
+}
+
+fn listed(list: &[String], actor: &Actor) -> bool {
+    [&actor.login, &actor.email, &actor.id]
+        .into_iter()
+        .filter(|name| !name.is_empty())
+        .any(|name| list.iter().any(|entry| entry.eq_ignore_ascii_case(name)))
+}
+
+/// Judges the actor of the event `ctx` (from `body`) against `policy`.
+pub fn judge(policy: &TrustSpec, ctx: &WebhookContext, body: &Value) -> Verdict {
+    let actor = actor(policy, ctx, body);
+    let who = [&actor.login, &actor.email, &actor.id]
+        .into_iter()
+        .find(|n| !n.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "(unknown)".to_owned());
+    let untrusted = |reason: String| Verdict::Untrusted {
+        actor: who.clone(),
+        reason,
+    };
+    if listed(&policy.deny, &actor) {
+        return untrusted(format!("actor {who} is denied"));
+    }
+    if listed(&policy.allow, &actor) {
+        return Verdict::Trusted;
+    }
+    if actor.bot {
+        return untrusted(format!("bot {who} is not allowed by its exact login"));
+    }
+    let github = ctx.provider == "github";
+    let by_association = github && (policy.associations.is_some() || GITHUB_ITEM_EVENTS.contains(&ctx.event.as_str()));
+    if by_association {
+        let trusted = policy.associations.as_deref().unwrap_or(&Association::DEFAULT);
+        return match Association::parse(&actor.association) {
+            Some(association) if trusted.contains(&association) => Verdict::Trusted,
+            Some(association) => untrusted(format!("untrusted actor {who} (association {association})")),
+            // Labelling or assigning needs triage access on GitHub: the
+            // sender has at least that, whoever wrote the item.
+            None if !actor.triage_action.is_empty() && trusted.iter().any(|a| Association::DEFAULT.contains(a)) => {
+                Verdict::Trusted
+            }
+            None => untrusted(format!("untrusted actor {who} (association unknown)")),
+        };
+    }
+    if !policy.allow.is_empty() {
+        return untrusted(format!("actor {who} is not in the allow list"));
+    }
+    Verdict::Trusted
+}
+
+#[cfg(test)]
+#[path = "trust_tests.rs"]
+mod tests;
