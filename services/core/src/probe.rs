@@ -38,8 +38,9 @@ pub async fn bind(addr: Option<SocketAddr>) -> anyhow::Result<Option<TcpListener
     Ok(Some(listener))
 }
 
-/// Serves `/healthz` and `/readyz` until `shutdown`.
-pub async fn serve(listener: TcpListener, nats: Nats, shutdown: CancellationToken) {
+/// Serves `/healthz` and `/readyz` until `shutdown`; a ready answer
+/// carries `details` (what the service found about its host) unless null.
+pub async fn serve(listener: TcpListener, nats: Nats, details: serde_json::Value, shutdown: CancellationToken) {
     tracing::info!(addr = ?listener.local_addr().ok(), "Health checks listening.");
     let limits = serve::Limits {
         max_connections: 64,
@@ -48,12 +49,16 @@ pub async fn serve(listener: TcpListener, nats: Nats, shutdown: CancellationToke
     serve::serve(
         listener,
         move |req: hyper::Request<hyper::body::Incoming>, _| {
-            let nats = nats.clone();
+            let (nats, details) = (nats.clone(), details.clone());
             async move {
                 match req.uri().path() {
                     "/healthz" => serve::json(200, &json!({"status": "ok"})),
                     "/readyz" if nats.client.connection_state() == async_nats::connection::State::Connected => {
-                        serve::json(200, &json!({"status": "ready"}))
+                        let mut ready = json!({"status": "ready"});
+                        if !details.is_null() {
+                            ready["details"] = details;
+                        }
+                        serve::json(200, &ready)
                     }
                     "/readyz" => serve::json(
                         503,

@@ -9,13 +9,16 @@
 //! ([`emit`]) before its message is acked. It answers cancel requests
 //! (`hookline_core::control::cancel_run`) for the runs it has.
 
+pub mod contain;
 pub mod emit;
 pub mod events_file;
 pub mod http_runner;
 pub mod lease;
+pub mod limits;
 pub mod prompt;
 pub mod run;
 pub mod runner;
+pub mod sandbox;
 pub mod sanitize;
 pub mod session;
 pub mod sweep;
@@ -59,6 +62,8 @@ pub struct Config {
     /// `HOOKLINE_HEALTH_LISTEN`: where `/healthz` and `/readyz` are served
     /// (off when unset).
     pub health_listen: Option<std::net::SocketAddr>,
+    /// `HOOKLINE_BWRAP`: the bubblewrap binary, default `bwrap` on `PATH`.
+    pub bwrap: String,
 }
 
 impl Config {
@@ -76,10 +81,12 @@ impl Config {
             r.problem("HOOKLINE_EXECUTOR_ACK_WAIT must be at least 1s".to_owned());
         }
         let health_listen = hookline_core::probe::read_listen(&mut r);
+        let bwrap = r.string("HOOKLINE_BWRAP", "bwrap");
         r.finish()?;
         Ok(Self {
             nats,
             health_listen,
+            bwrap,
             work_root,
             grace,
             ack_wait,
@@ -94,6 +101,8 @@ pub struct App {
     catalog: CatalogView,
     config: Config,
     background: CancellationToken,
+    /// Whether bubblewrap works here, found once at start.
+    sandbox: Arc<crate::sandbox::Host>,
 }
 
 impl App {
@@ -104,12 +113,26 @@ impl App {
         let background = CancellationToken::new();
         let catalog = store::watch(&nats, background.clone()).await?;
         let health = hookline_core::probe::bind(config.health_listen).await?;
+        let bwrap = config.bwrap.clone();
+        let sandbox = Arc::new(tokio::task::spawn_blocking(move || crate::sandbox::Host::probe(&bwrap)).await?);
+        if let Some(why) = &sandbox.problem {
+            tracing::error!(problem = %why, "Sandbox unavailable: runs of agents with sandbox = \"bubblewrap\" (the default) fail with reason sandbox_unavailable.");
+        }
+        for (agent, spec) in &catalog.borrow().agents {
+            if spec.sandbox == hookline_core::catalog::SandboxMode::None {
+                tracing::warn!(
+                    agent,
+                    "sandbox = \"none\": this agent's runs see the executor's whole file system and network."
+                );
+            }
+        }
         Ok(Self {
             nats,
             health,
             catalog,
             config,
             background,
+            sandbox,
         })
     }
 
@@ -117,9 +140,14 @@ impl App {
     /// started, resized or stopped as the catalog changes.
     pub async fn run_until(self, shutdown: CancellationToken) {
         if let Some(listener) = self.health {
+            let sandbox = match &self.sandbox.problem {
+                None => serde_json::json!({"sandbox": "bubblewrap"}),
+                Some(why) => serde_json::json!({"sandbox": "unavailable", "sandbox_problem": why}),
+            };
             tokio::spawn(hookline_core::probe::serve(
                 listener,
                 self.nats.clone(),
+                sandbox,
                 shutdown.clone(),
             ));
         }
@@ -135,6 +163,7 @@ impl App {
         let owner: Arc<str> = Arc::from(hookline_core::clock::new_id());
         let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
+        let sandbox = self.sandbox.clone();
         supervise::per_item(
             self.catalog.clone(),
             shutdown,
@@ -155,6 +184,7 @@ impl App {
                     config: config.clone(),
                     registry: registry.clone(),
                     records: records.clone(),
+                    sandbox: sandbox.clone(),
                 };
                 ctx.run(agent, max_concurrency, stop)
             },
@@ -203,6 +233,7 @@ struct AgentConsumer {
     config: Config,
     registry: Registry,
     records: Records,
+    sandbox: Arc<crate::sandbox::Host>,
 }
 
 impl AgentConsumer {
@@ -221,12 +252,14 @@ impl AgentConsumer {
         let records = self.records.clone();
         let logs = self.logs.clone();
         let owner = self.owner.clone();
+        let sandbox = self.sandbox.clone();
         consume::run(
             self.nats.js.clone(),
             spec,
             move |msg| {
                 let (nats, registry, work_root) = (nats.clone(), registry.clone(), work_root.clone());
                 let (records, logs, owner) = (records.clone(), logs.clone(), owner.clone());
+                let sandbox = sandbox.clone();
                 let catalog = catalog.borrow().clone();
                 async move {
                     let (request, parent) = match consume::decode::<RunRequest>(&msg) {
@@ -254,6 +287,7 @@ impl AgentConsumer {
                         lease_ttl: ack_wait,
                         traceparent: TraceParent::continue_or_new(parent.as_deref()).to_string(),
                         cancel,
+                        sandbox: &sandbox,
                     };
                     let outcome = run::execute(env, request).await;
                     registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);

@@ -47,6 +47,8 @@ pub struct RunEnv<'a> {
     pub traceparent: String,
     /// Cancelled to stop this run.
     pub cancel: CancellationToken,
+    /// What the executor found at start about bubblewrap.
+    pub sandbox: &'a crate::sandbox::Host,
 }
 
 fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
@@ -234,6 +236,9 @@ async fn execute_agent(
     };
     let mut data = run_data(&record, duration);
     data.insert("will_retry".to_owned(), Value::Bool(again));
+    if let Some(limit) = output.limit {
+        data.insert("limit".to_owned(), Value::String(limit.as_str().to_owned()));
+    }
     outbox.push_final(final_type, data, format!("{attempt}/run.finished"));
     record.outbox = outbox.events;
     // The final record and its events are one write; the events are

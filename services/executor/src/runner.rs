@@ -79,6 +79,20 @@ pub struct Spawn {
     pub timeout: Duration,
     /// Cancelled to stop it.
     pub cancel: CancellationToken,
+    /// Resource limits set in the child before it execs, if any.
+    pub limits: Option<ChildLimits>,
+}
+
+/// What the child applies to itself before exec ([`crate::limits`]).
+#[derive(Clone)]
+pub struct ChildLimits {
+    /// The budget.
+    pub budget: crate::limits::Budget,
+    /// `cgroup.procs` files to join.
+    pub procs: Vec<std::ffi::CString>,
+    /// Whether memory and processes are held by a control group (else by
+    /// rlimits).
+    pub grouped: (bool, bool),
 }
 
 /// Which output stream a line came from.
@@ -109,6 +123,16 @@ fn die_with_parent(command: &mut Command) {
 fn die_with_parent(_command: &mut Command) {}
 
 #[allow(unsafe_code)]
+fn limit(command: &mut Command, limits: ChildLimits) {
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes async-signal-safe calls (open, write, close, setrlimit) on data
+    // prepared before the fork.
+    unsafe {
+        command.pre_exec(move || crate::limits::apply_in_child(&limits.procs, &limits.budget, limits.grouped));
+    }
+}
+
+#[allow(unsafe_code)]
 fn kill_group(pgid: u32) {
     let Ok(pgid) = libc::pid_t::try_from(pgid) else {
         return;
@@ -126,6 +150,9 @@ pub async fn run(spawn: Spawn, mut on_line: impl FnMut(Stream, String)) -> Resul
     let (program, args) = spawn.argv.split_first().ok_or(RunnerError::EmptyCommand)?;
     let mut command = Command::new(program);
     die_with_parent(&mut command);
+    if let Some(limits) = spawn.limits.clone() {
+        limit(&mut command, limits);
+    }
     let mut child = command
         .args(args)
         .current_dir(&spawn.cwd)
@@ -221,6 +248,7 @@ mod tests {
             stdin: "the prompt".into(),
             timeout,
             cancel: CancellationToken::new(),
+            limits: None,
         }
     }
 

@@ -10,8 +10,10 @@ use std::time::Instant;
 use hookline_core::catalog::{AgentSpec, ProfileSpec, RunnerSpec};
 use hookline_proto::RunRequest;
 
+use crate::contain::Containment;
 use crate::emit::Emitter;
 use crate::http_runner;
+use crate::limits::Hit;
 use crate::prompt::{self, PromptInput};
 use crate::run::RunEnv;
 use crate::runner::{self, Exit, Spawn, Stream};
@@ -31,6 +33,8 @@ pub struct SessionOutput {
     pub events_text: String,
     /// The repository, when the agent has one, and what the agent committed.
     pub code: Option<(Checkout, Changes, bool)>,
+    /// The resource limit that ended the run, if one did.
+    pub limit: Option<Hit>,
 }
 
 impl SessionOutput {
@@ -40,6 +44,7 @@ impl SessionOutput {
             reason: Some(reason.to_owned()),
             events_text: String::new(),
             code: None,
+            limit: None,
         }
     }
 
@@ -132,6 +137,21 @@ async fn in_folder(
         ("HOOKLINE_WORKSPACE", workspace.display().to_string()),
     ];
     let process_env = agent_env(profile, emitter, &extra);
+    let runs_processes =
+        matches!(agent.runner, RunnerSpec::Command { .. }) || profile.is_some_and(|p| !p.setup.is_empty());
+    let name = format!("hookline-{}-{}", request.run_id, env.attempt);
+    let contained = if runs_processes {
+        match Containment::prepare(agent, &name, &run_dir, env.sandbox, emitter) {
+            Ok(contained) => contained,
+            Err(e) => {
+                emitter.log("hookline", format!("run not started: {e}"));
+                return SessionOutput::failed("sandbox_unavailable");
+            }
+        }
+    } else {
+        Containment::no_processes(agent)
+    };
+    let process_env = contained.env(process_env);
     let deadline = Instant::now() + agent.timeout();
     let left = || deadline.saturating_duration_since(Instant::now());
 
@@ -160,12 +180,13 @@ async fn in_folder(
     };
     for command in profile.map(|p| p.setup.as_slice()).unwrap_or_default() {
         let spawn = Spawn {
-            argv: vec!["/bin/sh".into(), "-c".into(), command.clone()],
+            argv: contained.command(&["/bin/sh".into(), "-c".into(), command.clone()], &workspace),
             cwd: workspace.clone(),
             env: process_env.clone(),
             stdin: String::new(),
             timeout: left(),
             cancel: env.cancel.clone(),
+            limits: contained.limits(),
         };
         let exit = match runner::run(spawn, log_line).await {
             Ok(exit) => exit,
@@ -185,18 +206,20 @@ async fn in_folder(
                 reason,
                 events_text: String::new(),
                 code: None,
+                limit: None,
             };
         }
     }
     let exit = match &agent.runner {
         RunnerSpec::Command { command } => {
             let spawn = Spawn {
-                argv: command.clone(),
+                argv: contained.command(command, &workspace),
                 cwd: workspace.clone(),
                 env: process_env.clone(),
                 stdin: prompt,
                 timeout: left(),
                 cancel: env.cancel.clone(),
+                limits: contained.limits(),
             };
             match runner::run(spawn, log_line).await {
                 Ok(exit) => exit,
@@ -235,7 +258,13 @@ async fn in_folder(
         reason: None,
         events_text,
         code: None,
+        limit: None,
     };
+    if let Some(hit) = contained.hit(&output.exit) {
+        emitter.log("hookline", format!("resource limit hit: {}", hit.as_str()));
+        output.reason = Some("resource_limit".to_owned());
+        output.limit = Some(hit);
+    }
     if let (Some(checkout), true) = (checkout, output.exit.success()) {
         let budget = left().max(std::time::Duration::from_secs(30));
         match workspace::changes(&checkout, &process_env, budget).await {

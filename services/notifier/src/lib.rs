@@ -136,6 +136,7 @@ impl App {
             tokio::spawn(hookline_core::probe::serve(
                 listener,
                 self.nats.clone(),
+                serde_json::Value::Null,
                 shutdown.clone(),
             ));
         }

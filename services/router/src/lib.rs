@@ -131,6 +131,7 @@ impl App {
             tokio::spawn(hookline_core::probe::serve(
                 listener,
                 self.nats.clone(),
+                serde_json::Value::Null,
                 shutdown.clone(),
             ));
         }

@@ -366,6 +366,9 @@ async fn a_schema_driven_fuzzer_finds_no_server_error_and_no_disagreement_with_t
         // provider that needs a secret); those are answered 400 on purpose.
         .args(["--exclude-checks", "positive_data_acceptance"])
         .args(["--max-examples", &examples, "--seed", "20261123", "--no-color"])
+        // A request that hangs is a finding, not a stalled suite (the
+        // slowest route, a cancel, gives executors 5 s to answer).
+        .args(["--request-timeout", "10"])
         .env("PYTHONPATH", &path)
         .kill_on_drop(true)
         .output();

@@ -69,6 +69,7 @@ profile = "crash"
 timeout = "60s"
 max_concurrency = 8
 triggers = [{{ source = "github", events = ["issues"], actions = ["labeled"], labels = ["agent"] }}]
+sandbox_paths = {{ write = ["{out}"] }}
 
 [subscriptions.sink]
 url = "{subscriber}"

@@ -40,6 +40,7 @@ runner = {{ type = "command", command = ["{agent}"] }}
 profile = "test"
 timeout = "30s"
 triggers = [{{ source = "github", events = ["issues"], actions = ["labeled"], labels = ["agent"] }}]
+sandbox_paths = {{ write = ["{out}"] }}
 
 [subscriptions.ops]
 url = "{subscriber}"

@@ -29,6 +29,7 @@ prompt = "Fix {{{{body.issue.title}}}} in {{{{repo}}}}"
 runner = {{ type = "command", command = ["{agent}"] }}
 profile = "p"
 triggers = [{{ source = "gh", events = ["issues"] }}]
+sandbox_paths = {{ write = ["{out}"] }}
 {extra}
 "#,
         out = out.display()
@@ -245,7 +246,9 @@ echo $! > "$OUT_DIR/child.pid"
 wait"#,
     );
     let pipeline = Pipeline::start_services(
-        &catalog(&agent, dir.path(), ""),
+        // Host pids are checked: the runner's own process-group handling,
+        // outside any PID namespace.
+        &catalog(&agent, dir.path(), "sandbox = \"none\""),
         &[],
         &[Service::Ingest, Service::Router, Service::Executor],
     )
@@ -291,7 +294,9 @@ fi"#,
     );
     let settings = [("HOOKLINE_EXECUTOR_ACK_WAIT", "2s")];
     let mut pipeline = Pipeline::start_services(
-        &catalog(&agent, dir.path(), ""),
+        // Host pids are checked: the runner's own process-group handling,
+        // outside any PID namespace.
+        &catalog(&agent, dir.path(), "sandbox = \"none\""),
         &settings,
         &[Service::Ingest, Service::Router],
     )

@@ -16,4 +16,5 @@ mod operations;
 mod redelivery;
 mod router;
 mod run_once;
+mod sandbox;
 mod trust;

@@ -31,7 +31,10 @@ async fn a_request_for_a_run_that_already_ended_does_not_run_the_agent_again() {
         "agent.sh",
         &format!("echo \"$HOOKLINE_RUN_ID\" >> {}/starts", out.path().display()),
     );
-    let text = format!("[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\n");
+    let text = format!(
+        "[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\nsandbox_paths = {{ write = [\"{}\"] }}\n",
+        out.path().display()
+    );
     let catalog = Catalog::parse(&text).expect("catalog");
     let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
     let records = Records::open(&pipeline.nats).await;
@@ -206,7 +209,10 @@ async fn a_completion_redone_after_a_crash_publishes_the_same_events_under_the_s
         "agent.sh",
         &format!("echo \"$HOOKLINE_RUN_ID\" >> {}/starts", out.path().display()),
     );
-    let text = format!("[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\n");
+    let text = format!(
+        "[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\nsandbox_paths = {{ write = [\"{}\"] }}\n",
+        out.path().display()
+    );
     let catalog = Catalog::parse(&text).expect("catalog");
     let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
     let records = Records::open(&pipeline.nats).await;

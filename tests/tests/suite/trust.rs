@@ -31,6 +31,7 @@ runner = {{ type = "command", command = ["{agent}"] }}
 profile = "p"
 trust = {{ allow = ["renovate[bot]"] }}
 triggers = [{{ source = "github", events = ["issue_comment"], actions = ["created"] }}]
+sandbox_paths = {{ write = ["{out}"] }}
 {agent_extra}
 
 [subscriptions.ops]

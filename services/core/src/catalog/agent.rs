@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
+use super::sandbox::{Limits, SandboxMode, SandboxPaths};
 use super::source::yes;
 use super::trigger::TriggerSpec;
 use super::trust::{TrustSpec, Untrusted};
@@ -118,6 +119,19 @@ pub struct AgentSpec {
     /// How long a run waits for approval before it expires, such as `7d`.
     #[serde(default = "default_approval_timeout")]
     pub approval_timeout: String,
+    /// How `command` runs are contained (default `bubblewrap`).
+    #[serde(default)]
+    pub sandbox: SandboxMode,
+    /// Resource limits of a run's processes.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Extra host paths a sandboxed run sees.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub sandbox_paths: SandboxPaths,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl Default for RunnerSpec {

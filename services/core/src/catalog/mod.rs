@@ -13,6 +13,7 @@ use crate::ids::{EventPattern, Id};
 pub use crate::secret::{Secret, SecretError, SecretRef};
 
 mod agent;
+mod sandbox;
 mod schedule;
 mod source;
 mod trigger;
@@ -20,6 +21,7 @@ mod trust;
 
 use crate::settings::parse_duration;
 pub use agent::{AgentSpec, ProfileSpec, RunnerSpec};
+pub use sandbox::{Limits, SandboxMode, SandboxPaths, parse_size};
 pub use schedule::parse_cron;
 use source::yes;
 pub use source::{EventTypeFrom, HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SourceSpec};
@@ -268,6 +270,24 @@ impl Catalog {
             }
             if agent.max_attempts == 0 {
                 problems.push(format!("agent `{id}`: max_attempts must be at least 1"));
+            }
+            for (what, size) in [("memory", &agent.limits.memory), ("file_size", &agent.limits.file_size)] {
+                if let Err(e) = parse_size(size) {
+                    problems.push(format!("agent `{id}`: limits.{what}: {e}"));
+                }
+            }
+            if let Some(Err(e)) = agent.limits.cpu_time.as_deref().map(parse_duration) {
+                problems.push(format!("agent `{id}`: limits.cpu_time: {e}"));
+            }
+            if agent.limits.processes == 0 {
+                problems.push(format!("agent `{id}`: limits.processes must be at least 1"));
+            }
+            for path in agent.sandbox_paths.read.iter().chain(&agent.sandbox_paths.write) {
+                if !path.starts_with('/') {
+                    problems.push(format!(
+                        "agent `{id}`: sandbox_paths: `{path}` must be an absolute path"
+                    ));
+                }
             }
             if let Err(e) = parse_duration(&agent.approval_timeout) {
                 problems.push(format!("agent `{id}`: approval_timeout: {e}"));

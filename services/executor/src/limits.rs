@@ -1,0 +1,221 @@
+//! Resource limits of a run: a control group per run where the host lets
+//! the executor make one (memory and processes, counted for the run as a
+//! whole, and telling afterwards which limit was hit), and rlimits on every
+//! process (CPU time, file size, and memory and processes again where no
+//! control group could be made).
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+/// Which limit a run hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// Memory (the control group's OOM killer ran).
+    Memory,
+    /// Processes (a fork was refused at the control group's limit).
+    Processes,
+    /// CPU time (SIGXCPU).
+    CpuTime,
+    /// File size (SIGXFSZ).
+    FileSize,
+}
+
+impl Hit {
+    /// As the run log and `run.completed` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hit::Memory => "memory",
+            Hit::Processes => "processes",
+            Hit::CpuTime => "cpu_time",
+            Hit::FileSize => "file_size",
+        }
+    }
+
+    /// The limit a signal that ended a process stands for.
+    pub fn from_signal(signal: i32) -> Option<Self> {
+        match signal {
+            libc::SIGXCPU => Some(Hit::CpuTime),
+            libc::SIGXFSZ => Some(Hit::FileSize),
+            _ => None,
+        }
+    }
+}
+
+/// What a run's processes may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Bytes of memory.
+    pub memory: u64,
+    /// Processes at once.
+    pub processes: u64,
+    /// CPU seconds per process.
+    pub cpu_seconds: Option<u64>,
+    /// Bytes per file.
+    pub file_size: u64,
+}
+
+/// One controller's directory for one run.
+struct Controller {
+    dir: PathBuf,
+    /// The file whose counters say the limit was hit, and the counter.
+    events: (PathBuf, &'static str),
+    hit: Hit,
+}
+
+/// A run's control groups (cgroup v2, or v1 `memory` and `pids`), removed
+/// when dropped.
+pub struct RunGroup {
+    controllers: Vec<Controller>,
+    /// `cgroup.procs` of each, for the child to join before it execs.
+    procs: Vec<CString>,
+}
+
+/// The cgroup path of this process for `controller` (`""` for v2).
+fn own_path(controller: &str) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
+        names
+            .split(',')
+            .any(|n| n == controller)
+            .then(|| path.trim_start_matches('/').to_owned())
+    })
+}
+
+fn make(dir: &Path, limit_file: &str, limit: u64) -> Option<()> {
+    std::fs::create_dir_all(dir).ok()?;
+    if std::fs::write(dir.join(limit_file), limit.to_string()).is_err() {
+        let _ = std::fs::remove_dir(dir);
+        return None;
+    }
+    Some(())
+}
+
+impl RunGroup {
+    /// Makes the run's groups under this process's own, if the host lets
+    /// it; `None` means rlimits alone hold the run.
+    pub fn create(name: &str, budget: &Budget) -> Option<Self> {
+        let root = Path::new("/sys/fs/cgroup");
+        let mut controllers = Vec::new();
+        let v2_enabled = std::fs::read_to_string(
+            root.join(own_path("").unwrap_or_default())
+                .join("cgroup.subtree_control"),
+        )
+        .unwrap_or_default();
+        for (controller, v1_limit, hit) in [
+            ("memory", "memory.limit_in_bytes", Hit::Memory),
+            ("pids", "pids.max", Hit::Processes),
+        ] {
+            let limit = if hit == Hit::Memory {
+                budget.memory
+            } else {
+                budget.processes
+            };
+            let (dir, limit_file, events) = if let Some(path) = own_path(controller) {
+                let dir = root.join(controller).join(path).join(name);
+                let events = if hit == Hit::Memory {
+                    (dir.join("memory.oom_control"), "oom_kill")
+                } else {
+                    (dir.join("pids.events"), "max")
+                };
+                (dir, v1_limit, events)
+            } else if v2_enabled.split_whitespace().any(|c| c == controller) {
+                let dir = root.join(own_path("").unwrap_or_default()).join(name);
+                let (limit_file, events) = if hit == Hit::Memory {
+                    ("memory.max", (dir.join("memory.events"), "oom_kill"))
+                } else {
+                    ("pids.max", (dir.join("pids.events"), "max"))
+                };
+                (dir, limit_file, events)
+            } else {
+                continue;
+            };
+            if make(&dir, limit_file, limit).is_some() {
+                controllers.push(Controller { dir, events, hit });
+            }
+        }
+        if controllers.is_empty() {
+            return None;
+        }
+        let procs = controllers
+            .iter()
+            .filter_map(|c| CString::new(c.dir.join("cgroup.procs").to_string_lossy().into_owned()).ok())
+            .collect();
+        Some(Self { controllers, procs })
+    }
+
+    /// Which controllers it holds.
+    pub fn covers(&self, hit: Hit) -> bool {
+        self.controllers.iter().any(|c| c.hit == hit)
+    }
+
+    /// The limit the run hit, if its counters say so.
+    pub fn hit(&self) -> Option<Hit> {
+        self.controllers.iter().find_map(|c| {
+            let text = std::fs::read_to_string(&c.events.0).ok()?;
+            let count: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(c.events.1)?.trim().parse().ok())
+                .unwrap_or(0);
+            (count > 0).then_some(c.hit)
+        })
+    }
+
+    /// The `cgroup.procs` files the child writes itself into.
+    pub fn procs(&self) -> &[CString] {
+        &self.procs
+    }
+}
+
+impl Drop for RunGroup {
+    fn drop(&mut self) {
+        for c in &self.controllers {
+            // Empty once the run's processes are gone (the runner kills the
+            // whole group before it returns).
+            let _ = std::fs::remove_dir(&c.dir);
+        }
+    }
+}
+
+/// Called in the child between fork and exec: joins the run's groups and
+/// sets the rlimits. Only async-signal-safe calls.
+#[allow(unsafe_code)]
+pub fn apply_in_child(procs: &[CString], budget: &Budget, with_group: (bool, bool)) -> std::io::Result<()> {
+    for path in procs {
+        // SAFETY: open/write/close on a path prepared before fork.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+            if fd >= 0 {
+                let _ = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+            }
+        }
+    }
+    let set = |resource, value: u64| {
+        let limit = libc::rlimit {
+            rlim_cur: value,
+            rlim_max: value,
+        };
+        // SAFETY: setrlimit takes a plain struct.
+        unsafe { libc::setrlimit(resource, &limit) };
+    };
+    let (memory_group, pids_group) = with_group;
+    if !memory_group {
+        set(libc::RLIMIT_DATA, budget.memory);
+    }
+    if !pids_group {
+        set(libc::RLIMIT_NPROC, budget.processes);
+    }
+    if let Some(seconds) = budget.cpu_seconds {
+        // The soft limit sends SIGXCPU; the hard one, a second later, SIGKILL.
+        let limit = libc::rlimit {
+            rlim_cur: seconds,
+            rlim_max: seconds + 1,
+        };
+        // SAFETY: as above.
+        unsafe { libc::setrlimit(libc::RLIMIT_CPU, &limit) };
+    }
+    set(libc::RLIMIT_FSIZE, budget.file_size);
+    Ok(())
+}

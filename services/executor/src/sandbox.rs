@@ -1,0 +1,142 @@
+//! The bubblewrap sandbox of a `command` run: new user, PID, IPC, UTS and
+//! network namespaces (only loopback exists inside); `/usr`, `/etc` and the
+//! library folders read-only; `/proc` of the run's own processes; a private
+//! `/tmp`; the run's folder (workspace, prompt, events file, home)
+//! writable at its own path; the agent's program folder and the agent's
+//! `sandbox_paths` as configured; nothing else of the host: not the
+//! executor's home, not other runs, not NATS credentials. It dies with the
+//! executor (`--die-with-parent`) and cannot reach the terminal
+//! (`--new-session`).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use hookline_core::catalog::SandboxPaths;
+
+/// What the executor found at start about bubblewrap on its host.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// The binary (`HOOKLINE_BWRAP`, default `bwrap` on `PATH`).
+    pub bwrap: String,
+    /// Why it cannot sandbox runs here, if it cannot.
+    pub problem: Option<String>,
+}
+
+impl Host {
+    /// Probes `bwrap` once.
+    pub fn probe(bwrap: &str) -> Self {
+        Self {
+            bwrap: bwrap.to_owned(),
+            problem: probe(bwrap).err(),
+        }
+    }
+}
+
+/// System folders mounted read-only when they exist.
+const SYSTEM: [&str; 8] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
+
+/// Host paths one run sees besides the system.
+pub struct View<'a> {
+    /// The run's folder, writable.
+    pub run_dir: &'a Path,
+    /// Where the process starts.
+    pub cwd: &'a Path,
+    /// The agent's program, when it is a path outside the system folders:
+    /// its folder is visible read-only.
+    pub program: Option<&'a Path>,
+    /// The agent's extra paths.
+    pub extra: &'a SandboxPaths,
+}
+
+fn mount(args: &mut Vec<String>, flag: &str, path: &str) {
+    args.extend([flag.to_owned(), path.to_owned(), path.to_owned()]);
+}
+
+/// The bubblewrap arguments that run `argv` in a sandbox seeing `view`.
+pub fn wrap(argv: &[String], view: &View<'_>) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-net",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "hookline-sandbox",
+        "--uid",
+        "1000",
+        "--gid",
+        "1000",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    for dir in SYSTEM {
+        let path = Path::new(dir);
+        match std::fs::read_link(path) {
+            // Merged /usr: /bin -> usr/bin.
+            Ok(target) => args.extend(["--symlink".to_owned(), target.display().to_string(), dir.to_owned()]),
+            Err(_) if path.is_dir() => mount(&mut args, "--ro-bind", dir),
+            Err(_) => {}
+        }
+    }
+    args.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"].map(str::to_owned));
+    if let Some(folder) = view.program.and_then(Path::parent).filter(|p| !is_system(p)) {
+        mount(&mut args, "--ro-bind", &folder.display().to_string());
+    }
+    for path in &view.extra.read {
+        mount(&mut args, "--ro-bind-try", path);
+    }
+    for path in &view.extra.write {
+        mount(&mut args, "--bind-try", path);
+    }
+    mount(&mut args, "--bind", &view.run_dir.display().to_string());
+    args.extend(["--chdir".to_owned(), view.cwd.display().to_string(), "--".to_owned()]);
+    args.extend(argv.iter().cloned());
+    args
+}
+
+fn is_system(path: &Path) -> bool {
+    SYSTEM.iter().any(|dir| path.starts_with(dir))
+}
+
+/// The program an argv runs, as a path, when it names one.
+pub fn program(argv: &[String]) -> Option<PathBuf> {
+    let first = argv.first()?;
+    first.contains('/').then(|| PathBuf::from(first))
+}
+
+/// Whether bubblewrap is here and may create namespaces: `Err` says what
+/// to install or allow.
+fn probe(bwrap: &str) -> Result<(), String> {
+    let output = std::process::Command::new(bwrap)
+        .args([
+            "--ro-bind",
+            "/",
+            "/",
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-net",
+            "--die-with-parent",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    match output {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "bubblewrap cannot create namespaces here ({}): allow unprivileged user namespaces \
+             (sysctl kernel.unprivileged_userns_clone=1 or user.max_user_namespaces > 0; in a container, \
+             see compose.yaml), or set sandbox = \"none\" on the agent",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!(
+            "bubblewrap (`{bwrap}`) is not installed ({e}): install the `bubblewrap` package, \
+             or set sandbox = \"none\" on the agent"
+        )),
+    }
+}

@@ -1,0 +1,199 @@
+//! A hostile agent in the real bubblewrap sandbox: each escape it tries
+//! fails (the host's files, another run's folder, the executor's settings
+//! and NATS URL, writing outside its folder, the network), and a fork bomb
+//! or a memory hog ends the run `resource_limit` with which limit. An agent
+//! with `sandbox = "none"` says so in its log; a host without bubblewrap
+//! fails sandboxed runs `sandbox_unavailable`.
+
+use std::path::Path;
+
+use hookline_core::catalog::Catalog;
+use hookline_core::runs::{Records, RunRecord, RunStatus};
+use hookline_tests::{Pipeline, Service, ServiceProcess, eventually, script};
+use serde_json::{Value, json};
+
+fn catalog(agent: &str, out: &Path, secret: &Path, extra: &str) -> Catalog {
+    let text = format!(
+        r#"
+[profiles.p]
+env = {{ HOST_SECRET = "{secret}", OUT = "{out}" }}
+
+[agents.hostile]
+prompt = "x"
+runner = {{ type = "command", command = ["{agent}"] }}
+profile = "p"
+{extra}
+"#,
+        secret = secret.display(),
+        out = out.display()
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    catalog.validate().expect("valid");
+    catalog
+}
+
+/// Starts a manual run of `hostile` and waits for its final record.
+async fn run_once(pipeline: &Pipeline) -> (RunRecord, Vec<String>) {
+    let (status, manual) = pipeline.admin("POST", "/v1/agents/hostile/run", json!({})).await;
+    assert_eq!(status, 202, "{manual}");
+    let run_id = manual["run_id"].as_str().expect("run id").to_owned();
+    let records = Records::open(&pipeline.nats).await;
+    let record = eventually("the run to end", || async {
+        match records.get(&run_id).await {
+            Ok(Some(r)) if r.is_done() => Ok(r),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let (_, log) = pipeline
+        .admin("GET", &format!("/v1/runs/{run_id}/log"), Value::Null)
+        .await;
+    let lines = log["lines"]
+        .as_array()
+        .map(|l| l.iter().map(|x| x["line"].as_str().unwrap_or("").to_owned()).collect())
+        .unwrap_or_default();
+    (record, lines)
+}
+
+const ESCAPES: &str = r#"set +e
+try() { if sh -c "$2" >/dev/null 2>&1; then echo "ESCAPED $1"; else echo "contained $1"; fi; }
+try host_file 'cat "$HOST_SECRET"'
+try executor_home 'ls -A /root | grep -q .'
+try other_run 'ls "$WORK_ROOT" | grep -q decoy'
+try nats_url 'cat /proc/*/environ /proc/*/cmdline 2>/dev/null | od -An -tx1 | tr -d " \n" | grep -q "$NATS_HEX"'
+try host_processes '[ "$(ls /proc | grep -c "^[0-9]")" -gt 12 ]'
+try settings 'env | grep -q "^HOOKLINE_NATS\|^HOOKLINE_EXECUTOR"'
+try write_system 'touch /usr/hookline-escape'
+try write_outside 'touch "$OUT/escaped"'
+try network 'python3 -c "import socket; socket.create_connection((\"1.1.1.1\", 53), timeout=2)"'
+touch "$HOOKLINE_WORKSPACE/inside" && echo "wrote inside""#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_agent_cannot_leave_its_sandbox() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (out, work) = (dir.path().join("out"), dir.path().join("work"));
+    std::fs::create_dir_all(work.join("run-decoy-folder")).expect("decoy");
+    std::fs::create_dir_all(&out).expect("out");
+    let secret = dir.path().join("host-secret.txt");
+    std::fs::write(&secret, "hunter2").expect("secret");
+    let bin = dir.path().join("bin").tap_mkdir();
+    let agent = bin.join("hostile.sh").display().to_string();
+    let pipeline = Pipeline::start_services(&catalog(&agent, &out, &secret, ""), &[], &[Service::Admin]).await;
+    // Written now that the executor's NATS URL is known; as hex, so the
+    // check itself never spells it.
+    let needle = hex::encode(pipeline.server.url().as_bytes());
+    script(
+        &bin,
+        "hostile.sh",
+        &format!(
+            "export WORK_ROOT={}\nexport NATS_HEX={needle}\n{ESCAPES}",
+            work.display()
+        ),
+    );
+    // The executor as a real process, its settings in its environment as
+    // in a deployment: what a leak would expose.
+    let env: std::collections::HashMap<String, String> = [
+        ("HOOKLINE_NATS_URL", pipeline.server.url()),
+        ("HOOKLINE_EXECUTOR_WORKDIR", work.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let _executor = ServiceProcess::start("hookline-executor", &env, dir.path());
+    let (record, lines) = run_once(&pipeline).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{lines:?}");
+    let escaped: Vec<&String> = lines.iter().filter(|l| l.starts_with("ESCAPED")).collect();
+    assert!(escaped.is_empty(), "escapes: {escaped:?}\n{lines:?}");
+    for what in [
+        "host_file",
+        "executor_home",
+        "other_run",
+        "nats_url",
+        "settings",
+        "write_system",
+        "write_outside",
+        "network",
+        "host_processes",
+    ] {
+        assert!(
+            lines.contains(&format!("contained {what}")),
+            "{what} not tried: {lines:?}"
+        );
+    }
+    assert!(lines.contains(&"wrote inside".to_owned()), "{lines:?}");
+    assert!(!out.join("escaped").exists());
+}
+
+trait Mkdir {
+    fn tap_mkdir(self) -> Self;
+}
+
+impl Mkdir for std::path::PathBuf {
+    fn tap_mkdir(self) -> Self {
+        std::fs::create_dir_all(&self).expect("mkdir");
+        self
+    }
+}
+
+async fn ends_with_limit(body: &str, limits: &str, expected: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(dir.path(), "agent.sh", body);
+    let extra = format!("limits = {{ {limits} }}");
+    let catalog = catalog(&agent, dir.path(), dir.path(), &extra);
+    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin, Service::Executor]).await;
+    let (record, lines) = run_once(&pipeline).await;
+    assert_eq!(
+        (record.status, record.reason.as_str()),
+        (RunStatus::Failed, "resource_limit"),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&format!("resource limit hit: {expected}")), "{lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fork_bomb_ends_the_run_at_its_process_limit() {
+    ends_with_limit(
+        "i=0; while [ $i -lt 200 ]; do sleep 5 & i=$((i+1)); done; wait",
+        "processes = 32",
+        "processes",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_memory_hog_ends_the_run_at_its_memory_limit() {
+    ends_with_limit(
+        "python3 -c 'x = bytearray(512 * 1024 * 1024); print(len(x))'",
+        "memory = \"64M\"",
+        "memory",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_bubblewrap_sandboxed_runs_fail_and_unsandboxed_ones_say_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(dir.path(), "agent.sh", "echo ran");
+    let catalog = catalog(&agent, dir.path(), dir.path(), "");
+    let settings = [("HOOKLINE_BWRAP", "/nonexistent/bwrap")];
+    let pipeline = Pipeline::start_services(&catalog, &settings, &[Service::Admin, Service::Executor]).await;
+    let (record, lines) = run_once(&pipeline).await;
+    assert_eq!(
+        (record.status, record.reason.as_str()),
+        (RunStatus::Failed, "sandbox_unavailable"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("install the `bubblewrap` package")),
+        "{lines:?}"
+    );
+
+    let none = crate::sandbox::catalog(&agent, dir.path(), dir.path(), "sandbox = \"none\"");
+    let pipeline = Pipeline::start_services(&none, &settings, &[Service::Admin, Service::Executor]).await;
+    let (record, lines) = run_once(&pipeline).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("WARNING: sandbox = \"none\"")),
+        "{lines:?}"
+    );
+}
