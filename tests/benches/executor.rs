@@ -1,7 +1,8 @@
 //! Executor overhead: from a `RunRequest` published to `run.completed`
 //! received, for an agent that exits at once (`true`), one run at a time,
 //! with the bare process spawn of the same program measured in the same run
-//! as the baseline.
+//! as the baseline; and the same agent in the bubblewrap sandbox, run
+//! alternately with the unsandboxed one, for the sandbox's cost.
 //!
 //!     cargo bench -p hookline-tests --bench executor
 
@@ -35,7 +36,9 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let catalog = Catalog::parse(
-        "[agents.noop]\nprompt = \"nothing to do\"\nrunner = { type = \"command\", command = [\"true\"] }\n",
+        "[agents.noop]\nprompt = \"nothing to do\"\nrunner = { type = \"command\", command = [\"true\"] }\n\
+         sandbox = \"none\"\n\
+         [agents.boxed]\nprompt = \"nothing to do\"\nrunner = { type = \"command\", command = [\"true\"] }\n",
     )
     .expect("catalog");
     let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
@@ -49,51 +52,23 @@ async fn main() {
 
     let mut spawn_ms = Vec::with_capacity(runs);
     let mut run_ms = Vec::with_capacity(runs);
+    let mut boxed_ms = Vec::with_capacity(runs);
     for n in 0..runs + 20 {
         let t = Instant::now();
         let status = tokio::process::Command::new("true").status().await.expect("spawn true");
         assert!(status.success());
         let spawn = t.elapsed().as_secs_f64() * 1000.0;
-
-        let request = RunRequest {
-            run_id: clock::new_id(),
-            agent: "noop".into(),
-            trigger: Trigger::Manual as i32,
-            requested_at_ms: clock::now_ms(),
-            ..Default::default()
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID, request.run_id.as_str());
-        let t = Instant::now();
-        pipeline
-            .nats
-            .js
-            .send_publish(
-                "hookline.runs.noop",
-                PublishMessage::build()
-                    .payload(Bytes::from(request.encode_to_vec()))
-                    .headers(headers),
-            )
-            .await
-            .expect("publish")
-            .await
-            .expect("ack");
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(30), completed.next())
-                .await
-                .expect("in time")
-                .expect("message");
-            let event = Event::decode(msg.payload.as_ref()).expect("event");
-            if event.run_id == request.run_id {
-                break;
-            }
-        }
-        // The first runs warm up the consumer and the page cache.
+        let plain = one_run(&pipeline, &mut completed, "noop").await;
+        let boxed = one_run(&pipeline, &mut completed, "boxed").await;
+        // The first runs warm up the consumers and the page cache.
         if n >= 20 {
-            run_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            run_ms.push(plain);
+            boxed_ms.push(boxed);
             spawn_ms.push(spawn);
         }
     }
+    boxed_ms.sort_by(|a, b| a.total_cmp(b));
+    let b50 = percentile(&boxed_ms, 0.5);
     spawn_ms.sort_by(|a, b| a.total_cmp(b));
     run_ms.sort_by(|a, b| a.total_cmp(b));
     let (s50, r50) = (percentile(&spawn_ms, 0.5), percentile(&run_ms, 0.5));
@@ -111,4 +86,47 @@ async fn main() {
         r50 - s50,
         r50 / s50
     );
+    println!(
+        "  the same in the bubblewrap sandbox:  p50 {b50:.2} ms, p99 {:.2} ms (sandbox adds {:.2} ms at p50)",
+        percentile(&boxed_ms, 0.99),
+        b50 - r50
+    );
+}
+
+/// Publishes a run of `agent` and waits for its `run.completed`; answers
+/// the milliseconds it took.
+async fn one_run(pipeline: &Pipeline, completed: &mut async_nats::Subscriber, agent: &str) -> f64 {
+    let request = RunRequest {
+        run_id: clock::new_id(),
+        agent: agent.into(),
+        trigger: Trigger::Manual as i32,
+        requested_at_ms: clock::now_ms(),
+        ..Default::default()
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(MSG_ID, request.run_id.as_str());
+    let t = Instant::now();
+    pipeline
+        .nats
+        .js
+        .send_publish(
+            format!("hookline.runs.{agent}"),
+            PublishMessage::build()
+                .payload(Bytes::from(request.encode_to_vec()))
+                .headers(headers),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), completed.next())
+            .await
+            .expect("in time")
+            .expect("message");
+        let event = Event::decode(msg.payload.as_ref()).expect("event");
+        if event.run_id == request.run_id {
+            return t.elapsed().as_secs_f64() * 1000.0;
+        }
+    }
 }
