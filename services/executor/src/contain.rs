@@ -5,18 +5,26 @@
 
 use std::path::{Path, PathBuf};
 
-use hookline_core::catalog::{AgentSpec, SandboxMode, SandboxPaths, parse_size};
-use hookline_core::settings::parse_duration;
+use std::os::fd::{FromRawFd as _, OwnedFd};
 
+use hookline_core::catalog::{AgentSpec, EgressRule, ProfileSpec, SandboxMode, SandboxPaths, parse_size};
+use hookline_core::settings::parse_duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::egress::{self, Egress};
 use crate::emit::Emitter;
 use crate::limits::{Budget, Hit, RunGroup};
-use crate::runner::{ChildLimits, Exit};
+use crate::runner::{ChildLimits, Exit, Gate};
 use crate::sandbox::{self, View};
 
 /// How one run's processes are held.
 pub struct Containment {
     group: Option<RunGroup>,
     limits: ChildLimits,
+    /// The run's egress proxy, when its profile allows hosts.
+    egress: Option<Egress>,
+    /// Stops the proxies when the run's containment is dropped.
+    stop: CancellationToken,
     /// The bubblewrap binary, the run's folder and extra paths, when sandboxed.
     sandbox: Option<(String, PathBuf, SandboxPaths)>,
 }
@@ -44,6 +52,7 @@ impl Containment {
     /// Prepares `agent`'s run `name` in `run_dir` on `host`.
     pub fn prepare(
         agent: &AgentSpec,
+        profile: Option<&ProfileSpec>,
         name: &str,
         run_dir: &Path,
         host: &sandbox::Host,
@@ -78,7 +87,19 @@ impl Containment {
             procs: group.as_ref().map(|g| g.procs().to_vec()).unwrap_or_default(),
             grouped,
         };
-        Ok(Self { group, limits, sandbox })
+        let egress = match (&sandbox, profile_egress(profile)) {
+            (Some(_), rules) if !rules.is_empty() => {
+                Some(Egress::new(rules, host.egress_guard.clone(), emitter.clone()))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            group,
+            limits,
+            sandbox,
+            egress,
+            stop: CancellationToken::new(),
+        })
     }
 
     /// For a run that starts no process (an `http` runner without setup).
@@ -91,7 +112,44 @@ impl Containment {
                 grouped: (false, false),
             },
             sandbox: None,
+            egress: None,
+            stop: CancellationToken::new(),
         }
+    }
+
+    /// The hosts the run's proxy refused so far.
+    pub fn blocked_hosts(&self) -> Vec<String> {
+        self.egress.as_ref().map(Egress::blocked).unwrap_or_default()
+    }
+
+    /// For a sandboxed run with an egress list: bubblewrap's info and
+    /// block pipes, and, once it started, the proxy listening inside the
+    /// run's network namespace before the agent is let go.
+    pub fn gate(&self) -> Option<Gate> {
+        let egress = self.egress.clone()?;
+        let stop = self.stop.clone();
+        let (info_read, info_write) = pipe().ok()?;
+        let (block_read, block_write) = pipe().ok()?;
+        let after_spawn: crate::runner::AfterSpawn = Box::new(move || {
+            Box::pin(async move {
+                let listener = child_pid(info_read)
+                    .await
+                    .and_then(egress::listen_in)
+                    .and_then(tokio::net::TcpListener::from_std);
+                match listener {
+                    // Served until the run's containment is dropped.
+                    Ok(listener) => drop(tokio::spawn(egress.clone().serve(listener, stop))),
+                    Err(e) => egress.note(&format!("egress proxy not started: {e}")),
+                }
+                // Lets the agent start (without a network if the proxy failed).
+                let mut gate = std::fs::File::from(block_write);
+                let _ = std::io::Write::write_all(&mut gate, b"1");
+            })
+        });
+        Some(Gate {
+            fds: vec![(info_write, 3), (block_read, 4)],
+            after_spawn,
+        })
     }
 
     /// The argv that runs `argv` in `cwd` as contained.
@@ -107,6 +165,11 @@ impl Containment {
             extra,
         };
         let mut wrapped = vec![bwrap.clone()];
+        if self.egress.is_some() {
+            // See `gate`: bubblewrap says its child's pid on 3 and waits
+            // for a byte on 4 before it runs the command.
+            wrapped.extend(["--info-fd", "3", "--block-fd", "4"].map(str::to_owned));
+        }
         wrapped.extend(sandbox::wrap(argv, &view));
         wrapped
     }
@@ -118,6 +181,13 @@ impl Containment {
             env.retain(|(k, _)| k != "HOME" && k != "TMPDIR");
             env.push(("HOME".to_owned(), run_dir.join("home").display().to_string()));
             env.push(("TMPDIR".to_owned(), "/tmp".to_owned()));
+        }
+        if self.egress.is_some() {
+            let proxy = format!("http://{}", egress::LISTEN);
+            for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+                env.push((name.to_owned(), proxy.clone()));
+            }
+            env.push(("NO_PROXY".to_owned(), "localhost,127.0.0.1".to_owned()));
         }
         env
     }
@@ -137,4 +207,53 @@ impl Containment {
         };
         by_signal.or_else(|| self.group.as_ref().and_then(RunGroup::hit))
     }
+}
+
+impl Drop for Containment {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn profile_egress(profile: Option<&ProfileSpec>) -> Vec<EgressRule> {
+    profile
+        .map(|p| p.egress.iter().filter_map(|e| EgressRule::parse(e).ok()).collect())
+        .unwrap_or_default()
+}
+
+/// A pipe whose ends close on exec (the child gets its end by `dup2`).
+#[allow(unsafe_code)]
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both were just opened and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The pid bubblewrap writes on its info descriptor (`"child-pid": N`).
+async fn child_pid(info: OwnedFd) -> std::io::Result<u32> {
+    let text = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        let mut file = std::fs::File::from(info);
+        let mut buf = [0u8; 256];
+        // bubblewrap writes one small JSON object once its namespaces exist.
+        while !text.contains('}') {
+            match std::io::Read::read(&mut file, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        text
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| std::io::Error::other(format!("bubblewrap info `{text}`: {e}")))?;
+    value["child-pid"]
+        .as_u64()
+        .and_then(|p| u32::try_from(p).ok())
+        .ok_or_else(|| std::io::Error::other(format!("no child-pid in `{text}`")))
 }

@@ -10,6 +10,7 @@
 //! (`hookline_core::control::cancel_run`) for the runs it has.
 
 pub mod contain;
+pub mod egress;
 pub mod emit;
 pub mod events_file;
 pub mod http_runner;
@@ -64,6 +65,9 @@ pub struct Config {
     pub health_listen: Option<std::net::SocketAddr>,
     /// `HOOKLINE_BWRAP`: the bubblewrap binary, default `bwrap` on `PATH`.
     pub bwrap: String,
+    /// `HOOKLINE_EGRESS_ALLOW`: private addresses or ranges runs' egress
+    /// proxies may reach (none by default).
+    pub egress_allow: hookline_core::ssrf::Guard,
 }
 
 impl Config {
@@ -82,11 +86,17 @@ impl Config {
         }
         let health_listen = hookline_core::probe::read_listen(&mut r);
         let bwrap = r.string("HOOKLINE_BWRAP", "bwrap");
+        let egress_allow =
+            hookline_core::ssrf::Guard::parse(&r.string("HOOKLINE_EGRESS_ALLOW", "")).unwrap_or_else(|e| {
+                r.problem(format!("HOOKLINE_EGRESS_ALLOW: {e}"));
+                hookline_core::ssrf::Guard::default()
+            });
         r.finish()?;
         Ok(Self {
             nats,
             health_listen,
             bwrap,
+            egress_allow,
             work_root,
             grace,
             ack_wait,
@@ -113,8 +123,8 @@ impl App {
         let background = CancellationToken::new();
         let catalog = store::watch(&nats, background.clone()).await?;
         let health = hookline_core::probe::bind(config.health_listen).await?;
-        let bwrap = config.bwrap.clone();
-        let sandbox = Arc::new(tokio::task::spawn_blocking(move || crate::sandbox::Host::probe(&bwrap)).await?);
+        let (bwrap, guard) = (config.bwrap.clone(), config.egress_allow.clone());
+        let sandbox = Arc::new(tokio::task::spawn_blocking(move || crate::sandbox::Host::probe(&bwrap, guard)).await?);
         if let Some(why) = &sandbox.problem {
             tracing::error!(problem = %why, "Sandbox unavailable: runs of agents with sandbox = \"bubblewrap\" (the default) fail with reason sandbox_unavailable.");
         }

@@ -239,6 +239,7 @@ async fn execute_agent(
     if let Some(limit) = output.limit {
         data.insert("limit".to_owned(), Value::String(limit.as_str().to_owned()));
     }
+    data.insert("blocked_hosts".to_owned(), json!(output.blocked_hosts));
     outbox.push_final(final_type, data, format!("{attempt}/run.finished"));
     record.outbox = outbox.events;
     // The final record and its events are one write; the events are

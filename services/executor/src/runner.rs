@@ -81,6 +81,20 @@ pub struct Spawn {
     pub cancel: CancellationToken,
     /// Resource limits set in the child before it execs, if any.
     pub limits: Option<ChildLimits>,
+    /// Pipes handed to the child at fixed descriptors, and what to do once
+    /// it started (see [`crate::contain::Containment::gate`]).
+    pub gate: Option<Gate>,
+}
+
+/// Work done between spawning the child and waiting for it.
+pub type AfterSpawn = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+
+/// Descriptors a child gets at fixed numbers, and the work after spawning.
+pub struct Gate {
+    /// `(descriptor, number in the child)`.
+    pub fds: Vec<(std::os::fd::OwnedFd, i32)>,
+    /// Run once the child exists, before its output is read.
+    pub after_spawn: AfterSpawn,
 }
 
 /// What the child applies to itself before exec ([`crate::limits`]).
@@ -122,6 +136,38 @@ fn die_with_parent(command: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_command: &mut Command) {}
 
+/// Puts each descriptor at its number in the child (first out of the way,
+/// so one cannot overwrite another).
+#[allow(unsafe_code)]
+fn place_fds(command: &mut Command, fds: &[(std::os::fd::OwnedFd, i32)]) {
+    use std::os::fd::AsRawFd as _;
+    if fds.is_empty() {
+        return;
+    }
+    let pairs: Vec<(i32, i32)> = fds.iter().map(|(fd, at)| (fd.as_raw_fd(), *at)).collect();
+    // SAFETY: only fcntl, dup2 and close between fork and exec, on
+    // descriptors the parent keeps open until the child is spawned.
+    unsafe {
+        command.pre_exec(move || {
+            let mut high = Vec::with_capacity(pairs.len());
+            for (fd, at) in &pairs {
+                let moved = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
+                if moved < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                high.push((moved, *at));
+            }
+            for (moved, at) in high {
+                if libc::dup2(moved, at) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(moved);
+            }
+            Ok(())
+        });
+    }
+}
+
 #[allow(unsafe_code)]
 fn limit(command: &mut Command, limits: ChildLimits) {
     // SAFETY: the closure runs in the child between fork and exec and only
@@ -153,6 +199,11 @@ pub async fn run(spawn: Spawn, mut on_line: impl FnMut(Stream, String)) -> Resul
     if let Some(limits) = spawn.limits.clone() {
         limit(&mut command, limits);
     }
+    let (child_fds, after_spawn) = match spawn.gate {
+        Some(gate) => (gate.fds, Some(gate.after_spawn)),
+        None => (Vec::new(), None),
+    };
+    place_fds(&mut command, &child_fds);
     let mut child = command
         .args(args)
         .current_dir(&spawn.cwd)
@@ -169,6 +220,11 @@ pub async fn run(spawn: Spawn, mut on_line: impl FnMut(Stream, String)) -> Resul
             source,
         })?;
     let pgid = child.id().unwrap_or(0);
+    // The child holds its ends now.
+    drop(child_fds);
+    if let Some(after_spawn) = after_spawn {
+        after_spawn().await;
+    }
     if let Some(mut stdin) = child.stdin.take() {
         let prompt = spawn.stdin;
         // An agent that never reads stdin must not block the run.
@@ -249,6 +305,7 @@ mod tests {
             timeout,
             cancel: CancellationToken::new(),
             limits: None,
+            gate: None,
         }
     }
 

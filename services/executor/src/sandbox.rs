@@ -20,14 +20,18 @@ pub struct Host {
     pub bwrap: String,
     /// Why it cannot sandbox runs here, if it cannot.
     pub problem: Option<String>,
+    /// Which addresses a run's egress proxy may reach although private
+    /// (`HOOKLINE_EGRESS_ALLOW`).
+    pub egress_guard: std::sync::Arc<hookline_core::ssrf::Guard>,
 }
 
 impl Host {
     /// Probes `bwrap` once.
-    pub fn probe(bwrap: &str) -> Self {
+    pub fn probe(bwrap: &str, egress_guard: hookline_core::ssrf::Guard) -> Self {
         Self {
             bwrap: bwrap.to_owned(),
             problem: probe(bwrap).err(),
+            egress_guard: std::sync::Arc::new(egress_guard),
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct SessionOutput {
     pub code: Option<(Checkout, Changes, bool)>,
     /// The resource limit that ended the run, if one did.
     pub limit: Option<Hit>,
+    /// `host:port`s the run's egress proxy refused.
+    pub blocked_hosts: Vec<String>,
 }
 
 impl SessionOutput {
@@ -45,6 +47,7 @@ impl SessionOutput {
             events_text: String::new(),
             code: None,
             limit: None,
+            blocked_hosts: Vec::new(),
         }
     }
 
@@ -141,7 +144,7 @@ async fn in_folder(
         matches!(agent.runner, RunnerSpec::Command { .. }) || profile.is_some_and(|p| !p.setup.is_empty());
     let name = format!("hookline-{}-{}", request.run_id, env.attempt);
     let contained = if runs_processes {
-        match Containment::prepare(agent, &name, &run_dir, env.sandbox, emitter) {
+        match Containment::prepare(agent, profile, &name, &run_dir, env.sandbox, emitter) {
             Ok(contained) => contained,
             Err(e) => {
                 emitter.log("hookline", format!("run not started: {e}"));
@@ -187,6 +190,7 @@ async fn in_folder(
             timeout: left(),
             cancel: env.cancel.clone(),
             limits: contained.limits(),
+            gate: contained.gate(),
         };
         let exit = match runner::run(spawn, log_line).await {
             Ok(exit) => exit,
@@ -207,6 +211,7 @@ async fn in_folder(
                 events_text: String::new(),
                 code: None,
                 limit: None,
+                blocked_hosts: Vec::new(),
             };
         }
     }
@@ -220,6 +225,7 @@ async fn in_folder(
                 timeout: left(),
                 cancel: env.cancel.clone(),
                 limits: contained.limits(),
+                gate: contained.gate(),
             };
             match runner::run(spawn, log_line).await {
                 Ok(exit) => exit,
@@ -259,7 +265,9 @@ async fn in_folder(
         events_text,
         code: None,
         limit: None,
+        blocked_hosts: Vec::new(),
     };
+    output.blocked_hosts = contained.blocked_hosts();
     if let Some(hit) = contained.hit(&output.exit) {
         emitter.log("hookline", format!("resource limit hit: {}", hit.as_str()));
         output.reason = Some("resource_limit".to_owned());

@@ -197,3 +197,65 @@ async fn without_bubblewrap_sandboxed_runs_fail_and_unsandboxed_ones_say_so() {
         "{lines:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_egress_proxy_lets_a_run_reach_only_its_allowed_hosts() {
+    use hookline_core::subjects::StreamKind;
+    use hookline_proto::{Event, Message as _};
+    let allowed = hookline_tests::Receiver::start(|_, _| 200).await;
+    let port = allowed
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .expect("port")
+        .to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    // Speaks to the proxy by hand, so no client library's proxy rules
+    // (NO_PROXY for localhost) get in the way of what is tested.
+    let body = format!(
+        r#"python3 - <<'PY'
+import socket
+def ask(line):
+    s = socket.create_connection(("127.0.0.1", 3128), timeout=5)
+    s.sendall(line.encode())
+    print("PROXY", s.recv(4096).decode(errors="replace").split("\r\n")[0])
+ask("GET http://localhost:{port}/hello HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n")
+ask("CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n")
+PY"#
+    );
+    let agent = script(dir.path(), "agent.sh", &body);
+    let text = format!(
+        r#"
+[profiles.p]
+egress = ["localhost:{port}"]
+
+[agents.hostile]
+prompt = "x"
+runner = {{ type = "command", command = ["{agent}"] }}
+profile = "p"
+"#
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    catalog.validate().expect("valid");
+    let settings = [("HOOKLINE_EGRESS_ALLOW", "127.0.0.1,::1")];
+    let pipeline = Pipeline::start_services(&catalog, &settings, &[Service::Admin, Service::Executor]).await;
+    let (record, lines) = run_once(&pipeline).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{lines:?}");
+    assert!(lines.contains(&"PROXY HTTP/1.1 200 OK".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"PROXY HTTP/1.1 403 Forbidden".to_owned()), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("egress refused: evil.example:443")),
+        "{lines:?}"
+    );
+    assert_eq!(allowed.received().len(), 1, "the allowed host was reached once");
+    let completed = pipeline
+        .stream_messages(StreamKind::Events)
+        .await
+        .iter()
+        .filter_map(|m| Event::decode(m.payload.as_ref()).ok())
+        .find(|e| e.r#type == "run.completed" && e.run_id == record.run_id)
+        .expect("run.completed");
+    let data: Value = serde_json::from_slice(&completed.data_json).expect("data");
+    assert_eq!(data["blocked_hosts"], json!(["evil.example:443"]));
+}

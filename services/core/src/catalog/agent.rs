@@ -25,6 +25,11 @@ pub struct ProfileSpec {
     /// Commands run in the workspace before the agent.
     #[serde(default)]
     pub setup: Vec<String>,
+    /// Hosts a sandboxed run may reach through the egress proxy:
+    /// `api.github.com`, `*.npmjs.org`, `pypi.org:443` (ports 80 and 443
+    /// when none is given). Empty: no network at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<String>,
 }
 
 /// The process or endpoint that does an agent's work.

@@ -21,7 +21,7 @@ mod trust;
 
 use crate::settings::parse_duration;
 pub use agent::{AgentSpec, ProfileSpec, RunnerSpec};
-pub use sandbox::{Limits, SandboxMode, SandboxPaths, parse_size};
+pub use sandbox::{EgressRule, Limits, SandboxMode, SandboxPaths, parse_size};
 pub use schedule::parse_cron;
 use source::yes;
 pub use source::{EventTypeFrom, HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SourceSpec};
@@ -317,6 +317,13 @@ impl Catalog {
                         "agent `{id}`: trigger names unknown source `{}`",
                         trigger.source
                     ));
+                }
+            }
+        }
+        for (id, profile) in &self.profiles {
+            for entry in &profile.egress {
+                if let Err(e) = EgressRule::parse(entry) {
+                    problems.push(format!("profile `{id}`: {e}"));
                 }
             }
         }

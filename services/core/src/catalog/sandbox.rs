@@ -68,6 +68,54 @@ pub struct SandboxPaths {
     pub write: Vec<String>,
 }
 
+/// One `egress` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressRule {
+    /// Lowercase host, or the suffix after `*.`.
+    host: String,
+    wildcard: bool,
+    port: Option<u16>,
+}
+
+impl EgressRule {
+    /// `api.github.com`, `*.npmjs.org`, `pypi.org:443`.
+    pub fn parse(entry: &str) -> Result<Self, String> {
+        let entry = entry.trim().to_ascii_lowercase();
+        let (host, port) = match entry.rsplit_once(':') {
+            Some((host, port)) => (
+                host.to_owned(),
+                Some(port.parse::<u16>().map_err(|_| format!("egress `{entry}`: bad port"))?),
+            ),
+            None => (entry.clone(), None),
+        };
+        let (host, wildcard) = match host.strip_prefix("*.") {
+            Some(suffix) => (suffix.to_owned(), true),
+            None => (host, false),
+        };
+        let valid = !host.is_empty()
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if !valid {
+            return Err(format!(
+                "egress `{entry}`: use a host name, `*.suffix`, and an optional :port"
+            ));
+        }
+        Ok(Self { host, wildcard, port })
+    }
+
+    /// Whether it lets a run reach `host` (lowercase) on `port`.
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        let host_ok = if self.wildcard {
+            host.strip_suffix(&self.host).is_some_and(|rest| rest.ends_with('.'))
+        } else {
+            host == self.host
+        };
+        let port_ok = self.port.map_or(port == 80 || port == 443, |p| p == port);
+        host_ok && port_ok
+    }
+}
+
 /// `512`, `512K`, `64M`, `4G` (powers of 1024) as bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -93,6 +141,22 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_match_names_suffixes_and_ports() {
+        let exact = EgressRule::parse("api.github.com").expect("rule");
+        assert!(exact.allows("api.github.com", 443) && exact.allows("api.github.com", 80));
+        assert!(!exact.allows("api.github.com", 22));
+        assert!(!exact.allows("evil.api.github.com", 443));
+        let suffix = EgressRule::parse("*.npmjs.org").expect("rule");
+        assert!(suffix.allows("registry.npmjs.org", 443));
+        assert!(!suffix.allows("npmjs.org", 443), "*.x is a subdomain of x");
+        assert!(!suffix.allows("evilnpmjs.org", 443));
+        let port = EgressRule::parse("pypi.org:8443").expect("rule");
+        assert!(port.allows("pypi.org", 8443) && !port.allows("pypi.org", 443));
+        assert!(EgressRule::parse("bad host").is_err());
+        assert!(EgressRule::parse("x.org:http").is_err());
+    }
 
     #[test]
     fn sizes_parse() {
