@@ -8,7 +8,9 @@
 //! (`…abcd`, or the `env:`/`file:` reference). A PUT without `secrets`
 //! keeps the secrets already stored.
 
-use hookline_core::catalog::{AgentSpec, Catalog, ProfileSpec, SecretRef, SourceSpec, SubscriptionSpec};
+use hookline_core::catalog::{
+    AgentSpec, Catalog, ProfileSecret, ProfileSpec, SecretRef, SecretScope, SourceSpec, SubscriptionSpec,
+};
 use hookline_core::ids::Id;
 use hookline_core::store::{self, Entry, Expect, StoreError};
 use hookline_core::subjects::ConfigKind;
@@ -34,6 +36,16 @@ fn hint(value: &Value) -> Value {
     serde_json::from_value::<SecretRef>(value.clone()).map_or(json!("…"), |s| json!(s.hint()))
 }
 
+/// A profile secret's hint, with its scope when it is not the default
+/// (`…abcd [agent]`).
+fn profile_hint(value: &Value) -> Value {
+    match serde_json::from_value::<ProfileSecret>(value.clone()) {
+        Ok(s) if s.scope == SecretScope::Agent => json!(format!("{} [agent]", s.secret.hint())),
+        Ok(s) => json!(s.secret.hint()),
+        Err(_) => json!("…"),
+    }
+}
+
 /// The object as answered: secrets replaced by hints, its id and revision
 /// added.
 fn redact(kind: ConfigKind, id: &str, mut value: Value, revision: u64) -> Value {
@@ -48,7 +60,7 @@ fn redact(kind: ConfigKind, id: &str, mut value: Value, revision: u64) -> Value 
         ConfigKind::Profile => {
             if let Some(secrets) = value.get_mut("secrets").and_then(Value::as_object_mut) {
                 for secret in secrets.values_mut() {
-                    *secret = hint(secret);
+                    *secret = profile_hint(secret);
                 }
             }
         }

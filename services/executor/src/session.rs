@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use hookline_core::catalog::{AgentSpec, ProfileSpec, RunnerSpec};
+use hookline_core::catalog::{AgentSpec, ProfileSpec, RunnerSpec, SecretScope};
 use hookline_proto::RunRequest;
 
 use crate::contain::Containment;
@@ -57,15 +57,22 @@ impl SessionOutput {
     }
 }
 
-fn agent_env(profile: Option<&ProfileSpec>, emitter: &Emitter, extra: &[(&str, String)]) -> Vec<(String, String)> {
+/// A process's environment: what passes through, the profile's variables,
+/// the profile's secrets of `scope` (never the others), and `extra`.
+fn env_for(
+    profile: Option<&ProfileSpec>,
+    scope: SecretScope,
+    emitter: &Emitter,
+    extra: &[(&str, String)],
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = PASSED_THROUGH
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
         .collect();
     if let Some(profile) = profile {
         env.extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        for (name, secret) in &profile.secrets {
-            match secret.resolve() {
+        for (name, secret) in profile.secrets.iter().filter(|(_, s)| s.scope == scope) {
+            match secret.secret.resolve() {
                 Ok(value) => env.push((name.clone(), value.expose().to_owned())),
                 Err(e) => emitter.log("hookline", format!("secret {name} unavailable: {e}")),
             }
@@ -139,7 +146,10 @@ async fn in_folder(
         ("HOOKLINE_ATTEMPT", env.attempt.to_string()),
         ("HOOKLINE_WORKSPACE", workspace.display().to_string()),
     ];
-    let process_env = agent_env(profile, emitter, &extra);
+    let process_env = env_for(profile, SecretScope::Agent, emitter, &extra);
+    // Git runs in the executor, not the sandbox, with the git-scoped
+    // secrets the agent never sees.
+    let git_env = env_for(profile, SecretScope::Git, emitter, &extra);
     let runs_processes =
         matches!(agent.runner, RunnerSpec::Command { .. }) || profile.is_some_and(|p| !p.setup.is_empty());
     let name = format!("hookline-{}-{}", request.run_id, env.attempt);
@@ -169,7 +179,7 @@ async fn in_folder(
         Some(repository) => {
             let branch = format!("hookline/{}/{}", request.agent, request.run_id);
             let base = agent.base_branch.as_deref();
-            match workspace::clone(repository, base, &workspace, &branch, &process_env, left()).await {
+            match workspace::clone(repository, base, &workspace, &branch, &git_env, left()).await {
                 Ok(checkout) => Some(checkout),
                 Err(e) => {
                     emitter.log("hookline", format!("cannot prepare the repository: {e}"));
@@ -275,9 +285,9 @@ async fn in_folder(
     }
     if let (Some(checkout), true) = (checkout, output.exit.success()) {
         let budget = left().max(std::time::Duration::from_secs(30));
-        match workspace::changes(&checkout, &process_env, budget).await {
+        match workspace::changes(&checkout, &git_env, budget).await {
             Ok(changes) if !changes.commits.is_empty() => {
-                let pushed = agent.push && push(&checkout, &process_env, budget, emitter).await;
+                let pushed = agent.push && push(&checkout, &git_env, budget, emitter).await;
                 if agent.push && !pushed {
                     output.reason = Some("push".to_owned());
                 }

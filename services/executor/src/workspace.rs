@@ -107,7 +107,9 @@ pub async fn clone(
         ("user.name", "Hookline agent"),
         ("user.email", "agent@hookline.invalid"),
     ] {
-        if git(dir, env, &["config", key], timeout).await.is_err() {
+        // The repository's own configuration only: the executor's global one is
+        // not there for a sandboxed agent.
+        if git(dir, env, &["config", "--local", key], timeout).await.is_err() {
             git(dir, env, &["config", key, value], timeout).await?;
         }
     }

@@ -17,6 +17,7 @@ fn catalog(agent: &str, out: &Path, secret: &Path, extra: &str) -> Catalog {
         r#"
 [profiles.p]
 env = {{ HOST_SECRET = "{secret}", OUT = "{out}" }}
+secrets = {{ GIT_TOKEN = "git-scoped-value-123", AGENT_TOKEN = {{ secret = "agent-scoped-value-456", scope = "agent" }} }}
 
 [agents.hostile]
 prompt = "x"
@@ -63,9 +64,13 @@ try other_run 'ls "$WORK_ROOT" | grep -q decoy'
 try nats_url 'cat /proc/*/environ /proc/*/cmdline 2>/dev/null | od -An -tx1 | tr -d " \n" | grep -q "$NATS_HEX"'
 try host_processes '[ "$(ls /proc | grep -c "^[0-9]")" -gt 12 ]'
 try settings 'env | grep -q "^HOOKLINE_NATS\|^HOOKLINE_EXECUTOR"'
+# Joined at run time, so this script (visible in the sandbox) never holds it.
+export NEEDLE="$(printf 'git-scoped-%s' 'value-123')"
+try git_secret 'env | grep -v "^NEEDLE=" | grep -q "$NEEDLE" || grep -rqs "$NEEDLE" "$HOOKLINE_WORKSPACE/.." /tmp "$HOME"'
 try write_system 'touch /usr/hookline-escape'
 try write_outside 'touch "$OUT/escaped"'
 try network 'python3 -c "import socket; socket.create_connection((\"1.1.1.1\", 53), timeout=2)"'
+echo "agent token ${AGENT_TOKEN:-missing}"
 touch "$HOOKLINE_WORKSPACE/inside" && echo "wrote inside""#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -114,6 +119,7 @@ async fn a_hostile_agent_cannot_leave_its_sandbox() {
         "write_outside",
         "network",
         "host_processes",
+        "git_secret",
     ] {
         assert!(
             lines.contains(&format!("contained {what}")),
@@ -121,6 +127,12 @@ async fn a_hostile_agent_cannot_leave_its_sandbox() {
         );
     }
     assert!(lines.contains(&"wrote inside".to_owned()), "{lines:?}");
+    // An agent-scoped secret is there; the output shows it only because
+    // this test prints it.
+    assert!(
+        lines.contains(&"agent token agent-scoped-value-456".to_owned()),
+        "{lines:?}"
+    );
     assert!(!out.join("escaped").exists());
 }
 

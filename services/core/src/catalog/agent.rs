@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
+use super::profile_secret::ProfileSecret;
 use super::sandbox::{Limits, SandboxMode, SandboxPaths};
 use super::source::yes;
 use super::trigger::TriggerSpec;
@@ -19,9 +20,10 @@ pub struct ProfileSpec {
     /// Plain environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Secrets, given to the agent as environment variables only.
+    /// Secrets, by scope: `git` (default) only for the executor's clone
+    /// and push, `agent` in the agent's environment.
     #[serde(default)]
-    pub secrets: BTreeMap<String, SecretRef>,
+    pub secrets: BTreeMap<String, ProfileSecret>,
     /// Commands run in the workspace before the agent.
     #[serde(default)]
     pub setup: Vec<String>,

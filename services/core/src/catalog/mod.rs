@@ -13,6 +13,7 @@ use crate::ids::{EventPattern, Id};
 pub use crate::secret::{Secret, SecretError, SecretRef};
 
 mod agent;
+mod profile_secret;
 mod sandbox;
 mod schedule;
 mod source;
@@ -21,6 +22,7 @@ mod trust;
 
 use crate::settings::parse_duration;
 pub use agent::{AgentSpec, ProfileSpec, RunnerSpec};
+pub use profile_secret::{ProfileSecret, SecretScope};
 pub use sandbox::{EgressRule, Limits, SandboxMode, SandboxPaths, parse_size};
 pub use schedule::parse_cron;
 use source::yes;
@@ -211,7 +213,7 @@ impl Catalog {
         for (id, profile) in &self.profiles {
             check_id("profile", id, &mut problems);
             for (name, secret) in &profile.secrets {
-                if let Err(e) = secret.check_form() {
+                if let Err(e) = secret.secret.check_form() {
                     problems.push(format!("profile `{id}`: secret {name}: {e}"));
                 }
             }
