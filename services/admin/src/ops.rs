@@ -5,7 +5,7 @@ use std::time::Duration;
 use hookline_core::control::{self, replay::Selection};
 use hookline_core::history::{self, Query};
 use hookline_core::ids::Id;
-use hookline_core::runs::{RunRecord, RunStatus};
+use hookline_core::runs::{RecordError, RunRecord, RunStatus};
 use serde_json::Value;
 
 use crate::api::{AdminError, AdminState, Answer, reply};
@@ -94,25 +94,47 @@ pub async fn explain(state: &AdminState, event_id: &str) -> Result<(u16, Value),
     ))
 }
 
-/// `POST /v1/runs/{run_id}/cancel`.
+/// `POST /v1/runs/{run_id}/cancel`. A run no executor holds (queued,
+/// awaiting approval, or one whose holder's lease ran out) is cancelled in
+/// its record, revision-checked, so no executor starts it again; a run an
+/// executor holds is stopped by that executor.
 pub async fn cancel(state: &AdminState, run_id: &str) -> Result<(u16, Value), AdminError> {
-    // A run that is not live is known from its record at once: only a live
-    // one is worth asking the executors about.
-    let record = read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?;
-    let status = record["status"].as_str().and_then(|s| s.parse::<RunStatus>().ok());
-    if let Some(status) = status.filter(|s| s.is_final()) {
-        return Err(AdminError::Conflict(vec![format!(
-            "run `{run_id}` is already {status}"
-        )]));
-    }
-    match control::cancel_run(&state.nats, run_id, Duration::from_secs(5)).await {
-        Ok(true) => reply(
+    let cancelled = || {
+        reply(
             202,
             &model::CancelAnswer {
                 run_id: run_id.to_owned(),
                 cancelled: true,
             },
-        ),
+        )
+    };
+    for _ in 0..3 {
+        let Some((mut record, revision)) = state.records.entry(run_id).await.map_err(AdminError::unavailable)? else {
+            return Err(AdminError::NotFound(format!("no run `{run_id}`")));
+        };
+        if record.status.is_final() {
+            return Err(AdminError::Conflict(vec![format!(
+                "run `{run_id}` is already {}",
+                record.status
+            )]));
+        }
+        let now = hookline_core::clock::now_ms();
+        if record.lease.as_ref().is_some_and(|l| l.expires_at_ms > now) {
+            break; // an executor holds it: ask it
+        }
+        record.status = RunStatus::Cancelled;
+        record.reason = "cancelled".to_owned();
+        record.finished_at_ms = hookline_core::clock::now_ms();
+        record.will_retry = false;
+        match state.records.write(&record, Some(revision)).await {
+            Ok(_) => return cancelled(),
+            // Taken or changed meanwhile: look again.
+            Err(RecordError::Conflict) => continue,
+            Err(e) => return Err(AdminError::unavailable(e)),
+        }
+    }
+    match control::cancel_run(&state.nats, run_id, Duration::from_secs(5)).await {
+        Ok(true) => cancelled(),
         Ok(false) => Err(AdminError::NotFound(format!("no executor is running `{run_id}`"))),
         Err(e) => Err(AdminError::unavailable(e)),
     }

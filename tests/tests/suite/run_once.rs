@@ -279,3 +279,55 @@ async fn a_completion_redone_after_a_crash_publishes_the_same_events_under_the_s
     );
     assert!(!out.path().join("starts").exists(), "the agent was not run again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_cancelled_before_any_executor_took_it_never_starts() {
+    let out = tempfile::tempdir().expect("out");
+    let agent = script(
+        out.path(),
+        "agent.sh",
+        &format!("echo \"$HOOKLINE_RUN_ID\" >> {}/starts", out.path().display()),
+    );
+    let text = format!(
+        "[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\nsandbox_paths = {{ write = [\"{}\"] }}\n",
+        out.path().display()
+    );
+    let catalog = Catalog::parse(&text).expect("catalog");
+    let mut pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin]).await;
+    let records = Records::open(&pipeline.nats).await;
+    let event_id = clock::new_id();
+    let run_id = runs::webhook_run_id(&event_id, clock::now_ms(), "once");
+    let queued = runs::Request {
+        run: request(&run_id, &event_id),
+        msg_id: "queued".to_owned(),
+    };
+    runs::request(&pipeline.nats, &records, vec![queued], None, "")
+        .await
+        .expect("requested");
+
+    // No executor runs yet: the cancel is decided in the record, at once.
+    let (status, answer) = pipeline
+        .admin("POST", &format!("/v1/runs/{run_id}/cancel"), serde_json::Value::Null)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        records.get(&run_id).await.expect("read").map(|r| r.status),
+        Some(RunStatus::Cancelled)
+    );
+    // An executor that starts now settles the request without running it.
+    pipeline.start_service(Service::Executor).await;
+    let stream = pipeline.nats.subjects.stream(StreamKind::Runs);
+    eventually("the request to be settled", || async {
+        let mut runs = pipeline.nats.js.get_stream(&stream).await.map_err(|e| e.to_string())?;
+        match runs.info().await.map_err(|e| e.to_string())?.state.messages {
+            0 => Ok(()),
+            left => Err(format!("{left} left")),
+        }
+    })
+    .await;
+    assert!(!out.path().join("starts").exists(), "the agent never ran");
+    let (status, _) = pipeline
+        .admin("POST", &format!("/v1/runs/{run_id}/cancel"), serde_json::Value::Null)
+        .await;
+    assert_eq!(status, 409, "cancelled already");
+}
