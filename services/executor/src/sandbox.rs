@@ -1,6 +1,6 @@
 //! The bubblewrap sandbox of a `command` run: new user, PID, IPC, UTS and
-//! network namespaces (only loopback exists inside); `/usr`, `/etc` and the
-//! library folders read-only; `/proc` of the run's own processes; a private
+//! network namespaces (only loopback exists inside); `/usr` and the
+//! library folders read-only, and of `/etc` only what programs need; `/proc` of the run's own processes; a private
 //! `/tmp`; the run's folder (workspace, prompt, events file, home)
 //! writable at its own path; the agent's program folder and the agent's
 //! `sandbox_paths` as configured; nothing else of the host: not the
@@ -37,7 +37,39 @@ impl Host {
 }
 
 /// System folders mounted read-only when they exist.
-const SYSTEM: [&str; 8] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
+const SYSTEM: [&str; 7] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+/// What of `/etc` a run sees: what programs need to run, resolve names,
+/// check certificates and find their tools, and nothing else. The sandbox's
+/// user is the executor's own user, so for a root executor every root-owned
+/// file it can see is its own: `/etc/shadow`, `/etc/ssl/private` and
+/// whatever an operator keeps in `/etc` stay out.
+const ETC: [&str; 24] = [
+    "/etc/alternatives",
+    "/etc/ca-certificates",
+    "/etc/ca-certificates.conf",
+    "/etc/debian_version",
+    "/etc/gai.conf",
+    "/etc/gitconfig",
+    "/etc/group",
+    "/etc/host.conf",
+    "/etc/hosts",
+    "/etc/inputrc",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/locale.alias",
+    "/etc/localtime",
+    "/etc/mime.types",
+    "/etc/nsswitch.conf",
+    "/etc/os-release",
+    "/etc/passwd",
+    "/etc/protocols",
+    "/etc/resolv.conf",
+    "/etc/services",
+    "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf",
+];
 
 /// Host paths one run sees besides the system.
 pub struct View<'a> {
@@ -84,6 +116,18 @@ pub fn wrap(argv: &[String], view: &View<'_>) -> Vec<String> {
             Ok(target) => args.extend(["--symlink".to_owned(), target.display().to_string(), dir.to_owned()]),
             Err(_) if path.is_dir() => mount(&mut args, "--ro-bind", dir),
             Err(_) => {}
+        }
+    }
+    for path in ETC {
+        mount(&mut args, "--ro-bind-try", path);
+    }
+    // Interpreters' own settings (/etc/python3.11, /etc/perl, …).
+    if let Ok(entries) = std::fs::read_dir("/etc") {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if ["python", "perl", "ruby", "node"].iter().any(|p| name.starts_with(p)) {
+                mount(&mut args, "--ro-bind-try", &format!("/etc/{name}"));
+            }
         }
     }
     args.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"].map(str::to_owned));

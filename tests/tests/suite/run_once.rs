@@ -23,8 +23,9 @@ fn request(run_id: &str, event_id: &str) -> RunRequest {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_request_for_a_run_that_already_ended_does_not_run_the_agent_again() {
+/// The agent `once`, which records each start in `<out>/starts` (a folder
+/// its sandbox may write).
+fn once_agent() -> (tempfile::TempDir, Catalog) {
     let out = tempfile::tempdir().expect("out");
     let agent = script(
         out.path(),
@@ -35,7 +36,12 @@ async fn a_request_for_a_run_that_already_ended_does_not_run_the_agent_again() {
         "[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\nsandbox_paths = {{ write = [\"{}\"] }}\n",
         out.path().display()
     );
-    let catalog = Catalog::parse(&text).expect("catalog");
+    (out, Catalog::parse(&text).expect("catalog"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_for_a_run_that_already_ended_does_not_run_the_agent_again() {
+    let (out, catalog) = once_agent();
     let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
     let records = Records::open(&pipeline.nats).await;
     let event_id = clock::new_id();
@@ -203,17 +209,7 @@ async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_fo
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_completion_redone_after_a_crash_publishes_the_same_events_under_the_same_ids() {
     use hookline_core::outbox::PendingEvent;
-    let out = tempfile::tempdir().expect("out");
-    let agent = script(
-        out.path(),
-        "agent.sh",
-        &format!("echo \"$HOOKLINE_RUN_ID\" >> {}/starts", out.path().display()),
-    );
-    let text = format!(
-        "[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\nsandbox_paths = {{ write = [\"{}\"] }}\n",
-        out.path().display()
-    );
-    let catalog = Catalog::parse(&text).expect("catalog");
+    let (out, catalog) = once_agent();
     let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
     let records = Records::open(&pipeline.nats).await;
     let event_id = clock::new_id();
@@ -282,17 +278,7 @@ async fn a_completion_redone_after_a_crash_publishes_the_same_events_under_the_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_cancelled_before_any_executor_took_it_never_starts() {
-    let out = tempfile::tempdir().expect("out");
-    let agent = script(
-        out.path(),
-        "agent.sh",
-        &format!("echo \"$HOOKLINE_RUN_ID\" >> {}/starts", out.path().display()),
-    );
-    let text = format!(
-        "[agents.once]\nprompt = \"x\"\nrunner = {{ type = \"command\", command = [\"{agent}\"] }}\nsandbox_paths = {{ write = [\"{}\"] }}\n",
-        out.path().display()
-    );
-    let catalog = Catalog::parse(&text).expect("catalog");
+    let (out, catalog) = once_agent();
     let mut pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin]).await;
     let records = Records::open(&pipeline.nats).await;
     let event_id = clock::new_id();

@@ -60,6 +60,7 @@ const ESCAPES: &str = r#"set +e
 try() { if sh -c "$2" >/dev/null 2>&1; then echo "ESCAPED $1"; else echo "contained $1"; fi; }
 try host_file 'cat "$HOST_SECRET"'
 try executor_home 'ls -A /root | grep -q .'
+try shadow 'cat /etc/shadow'
 try other_run 'ls "$WORK_ROOT" | grep -q decoy'
 try nats_url 'cat /proc/*/environ /proc/*/cmdline 2>/dev/null | od -An -tx1 | tr -d " \n" | grep -q "$NATS_HEX"'
 try host_processes '[ "$(ls /proc | grep -c "^[0-9]")" -gt 12 ]'
@@ -120,6 +121,7 @@ async fn a_hostile_agent_cannot_leave_its_sandbox() {
         "network",
         "host_processes",
         "git_secret",
+        "shadow",
     ] {
         assert!(
             lines.contains(&format!("contained {what}")),
