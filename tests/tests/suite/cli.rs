@@ -9,10 +9,11 @@ use hookline_core::catalog::Catalog;
 use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, eventually, post, script, workspace_binary};
 use serde_json::Value;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// What one `hookline` invocation did.
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
@@ -21,7 +22,8 @@ impl Run {
     }
 }
 
-async fn hookline(pipeline: &Pipeline, token: &str, args: &[&str]) -> Run {
+/// Runs the `hookline` CLI against `pipeline`'s admin service and NATS.
+pub(crate) async fn hookline(pipeline: &Pipeline, token: &str, args: &[&str]) -> Run {
     let output = tokio::time::timeout(
         WAIT,
         tokio::process::Command::new(workspace_binary("hookline"))

@@ -11,6 +11,8 @@ use hookline_core::runs::{Records, RunRecord, RunStatus};
 use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, Service, eventually, post_github, script};
 use serde_json::{Value, json};
 
+use crate::cli::hookline;
+
 const SECRET: &str = "trust-test-github-secret";
 const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -128,23 +130,6 @@ async fn only_trusted_actors_and_listed_bots_start_runs() {
     assert_eq!(runs_started(dir.path()).len(), 2, "no run for an untrusted actor");
 }
 
-/// Runs the `hookline` CLI against the pipeline's admin service; answers
-/// its exit code, stdout and stderr.
-async fn cli(pipeline: &Pipeline, args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(hookline_tests::workspace_binary("hookline"))
-        .args(args)
-        .env("HOOKLINE_ADMIN_URL", format!("http://{}", pipeline.admin))
-        .env("HOOKLINE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .output()
-        .await
-        .expect("the CLI runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 async fn record(records: &Records, run_id: &str) -> Option<RunRecord> {
     records.get(run_id).await.ok().flatten()
 }
@@ -244,9 +229,9 @@ async fn a_rejected_or_expired_run_never_starts() {
 
     send(&pipeline, "to-reject", &comment("octocat", "NONE", false)).await;
     let rejected = held_run(&receiver).await;
-    let (code, out, _) = cli(&pipeline, &["reject", &rejected, "--as", "carol"]).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("rejected"), "{out}");
+    let run = hookline(&pipeline, ADMIN_TOKEN, &["reject", &rejected, "--as", "carol"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("rejected"), "{}", run.stdout);
     let approval = record(&records, &rejected)
         .await
         .and_then(|r| r.approval)
@@ -258,9 +243,13 @@ async fn a_rejected_or_expired_run_never_starts() {
             .is_some_and(|by| by.starts_with("carol (token:")),
         "{approval:?}"
     );
-    let (code, _, err) = cli(&pipeline, &["approve", &rejected]).await;
-    assert_ne!(code, 0, "a rejected run cannot be approved");
-    assert!(err.contains("is rejected, not awaiting approval"), "{err}");
+    let run = hookline(&pipeline, ADMIN_TOKEN, &["approve", &rejected]).await;
+    assert_ne!(run.code, 0, "a rejected run cannot be approved");
+    assert!(
+        run.stderr.contains("is rejected, not awaiting approval"),
+        "{}",
+        run.stderr
+    );
 
     // A second held run, left alone past its timeout; a router starting
     // settles held runs at once.
