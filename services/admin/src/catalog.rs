@@ -63,6 +63,11 @@ fn redact(kind: ConfigKind, id: &str, mut value: Value, revision: u64) -> Value 
                     *secret = profile_hint(secret);
                 }
             }
+            if let Some(models) = value.get_mut("models").and_then(Value::as_object_mut) {
+                for key in models.values_mut().filter_map(|m| m.get_mut("secret")) {
+                    *key = hint(key);
+                }
+            }
         }
         ConfigKind::Agent => {
             if let Some(key) = value.pointer_mut("/runner/api_key") {

@@ -137,6 +137,20 @@ pub struct RunRecord {
     /// Why the run needed a person's approval, until when, and who decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    /// Model tokens its attempt used through the gateway, if it called any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TokenUsage>,
+}
+
+/// Model token usage of one attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Calls answered.
+    pub calls: u64,
+    /// Input (prompt) tokens.
+    pub input_tokens: u64,
+    /// Output (completion) tokens.
+    pub output_tokens: u64,
 }
 
 /// An executor copy's exclusive, renewable hold on a live run: only the
@@ -205,6 +219,7 @@ impl RunRecord {
             lease: None,
             outbox: Vec::new(),
             approval: None,
+            usage: None,
         }
     }
 }

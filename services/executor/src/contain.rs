@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use std::os::fd::{FromRawFd as _, OwnedFd};
 
 use hookline_core::catalog::{AgentSpec, EgressRule, ProfileSpec, SandboxMode, SandboxPaths, parse_size};
+use hookline_core::runs::TokenUsage;
 use hookline_core::settings::parse_duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::egress::{self, Egress};
 use crate::emit::Emitter;
+use crate::gateway::{Gateway, Meter};
 use crate::limits::{Budget, Hit, RunGroup};
 use crate::runner::{ChildLimits, Exit, Gate};
 use crate::sandbox::{self, View};
@@ -23,6 +25,11 @@ pub struct Containment {
     limits: ChildLimits,
     /// The run's egress proxy, when its profile allows hosts.
     egress: Option<Egress>,
+    /// The run's model gateways: port, model name, gateway.
+    models: Vec<(u16, String, Gateway)>,
+    /// Their shared usage and budget.
+    meter: Meter,
+    emitter: Emitter,
     /// Stops the proxies when the run's containment is dropped.
     stop: CancellationToken,
     /// The bubblewrap binary, the run's folder and extra paths, when sandboxed.
@@ -87,6 +94,11 @@ impl Containment {
             procs: group.as_ref().map(|g| g.procs().to_vec()).unwrap_or_default(),
             grouped,
         };
+        let meter = Meter::default();
+        let models = match &sandbox {
+            Some(_) => gateways(agent, profile, &meter, emitter),
+            None => Vec::new(),
+        };
         let egress = match (&sandbox, profile_egress(profile)) {
             (Some(_), rules) if !rules.is_empty() => {
                 Some(Egress::new(rules, host.egress_guard.clone(), emitter.clone()))
@@ -98,12 +110,15 @@ impl Containment {
             limits,
             sandbox,
             egress,
+            models,
+            meter,
+            emitter: emitter.clone(),
             stop: CancellationToken::new(),
         })
     }
 
     /// For a run that starts no process (an `http` runner without setup).
-    pub fn no_processes(agent: &AgentSpec) -> Self {
+    pub fn no_processes(agent: &AgentSpec, emitter: &Emitter) -> Self {
         Self {
             group: None,
             limits: ChildLimits {
@@ -113,6 +128,9 @@ impl Containment {
             },
             sandbox: None,
             egress: None,
+            models: Vec::new(),
+            meter: Meter::default(),
+            emitter: emitter.clone(),
             stop: CancellationToken::new(),
         }
     }
@@ -122,26 +140,40 @@ impl Containment {
         self.egress.as_ref().map(Egress::blocked).unwrap_or_default()
     }
 
-    /// For a sandboxed run with an egress list: bubblewrap's info and
-    /// block pipes, and, once it started, the proxy listening inside the
-    /// run's network namespace before the agent is let go.
+    /// For a sandboxed run with an egress list or models: bubblewrap's
+    /// info and block pipes, and, once it started, the proxy and the model
+    /// gateways listening inside the run's network namespace before the
+    /// agent is let go.
     pub fn gate(&self) -> Option<Gate> {
-        let egress = self.egress.clone()?;
-        let stop = self.stop.clone();
+        if !self.gated() {
+            return None;
+        }
+        let (egress, models, stop) = (self.egress.clone(), self.models.clone(), self.stop.clone());
+        let emitter = self.emitter.clone();
         let (info_read, info_write) = pipe().ok()?;
         let (block_read, block_write) = pipe().ok()?;
         let after_spawn: crate::runner::AfterSpawn = Box::new(move || {
             Box::pin(async move {
-                let listener = child_pid(info_read)
-                    .await
-                    .and_then(egress::listen_in)
-                    .and_then(tokio::net::TcpListener::from_std);
-                match listener {
-                    // Served until the run's containment is dropped.
-                    Ok(listener) => drop(tokio::spawn(egress.clone().serve(listener, stop))),
-                    Err(e) => egress.note(&format!("egress proxy not started: {e}")),
+                let mut addrs: Vec<String> = egress.iter().map(|_| egress::LISTEN.to_owned()).collect();
+                addrs.extend(models.iter().map(|(port, _, _)| format!("127.0.0.1:{port}")));
+                match child_pid(info_read).await.and_then(|pid| egress::listen_in(pid, addrs)) {
+                    Ok(listeners) => {
+                        let mut listeners = listeners.into_iter();
+                        // Each is served until the run's containment is dropped.
+                        if let Some(egress) = &egress
+                            && let Some(Ok(listener)) = listeners.next().map(tokio::net::TcpListener::from_std)
+                        {
+                            drop(tokio::spawn(egress.clone().serve(listener, stop.clone())));
+                        }
+                        for ((_, _, gateway), listener) in models.iter().zip(listeners) {
+                            if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                                drop(tokio::spawn(gateway.clone().serve(listener, stop.clone())));
+                            }
+                        }
+                    }
+                    Err(e) => emitter.log("hookline", format!("egress proxy and model gateways not started: {e}")),
                 }
-                // Lets the agent start (without a network if the proxy failed).
+                // Lets the agent start (without a network if they failed).
                 let mut gate = std::fs::File::from(block_write);
                 let _ = std::io::Write::write_all(&mut gate, b"1");
             })
@@ -150,6 +182,20 @@ impl Containment {
             fds: vec![(info_write, 3), (block_read, 4)],
             after_spawn,
         })
+    }
+
+    fn gated(&self) -> bool {
+        self.egress.is_some() || !self.models.is_empty()
+    }
+
+    /// The model tokens the run used, if it has model gateways.
+    pub fn usage(&self) -> Option<TokenUsage> {
+        (!self.models.is_empty()).then(|| self.meter.usage())
+    }
+
+    /// Whether a model call was refused for the run's token budget.
+    pub fn budget_exceeded(&self) -> bool {
+        self.meter.exceeded()
     }
 
     /// The argv that runs `argv` in `cwd` as contained.
@@ -165,7 +211,7 @@ impl Containment {
             extra,
         };
         let mut wrapped = vec![bwrap.clone()];
-        if self.egress.is_some() {
+        if self.gated() {
             // See `gate`: bubblewrap says its child's pid on 3 and waits
             // for a byte on 4 before it runs the command.
             wrapped.extend(["--info-fd", "3", "--block-fd", "4"].map(str::to_owned));
@@ -188,6 +234,12 @@ impl Containment {
                 env.push((name.to_owned(), proxy.clone()));
             }
             env.push(("NO_PROXY".to_owned(), "localhost,127.0.0.1".to_owned()));
+        }
+        for (port, name, _) in &self.models {
+            env.push((
+                format!("HOOKLINE_MODEL_{}_URL", name.to_ascii_uppercase()),
+                format!("http://127.0.0.1:{port}"),
+            ));
         }
         env
     }
@@ -213,6 +265,44 @@ impl Drop for Containment {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// First port of the model gateways inside a run (the proxy has 3128).
+const FIRST_MODEL_PORT: u16 = 3129;
+
+fn gateways(
+    agent: &AgentSpec,
+    profile: Option<&ProfileSpec>,
+    meter: &Meter,
+    emitter: &Emitter,
+) -> Vec<(u16, String, Gateway)> {
+    let Some(profile) = profile else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (port, (name, model)) in (FIRST_MODEL_PORT..).zip(&profile.models) {
+        let key = match model.secret.resolve() {
+            Ok(key) => key,
+            Err(e) => {
+                emitter.log("hookline", format!("model {name} unavailable: {e}"));
+                continue;
+            }
+        };
+        let Ok(header) = hyper::header::HeaderName::from_bytes(model.header.to_ascii_lowercase().as_bytes()) else {
+            continue;
+        };
+        let gateway = Gateway::new(
+            name,
+            &model.upstream,
+            header,
+            key,
+            agent.token_budget,
+            meter,
+            emitter.clone(),
+        );
+        out.push((port, name.clone(), gateway));
+    }
+    out
 }
 
 fn profile_egress(profile: Option<&ProfileSpec>) -> Vec<EgressRule> {

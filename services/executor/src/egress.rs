@@ -238,11 +238,11 @@ async fn read_head(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     }
 }
 
-/// A listener on [`LISTEN`] inside the network namespace of process
-/// `pid`: a thread enters the namespace, binds, and ends; the socket stays
-/// in that namespace and is served from this one.
+/// Listeners on `addrs` inside the network namespace of process `pid`: a
+/// thread enters the namespace, binds, and ends; the sockets stay in that
+/// namespace and are served from this one.
 #[allow(unsafe_code)]
-pub fn listen_in(pid: u32) -> std::io::Result<std::net::TcpListener> {
+pub fn listen_in(pid: u32, addrs: Vec<String>) -> std::io::Result<Vec<std::net::TcpListener>> {
     use std::os::fd::AsRawFd as _;
     std::thread::spawn(move || {
         let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
@@ -251,9 +251,14 @@ pub fn listen_in(pid: u32) -> std::io::Result<std::net::TcpListener> {
         if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let listener = std::net::TcpListener::bind(LISTEN)?;
-        listener.set_nonblocking(true)?;
-        Ok(listener)
+        addrs
+            .iter()
+            .map(|addr| {
+                let listener = std::net::TcpListener::bind(addr)?;
+                listener.set_nonblocking(true)?;
+                Ok(listener)
+            })
+            .collect()
     })
     .join()
     .map_err(|_| std::io::Error::other("the namespace thread panicked"))?

@@ -13,6 +13,7 @@ pub mod contain;
 pub mod egress;
 pub mod emit;
 pub mod events_file;
+pub mod gateway;
 pub mod http_runner;
 pub mod lease;
 pub mod limits;

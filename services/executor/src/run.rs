@@ -226,6 +226,7 @@ async fn execute_agent(
         _ => RunStatus::Failed,
     };
     record.finished_at_ms = finished_at;
+    record.usage = output.usage;
     // Only a run the agent itself failed is tried again, and only if asked.
     let again = record.status == RunStatus::Failed && attempt < agent.max_attempts;
     record.will_retry = again;
@@ -240,6 +241,9 @@ async fn execute_agent(
         data.insert("limit".to_owned(), Value::String(limit.as_str().to_owned()));
     }
     data.insert("blocked_hosts".to_owned(), json!(output.blocked_hosts));
+    if let Some(usage) = output.usage {
+        data.insert("usage".to_owned(), json!(usage));
+    }
     outbox.push_final(final_type, data, format!("{attempt}/run.finished"));
     record.outbox = outbox.events;
     // The final record and its events are one write; the events are

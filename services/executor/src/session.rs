@@ -37,6 +37,8 @@ pub struct SessionOutput {
     pub limit: Option<Hit>,
     /// `host:port`s the run's egress proxy refused.
     pub blocked_hosts: Vec<String>,
+    /// Model tokens used through the gateway, when the run has models.
+    pub usage: Option<hookline_core::runs::TokenUsage>,
 }
 
 impl SessionOutput {
@@ -48,6 +50,7 @@ impl SessionOutput {
             code: None,
             limit: None,
             blocked_hosts: Vec::new(),
+            usage: None,
         }
     }
 
@@ -162,7 +165,7 @@ async fn in_folder(
             }
         }
     } else {
-        Containment::no_processes(agent)
+        Containment::no_processes(agent, emitter)
     };
     let process_env = contained.env(process_env);
     let deadline = Instant::now() + agent.timeout();
@@ -222,6 +225,7 @@ async fn in_folder(
                 code: None,
                 limit: None,
                 blocked_hosts: Vec::new(),
+                usage: None,
             };
         }
     }
@@ -276,8 +280,14 @@ async fn in_folder(
         code: None,
         limit: None,
         blocked_hosts: Vec::new(),
+        usage: None,
     };
     output.blocked_hosts = contained.blocked_hosts();
+    output.usage = contained.usage();
+    if contained.budget_exceeded() && output.reason.is_none() {
+        emitter.log("hookline", "the run's token budget was spent".to_owned());
+        output.reason = Some("budget_exceeded".to_owned());
+    }
     if let Some(hit) = contained.hit(&output.exit) {
         emitter.log("hookline", format!("resource limit hit: {}", hit.as_str()));
         output.reason = Some("resource_limit".to_owned());

@@ -32,6 +32,29 @@ pub struct ProfileSpec {
     /// when none is given). Empty: no network at all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub egress: Vec<String>,
+    /// Model APIs a sandboxed run calls through the executor's gateway,
+    /// which adds the key: the agent gets `HOOKLINE_MODEL_<NAME>_URL`,
+    /// never the key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, ModelSpec>,
+}
+
+/// One model API behind the gateway.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Its base URL, such as `https://api.anthropic.com`.
+    pub upstream: String,
+    /// The header the key goes in: `authorization` (default, as
+    /// `Bearer <key>`), or another such as `x-api-key` (the key alone).
+    #[serde(default = "default_header")]
+    pub header: String,
+    /// The key (a literal, `env:` or `file:`).
+    pub secret: SecretRef,
+}
+
+fn default_header() -> String {
+    "authorization".to_owned()
 }
 
 /// The process or endpoint that does an agent's work.
@@ -135,6 +158,10 @@ pub struct AgentSpec {
     /// Extra host paths a sandboxed run sees.
     #[serde(default, skip_serializing_if = "is_default")]
     pub sandbox_paths: SandboxPaths,
+    /// Most model tokens (input and output) one run may use through the
+    /// gateway; a call past it gets 429 and the run ends `budget_exceeded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<u64>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {

@@ -21,7 +21,7 @@ mod trigger;
 mod trust;
 
 use crate::settings::parse_duration;
-pub use agent::{AgentSpec, ProfileSpec, RunnerSpec};
+pub use agent::{AgentSpec, ModelSpec, ProfileSpec, RunnerSpec};
 pub use profile_secret::{ProfileSecret, SecretScope};
 pub use sandbox::{EgressRule, Limits, SandboxMode, SandboxPaths, parse_size};
 pub use schedule::parse_cron;
@@ -328,6 +328,22 @@ impl Catalog {
                     problems.push(format!("profile `{id}`: {e}"));
                 }
             }
+            for (name, model) in &profile.models {
+                if !(model.upstream.starts_with("https://") || model.upstream.starts_with("http://")) {
+                    problems.push(format!("profile `{id}`: models.{name}.upstream must be an http(s) URL"));
+                }
+                if hyper_header_ok(&model.header).is_err() {
+                    problems.push(format!("profile `{id}`: models.{name}.header is not a header name"));
+                }
+                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    problems.push(format!(
+                        "profile `{id}`: model name `{name}`: use letters, digits and _"
+                    ));
+                }
+                if let Err(e) = model.secret.check_form() {
+                    problems.push(format!("profile `{id}`: models.{name}.secret: {e}"));
+                }
+            }
         }
         for (id, sub) in &self.subscriptions {
             check_id("subscription", id, &mut problems);
@@ -367,3 +383,12 @@ impl Catalog {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether `name` is a valid HTTP header name.
+fn hyper_header_ok(name: &str) -> Result<(), ()> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if valid { Ok(()) } else { Err(()) }
+}
