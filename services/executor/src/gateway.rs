@@ -209,6 +209,14 @@ impl Gateway {
     }
 }
 
+/// The usage a whole answer (JSON, or a server-sent event stream) reports.
+pub fn usage_of(body: &[u8]) -> TokenUsage {
+    let mut tap = Tap::default();
+    tap.feed(body);
+    tap.feed(b"\n");
+    tap.seen
+}
+
 fn answer(status: u16, code: &str, message: &str) -> Response<BoxBody<Bytes, hyper::Error>> {
     let body = serde_json::json!({"error": {"type": code, "message": message}}).to_string();
     let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());

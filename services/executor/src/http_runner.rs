@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hookline_core::catalog::SecretRef;
+use hookline_core::runs::TokenUsage;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -63,7 +64,14 @@ pub fn answer(response: &Value) -> Option<&str> {
 }
 
 /// Calls the endpoint; `log` gets the answer (or the error) line by line.
-pub async fn run(request: ChatRequest<'_>, mut log: impl FnMut(&str, String)) -> Exit {
+/// Answers how it ended and the tokens the answer reports using.
+pub async fn run(request: ChatRequest<'_>, log: impl FnMut(&str, String)) -> (Exit, Option<TokenUsage>) {
+    let mut usage = None;
+    let exit = call(request, log, &mut usage).await;
+    (exit, usage)
+}
+
+async fn call(request: ChatRequest<'_>, mut log: impl FnMut(&str, String), usage: &mut Option<TokenUsage>) -> Exit {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()
@@ -107,6 +115,7 @@ pub async fn run(request: ChatRequest<'_>, mut log: impl FnMut(&str, String)) ->
         }
         Ok(Ok(pair)) => pair,
     };
+    *usage = Some(crate::gateway::usage_of(&bytes)).filter(|u| u.calls > 0);
     let text = String::from_utf8_lossy(&bytes);
     if !(200..300).contains(&status) {
         log(

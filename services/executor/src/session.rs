@@ -229,6 +229,7 @@ async fn in_folder(
             };
         }
     }
+    let mut http_usage = None;
     let exit = match &agent.runner {
         RunnerSpec::Command { command } => {
             let spawn = Spawn {
@@ -269,7 +270,9 @@ async fn in_folder(
                 timeout: left(),
                 cancel: env.cancel.clone(),
             };
-            http_runner::run(chat, |stream, line| emitter.log(stream, line)).await
+            let (exit, usage) = http_runner::run(chat, |stream, line| emitter.log(stream, line)).await;
+            http_usage = usage;
+            exit
         }
     };
     let events_text = std::fs::read_to_string(&events_path).unwrap_or_default();
@@ -283,7 +286,7 @@ async fn in_folder(
         usage: None,
     };
     output.blocked_hosts = contained.blocked_hosts();
-    output.usage = contained.usage();
+    output.usage = contained.usage().or(http_usage);
     if contained.budget_exceeded() && output.reason.is_none() {
         emitter.log("hookline", "the run's token budget was spent".to_owned());
         output.reason = Some("budget_exceeded".to_owned());

@@ -38,7 +38,8 @@ async fn the_http_runner_asks_a_chat_completions_endpoint() {
                 hookline_core::serve::json(
                     200,
                     &serde_json::json!({"id": "c1", "object": "chat.completion",
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Root cause: a nil map.\nFix: initialise it."}}]}),
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Root cause: a nil map.\nFix: initialise it."}}],
+                        "usage": {"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30}}),
                 )
             }
         },
@@ -88,12 +89,14 @@ triggers = [{{ source = "gh" }}]
         )
     );
     // The answer is the run's output, in its own log subject.
-    let run_id = events
-        .iter()
-        .find(|e| e.r#type == "run.completed")
-        .expect("completed")
-        .run_id
-        .clone();
+    let completed = events.iter().find(|e| e.r#type == "run.completed").expect("completed");
+    let run_id = completed.run_id.clone();
+    // Its usage is counted as the gateway counts it.
+    let data: serde_json::Value = serde_json::from_slice(&completed.data_json).expect("data");
+    assert_eq!(
+        data["usage"],
+        serde_json::json!({"calls": 1, "input_tokens": 21, "output_tokens": 9})
+    );
     let deadline = Instant::now() + WAIT;
     let lines = loop {
         let lines: Vec<String> = pipeline
