@@ -16,3 +16,8 @@ pub fn rfc3339_ms(ms: i64) -> String {
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// The UTC day of `ms` (unix milliseconds) as `YYYY-MM-DD`.
+pub fn utc_day(ms: i64) -> String {
+    rfc3339_ms(ms).chars().take(10).collect()
+}

@@ -23,6 +23,9 @@ pub enum StateError {
     /// A delete failed.
     #[error("state delete failed: {0}")]
     Delete(#[from] kv::DeleteError),
+    /// A revision-checked write kept failing.
+    #[error("state not written after several tries")]
+    Busy,
 }
 
 /// The state bucket, opened once.
@@ -83,6 +86,37 @@ impl State {
     pub async fn clear_failing(&self, subscription: &str) -> Result<(), StateError> {
         self.kv.delete(self.subjects.state_failing_since(subscription)).await?;
         Ok(())
+    }
+
+    /// The model tokens `agent`'s runs used on `day` (UTC, `YYYY-MM-DD`).
+    pub async fn daily_tokens(&self, agent: &str, day: &str) -> Result<u64, StateError> {
+        let used = self.read(self.subjects.state_daily_tokens(agent, day)).await?;
+        Ok(used.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    }
+
+    /// Adds `tokens` to `agent`'s total for `day`, revision-checked (copies
+    /// adding at once each add theirs); answers the new total.
+    pub async fn add_daily_tokens(&self, agent: &str, day: &str, tokens: u64) -> Result<u64, StateError> {
+        let key = self.subjects.state_daily_tokens(agent, day);
+        let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
+        for _ in 0..10 {
+            let entry = self.kv.entry(&key).await?;
+            let (before, revision) = match &entry {
+                Some(e) if e.operation == kv::Operation::Put => (number(&e.value).unwrap_or(0), Some(e.revision)),
+                Some(e) => (0, Some(e.revision)),
+                None => (0, None),
+            };
+            let total = before.saturating_add(tokens);
+            let value = Bytes::from(total.to_string());
+            let written = match revision {
+                Some(revision) => self.kv.update(&key, value, revision).await.is_ok(),
+                None => self.kv.create(&key, value).await.is_ok(),
+            };
+            if written {
+                return Ok(u64::try_from(total).unwrap_or(0));
+            }
+        }
+        Err(StateError::Busy)
     }
 
     /// The last schedule tick `agent` fired (unix seconds).

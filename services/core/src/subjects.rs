@@ -180,6 +180,12 @@ impl Subjects {
         format!("subscription.{subscription}.failing_since")
     }
 
+    /// State key: the model tokens an agent's runs used on one UTC day
+    /// (`YYYY-MM-DD`).
+    pub fn state_daily_tokens(&self, agent: &str, day: &str) -> String {
+        format!("agent.{agent}.tokens.{day}")
+    }
+
     /// State key: the last schedule tick an agent fired (unix seconds).
     pub fn state_last_tick(&self, agent: &str) -> String {
         format!("schedule.{agent}.last_tick")

@@ -56,10 +56,13 @@ fn budget(agent: &AgentSpec) -> Budget {
 }
 
 impl Containment {
-    /// Prepares `agent`'s run `name` in `run_dir` on `host`.
+    /// Prepares `agent`'s run `name` in `run_dir` on `host`, its model
+    /// calls capped at `token_budget` tokens.
+    #[allow(clippy::too_many_arguments)]
     pub fn prepare(
         agent: &AgentSpec,
         profile: Option<&ProfileSpec>,
+        token_budget: Option<u64>,
         name: &str,
         run_dir: &Path,
         host: &sandbox::Host,
@@ -96,7 +99,7 @@ impl Containment {
         };
         let meter = Meter::default();
         let models = match &sandbox {
-            Some(_) => gateways(agent, profile, &meter, emitter),
+            Some(_) => gateways(profile, token_budget, &meter, emitter),
             None => Vec::new(),
         };
         let egress = match (&sandbox, profile_egress(profile)) {
@@ -271,8 +274,8 @@ impl Drop for Containment {
 const FIRST_MODEL_PORT: u16 = 3129;
 
 fn gateways(
-    agent: &AgentSpec,
     profile: Option<&ProfileSpec>,
+    token_budget: Option<u64>,
     meter: &Meter,
     emitter: &Emitter,
 ) -> Vec<(u16, String, Gateway)> {
@@ -291,15 +294,7 @@ fn gateways(
         let Ok(header) = hyper::header::HeaderName::from_bytes(model.header.to_ascii_lowercase().as_bytes()) else {
             continue;
         };
-        let gateway = Gateway::new(
-            name,
-            &model.upstream,
-            header,
-            key,
-            agent.token_budget,
-            meter,
-            emitter.clone(),
-        );
+        let gateway = Gateway::new(name, &model.upstream, header, key, token_budget, meter, emitter.clone());
         out.push((port, name.clone(), gateway));
     }
     out

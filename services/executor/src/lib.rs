@@ -114,6 +114,7 @@ pub struct App {
     background: CancellationToken,
     /// Whether bubblewrap works here, found once at start.
     sandbox: Arc<crate::sandbox::Host>,
+    state: Option<hookline_core::state::State>,
 }
 
 impl App {
@@ -137,6 +138,10 @@ impl App {
                 );
             }
         }
+        let state = hookline_core::state::State::open(&nats)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "State bucket unavailable: daily token budgets are not kept."))
+            .ok();
         Ok(Self {
             nats,
             health,
@@ -144,6 +149,7 @@ impl App {
             config,
             background,
             sandbox,
+            state,
         })
     }
 
@@ -175,6 +181,7 @@ impl App {
         let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         let sandbox = self.sandbox.clone();
+        let state = self.state.clone();
         supervise::per_item(
             self.catalog.clone(),
             shutdown,
@@ -196,6 +203,7 @@ impl App {
                     registry: registry.clone(),
                     records: records.clone(),
                     sandbox: sandbox.clone(),
+                    state: state.clone(),
                 };
                 ctx.run(agent, max_concurrency, stop)
             },
@@ -245,6 +253,7 @@ struct AgentConsumer {
     registry: Registry,
     records: Records,
     sandbox: Arc<crate::sandbox::Host>,
+    state: Option<hookline_core::state::State>,
 }
 
 impl AgentConsumer {
@@ -264,13 +273,14 @@ impl AgentConsumer {
         let logs = self.logs.clone();
         let owner = self.owner.clone();
         let sandbox = self.sandbox.clone();
+        let state = self.state.clone();
         consume::run(
             self.nats.js.clone(),
             spec,
             move |msg| {
                 let (nats, registry, work_root) = (nats.clone(), registry.clone(), work_root.clone());
                 let (records, logs, owner) = (records.clone(), logs.clone(), owner.clone());
-                let sandbox = sandbox.clone();
+                let (sandbox, state) = (sandbox.clone(), state.clone());
                 let catalog = catalog.borrow().clone();
                 async move {
                     let (request, parent) = match consume::decode::<RunRequest>(&msg) {
@@ -299,6 +309,7 @@ impl AgentConsumer {
                         traceparent: TraceParent::continue_or_new(parent.as_deref()).to_string(),
                         cancel,
                         sandbox: &sandbox,
+                        state: state.as_ref(),
                     };
                     let outcome = run::execute(env, request).await;
                     registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);

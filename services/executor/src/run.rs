@@ -49,6 +49,8 @@ pub struct RunEnv<'a> {
     pub cancel: CancellationToken,
     /// What the executor found at start about bubblewrap.
     pub sandbox: &'a crate::sandbox::Host,
+    /// The state bucket (daily token totals), when it could be opened.
+    pub state: Option<&'a hookline_core::state::State>,
 }
 
 fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
@@ -227,6 +229,15 @@ async fn execute_agent(
     };
     record.finished_at_ms = finished_at;
     record.usage = output.usage;
+    if let (Some(state), Some(usage)) = (env.state, output.usage) {
+        let day = clock::utc_day(finished_at);
+        if let Err(e) = state
+            .add_daily_tokens(&record.agent, &day, usage.input_tokens + usage.output_tokens)
+            .await
+        {
+            tracing::warn!(agent = %record.agent, error = %e, "Daily token total not updated.");
+        }
+    }
     // Only a run the agent itself failed is tried again, and only if asked.
     let again = record.status == RunStatus::Failed && attempt < agent.max_attempts;
     record.will_retry = again;

@@ -156,8 +156,27 @@ async fn in_folder(
     let runs_processes =
         matches!(agent.runner, RunnerSpec::Command { .. }) || profile.is_some_and(|p| !p.setup.is_empty());
     let name = format!("hookline-{}-{}", request.run_id, env.attempt);
+    // What is left of the agent's daily token budget caps this run's.
+    let daily_left = match (agent.daily_token_budget, env.state) {
+        (Some(budget), Some(state)) => {
+            let day = hookline_core::clock::utc_day(hookline_core::clock::now_ms());
+            Some(budget.saturating_sub(state.daily_tokens(&request.agent, &day).await.unwrap_or(0)))
+        }
+        _ => None,
+    };
+    if daily_left == Some(0) {
+        emitter.log(
+            "hookline",
+            "the agent's daily token budget is spent; run not started".to_owned(),
+        );
+        return SessionOutput::failed("budget_exceeded");
+    }
+    let token_budget = match (agent.token_budget, daily_left) {
+        (Some(run), Some(day)) => Some(run.min(day)),
+        (run, day) => run.or(day),
+    };
     let contained = if runs_processes {
-        match Containment::prepare(agent, profile, &name, &run_dir, env.sandbox, emitter) {
+        match Containment::prepare(agent, profile, token_budget, &name, &run_dir, env.sandbox, emitter) {
             Ok(contained) => contained,
             Err(e) => {
                 emitter.log("hookline", format!("run not started: {e}"));

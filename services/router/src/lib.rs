@@ -109,6 +109,7 @@ impl App {
         let sinks = Sinks {
             decisions: nats.js.get_key_value(nats.subjects.decisions_bucket()).await.ok(),
             approvals: Approvals::open(&nats, records.clone()).await,
+            state: hookline_core::state::State::open(&nats).await.ok(),
             records,
             nats: nats.clone(),
         };
@@ -195,6 +196,35 @@ struct Sinks {
     decisions: Option<kv::Store>,
     records: Records,
     approvals: Approvals,
+    /// Daily token totals, for agents with a daily budget.
+    state: Option<hookline_core::state::State>,
+}
+
+/// Takes out of `matched` the agents whose daily token budget is spent;
+/// answers them, with why, for the decision record.
+async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> Vec<Value> {
+    let mut spent = Vec::new();
+    let Some(state) = &sinks.state else {
+        return spent;
+    };
+    let day = clock::utc_day(clock::now_ms());
+    let mut keep = Vec::with_capacity(matched.len());
+    for agent in matched.drain(..) {
+        let budget = table.catalog.agents.get(agent).and_then(|a| a.daily_token_budget);
+        if let Some(budget) = budget {
+            let used = state.daily_tokens(agent, &day).await.unwrap_or(0);
+            if used >= budget {
+                spent.push(json!({
+                    "agent": agent,
+                    "explain": format!("skipped: daily token budget spent ({used} of {budget} tokens on {day})"),
+                }));
+                continue;
+            }
+        }
+        keep.push(agent);
+    }
+    *matched = keep;
+    spent
 }
 
 async fn handle(sinks: &Sinks, table: &Table, msg: &jetstream::Message) -> Outcome {
@@ -215,7 +245,8 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     let nats = &sinks.nats;
     let body: Value = serde_json::from_slice(&event.body).unwrap_or(Value::Null);
     let ctx = hookline_providers::context(&event, &body, table.catalog.sources.get(&event.source));
-    let decision = table.routes.decide(&ctx, &body);
+    let mut decision = table.routes.decide(&ctx, &body);
+    let spent = budget_spent(sinks, table, &mut decision.matched).await;
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
     if let Some(kv) = &sinks.decisions {
         let record = json!({
@@ -225,6 +256,7 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
             "context": {"event": ctx.event, "action": ctx.action, "repo": ctx.repo, "labels": ctx.labels,
                         "branch": ctx.branch, "author": ctx.author, "conclusion": ctx.conclusion},
             "matched": decision.matched,
+            "budget_spent": spent,
             "untrusted": decision.untrusted.iter().map(|h| json!({
                 "agent": h.agent, "actor": h.actor, "reason": h.reason, "outcome": h.outcome,
                 "explain": format!("{}: {}", match h.outcome {

@@ -11,6 +11,7 @@ mod e2e;
 mod executor;
 mod executor_http;
 mod ingest;
+mod models;
 mod notifier;
 mod operations;
 mod redelivery;

@@ -34,7 +34,7 @@ profile = "p"
 }
 
 /// Starts a manual run of `hostile` and waits for its final record.
-async fn run_once(pipeline: &Pipeline) -> (RunRecord, Vec<String>) {
+pub(crate) async fn run_once(pipeline: &Pipeline) -> (RunRecord, Vec<String>) {
     let (status, manual) = pipeline.admin("POST", "/v1/agents/hostile/run", json!({})).await;
     assert_eq!(status, 202, "{manual}");
     let run_id = manual["run_id"].as_str().expect("run id").to_owned();
@@ -272,117 +272,4 @@ profile = "p"
         .expect("run.completed");
     let data: Value = serde_json::from_slice(&completed.data_json).expect("data");
     assert_eq!(data["blocked_hosts"], json!(["evil.example:443"]));
-}
-
-/// A stand-in for a model API on loopback: `/v1/messages` answers JSON,
-/// `/v1/stream` server-sent events (in two chunks), each 400 input and
-/// 600 output tokens, Anthropic-style. Answers the `x-api-key` it saw on
-/// each call.
-async fn model_server() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    hookline_core::shutdown::CancellationToken,
-) {
-    use bytes::Bytes;
-    use hookline_core::serve;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let keys: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
-    let seen = keys.clone();
-    let stop = hookline_core::shutdown::CancellationToken::new();
-    tokio::spawn(serve::serve(
-        listener,
-        move |req: hyper::Request<hyper::body::Incoming>, _| {
-            let seen = seen.clone();
-            async move {
-                let key = req
-                    .headers()
-                    .get("x-api-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned();
-                seen.lock().expect("lock").push(key);
-                if req.uri().path() == "/v1/stream" {
-                    let chunks = [
-                        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":400,\"output_tokens\":1}}}\n\n",
-                        "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":600}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-                    ];
-                    let stream = futures::stream::iter(chunks.map(|c: &'static str| Bytes::from_static(c.as_bytes())));
-                    let mut response = hyper::Response::new(serve::streamed(stream));
-                    response.headers_mut().insert(
-                        "content-type",
-                        hyper::header::HeaderValue::from_static("text/event-stream"),
-                    );
-                    response
-                } else {
-                    serve::json(
-                        200,
-                        &json!({"type": "message", "content": [{"type": "text", "text": "hi"}],
-                                "usage": {"input_tokens": 400, "output_tokens": 600}}),
-                    )
-                }
-            }
-        },
-        serve::Limits::default(),
-        stop.clone(),
-        std::time::Duration::from_secs(1),
-    ));
-    (url, keys, stop)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_model_gateway_adds_the_key_counts_tokens_and_enforces_the_budget() {
-    let (upstream, keys, _stop) = model_server().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let body = r#"export NEEDLE="$(printf 'model-key-%s' '789')"
-if env | grep -v "^NEEDLE=" | grep -q "$NEEDLE" || grep -rqs "$NEEDLE" "$HOOKLINE_WORKSPACE/.." /tmp "$HOME"; then echo "KEY FOUND"; fi
-python3 - <<'PY'
-import os, urllib.request, urllib.error
-base = os.environ["HOOKLINE_MODEL_ANTHROPIC_URL"]
-for path in ["/v1/messages", "/v1/stream", "/v1/messages"]:
-    req = urllib.request.Request(base + path, data=b'{"model":"m"}', headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            r.read()
-            print("CALL", path, r.status)
-    except urllib.error.HTTPError as e:
-        print("CALL", path, e.code)
-PY"#;
-    let agent = script(dir.path(), "agent.sh", body);
-    let text = format!(
-        r#"
-[profiles.p]
-models = {{ anthropic = {{ upstream = "{upstream}", header = "x-api-key", secret = "model-key-789" }} }}
-
-[agents.hostile]
-prompt = "x"
-runner = {{ type = "command", command = ["{agent}"] }}
-profile = "p"
-token_budget = 2500
-"#
-    );
-    let catalog = Catalog::parse(&text).expect("parse");
-    catalog.validate().expect("valid");
-    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin, Service::Executor]).await;
-    let (record, lines) = run_once(&pipeline).await;
-    assert!(!lines.contains(&"KEY FOUND".to_owned()), "{lines:?}");
-    for expected in ["CALL /v1/messages 200", "CALL /v1/stream 200", "CALL /v1/messages 429"] {
-        assert!(lines.contains(&expected.to_owned()), "{expected}: {lines:?}");
-    }
-    assert_eq!(
-        (record.status, record.reason.as_str()),
-        (RunStatus::Failed, "budget_exceeded"),
-        "{lines:?}"
-    );
-    let usage = record.usage.expect("usage in the record");
-    assert_eq!(
-        (usage.calls, usage.input_tokens, usage.output_tokens),
-        (2, 800, 1200),
-        "exact for a plain and a streamed answer"
-    );
-    assert_eq!(
-        *keys.lock().expect("lock"),
-        ["model-key-789", "model-key-789"],
-        "the upstream got the key on each forwarded call; the refused one never left"
-    );
 }

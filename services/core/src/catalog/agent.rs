@@ -162,6 +162,11 @@ pub struct AgentSpec {
     /// gateway; a call past it gets 429 and the run ends `budget_exceeded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_budget: Option<u64>,
+    /// Most model tokens all of this agent's runs may use in one UTC day:
+    /// once spent, its triggers are skipped (the decision says why) and a
+    /// run already under way gets no further model call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_token_budget: Option<u64>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {

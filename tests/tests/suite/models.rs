@@ -1,0 +1,191 @@
+//! The model gateway against a real local HTTP server standing in for a
+//! model API: the key stays outside the sandbox, usage is counted from
+//! plain and streamed answers, a run's token budget and an agent's daily
+//! budget hold.
+
+use hookline_core::catalog::Catalog;
+use hookline_core::runs::RunStatus;
+use hookline_tests::{Pipeline, Service, eventually, script};
+use serde_json::{Value, json};
+
+use crate::sandbox::run_once;
+
+/// A stand-in for a model API on loopback: `/v1/messages` answers JSON,
+/// `/v1/stream` server-sent events (in two chunks), each 400 input and
+/// 600 output tokens, Anthropic-style. Answers the `x-api-key` it saw on
+/// each call.
+async fn model_server() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    hookline_core::shutdown::CancellationToken,
+) {
+    use bytes::Bytes;
+    use hookline_core::serve;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let keys: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+    let seen = keys.clone();
+    let stop = hookline_core::shutdown::CancellationToken::new();
+    tokio::spawn(serve::serve(
+        listener,
+        move |req: hyper::Request<hyper::body::Incoming>, _| {
+            let seen = seen.clone();
+            async move {
+                let key = req
+                    .headers()
+                    .get("x-api-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                seen.lock().expect("lock").push(key);
+                if req.uri().path() == "/v1/stream" {
+                    let chunks = [
+                        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":400,\"output_tokens\":1}}}\n\n",
+                        "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":600}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+                    ];
+                    let stream = futures::stream::iter(chunks.map(|c: &'static str| Bytes::from_static(c.as_bytes())));
+                    let mut response = hyper::Response::new(serve::streamed(stream));
+                    response.headers_mut().insert(
+                        "content-type",
+                        hyper::header::HeaderValue::from_static("text/event-stream"),
+                    );
+                    response
+                } else {
+                    serve::json(
+                        200,
+                        &json!({"type": "message", "content": [{"type": "text", "text": "hi"}],
+                                "usage": {"input_tokens": 400, "output_tokens": 600}}),
+                    )
+                }
+            }
+        },
+        serve::Limits::default(),
+        stop.clone(),
+        std::time::Duration::from_secs(1),
+    ));
+    (url, keys, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_model_gateway_adds_the_key_counts_tokens_and_enforces_the_budget() {
+    let (upstream, keys, _stop) = model_server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let body = r#"export NEEDLE="$(printf 'model-key-%s' '789')"
+if env | grep -v "^NEEDLE=" | grep -q "$NEEDLE" || grep -rqs "$NEEDLE" "$HOOKLINE_WORKSPACE/.." /tmp "$HOME"; then echo "KEY FOUND"; fi
+python3 - <<'PY'
+import os, urllib.request, urllib.error
+base = os.environ["HOOKLINE_MODEL_ANTHROPIC_URL"]
+for path in ["/v1/messages", "/v1/stream", "/v1/messages"]:
+    req = urllib.request.Request(base + path, data=b'{"model":"m"}', headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+            print("CALL", path, r.status)
+    except urllib.error.HTTPError as e:
+        print("CALL", path, e.code)
+PY"#;
+    let agent = script(dir.path(), "agent.sh", body);
+    let text = format!(
+        r#"
+[profiles.p]
+models = {{ anthropic = {{ upstream = "{upstream}", header = "x-api-key", secret = "model-key-789" }} }}
+
+[agents.hostile]
+prompt = "x"
+runner = {{ type = "command", command = ["{agent}"] }}
+profile = "p"
+token_budget = 2500
+"#
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    catalog.validate().expect("valid");
+    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin, Service::Executor]).await;
+    let (record, lines) = run_once(&pipeline).await;
+    assert!(!lines.contains(&"KEY FOUND".to_owned()), "{lines:?}");
+    for expected in ["CALL /v1/messages 200", "CALL /v1/stream 200", "CALL /v1/messages 429"] {
+        assert!(lines.contains(&expected.to_owned()), "{expected}: {lines:?}");
+    }
+    assert_eq!(
+        (record.status, record.reason.as_str()),
+        (RunStatus::Failed, "budget_exceeded"),
+        "{lines:?}"
+    );
+    let usage = record.usage.expect("usage in the record");
+    let state = hookline_core::state::State::open(&pipeline.nats).await.expect("state");
+    let today = hookline_core::clock::utc_day(hookline_core::clock::now_ms());
+    assert_eq!(
+        state.daily_tokens("hostile", &today).await.expect("daily"),
+        2000,
+        "the run's tokens count towards the agent's day"
+    );
+    assert_eq!(
+        (usage.calls, usage.input_tokens, usage.output_tokens),
+        (2, 800, 1200),
+        "exact for a plain and a streamed answer"
+    );
+    assert_eq!(
+        *keys.lock().expect("lock"),
+        ["model-key-789", "model-key-789"],
+        "the upstream got the key on each forwarded call; the refused one never left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spent_daily_budget_skips_triggers_and_stops_runs_before_they_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(dir.path(), "agent.sh", &format!("touch {}/ran", dir.path().display()));
+    let text = format!(
+        r#"
+[sources.gh]
+provider = "github"
+secrets = ["budget-test-secret"]
+
+[agents.hostile]
+prompt = "x"
+runner = {{ type = "command", command = ["{agent}"] }}
+daily_token_budget = 1000
+sandbox_paths = {{ write = ["{}"] }}
+triggers = [{{ source = "gh", events = ["push"] }}]
+"#,
+        dir.path().display()
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    catalog.validate().expect("valid");
+    let pipeline = Pipeline::start(&catalog, &[]).await;
+    let state = hookline_core::state::State::open(&pipeline.nats).await.expect("state");
+    let today = hookline_core::clock::utc_day(hookline_core::clock::now_ms());
+    state.add_daily_tokens("hostile", &today, 1000).await.expect("spent");
+
+    let (record, lines) = run_once(&pipeline).await;
+    assert_eq!(
+        (record.status, record.reason.as_str()),
+        (RunStatus::Failed, "budget_exceeded"),
+        "{lines:?}"
+    );
+    let (status, answer) = hookline_tests::post_github(
+        &pipeline.webhook_url("gh"),
+        "budget-test-secret",
+        "push",
+        "budget-1",
+        r#"{"ref": "refs/heads/main", "sender": {"login": "alice"}}"#,
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let event_id = answer["event_id"].as_str().expect("event id").to_owned();
+    let decision = eventually("the decision", || async {
+        match pipeline
+            .admin("GET", &format!("/v1/events/{event_id}/explain"), Value::Null)
+            .await
+        {
+            (200, d) => Ok(d),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(decision["matched"], json!([]), "{decision}");
+    assert_eq!(
+        decision["budget_spent"][0]["explain"],
+        format!("skipped: daily token budget spent (1000 of 1000 tokens on {today})")
+    );
+    assert!(!dir.path().join("ran").exists(), "the agent never ran");
+}
