@@ -184,6 +184,26 @@ fn storage(settings: &NatsSettings) -> stream::StorageType {
     }
 }
 
+/// Turns off direct gets on a bucket: with several replicas a direct get
+/// may be answered by a follower that lags, and the records decide who runs
+/// what (an outbox seen empty on a stale copy stays unpublished for good).
+/// Reads then go through the stream's leader, after every acknowledged
+/// write.
+async fn read_from_leader(nats: &Nats, bucket: &str) -> Result<(), NatsError> {
+    let name = format!("KV_{bucket}");
+    let failed = |e: &dyn std::fmt::Display| NatsError::Bucket {
+        name: bucket.to_owned(),
+        reason: e.to_string(),
+    };
+    let mut stream = nats.js.get_stream(&name).await.map_err(|e| failed(&e))?;
+    let mut config = stream.info().await.map_err(|e| failed(&e))?.config.clone();
+    if config.allow_direct {
+        config.allow_direct = false;
+        nats.js.update_stream(config).await.map_err(|e| failed(&e))?;
+    }
+    Ok(())
+}
+
 /// Creates or updates every stream and bucket.
 pub async fn ensure_layout(nats: &Nats, settings: &NatsSettings) -> Result<(), NatsError> {
     for kind in StreamKind::ALL {
@@ -209,6 +229,7 @@ pub async fn ensure_layout(nats: &Nats, settings: &NatsSettings) -> Result<(), N
     ];
     for (bucket, history, max_age) in buckets {
         if nats.js.get_key_value(&bucket).await.is_ok() {
+            read_from_leader(nats, &bucket).await?;
             continue;
         }
         nats.js
@@ -222,9 +243,10 @@ pub async fn ensure_layout(nats: &Nats, settings: &NatsSettings) -> Result<(), N
             })
             .await
             .map_err(|e| NatsError::Bucket {
-                name: bucket,
+                name: bucket.clone(),
                 reason: e.to_string(),
             })?;
+        read_from_leader(nats, &bucket).await?;
     }
     Ok(())
 }
