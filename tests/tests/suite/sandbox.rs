@@ -68,6 +68,7 @@ try settings 'env | grep -q "^HOOKLINE_NATS\|^HOOKLINE_EXECUTOR"'
 # Joined at run time, so this script (visible in the sandbox) never holds it.
 export NEEDLE="$(printf 'git-scoped-%s' 'value-123')"
 try git_secret 'env | grep -v "^NEEDLE=" | grep -q "$NEEDLE" || grep -rqs "$NEEDLE" "$HOOKLINE_WORKSPACE/.." /tmp "$HOME"'
+try git_push 'cd "$HOOKLINE_WORKSPACE" && git init -q pushme && cd pushme && git -c user.name=x -c user.email=x@x commit -q --allow-empty -m x && git push -q "$REMOTE" HEAD:main'
 try write_system 'touch /usr/hookline-escape'
 try write_outside 'touch "$OUT/escaped"'
 try network 'python3 -c "import socket; socket.create_connection((\"1.1.1.1\", 53), timeout=2)"'
@@ -88,12 +89,21 @@ async fn a_hostile_agent_cannot_leave_its_sandbox() {
     // Written now that the executor's NATS URL is known; as hex, so the
     // check itself never spells it.
     let needle = hex::encode(pipeline.server.url().as_bytes());
+    // A repository on the host the agent would push to by itself.
+    let remote = dir.path().join("remote.git");
+    let made = std::process::Command::new("git")
+        .args(["init", "--bare", "-q"])
+        .arg(&remote)
+        .status()
+        .expect("git");
+    assert!(made.success());
     script(
         &bin,
         "hostile.sh",
         &format!(
-            "export WORK_ROOT={}\nexport NATS_HEX={needle}\n{ESCAPES}",
-            work.display()
+            "export WORK_ROOT={}\nexport NATS_HEX={needle}\nexport REMOTE={}\n{ESCAPES}",
+            work.display(),
+            remote.display()
         ),
     );
     // The executor as a real process, its settings in its environment as
@@ -122,6 +132,7 @@ async fn a_hostile_agent_cannot_leave_its_sandbox() {
         "host_processes",
         "git_secret",
         "shadow",
+        "git_push",
     ] {
         assert!(
             lines.contains(&format!("contained {what}")),
