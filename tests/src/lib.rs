@@ -169,6 +169,22 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Waits until every message of a work-queue stream has been settled
+    /// (acked or terminated): `what` names the wait in a failure.
+    pub async fn wait_until_settled(&self, kind: StreamKind, what: &str) {
+        let name = self.nats.subjects.stream(kind);
+        eventually(what, || async {
+            let mut stream = self.nats.js.get_stream(&name).await.map_err(|e| e.to_string())?;
+            match stream.info().await.map_err(|e| e.to_string())?.state.messages {
+                0 => Ok(()),
+                left => Err(format!("{left} messages left")),
+            }
+        })
+        .await;
+    }
+}
+
 /// Every message currently in a stream, oldest first.
 pub async fn stream_messages(nats: &Nats, kind: StreamKind) -> Vec<async_nats::jetstream::message::StreamMessage> {
     let mut stream = nats.js.get_stream(nats.subjects.stream(kind)).await.expect("stream");

@@ -260,8 +260,10 @@ impl Tap {
                 self.observe(&value);
             }
         }
-        // A plain JSON answer: read it whole once it parses.
-        if let Ok(value) = serde_json::from_slice::<Value>(&self.whole) {
+        // A plain JSON answer: read it whole once it can be complete (it
+        // ends in `}`), not on every chunk of a long one.
+        let complete = self.whole.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        if complete && let Ok(value) = serde_json::from_slice::<Value>(&self.whole) {
             self.observe(&value);
         }
         TokenUsage {

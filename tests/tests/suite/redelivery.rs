@@ -11,7 +11,7 @@ use hookline_core::catalog::Catalog;
 use hookline_core::clock;
 use hookline_core::subjects::{MSG_ID, StreamKind};
 use hookline_proto::{Delivery, Event, Message as _};
-use hookline_tests::{Pipeline, Receiver, Service, eventually};
+use hookline_tests::{Pipeline, Receiver, Service};
 
 async fn publish_delivery(pipeline: &Pipeline, delivery: &Delivery, msg_id: &str) {
     let mut headers = HeaderMap::new();
@@ -62,15 +62,9 @@ async fn a_delivery_that_already_got_a_2xx_is_not_sent_again() {
     publish_delivery(&pipeline, &delivery(&sent, true), "again").await;
     publish_delivery(&pipeline, &delivery(&other, true), "other").await;
     receiver.wait_until("the other event", |all| all.len() >= 2).await;
-    let stream = pipeline.nats.subjects.stream(StreamKind::Deliveries);
-    eventually("every delivery settled", || async {
-        let mut deliveries = pipeline.nats.js.get_stream(&stream).await.map_err(|e| e.to_string())?;
-        match deliveries.info().await.map_err(|e| e.to_string())?.state.messages {
-            0 => Ok(()),
-            left => Err(format!("{left} left")),
-        }
-    })
-    .await;
+    pipeline
+        .wait_until_settled(StreamKind::Deliveries, "every delivery settled")
+        .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let ids: Vec<String> = receiver.received().iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(ids, [sent, other], "the repeat was settled without sending");

@@ -73,17 +73,9 @@ async fn a_request_for_a_run_that_already_ended_does_not_run_the_agent_again() {
         .await
         .expect("requested");
     assert_eq!(fresh, [true], "JetStream took it as a new message");
-    let stream = pipeline.nats.subjects.stream(StreamKind::Runs);
-    eventually("the second request to be settled", || async {
-        let mut runs = pipeline.nats.js.get_stream(&stream).await.map_err(|e| e.to_string())?;
-        let messages = runs.info().await.map_err(|e| e.to_string())?.state.messages;
-        if messages == 0 {
-            Ok(())
-        } else {
-            Err(format!("{messages} messages left"))
-        }
-    })
-    .await;
+    pipeline
+        .wait_until_settled(StreamKind::Runs, "the second request to be settled")
+        .await;
     let starts = std::fs::read_to_string(out.path().join("starts")).expect("starts");
     assert_eq!(
         starts.lines().collect::<Vec<_>>(),
@@ -248,15 +240,9 @@ async fn a_completion_redone_after_a_crash_publishes_the_same_events_under_the_s
         })
         .await;
     }
-    let stream = pipeline.nats.subjects.stream(StreamKind::Runs);
-    eventually("both requests to be settled", || async {
-        let mut runs = pipeline.nats.js.get_stream(&stream).await.map_err(|e| e.to_string())?;
-        match runs.info().await.map_err(|e| e.to_string())?.state.messages {
-            0 => Ok(()),
-            left => Err(format!("{left} messages left")),
-        }
-    })
-    .await;
+    pipeline
+        .wait_until_settled(StreamKind::Runs, "both requests to be settled")
+        .await;
     let published: Vec<(String, String)> = pipeline
         .stream_messages(StreamKind::Events)
         .await
@@ -302,15 +288,9 @@ async fn a_run_cancelled_before_any_executor_took_it_never_starts() {
     );
     // An executor that starts now settles the request without running it.
     pipeline.start_service(Service::Executor).await;
-    let stream = pipeline.nats.subjects.stream(StreamKind::Runs);
-    eventually("the request to be settled", || async {
-        let mut runs = pipeline.nats.js.get_stream(&stream).await.map_err(|e| e.to_string())?;
-        match runs.info().await.map_err(|e| e.to_string())?.state.messages {
-            0 => Ok(()),
-            left => Err(format!("{left} left")),
-        }
-    })
-    .await;
+    pipeline
+        .wait_until_settled(StreamKind::Runs, "the request to be settled")
+        .await;
     assert!(!out.path().join("starts").exists(), "the agent never ran");
     let (status, _) = pipeline
         .admin("POST", &format!("/v1/runs/{run_id}/cancel"), serde_json::Value::Null)
