@@ -24,7 +24,10 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Every await on the network in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(30);
 
+pub mod github;
+mod github_api;
 mod http;
+pub mod prism;
 mod process;
 mod receiver;
 

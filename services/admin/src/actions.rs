@@ -145,6 +145,7 @@ pub async fn manual_run(state: &AdminState, id: &str, body: Option<&Value>) -> A
             ..Default::default()
         }),
         requested_at_ms: now_ms,
+        follow_up: None,
     };
     let request = runs::Request {
         run: request,

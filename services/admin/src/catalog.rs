@@ -41,6 +41,7 @@ fn hint(value: &Value) -> Value {
 fn profile_hint(value: &Value) -> Value {
     match serde_json::from_value::<ProfileSecret>(value.clone()) {
         Ok(s) if s.scope == SecretScope::Agent => json!(format!("{} [agent]", s.secret.hint())),
+        Ok(s) if s.scope == SecretScope::Forge => json!(format!("{} [forge]", s.secret.hint())),
         Ok(s) => json!(s.secret.hint()),
         Err(_) => json!("…"),
     }

@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod clock;
 pub mod consume;
 pub mod control;
+pub mod forge_state;
 pub mod history;
 pub mod ids;
 pub mod log_sink;
@@ -42,3 +43,4 @@ pub mod supervise;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod threads;

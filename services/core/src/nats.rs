@@ -226,6 +226,8 @@ pub async fn ensure_layout(nats: &Nats, settings: &NatsSettings) -> Result<(), N
         (nats.subjects.approvals_bucket(), 1, Duration::ZERO),
         // Longer than any retry schedule keeps a delivery alive.
         (nats.subjects.delivered_bucket(), 1, Duration::from_secs(7 * 24 * 3600)),
+        // A thread may be followed up months later.
+        (nats.subjects.threads_bucket(), 1, Duration::from_secs(180 * 24 * 3600)),
     ];
     for (bucket, history, max_age) in buckets {
         if nats.js.get_key_value(&bucket).await.is_ok() {

@@ -140,6 +140,9 @@ pub struct RunRecord {
     /// Model tokens its attempt used through the gateway, if it called any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<TokenUsage>,
+    /// Its status comment, pull request and outputs on the forge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge: Option<crate::forge_state::ForgeRecord>,
 }
 
 /// Model token usage of one attempt.
@@ -220,6 +223,7 @@ impl RunRecord {
             outbox: Vec::new(),
             approval: None,
             usage: None,
+            forge: None,
         }
     }
 }

@@ -165,6 +165,13 @@ impl Subjects {
         format!("{}_approvals", self.prefix)
     }
 
+    /// KV bucket linking forge threads and run branches
+    /// ([`crate::threads`]): follow-ups continue the branch a thread's run
+    /// made.
+    pub fn threads_bucket(&self) -> String {
+        format!("{}_threads", self.prefix)
+    }
+
     /// The notifier's durable consumer for one subscription's deliveries.
     pub fn delivery_consumer(&self, subscription: &str) -> String {
         format!("deliver-{subscription}")
@@ -207,6 +214,31 @@ impl Subjects {
     pub fn runs_bucket(&self) -> String {
         format!("{}_runs", self.prefix)
     }
+}
+
+/// A text made safe as one KV key token: letters, digits, `-` and `_`
+/// kept, every other byte as `=XX`.
+pub fn key_token(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("={byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Threads key of a run branch: `branch.<repository>.<branch>`.
+pub fn thread_branch_key(repository: &str, branch: &str) -> String {
+    format!("branch.{}.{}", key_token(repository), key_token(branch))
+}
+
+/// Threads key of an issue or pull request an agent's run handled:
+/// `thread.<repository>.<number>.<agent>`.
+pub fn thread_key(repository: &str, number: u64, agent: &str) -> String {
+    format!("thread.{}.{number}.{}", key_token(repository), key_token(agent))
 }
 
 /// The key in the delivered bucket of `event_id`'s delivery to `subscription`.

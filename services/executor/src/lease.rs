@@ -156,6 +156,16 @@ impl Held {
         }));
     }
 
+    /// Changes the record mid-run (its forge side), under the lease.
+    pub async fn amend(&self, change: impl FnOnce(&mut RunRecord)) -> Result<(), RecordError> {
+        let mut held = self.state.lock().await;
+        let (mut record, revision) = held.clone();
+        change(&mut record);
+        let revision = self.records.write(&record, Some(revision)).await?;
+        *held = (record, revision);
+        Ok(())
+    }
+
     /// Whether this copy lost the lease while it ran (its agent was
     /// stopped for that, not by an operator).
     pub fn lost(&self) -> bool {
@@ -196,18 +206,31 @@ impl Held {
     }
 }
 
-/// Clears the outbox of `run_id`'s record once its events are published;
-/// a record another writer changed meanwhile is read again (clearing is
-/// the same whoever does it).
+/// Clears the outbox of `run_id`'s record once its events are published.
 pub async fn clear_outbox(records: &Records, run_id: &str) -> Result<(), RecordError> {
+    update(records, run_id, |record| {
+        let had = !record.outbox.is_empty();
+        record.outbox.clear();
+        had
+    })
+    .await
+}
+
+/// Changes `run_id`'s record outside any lease (a change that is the same
+/// whoever makes it): `change` answers whether it changed anything, and a
+/// record another writer changed meanwhile is read again.
+pub async fn update(
+    records: &Records,
+    run_id: &str,
+    change: impl Fn(&mut RunRecord) -> bool,
+) -> Result<(), RecordError> {
     for _ in 0..TRIES {
         let Some((mut record, revision)) = records.entry(run_id).await? else {
             return Ok(());
         };
-        if record.outbox.is_empty() {
+        if !change(&mut record) {
             return Ok(());
         }
-        record.outbox.clear();
         match records.write(&record, Some(revision)).await {
             Ok(_) => return Ok(()),
             Err(RecordError::Conflict) => continue,

@@ -9,6 +9,7 @@
 //! ([`emit`]) before its message is acked. It answers cancel requests
 //! (`hookline_core::control::cancel_run`) for the runs it has.
 
+pub mod close_loop;
 pub mod contain;
 pub mod egress;
 pub mod emit;
@@ -17,8 +18,10 @@ pub mod gateway;
 pub mod http_runner;
 pub mod lease;
 pub mod limits;
+pub mod outputs;
 pub mod prompt;
 pub mod run;
+pub mod run_forge;
 pub mod runner;
 pub mod sandbox;
 pub mod sanitize;
@@ -115,6 +118,7 @@ pub struct App {
     /// Whether bubblewrap works here, found once at start.
     sandbox: Arc<crate::sandbox::Host>,
     state: Option<hookline_core::state::State>,
+    threads: Option<hookline_core::threads::Threads>,
 }
 
 impl App {
@@ -142,6 +146,12 @@ impl App {
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "State bucket unavailable: daily token budgets are not kept."))
             .ok();
+        let threads = hookline_core::threads::Threads::open(&nats)
+            .await
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "Threads bucket unavailable: follow-ups will not find run branches."),
+            )
+            .ok();
         Ok(Self {
             nats,
             health,
@@ -150,6 +160,7 @@ impl App {
             background,
             sandbox,
             state,
+            threads,
         })
     }
 
@@ -182,6 +193,7 @@ impl App {
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         let sandbox = self.sandbox.clone();
         let state = self.state.clone();
+        let threads = self.threads.clone();
         supervise::per_item(
             self.catalog.clone(),
             shutdown,
@@ -204,6 +216,7 @@ impl App {
                     records: records.clone(),
                     sandbox: sandbox.clone(),
                     state: state.clone(),
+                    threads: threads.clone(),
                 };
                 ctx.run(agent, max_concurrency, stop)
             },
@@ -254,6 +267,7 @@ struct AgentConsumer {
     records: Records,
     sandbox: Arc<crate::sandbox::Host>,
     state: Option<hookline_core::state::State>,
+    threads: Option<hookline_core::threads::Threads>,
 }
 
 impl AgentConsumer {
@@ -274,13 +288,14 @@ impl AgentConsumer {
         let owner = self.owner.clone();
         let sandbox = self.sandbox.clone();
         let state = self.state.clone();
+        let threads = self.threads.clone();
         consume::run(
             self.nats.js.clone(),
             spec,
             move |msg| {
                 let (nats, registry, work_root) = (nats.clone(), registry.clone(), work_root.clone());
                 let (records, logs, owner) = (records.clone(), logs.clone(), owner.clone());
-                let (sandbox, state) = (sandbox.clone(), state.clone());
+                let (sandbox, state, threads) = (sandbox.clone(), state.clone(), threads.clone());
                 let catalog = catalog.borrow().clone();
                 async move {
                     let (request, parent) = match consume::decode::<RunRequest>(&msg) {
@@ -310,6 +325,7 @@ impl AgentConsumer {
                         cancel,
                         sandbox: &sandbox,
                         state: state.as_ref(),
+                        threads: threads.as_ref(),
                     };
                     let outcome = run::execute(env, request).await;
                     registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);

@@ -39,6 +39,8 @@ pub struct PromptInput<'a> {
     pub agent: &'a str,
     /// Whether payload values are cleaned ([`crate::sanitize`]).
     pub sanitize: bool,
+    /// The earlier run a follow-up continues (`{{previous.*}}`).
+    pub follow_up: Option<&'a hookline_proto::FollowUp>,
 }
 
 enum Rendered {
@@ -159,6 +161,19 @@ fn lookup(name: &str, input: &PromptInput<'_>, body: &Value) -> Option<Rendered>
                 .unwrap_or_default(),
         )),
         "runId" => Some(Rendered::Trusted(input.run_id.to_owned())),
+        "previous.runId" => Some(Rendered::Trusted(
+            input.follow_up.map(|f| f.previous_run_id.clone()).unwrap_or_default(),
+        )),
+        "previous.branch" => Some(Rendered::Trusted(
+            input.follow_up.map(|f| f.branch.clone()).unwrap_or_default(),
+        )),
+        "previous.reason" => Some(Rendered::Trusted(
+            input.follow_up.map(|f| f.reason.clone()).unwrap_or_default(),
+        )),
+        // The agent's own words, read back: untrusted like the payload.
+        "previous.summary" => Some(Rendered::Value(
+            input.follow_up.map(|f| f.previous_summary.clone()).unwrap_or_default(),
+        )),
         "agent" => Some(Rendered::Trusted(input.agent.to_owned())),
         "source" => ctx_field(|c| c.source.clone()),
         "provider" => ctx_field(|c| c.provider.clone()),
@@ -197,6 +212,16 @@ fn lookup(name: &str, input: &PromptInput<'_>, body: &Value) -> Option<Rendered>
 /// Renders `template` in one pass; answers the prompt and what the
 /// sanitizer removed from the payload (counts only).
 pub fn render(template: &str, input: &PromptInput<'_>) -> (String, Removed) {
+    render_as(template, input, true)
+}
+
+/// Renders `template` for people, not a model (a pull request's title or
+/// body): the same values, cleaned the same way, but never fenced.
+pub fn render_plain(template: &str, input: &PromptInput<'_>) -> String {
+    render_as(template, input, false).0
+}
+
+fn render_as(template: &str, input: &PromptInput<'_>, for_model: bool) -> (String, Removed) {
     let mut removed = Removed::default();
     let mut body: Value = input
         .event
@@ -241,6 +266,8 @@ pub fn render(template: &str, input: &PromptInput<'_>) -> (String, Removed) {
         let name = after[..end].trim();
         match lookup(name, input, &body) {
             Some(Rendered::Trusted(text)) => out.push_str(&inline(&text)),
+            Some(Rendered::Value(text)) if !for_model => out.push_str(&inline(&clean(text))),
+            Some(Rendered::Block(text)) if !for_model => out.push_str(&clean(text)),
             Some(Rendered::Value(text)) => {
                 let text = clean(text);
                 if is_bare(&text) {

@@ -38,6 +38,7 @@ fn render_with(template: &str, body: &str) -> String {
             run_id: "r1",
             agent: "a",
             sanitize: true,
+            follow_up: None,
         },
     )
     .0

@@ -20,10 +20,11 @@ use hookline_proto::RunRequest;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::close_loop::{self, Phase};
 use crate::emit::{EmitError, Emitter};
 use crate::events_file;
 use crate::runner::Exit;
-use crate::session;
+use crate::{run_forge, session};
 
 /// Everything one run needs from the executor.
 pub struct RunEnv<'a> {
@@ -51,6 +52,8 @@ pub struct RunEnv<'a> {
     pub sandbox: &'a crate::sandbox::Host,
     /// The state bucket (daily token totals), when it could be opened.
     pub state: Option<&'a hookline_core::state::State>,
+    /// The threads bucket (forge thread → branch), when it could be opened.
+    pub threads: Option<&'a hookline_core::threads::Threads>,
 }
 
 fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
@@ -92,7 +95,7 @@ pub async fn execute(mut env: RunEnv<'_>, request: RunRequest) -> Outcome {
         match lease::claim(env.records, &request, env.owner, env.lease_ttl).await {
             Ok(Claim::Done) => {
                 tracing::info!(run_id = %request.run_id, "Run already ended; not run again.");
-                return Outcome::Ack;
+                return run_forge::settle(&env, &request).await;
             }
             Ok(Claim::HeldElsewhere(wait)) => {
                 tracing::info!(run_id = %request.run_id, ?wait, "Run held by another executor; asking again after its lease.");
@@ -102,6 +105,9 @@ pub async fn execute(mut env: RunEnv<'_>, request: RunRequest) -> Outcome {
                 tracing::info!(run_id = %request.run_id, events = record.outbox.len(), "Publishing a finished attempt's events.");
                 if let Err(e) = publish_outbox(&env, &emitter, &record).await {
                     return not_stored(&request, &e);
+                }
+                if record.is_done() {
+                    return run_forge::settle(&env, &request).await;
                 }
             }
             Ok(Claim::Taken(taken)) => {
@@ -180,12 +186,37 @@ async fn execute_agent(
     );
     emitter.publish(&run_started).await?;
     tracing::info!(run_id = %record.run_id, agent = %record.agent, attempt, "Run started.");
+    let mut forge = run_forge::start(env, request, agent, &held, emitter).await;
 
-    let output = session::run(env, request, agent, emitter).await;
+    let exhausted = request.follow_up.as_ref().is_some_and(|f| f.reason == "ci_exhausted");
+    let output = if exhausted {
+        emitter.log(
+            "hookline",
+            "the branch's checks failed again after the last fix-up run allowed (ci_fixes); a human is needed"
+                .to_owned(),
+        );
+        session::SessionOutput::failed("needs_human")
+    } else {
+        let phase = |p: Phase| {
+            if let Some(f) = &forge {
+                f.phase(p);
+            }
+        };
+        session::run(env, request, agent, emitter, &phase).await
+    };
     if held.lost() {
         tracing::error!(run_id = %record.run_id, "Lease lost while the agent ran; its results are discarded.");
         return Ok(Settled::Lost);
     }
+    let published = match forge.as_mut() {
+        Some(f) if output.success() => f.publish(env, request, agent, &output, emitter).await,
+        Some(f) => {
+            f.stop_following().await;
+            run_forge::Published::default()
+        }
+        None => run_forge::Published::default(),
+    };
+    record.forge = forge.as_ref().map(|f| f.record.clone());
     let finished_at = clock::now_ms();
     let (events, problems) = events_file::parse(&output.events_text);
     for problem in problems {
@@ -211,6 +242,7 @@ async fn execute_agent(
             "commits": changes.commits,
             "files": changes.files,
             "pushed": pushed,
+            "pull_request": published.pull_request.as_ref().map(|(p, _)| json!({"number": p.number, "url": p.url})),
         });
         let data = match data {
             Value::Object(map) => map,
@@ -252,8 +284,30 @@ async fn execute_agent(
         data.insert("limit".to_owned(), Value::String(limit.as_str().to_owned()));
     }
     data.insert("blocked_hosts".to_owned(), json!(output.blocked_hosts));
+    if let Some(f) = &record.forge {
+        if let Some(pull) = &f.pull_request {
+            data.insert("pull_request_url".to_owned(), json!(pull.url));
+        }
+        if !f.comment_url.is_empty() {
+            data.insert("status_comment_url".to_owned(), json!(f.comment_url));
+        }
+    }
     if let Some(usage) = output.usage {
         data.insert("usage".to_owned(), json!(usage));
+    }
+    if let Some((pull, _)) = &published.pull_request {
+        // One id per run and pull request, whichever attempt publishes it.
+        let data = json!({"run_id": record.run_id, "agent": record.agent, "repository": record.forge.as_ref().map(|f| f.repository.clone()),
+                          "number": pull.number, "url": pull.url, "thread": record.forge.as_ref().map(|f| f.thread)});
+        if let Value::Object(data) = data {
+            outbox.events.push(PendingEvent::new(
+                &record.run_id,
+                "pull_request.opened",
+                data,
+                &format!("pull_request.opened/{}", pull.number),
+                record.requested_at_ms,
+            ));
+        }
     }
     outbox.push_final(final_type, data, format!("{attempt}/run.finished"));
     record.outbox = outbox.events;
@@ -273,6 +327,12 @@ async fn execute_agent(
     }
     publish_outbox(env, emitter, &record).await?;
     tracing::info!(run_id = %record.run_id, status = %record.status, ?duration, again, "Run finished.");
+    if let Some(f) = &forge
+        && !close_loop::settle_status(f.forge(), env.records, &record).await
+    {
+        // Asked again: the next delivery finds the run done and settles it.
+        return Ok(Settled::Lost);
+    }
     Ok(if again { Settled::TryAgain } else { Settled::Done })
 }
 

@@ -10,6 +10,7 @@ use std::time::Instant;
 use hookline_core::catalog::{AgentSpec, ProfileSpec, RunnerSpec, SecretScope};
 use hookline_proto::RunRequest;
 
+use crate::close_loop::Phase;
 use crate::contain::Containment;
 use crate::emit::Emitter;
 use crate::http_runner;
@@ -31,6 +32,8 @@ pub struct SessionOutput {
     pub reason: Option<String>,
     /// The events file's content.
     pub events_text: String,
+    /// The outputs file's content ([`crate::outputs`]).
+    pub outputs_text: String,
     /// The repository, when the agent has one, and what the agent committed.
     pub code: Option<(Checkout, Changes, bool)>,
     /// The resource limit that ended the run, if one did.
@@ -42,11 +45,13 @@ pub struct SessionOutput {
 }
 
 impl SessionOutput {
-    fn failed(reason: &str) -> Self {
+    /// A run that ended before its agent ran, for `reason`.
+    pub fn failed(reason: &str) -> Self {
         Self {
             exit: Exit::Crashed(0),
             reason: Some(reason.to_owned()),
             events_text: String::new(),
+            outputs_text: String::new(),
             code: None,
             limit: None,
             blocked_hosts: Vec::new(),
@@ -85,8 +90,15 @@ fn env_for(
     env
 }
 
-/// Runs the agent for `request` in a fresh folder.
-pub async fn run(env: &RunEnv<'_>, request: &RunRequest, agent: &AgentSpec, emitter: &Emitter) -> SessionOutput {
+/// Runs the agent for `request` in a fresh folder; `phase` hears when the
+/// agent starts.
+pub async fn run(
+    env: &RunEnv<'_>,
+    request: &RunRequest,
+    agent: &AgentSpec,
+    emitter: &Emitter,
+    phase: &(dyn Fn(Phase) + Sync),
+) -> SessionOutput {
     let run_dir = match tempfile::Builder::new()
         .prefix(&crate::sweep::prefix(&request.run_id))
         .tempdir_in(env.work_root)
@@ -97,7 +109,7 @@ pub async fn run(env: &RunEnv<'_>, request: &RunRequest, agent: &AgentSpec, emit
             return SessionOutput::failed("workspace");
         }
     };
-    let output = in_folder(env, request, agent, emitter, run_dir.path().to_path_buf()).await;
+    let output = in_folder(env, request, agent, emitter, run_dir.path().to_path_buf(), phase).await;
     if !output.success() && agent.keep_failed_workspace {
         let kept = run_dir.keep();
         emitter.log("hookline", format!("workspace kept at {}", kept.display()));
@@ -111,10 +123,12 @@ async fn in_folder(
     agent: &AgentSpec,
     emitter: &Emitter,
     run_dir: PathBuf,
+    phase: &(dyn Fn(Phase) + Sync),
 ) -> SessionOutput {
     let workspace = run_dir.join("workspace");
     let prompt_file = run_dir.join("prompt.txt");
     let events_path = run_dir.join("events.jsonl");
+    let outputs_path = run_dir.join("outputs.jsonl");
     let (prompt, removed) = prompt::render(
         &agent.prompt,
         &PromptInput {
@@ -123,6 +137,7 @@ async fn in_folder(
             run_id: &request.run_id,
             agent: &request.agent,
             sanitize: agent.sanitize,
+            follow_up: request.follow_up.as_ref(),
         },
     );
     if !agent.sanitize {
@@ -136,7 +151,10 @@ async fn in_folder(
             format!("prompt sanitizer removed from the payload: {removed}"),
         );
     }
-    if let Err(e) = std::fs::write(&events_path, b"").and_then(|()| std::fs::write(&prompt_file, &prompt)) {
+    let prepared = std::fs::write(&events_path, b"")
+        .and_then(|()| std::fs::write(&outputs_path, b""))
+        .and_then(|()| std::fs::write(&prompt_file, &prompt));
+    if let Err(e) = prepared {
         emitter.log("hookline", format!("cannot prepare the run folder: {e}"));
         return SessionOutput::failed("workspace");
     }
@@ -144,6 +162,7 @@ async fn in_folder(
     let extra = [
         ("HOOKLINE_PROMPT_FILE", prompt_file.display().to_string()),
         ("HOOKLINE_EVENTS_FILE", events_path.display().to_string()),
+        ("HOOKLINE_OUTPUTS_FILE", outputs_path.display().to_string()),
         ("HOOKLINE_RUN_ID", request.run_id.clone()),
         ("HOOKLINE_AGENT", request.agent.clone()),
         ("HOOKLINE_ATTEMPT", env.attempt.to_string()),
@@ -201,7 +220,13 @@ async fn in_folder(
         Some(repository) => {
             let branch = format!("hookline/{}/{}", request.agent, request.run_id);
             let base = agent.base_branch.as_deref();
-            match workspace::clone(repository, base, &workspace, &branch, &git_env, left()).await {
+            let cloned = match request.follow_up.as_ref().filter(|f| !f.branch.is_empty()) {
+                Some(f) => {
+                    workspace::continue_branch(repository, &workspace, &f.branch, &f.base, &git_env, left()).await
+                }
+                None => workspace::clone(repository, base, &workspace, &branch, &git_env, left()).await,
+            };
+            match cloned {
                 Ok(checkout) => Some(checkout),
                 Err(e) => {
                     emitter.log("hookline", format!("cannot prepare the repository: {e}"));
@@ -241,6 +266,7 @@ async fn in_folder(
                 exit,
                 reason,
                 events_text: String::new(),
+                outputs_text: String::new(),
                 code: None,
                 limit: None,
                 blocked_hosts: Vec::new(),
@@ -249,6 +275,7 @@ async fn in_folder(
         }
     }
     let mut http_usage = None;
+    phase(Phase::Running);
     let exit = match &agent.runner {
         RunnerSpec::Command { command } => {
             let spawn = Spawn {
@@ -294,11 +321,12 @@ async fn in_folder(
             exit
         }
     };
-    let events_text = std::fs::read_to_string(&events_path).unwrap_or_default();
+    let events_text = read_agent_file(&events_path);
     let mut output = SessionOutput {
         exit,
         reason: None,
         events_text,
+        outputs_text: read_agent_file(&outputs_path),
         code: None,
         limit: None,
         blocked_hosts: Vec::new(),
@@ -330,6 +358,30 @@ async fn in_folder(
         }
     }
     output
+}
+
+/// Largest events or outputs file read.
+const MAX_AGENT_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A file the agent wrote, read without following a link it may have put
+/// in its place (which could point at any file the executor can read),
+/// and only if it is a plain file; at most [`MAX_AGENT_FILE_BYTES`].
+fn read_agent_file(path: &std::path::Path) -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return String::new();
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return String::new();
+    }
+    let mut bytes = Vec::new();
+    let _ = file.take(MAX_AGENT_FILE_BYTES).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 async fn push(checkout: &Checkout, env: &[(String, String)], budget: std::time::Duration, emitter: &Emitter) -> bool {

@@ -102,21 +102,61 @@ pub async fn clone(
     let base_branch = git(dir, env, &["rev-parse", "--abbrev-ref", "HEAD"], timeout).await?;
     let base_sha = git(dir, env, &["rev-parse", "HEAD"], timeout).await?;
     git(dir, env, &["checkout", "--quiet", "-b", branch], timeout).await?;
-    // An identity for the agent's commits, unless the profile sets one.
-    for (key, value) in [
-        ("user.name", "Hookline agent"),
-        ("user.email", "agent@hookline.invalid"),
-    ] {
-        // The repository's own configuration only: the executor's global one is
-        // not there for a sandboxed agent.
-        if git(dir, env, &["config", "--local", key], timeout).await.is_err() {
-            git(dir, env, &["config", key, value], timeout).await?;
-        }
-    }
+    set_identity(dir, env, timeout).await?;
     Ok(Checkout {
         dir: dir.to_path_buf(),
         repository: repository.to_owned(),
         base_branch,
+        base_sha,
+        branch: branch.to_owned(),
+    })
+}
+
+/// An identity for the agent's commits, unless the repository's own
+/// configuration sets one (the executor's global one is not there for a
+/// sandboxed agent).
+async fn set_identity(dir: &Path, env: &[(String, String)], timeout: Duration) -> Result<(), WorkspaceError> {
+    for (key, value) in [
+        ("user.name", "Hookline agent"),
+        ("user.email", "agent@hookline.invalid"),
+    ] {
+        if git(dir, env, &["config", "--local", key], timeout).await.is_err() {
+            git(dir, env, &["config", key, value], timeout).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Clones `repository` into `dir` on an earlier run's `branch`, to add
+/// commits to it (a follow-up): what the agent commits is counted from
+/// the branch's tip, and pushing it fast-forwards the branch.
+pub async fn continue_branch(
+    repository: &str,
+    dir: &Path,
+    branch: &str,
+    base_branch: &str,
+    env: &[(String, String)],
+    timeout: Duration,
+) -> Result<Checkout, WorkspaceError> {
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    let target = dir.display().to_string();
+    let args = [
+        "clone",
+        "--quiet",
+        "--no-tags",
+        "--branch",
+        branch,
+        "--",
+        repository,
+        target.as_str(),
+    ];
+    git(parent, env, &args, timeout).await?;
+    let base_sha = git(dir, env, &["rev-parse", "HEAD"], timeout).await?;
+    set_identity(dir, env, timeout).await?;
+    Ok(Checkout {
+        dir: dir.to_path_buf(),
+        repository: repository.to_owned(),
+        base_branch: base_branch.to_owned(),
         base_sha,
         branch: branch.to_owned(),
     })

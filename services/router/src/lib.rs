@@ -11,6 +11,7 @@
 //! ([`schedule`]) and settles held runs (expiry) every half minute.
 
 pub mod filter;
+pub mod follow_up;
 pub mod routes;
 pub mod schedule;
 pub mod trust;
@@ -93,6 +94,8 @@ enum RouteError {
     Request(#[from] runs::RequestError),
     #[error(transparent)]
     Hold(#[from] ApprovalError),
+    #[error(transparent)]
+    Threads(#[from] hookline_core::threads::ThreadsError),
 }
 
 impl App {
@@ -110,6 +113,7 @@ impl App {
             decisions: nats.js.get_key_value(nats.subjects.decisions_bucket()).await.ok(),
             approvals: Approvals::open(&nats, records.clone()).await,
             state: hookline_core::state::State::open(&nats).await.ok(),
+            threads: hookline_core::threads::Threads::open(&nats).await.ok(),
             records,
             nats: nats.clone(),
         };
@@ -198,6 +202,8 @@ struct Sinks {
     approvals: Approvals,
     /// Daily token totals, for agents with a daily budget.
     state: Option<hookline_core::state::State>,
+    /// Forge threads and run branches, for follow-ups.
+    threads: Option<hookline_core::threads::Threads>,
 }
 
 /// Takes out of `matched` the agents whose daily token budget is spent;
@@ -245,7 +251,25 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     let nats = &sinks.nats;
     let body: Value = serde_json::from_slice(&event.body).unwrap_or(Value::Null);
     let ctx = hookline_providers::context(&event, &body, table.catalog.sources.get(&event.source));
-    let mut decision = table.routes.decide(&ctx, &body);
+    let own = follow_up::is_own(&table.catalog, &ctx, &body);
+    let mut decision = if own.is_some() {
+        routes::Decision::default()
+    } else {
+        table.routes.decide(&ctx, &body)
+    };
+    let run_id = |agent: &str| runs::webhook_run_id(&event.event_id, event.received_at_ms, agent);
+    let mut follow_ups = Vec::new();
+    let mut skipped_follow_ups = Vec::new();
+    if let (None, Some(threads)) = (&own, &sinks.threads) {
+        for outcome in follow_up::plan(threads, &table.catalog, &ctx, &body, &run_id).await? {
+            match outcome {
+                follow_up::Outcome::Run(agent, f) => follow_ups.push((agent, f)),
+                follow_up::Outcome::Skipped(why) => skipped_follow_ups.push(why),
+            }
+        }
+    }
+    // A follow-up replaces the agent's plain trigger on the same event.
+    decision.matched.retain(|a| !follow_ups.iter().any(|(f, _)| f == a));
     let spent = budget_spent(sinks, table, &mut decision.matched).await;
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
     if let Some(kv) = &sinks.decisions {
@@ -256,6 +280,11 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
             "context": {"event": ctx.event, "action": ctx.action, "repo": ctx.repo, "labels": ctx.labels,
                         "branch": ctx.branch, "author": ctx.author, "conclusion": ctx.conclusion},
             "matched": decision.matched,
+            "ignored": own,
+            "follow_ups": follow_ups.iter().map(|(agent, f)| json!({
+                "agent": agent, "reason": f.reason, "branch": f.branch, "thread": f.thread,
+                "explain": format!("follow-up ({}) continuing {}", f.reason, f.branch),
+            })).chain(skipped_follow_ups).collect::<Vec<_>>(),
             "budget_spent": spent,
             "untrusted": decision.untrusted.iter().map(|h| json!({
                 "agent": h.agent, "actor": h.actor, "reason": h.reason, "outcome": h.outcome,
@@ -274,12 +303,13 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     }
     let trace = TraceParent::continue_or_new(parent).to_string();
     let run_request = |agent: &str| RunRequest {
-        run_id: runs::webhook_run_id(&event.event_id, event.received_at_ms, agent),
+        run_id: run_id(agent),
         agent: agent.to_owned(),
         trigger: Trigger::Webhook as i32,
         event: Some(event.clone()),
         context: Some(ctx.clone()),
         requested_at_ms: clock::now_ms(),
+        follow_up: None,
     };
     for held in decision.untrusted.iter().filter(|h| h.outcome == Untrusted::Approve) {
         let timeout = table
@@ -303,6 +333,13 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
             run: run_request(agent),
             msg_id: msg_id::run_request(&event.event_id, agent),
         })
+        .chain(follow_ups.into_iter().map(|(agent, f)| runs::Request {
+            run: RunRequest {
+                follow_up: Some(f),
+                ..run_request(&agent)
+            },
+            msg_id: msg_id::run_request(&event.event_id, &agent),
+        }))
         .collect();
     runs::request(nats, &sinks.records, requests, None, &trace).await?;
     Ok(())

@@ -65,6 +65,7 @@ async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) 
             ..Default::default()
         }),
         requested_at_ms: clock::now_ms(),
+        follow_up: None,
     };
     let request = runs::Request {
         run,

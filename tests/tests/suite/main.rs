@@ -10,6 +10,8 @@ mod deploy;
 mod e2e;
 mod executor;
 mod executor_http;
+mod forge;
+mod forge_follow_ups;
 mod ingest;
 mod models;
 mod notifier;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
+use super::forge::{ForgeSpec, OutputPolicy, PullRequestSpec, pull_request_setting};
 use super::profile_secret::ProfileSecret;
 use super::sandbox::{Limits, SandboxMode, SandboxPaths};
 use super::source::yes;
@@ -37,6 +38,10 @@ pub struct ProfileSpec {
     /// never the key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub models: BTreeMap<String, ModelSpec>,
+    /// The forge account the executor uses for pull requests, status
+    /// comments and outputs (its token never reaches the agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge: Option<ForgeSpec>,
 }
 
 /// One model API behind the gateway.
@@ -167,6 +172,30 @@ pub struct AgentSpec {
     /// run already under way gets no further model call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_token_budget: Option<u64>,
+    /// Open a (draft) pull request from the pushed branch, once per run.
+    #[serde(
+        default,
+        deserialize_with = "pull_request_setting",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pull_request: Option<PullRequestSpec>,
+    /// Keep one comment on the source issue or pull request, edited at
+    /// each phase and always ending in the run's final state.
+    #[serde(default)]
+    pub status_comment: bool,
+    /// What the agent may ask for in `$HOOKLINE_OUTPUTS_FILE`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub outputs: OutputPolicy,
+    /// Record what the outputs would do, and do nothing.
+    #[serde(default)]
+    pub outputs_preview: bool,
+    /// A trusted comment containing this (`@hookline`) on a thread one of
+    /// the agent's runs handled continues that run's branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mention: Option<String>,
+    /// Fix-up runs a failed check on the agent's branch may start (0: off).
+    #[serde(default)]
+    pub ci_fixes: u32,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {

@@ -13,6 +13,7 @@ use crate::ids::{EventPattern, Id};
 pub use crate::secret::{Secret, SecretError, SecretRef};
 
 mod agent;
+mod forge;
 mod profile_secret;
 mod sandbox;
 mod schedule;
@@ -22,6 +23,7 @@ mod trust;
 
 use crate::settings::parse_duration;
 pub use agent::{AgentSpec, ModelSpec, ProfileSpec, RunnerSpec};
+pub use forge::{ForgeKind, ForgeSpec, OutputPolicy, PullRequestSpec};
 pub use profile_secret::{ProfileSecret, SecretScope};
 pub use sandbox::{EgressRule, Limits, SandboxMode, SandboxPaths, parse_size};
 pub use schedule::parse_cron;
@@ -297,6 +299,8 @@ impl Catalog {
             if let Some(trust) = &agent.trust {
                 trust.check(&format!("agent `{id}`: trust"), &mut problems);
             }
+            let profile = agent.profile.as_ref().and_then(|p| self.profiles.get(p));
+            forge::check(id, agent, profile, &mut problems);
             for trigger in &agent.triggers {
                 if let Some(trust) = &trigger.trust {
                     trust.check(
@@ -323,6 +327,7 @@ impl Catalog {
             }
         }
         for (id, profile) in &self.profiles {
+            forge::check_profile(id, profile, &mut problems);
             for entry in &profile.egress {
                 if let Err(e) = EgressRule::parse(entry) {
                     problems.push(format!("profile `{id}`: {e}"));

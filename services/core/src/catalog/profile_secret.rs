@@ -22,6 +22,8 @@ pub enum SecretScope {
     Git,
     /// The agent's environment.
     Agent,
+    /// Only the executor's forge client (pull requests, comments).
+    Forge,
 }
 
 /// A profile secret with its scope.
@@ -60,7 +62,7 @@ impl<'de> Deserialize<'de> for ProfileSecret {
         let mut value = Value::deserialize(d)?;
         let scope = match value.as_object_mut().and_then(|m| m.remove("scope")) {
             Some(scope) => serde_json::from_value(scope)
-                .map_err(|_| serde::de::Error::custom("secret scope: use \"git\" or \"agent\""))?,
+                .map_err(|_| serde::de::Error::custom("secret scope: use \"git\", \"forge\" or \"agent\""))?,
             None => SecretScope::default(),
         };
         // `{ secret = "…" }` without `until` is the plain form.

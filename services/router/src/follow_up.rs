@@ -1,0 +1,174 @@
+//! Follow-ups on the forge: a trusted comment mentioning an agent on a
+//! thread one of its runs handled, or a failed check on one of its
+//! branches, starts a run that continues that branch
+//! ([`hookline_proto::FollowUp`]); and the loop guard: what Hookline's own
+//! forge identity wrote never starts anything.
+
+use hookline_core::catalog::Catalog;
+use hookline_core::forge_state::marker;
+use hookline_core::threads::{CiFix, ThreadLink, Threads, ThreadsError};
+use hookline_proto::{FollowUp, WebhookContext};
+use serde_json::{Value, json};
+
+use crate::trust::{self, Verdict};
+
+/// Events whose results, not actors, matter: never held back by the
+/// loop guard (a check on Hookline's push reports the push's sender).
+const CHECK_EVENTS: [&str; 5] = ["check_suite", "check_run", "workflow_run", "workflow_job", "status"];
+
+/// Whether Hookline itself caused the event: its forge account is the
+/// actor, or the comment, review or body carries one of its markers.
+pub fn is_own(catalog: &Catalog, ctx: &WebhookContext, body: &Value) -> Option<String> {
+    if ctx.provider != "github" || CHECK_EVENTS.contains(&ctx.event.as_str()) {
+        return None;
+    }
+    let login = ctx.actor.as_ref().map(|a| a.login.as_str()).unwrap_or_default();
+    let own_login = catalog
+        .profiles
+        .values()
+        .filter_map(|p| p.forge.as_ref()?.login.as_deref())
+        .any(|own| !login.is_empty() && own.eq_ignore_ascii_case(login));
+    if own_login {
+        return Some(format!("ignored: written by Hookline's own forge account {login}"));
+    }
+    (comment_text(ctx, body).is_some_and(marker::is_ours)).then(|| "ignored: a comment Hookline wrote".to_owned())
+}
+
+/// The new text of a comment or review event, if the event is one.
+fn comment_text<'b>(ctx: &WebhookContext, body: &'b Value) -> Option<&'b str> {
+    let pointer = match (ctx.event.as_str(), ctx.action.as_str()) {
+        ("issue_comment" | "pull_request_review_comment", "created") => "/comment/body",
+        ("pull_request_review", "submitted") => "/review/body",
+        _ => return None,
+    };
+    body.pointer(pointer).and_then(Value::as_str)
+}
+
+/// The thread (issue or pull request number) a comment event is on, and
+/// whether it is a pull request.
+fn comment_thread(ctx: &WebhookContext, body: &Value) -> Option<(u64, bool)> {
+    match ctx.event.as_str() {
+        "issue_comment" => Some((
+            body.pointer("/issue/number")?.as_u64()?,
+            body.pointer("/issue/pull_request").is_some(),
+        )),
+        _ => Some((body.pointer("/pull_request/number")?.as_u64()?, true)),
+    }
+}
+
+/// Whether `text` mentions `mention` as a whole word.
+fn mentions(text: &str, mention: &str) -> bool {
+    let lower = text.to_lowercase();
+    let wanted = mention.to_lowercase();
+    lower.match_indices(&wanted).any(|(at, _)| {
+        let before = lower[..at].chars().next_back();
+        let after = lower[at + wanted.len()..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '-' || c == '_'));
+        boundary(before) && boundary(after)
+    })
+}
+
+/// A follow-up run to request, or why an agent's follow-up did not start.
+pub enum Outcome {
+    /// Start this agent's run with this follow-up.
+    Run(String, FollowUp),
+    /// For the decision record.
+    Skipped(Value),
+}
+
+fn follow_up(link: &ThreadLink, reason: &str, thread: u64) -> FollowUp {
+    FollowUp {
+        reason: reason.to_owned(),
+        repository: link.repository.clone(),
+        thread,
+        branch: link.branch.clone(),
+        base: link.base.clone(),
+        previous_run_id: link.last_run_id.clone(),
+        previous_summary: link.summary.clone(),
+        pull_request: link.pull_request,
+        ci_fix: 0,
+    }
+}
+
+/// The follow-ups an event starts. `run_id` names the run an agent would
+/// get for this event (the same on every redelivery).
+pub async fn plan(
+    threads: &Threads,
+    catalog: &Catalog,
+    ctx: &WebhookContext,
+    body: &Value,
+    run_id: &(dyn Fn(&str) -> String + Sync),
+) -> Result<Vec<Outcome>, ThreadsError> {
+    let mut out = Vec::new();
+    if ctx.provider != "github" || ctx.repo.is_empty() {
+        return Ok(out);
+    }
+    if let (Some(text), Some((number, _))) = (comment_text(ctx, body), comment_thread(ctx, body)) {
+        for (agent, spec) in catalog.agents.iter().filter(|(_, a)| a.enabled) {
+            let Some(mention) = spec.mention.as_deref().filter(|m| mentions(text, m)) else {
+                continue;
+            };
+            let Some(link) = threads.by_thread(&ctx.repo, number, agent).await? else {
+                out.push(Outcome::Skipped(json!({"agent": agent,
+                    "explain": format!("skipped: mentioned with {mention} on #{number}, which none of its runs handled")})));
+                continue;
+            };
+            let policy = spec.trust.clone().unwrap_or_default();
+            match trust::judge(&policy, ctx, body) {
+                Verdict::Trusted => out.push(Outcome::Run(agent.clone(), follow_up(&link, "mention", number))),
+                Verdict::Untrusted { reason, .. } => out.push(Outcome::Skipped(json!({"agent": agent,
+                    "explain": format!("skipped follow-up: {reason}")}))),
+            }
+        }
+        return Ok(out);
+    }
+    let failed = matches!(ctx.conclusion.as_str(), "failure" | "timed_out")
+        && matches!(ctx.event.as_str(), "check_suite" | "workflow_run")
+        && ctx.action == "completed";
+    if !failed {
+        return Ok(out);
+    }
+    for (agent, spec) in catalog.agents.iter().filter(|(_, a)| a.enabled && a.ci_fixes > 0) {
+        if !ctx.branch.starts_with(&format!("hookline/{agent}/")) {
+            continue;
+        }
+        let Some(link) = threads.by_branch(&ctx.repo, &ctx.branch).await? else {
+            continue;
+        };
+        let thread = if link.pull_request > 0 {
+            link.pull_request
+        } else {
+            link.source_thread
+        };
+        match threads
+            .claim_ci_fix(&ctx.repo, &ctx.branch, &run_id(agent), spec.ci_fixes)
+            .await?
+        {
+            Some(CiFix::Granted(n)) => {
+                let mut f = follow_up(&link, "ci_failure", thread);
+                f.ci_fix = n;
+                out.push(Outcome::Run(agent.clone(), f));
+            }
+            Some(CiFix::Exhausted { tell: true, .. }) => {
+                out.push(Outcome::Run(agent.clone(), follow_up(&link, "ci_exhausted", thread)));
+            }
+            Some(CiFix::Exhausted { used, tell: false }) => out.push(Outcome::Skipped(json!({"agent": agent,
+                "explain": format!("skipped: {used} fix-up run(s) already ran on {}; a human was told", ctx.branch)}))),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_are_whole_words() {
+        assert!(mentions("@Hookline please fix the test", "@hookline"));
+        assert!(mentions("thanks, @hookline.", "@hookline"));
+        assert!(!mentions("@hookline-bot did this", "@hookline"));
+        assert!(!mentions("mail me at x@hookline", "@hookline"));
+    }
+}
