@@ -395,3 +395,50 @@ pub async fn settle_status(forge: &RunForge, records: &hookline_core::runs::Reco
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookline_core::forge_state::OutputResult;
+
+    #[test]
+    fn the_final_text_says_how_the_run_ended_with_its_pull_request_and_summary() {
+        let mut record = RunRecord::queued("r1", "fixer", "e1", 0);
+        let forge = ForgeRecord {
+            pull_request: Some(PullRequestRef {
+                number: 7,
+                url: "https://github.com/o/r/pull/7".into(),
+            }),
+            summary: "Fixed it.\nTwo lines.".into(),
+            outputs: vec![OutputResult {
+                kind: "labels".into(),
+                outcome: OutputOutcome::Refused,
+                reason: "no".into(),
+                detail: String::new(),
+            }],
+            ..Default::default()
+        };
+        record.status = RunStatus::Succeeded;
+        let text = final_text(&record, &forge);
+        assert!(text.starts_with("✅ Succeeded."), "{text}");
+        assert!(
+            text.contains("Pull request: #7 https://github.com/o/r/pull/7"),
+            "{text}"
+        );
+        assert!(text.contains("> Fixed it.\n> Two lines."), "{text}");
+        assert!(text.contains("1 output request(s) refused"), "{text}");
+        for (status, reason, will_retry, words) in [
+            (RunStatus::Failed, "exit", false, "❌ Failed: exit."),
+            (RunStatus::Failed, "exit", true, "trying again"),
+            (RunStatus::Failed, "needs_human", false, "a human is needed"),
+            (RunStatus::TimedOut, "timeout", false, "Timed out"),
+            (RunStatus::Cancelled, "cancelled", false, "Cancelled"),
+        ] {
+            record.status = status;
+            record.reason = reason.into();
+            record.will_retry = will_retry;
+            let text = final_text(&record, &ForgeRecord::default());
+            assert!(text.contains(words), "{status}: {text}");
+        }
+    }
+}
