@@ -170,11 +170,50 @@ impl RunGroup {
 
 impl Drop for RunGroup {
     fn drop(&mut self) {
-        for c in &self.controllers {
-            // Empty once the run's processes are gone (the runner kills the
-            // whole group before it returns).
-            let _ = std::fs::remove_dir(&c.dir);
+        let dirs: Vec<PathBuf> = self.controllers.iter().map(|c| c.dir.clone()).collect();
+        if dirs.iter().all(|d| remove_group(d)) {
+            return;
         }
+        // The runner killed the run's process group, but a killed process
+        // leaves its group only once the kernel has reaped it, and one that
+        // left the process group (a daemon) is still in it: kill what is
+        // left and remove the groups in the background, so none is leaked.
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                if dirs.iter().all(|d| remove_group(d)) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            tracing::warn!(groups = ?dirs, "Run control groups not removed: processes remain in them.");
+        });
+    }
+}
+
+/// Kills what is left in the control group `dir` and removes it; true once
+/// it is gone.
+fn remove_group(dir: &Path) -> bool {
+    if !dir.exists() || std::fs::remove_dir(dir).is_ok() {
+        return true;
+    }
+    for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+    {
+        let _ = kill_pid(pid);
+    }
+    std::fs::remove_dir(dir).is_ok()
+}
+
+fn kill_pid(pid: i32) -> std::io::Result<()> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
