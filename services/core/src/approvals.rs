@@ -159,6 +159,7 @@ impl Approvals {
             data_json: data.to_string().into_bytes(),
             run_id: record.run_id.clone(),
             agent: record.agent.clone(),
+            source_event_id: record.event_id.clone(),
         };
         let stamp = Stamp {
             msg_id: &msg_id::emitted(&record.run_id, dedupe),

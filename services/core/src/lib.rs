@@ -21,6 +21,8 @@ pub mod catalog;
 pub mod clock;
 pub mod consume;
 pub mod control;
+pub mod event_catalog;
+pub mod event_docs;
 pub mod forge_state;
 pub mod history;
 pub mod ids;

@@ -37,14 +37,18 @@ pub struct Emitter {
     nats: Nats,
     run_id: String,
     agent: String,
+    /// The webhook that started the run, for the envelope.
+    source_event_id: String,
     traceparent: String,
 }
 
 impl Emitter {
     /// An emitter for one run; its lines go through `logs`, which keeps
     /// them in the order they were printed.
-    pub fn new(nats: Nats, logs: LogSink, run_id: &str, agent: &str, traceparent: String) -> Self {
+    pub fn new(nats: Nats, logs: LogSink, request: &hookline_proto::RunRequest, traceparent: String) -> Self {
+        let (run_id, agent) = (request.run_id.as_str(), request.agent.as_str());
         Self {
+            source_event_id: request.event.as_ref().map(|e| e.event_id.clone()).unwrap_or_default(),
             logged: Arc::default(),
             logs,
             nats,
@@ -65,6 +69,7 @@ impl Emitter {
             data_json: serde_json::to_vec(&event.data).unwrap_or_else(|_| b"{}".to_vec()),
             run_id: self.run_id.clone(),
             agent: self.agent.clone(),
+            source_event_id: self.source_event_id.clone(),
         }
         .encode_to_vec();
         let msg_id = msg_id::emitted(&self.run_id, &event.dedupe);

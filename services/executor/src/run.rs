@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hookline_core::catalog::{AgentSpec, Catalog};
 use hookline_core::clock;
 use hookline_core::consume::Outcome;
+use hookline_core::event_catalog::EventCatalog;
 use hookline_core::log_sink::LogSink;
 use hookline_core::nats::Nats;
 use hookline_core::outbox::{MAX_OUTBOX_BYTES, PendingEvent};
@@ -78,13 +79,7 @@ pub async fn execute(mut env: RunEnv<'_>, request: RunRequest) -> Outcome {
     let Some(agent) = env.catalog.agents.get(&request.agent).cloned() else {
         return Outcome::Term(format!("agent `{}` is not configured", request.agent));
     };
-    let emitter = Emitter::new(
-        env.nats.clone(),
-        env.logs.clone(),
-        &request.run_id,
-        &request.agent,
-        env.traceparent.clone(),
-    );
+    let emitter = Emitter::new(env.nats.clone(), env.logs.clone(), &request, env.traceparent.clone());
     // Only the lease decides who runs a run: a request for a run that
     // ended is settled, one for a run another copy holds waits for its
     // lease to expire, and only a copy that took the lease runs the agent.
@@ -223,7 +218,19 @@ async fn execute_agent(
         emitter.log("hookline", problem);
     }
     let mut outbox = Outbox::new(&record.run_id, finished_at);
-    for (n, event) in events.into_iter().enumerate() {
+    let event_types = if events.is_empty() {
+        EventCatalog::builtin().clone()
+    } else {
+        EventCatalog::with_declared(env.catalog).unwrap_or_else(|_| EventCatalog::builtin().clone())
+    };
+    let mut accepted = Vec::with_capacity(events.len());
+    for event in events {
+        match event_types.check(event.event_type.as_str(), &Value::Object(event.data.clone())) {
+            Ok(()) => accepted.push(event),
+            Err(why) => emitter.log("hookline", format!("event refused: {why}")),
+        }
+    }
+    for (n, event) in accepted.into_iter().enumerate() {
         outbox.push(
             emitter,
             event.event_type.as_str(),

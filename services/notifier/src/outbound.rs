@@ -1,7 +1,9 @@
 //! The outbound request: the JSON body every subscriber receives and the
 //! headers that sign it. Pure code.
 //!
-//! Body: `{"id", "type", "timestamp", "data"}`. Headers: Standard Webhooks
+//! Body: `{"id", "type", "timestamp", "data"}`, with `run_id`, `agent` and
+//! `event_id` (the webhook that started the run) when a run produced it
+//! (the envelope schema: `hookline_core::event_catalog::envelope_schema`). Headers: Standard Webhooks
 //! (`webhook-id` = event id, stable across retries; a fresh
 //! `webhook-timestamp`; `webhook-signature` with one `v1,` signature per
 //! active secret) and `X-Hookline-Signature: sha256=<hex>` of the raw body,
@@ -18,12 +20,21 @@ pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
 /// The JSON body for `event`.
 pub fn body(event: &Event) -> Vec<u8> {
     let data: Value = serde_json::from_slice(&event.data_json).unwrap_or_else(|_| json!({}));
-    let value = json!({
+    let mut value = json!({
         "id": event.id,
         "type": event.r#type,
         "timestamp": clock::rfc3339_ms(event.timestamp_ms),
-        "data": data,
     });
+    for (key, text) in [
+        ("run_id", &event.run_id),
+        ("agent", &event.agent),
+        ("event_id", &event.source_event_id),
+    ] {
+        if !text.is_empty() {
+            value[key] = json!(text);
+        }
+    }
+    value["data"] = data;
     value.to_string().into_bytes()
 }
 
@@ -49,7 +60,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn body_has_the_four_fields() {
+    fn body_has_the_four_fields_and_the_run_it_came_from() {
         let event = Event {
             id: "evt_1".into(),
             r#type: "code.generated".into(),
@@ -62,6 +73,18 @@ mod tests {
         assert_eq!(value["type"], "code.generated");
         assert_eq!(value["timestamp"], "2023-11-14T22:13:20.123Z");
         assert_eq!(value["data"]["branch"], "b");
+        assert!(value.get("run_id").is_none(), "no run, no correlation fields: {value}");
+        let from_run = Event {
+            run_id: "run_1".into(),
+            agent: "fixer".into(),
+            source_event_id: "in_1".into(),
+            ..event
+        };
+        let value: Value = serde_json::from_slice(&body(&from_run)).expect("json");
+        assert_eq!(
+            (&value["run_id"], &value["agent"], &value["event_id"]),
+            (&json!("run_1"), &json!("fixer"), &json!("in_1"))
+        );
     }
 
     #[test]

@@ -196,6 +196,11 @@ pub struct AgentSpec {
     /// Fix-up runs a failed check on the agent's branch may start (0: off).
     #[serde(default)]
     pub ci_fixes: u32,
+    /// Event types of the operator's own the agent emits, each with the
+    /// JSON Schema its `data` must match (`emits = { "acme.report" = {
+    /// description = "…", schema = { type = "object" } } }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub emits: BTreeMap<String, crate::event_catalog::EmittedType>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {

@@ -326,6 +326,9 @@ impl Catalog {
                 }
             }
         }
+        if let Err(mut declared) = crate::event_catalog::EventCatalog::with_declared(self) {
+            problems.append(&mut declared);
+        }
         for (id, profile) in &self.profiles {
             forge::check_profile(id, profile, &mut problems);
             for entry in &profile.egress {
