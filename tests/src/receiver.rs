@@ -101,6 +101,31 @@ impl Receiver {
         format!("http://{}/hook", self.addr)
     }
 
+    /// Checks every event received so far against the event catalog (its
+    /// `data` against its type's JSON Schema, with the `jsonschema` crate)
+    /// and the envelope; panics naming each one that does not match.
+    pub fn assert_events_match_catalog(&self) -> usize {
+        let catalog = hookline_core::event_catalog::EventCatalog::builtin();
+        let mut problems = Vec::new();
+        let received = self.received();
+        for r in &received {
+            let body = r.json();
+            let event_type = body["type"].as_str().unwrap_or_default();
+            let enveloped = ["id", "type", "timestamp"].iter().all(|k| body[k].is_string()) && body["data"].is_object();
+            if !enveloped {
+                problems.push(format!("not an envelope: {body}"));
+            } else if !catalog.matches(event_type, &body["data"]) {
+                problems.push(format!("{event_type} does not match its schema: {body}"));
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "events outside the catalog:\n{}",
+            problems.join("\n")
+        );
+        received.len()
+    }
+
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
         self.requests.lock().expect("lock").clone()

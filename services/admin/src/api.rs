@@ -162,6 +162,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/events/{event_id}/explain"),
     ("GET", "/v1/dlq"),
     ("POST", "/v1/dlq/replay"),
+    ("GET", "/v1/event-types"),
+    ("GET", "/v1/event-types/{type}"),
 ];
 
 /// The caller, named by a fingerprint of the token it presented
@@ -296,6 +298,8 @@ async fn answer(
         (&Method::POST, ["v1", "runs", run_id, "cancel"]) => crate::ops::cancel(state, run_id).await,
         (&Method::GET, ["v1", "events", event_id, "explain"]) => crate::ops::explain(state, event_id).await,
         (&Method::GET, ["v1", "dlq"]) => crate::logs::dead_letters(state, params).await,
+        (&Method::GET, ["v1", "event-types"]) => crate::event_types::list(state),
+        (&Method::GET, ["v1", "event-types", name]) => crate::event_types::get(state, name),
         (&Method::POST, ["v1", "dlq", "replay"]) => crate::ops::replay(state, &json_body(req).await?).await,
         (&Method::GET, ["v1", kind]) if catalog_kind(kind) => {
             crate::catalog::list(state, crate::catalog::parse_kind(kind)?).await

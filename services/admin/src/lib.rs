@@ -16,6 +16,7 @@ pub mod actions;
 pub mod api;
 pub mod approvals;
 pub mod catalog;
+pub mod event_types;
 pub mod health;
 pub mod logs;
 pub mod model;

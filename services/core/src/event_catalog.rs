@@ -92,8 +92,8 @@ pub struct EventCatalog {
 }
 
 fn compile(def: EventTypeDef) -> Result<Entry, String> {
-    let validator = jsonschema::draft202012::new(&def.schema)
-        .map_err(|e| format!("event type {}: schema: {e}", def.name))?;
+    let validator =
+        jsonschema::draft202012::new(&def.schema).map_err(|e| format!("event type {}: schema: {e}", def.name))?;
     Ok(Entry { def, validator })
 }
 
@@ -129,12 +129,16 @@ impl EventCatalog {
                     continue;
                 }
                 if builtin.get(name).is_some() {
-                    problems.push(format!("agent `{agent}`: emits `{name}`, a catalogued type; its schema is Hookline's"));
+                    problems.push(format!(
+                        "agent `{agent}`: emits `{name}`, a catalogued type; its schema is Hookline's"
+                    ));
                     continue;
                 }
                 if let Some(existing) = types.get(name) {
                     if existing.def.schema != declared.schema {
-                        problems.push(format!("agent `{agent}`: emits `{name}` with another schema than another agent"));
+                        problems.push(format!(
+                            "agent `{agent}`: emits `{name}` with another schema than another agent"
+                        ));
                     }
                     continue;
                 }
@@ -193,7 +197,11 @@ impl EventCatalog {
             .take(5)
             .map(|e| {
                 let at = e.instance_path.to_string();
-                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
             })
             .collect();
         if errors.is_empty() {

@@ -7,9 +7,17 @@ use crate::event_docs;
 fn every_type_file_is_compiled_in_and_its_example_matches_its_schema() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
     let files = std::fs::read_dir(&dir).expect("events dir").count();
-    assert_eq!(files, FILES.len(), "every file in services/core/events is listed in FILES");
+    assert_eq!(
+        files,
+        FILES.len(),
+        "every file in services/core/events is listed in FILES"
+    );
     let catalog = EventCatalog::builtin();
-    assert_eq!(catalog.all().count(), FILES.len(), "every file parses and its schema compiles");
+    assert_eq!(
+        catalog.all().count(),
+        FILES.len(),
+        "every file parses and its schema compiles"
+    );
     for def in catalog.all() {
         assert!(
             catalog.matches(&def.name, &def.example),
@@ -32,7 +40,11 @@ fn agents_are_held_to_the_catalog_but_free_outside_it() {
         .check("deployment.failed", &json!({"service": 7, "reason": "x"}))
         .expect_err("service is a string");
     assert!(typed.contains("/service"), "names the place: {typed}");
-    assert!(catalog.check("deployment.failed", &json!({"service": "api", "reason": "x"})).is_ok());
+    assert!(
+        catalog
+            .check("deployment.failed", &json!({"service": "api", "reason": "x"}))
+            .is_ok()
+    );
     assert!(catalog.check("acme.anything", &json!({"x": 1})).is_ok(), "uncatalogued");
     assert!(catalog.check("run.completed", &json!({})).is_err(), "Hookline's own");
 }

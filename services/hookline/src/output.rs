@@ -143,6 +143,9 @@ pub const DEAD_LETTERS: Columns = &[
     ("LAST ERROR", "last_error"),
 ];
 
+/// Event types.
+pub const EVENT_TYPES: Columns = &[("TYPE", "type"), ("FROM", "source"), ("DESCRIPTION", "description")];
+
 /// The columns a catalog listing shows, by kind.
 pub fn catalog_columns(kind: &str) -> Columns {
     match kind {

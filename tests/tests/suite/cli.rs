@@ -220,3 +220,45 @@ async fn exit_codes_tell_scripts_what_went_wrong() {
     let help = hookline(&pipeline, ADMIN_TOKEN, &["deliveries", "--help"]).await;
     assert!(help.stdout.contains("Examples:"), "{}", help.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_event_catalog_is_served_with_the_types_agents_declare() {
+    let catalog = Catalog::parse(
+        r#"
+[agents.reporter]
+prompt = "x"
+runner = { type = "command", command = ["true"] }
+emits = { "acme.report" = { description = "A weekly report", schema = { type = "object", required = ["title"] } } }
+"#,
+    )
+    .expect("parse");
+    let pipeline = Pipeline::start_services(&catalog, &[], &[hookline_tests::Service::Admin]).await;
+    let list = hookline(&pipeline, ADMIN_TOKEN, &["event-types", "--json"]).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let items = list.json()["items"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = items.iter().filter_map(|t| t["type"].as_str()).collect();
+    for expected in [
+        "run.started",
+        "run.completed",
+        "pull_request.opened",
+        "deployment.failed",
+        "acme.report",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    let table = hookline(&pipeline, ADMIN_TOKEN, &["event-types"]).await;
+    assert!(
+        table.stdout.contains("security.vulnerability_detected"),
+        "{}",
+        table.stdout
+    );
+    let one = hookline(&pipeline, ADMIN_TOKEN, &["event-types", "deployment.failed", "--json"]).await;
+    let def = one.json();
+    assert_eq!(def["source"], "agent");
+    assert_eq!(def["schema"]["required"], serde_json::json!(["service", "reason"]));
+    let declared = hookline(&pipeline, ADMIN_TOKEN, &["event-types", "acme.report", "--json"]).await;
+    assert_eq!(declared.json()["source"], "operator");
+    let missing = hookline(&pipeline, ADMIN_TOKEN, &["event-types", "no.such"]).await;
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("not_found"), "{}", missing.stderr);
+}

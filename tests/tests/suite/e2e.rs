@@ -146,9 +146,25 @@ async fn a_labeled_issue_runs_the_agent_and_the_subscriber_gets_signed_events() 
     assert_eq!(completed.json()["data"]["exit_code"], 0);
     assert_eq!(completed.json()["data"]["event_id"], event_id.as_str());
     assert!(completed.json()["data"]["duration_ms"].is_u64());
+    let run_id = completed.json()["data"]["run_id"].as_str().expect("run id").to_owned();
+
+    // Every event matches its schema, and the envelope names the run, its
+    // agent and the webhook that started it (the agent's own event too).
+    subscriber.assert_events_match_catalog();
+    for r in &received {
+        let body = r.json();
+        assert_eq!(
+            (&body["run_id"], &body["agent"], &body["event_id"]),
+            (
+                &serde_json::json!(run_id),
+                &serde_json::json!("triage"),
+                &serde_json::json!(event_id)
+            ),
+            "{body}"
+        );
+    }
 
     // The agent got the rendered prompt on stdin and in its prompt file.
-    let run_id = completed.json()["data"]["run_id"].as_str().expect("run id").to_owned();
     let stdin = std::fs::read_to_string(dir.path().join(format!("stdin-{run_id}.txt"))).expect("stdin saved");
     let file = std::fs::read_to_string(dir.path().join(format!("prompt-{run_id}.txt"))).expect("prompt saved");
     assert_eq!(stdin, file);
@@ -390,4 +406,63 @@ async fn configuration_applies_idempotently_and_live() {
     assert_eq!(dry.removed, ["agent.triage", "source.github"]);
     let (status, _) = send_github(&pipeline, "d-live-2", &body, GITHUB_SECRET).await;
     assert_eq!(status, 403, "a dry run changes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_that_breaks_its_schema_is_refused_at_the_source_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let agent = script(
+        dir.path(),
+        "agent.sh",
+        r#"echo '{"type":"deployment.failed","data":{"service":"api"}}' >> "$HOOKLINE_EVENTS_FILE"
+echo '{"type":"deployment.rollback","data":{"service":"api","to_version":"1.2.2"}}' >> "$HOOKLINE_EVENTS_FILE"
+echo '{"type":"run.completed","data":{"forged":true}}' >> "$HOOKLINE_EVENTS_FILE""#,
+    );
+    let subscriber = Receiver::start(|_, _| 200).await;
+    let pipeline = Pipeline::start(&catalog(&agent, dir.path(), &subscriber.url()), &[]).await;
+    let (status, answer) = send_github(&pipeline, "bad-1", &issue_labeled("x"), GITHUB_SECRET).await;
+    assert_eq!(status, 202, "{answer}");
+    let received = subscriber
+        .wait_until("run.completed and the valid rollback", |all| {
+            let has = |t: &str| all.iter().any(|r| r.json()["type"] == t);
+            has("run.completed") && has("deployment.rollback")
+        })
+        .await;
+    let completed = received
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["type"] == "run.completed")
+        .expect("completed");
+    assert_eq!(completed["data"]["status"], "succeeded", "the run is not failed for it");
+    assert!(
+        completed["data"].get("forged").is_none(),
+        "an agent cannot emit Hookline's own events"
+    );
+    assert!(
+        received.iter().all(|r| r.json()["type"] != "deployment.failed"),
+        "the invalid event is never delivered"
+    );
+    subscriber.assert_events_match_catalog();
+    let run_id = completed["data"]["run_id"].as_str().expect("run id");
+    let (_, log) = pipeline
+        .admin("GET", &format!("/v1/runs/{run_id}/log"), serde_json::Value::Null)
+        .await;
+    let lines: Vec<String> = log["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["line"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("event refused: deployment.failed does not match its schema") && l.contains("reason")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("run.completed is emitted by Hookline only")),
+        "{lines:#?}"
+    );
 }

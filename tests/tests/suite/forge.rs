@@ -278,6 +278,7 @@ async fn a_labelled_issue_gets_one_draft_pull_request_and_one_comment_that_ends_
             .collect::<Vec<_>>()
     };
     assert_eq!(of("pull_request.opened").len(), 1);
+    world.subscriber.assert_events_match_catalog();
     assert_eq!(of("code.generated")[0]["pull_request"]["number"], pull.number);
     let url = format!("https://github.com/{REPO}/pull/{}", pull.number);
     assert_eq!(of("run.completed")[0]["pull_request_url"], url.as_str());

@@ -44,7 +44,9 @@ async fn a_delivery_that_already_got_a_2xx_is_not_sent_again() {
         id,
         r#type: "run.completed".to_owned(),
         timestamp_ms: clock::now_ms(),
-        data_json: b"{}".to_vec(),
+        data_json:
+            br#"{"run_id":"r1","agent":"a","attempt":1,"status":"succeeded","duration_ms":1,"will_retry":false}"#
+                .to_vec(),
         ..Default::default()
     };
     let delivery = |id: &str, redone: bool| Delivery {

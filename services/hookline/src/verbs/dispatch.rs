@@ -196,6 +196,10 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
                 .record("GET", &format!("/v1/events/{event_id}/explain"), None)
                 .await?;
         }
+        Verb::EventTypes { r#type: None } => shell.table("/v1/event-types", &[], output::EVENT_TYPES).await?,
+        Verb::EventTypes { r#type: Some(name) } => {
+            shell.record("GET", &format!("/v1/event-types/{name}"), None).await?;
+        }
         Verb::Dlq(DlqCommand::List { subscription, window }) => {
             let mut pairs = window.pairs();
             pairs.extend(subscription.map(|s| ("subscription", s)));

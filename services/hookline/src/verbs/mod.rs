@@ -234,6 +234,13 @@ pub enum Verb {
     /// Dead letters: deliveries that used up their attempts.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// The event catalog: every type with its schema (one type: its schema
+    /// and an example).
+    #[command(after_help = "Examples:\n  hookline event-types\n  hookline event-types deployment.failed")]
+    EventTypes {
+        /// One type, such as deployment.failed.
+        r#type: Option<String>,
+    },
 }
 
 /// Dead-letter commands.
