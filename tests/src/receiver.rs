@@ -56,6 +56,12 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver answering per `policy`.
     pub async fn start(policy: impl Fn(&Received, usize) -> u16 + Send + Sync + 'static) -> Self {
+        Self::start_slow(Duration::ZERO, policy).await
+    }
+
+    /// Starts a receiver that takes `delay` to answer each request (a slow
+    /// endpoint), answering per `policy`.
+    pub async fn start_slow(delay: Duration, policy: impl Fn(&Received, usize) -> u16 + Send + Sync + 'static) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -69,11 +75,15 @@ impl Receiver {
                 async move {
                     let (parts, body) = req.into_parts();
                     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let arrived = Instant::now();
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                     let mut received = Received {
                         headers: parts.headers,
                         body,
                         status: 0,
-                        at: Instant::now(),
+                        at: arrived,
                     };
                     let mut all = seen.lock().expect("lock");
                     let id = received.header("webhook-id");

@@ -17,10 +17,12 @@ pub mod fanout;
 pub mod health;
 pub mod outbound;
 pub mod retry;
+pub mod run_order;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookline_core::catalog::Ordering;
 use hookline_core::consume::{self, ConsumerSpec};
 use hookline_core::nats::{self, Nats};
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
@@ -183,7 +185,7 @@ impl App {
         let deliveries = supervise::per_item(
             self.catalog.clone(),
             shutdown,
-            // An ordered subscription has one delivery in flight.
+            // A globally ordered subscription has one delivery in flight.
             |catalog| {
                 catalog
                     .subscriptions
@@ -192,25 +194,38 @@ impl App {
                     .collect()
             },
             |subscription, ordered, stop| {
-                let in_flight = if ordered { 1 } else { config.concurrency };
+                let in_flight = if ordered == Ordering::Global {
+                    1
+                } else {
+                    config.concurrency
+                };
+                let ack_wait = config.timeout + Duration::from_secs(15);
                 let spec = ConsumerSpec {
                     stream: nats.subjects.stream(StreamKind::Deliveries),
                     durable: nats.subjects.delivery_consumer(&subscription),
                     filter: nats.subjects.deliveries(&subscription),
                     // Longer than one attempt, so a slow attempt is never
                     // delivered twice at once.
-                    ack_wait: config.timeout + Duration::from_secs(15),
+                    ack_wait,
                     max_ack_pending: i64::try_from(in_flight).unwrap_or(16),
                     concurrency: in_flight,
                 };
                 let (deliverer, catalog) = (deliverer.clone(), catalog.clone());
-                consume::run(
+                let chains = (ordered == Ordering::Run).then(|| Arc::new(run_order::Chains::default()));
+                consume::run_in_order(
                     nats.js.clone(),
                     spec,
                     move |msg| {
                         let deliverer = deliverer.clone();
                         let catalog = catalog.borrow().clone();
-                        async move { deliverer.handle(&catalog, &msg).await }
+                        let deliver = move |msg: Arc<async_nats::jetstream::Message>| async move {
+                            deliverer.handle(&catalog, &msg).await
+                        };
+                        let work = match &chains {
+                            Some(chains) => chains.issue(msg, ack_wait / 3, deliver),
+                            None => Box::pin(deliver(msg)),
+                        };
+                        std::future::ready(work)
                     },
                     stop,
                     config.grace,

@@ -16,6 +16,7 @@ mod ingest;
 mod models;
 mod notifier;
 mod operations;
+mod ordering;
 mod redelivery;
 mod router;
 mod run_once;

@@ -69,13 +69,48 @@ pub struct SubscriptionSpec {
     /// Headers added to every delivery (signature headers cannot be set).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// Strict order: one delivery in flight, in stream order, retries
-    /// included.
+    /// `true`: strict order, one delivery in flight, retries included;
+    /// `"run"`: each run's events in the order they were emitted, runs in
+    /// parallel; `false` (default): no order.
     #[serde(default)]
-    pub ordered: bool,
+    pub ordered: Ordering,
     /// Most deliveries per second to this endpoint, per notifier copy.
     #[serde(default)]
     pub rate_limit: Option<u32>,
+}
+
+/// The order a subscription's deliveries keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Ordering {
+    /// None: deliveries in parallel.
+    #[default]
+    None,
+    /// Every event in stream order, one delivery in flight (`true`).
+    Global,
+    /// Each run's events in the order they were emitted; runs in parallel
+    /// (`"run"`).
+    Run,
+}
+
+impl Serialize for Ordering {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Ordering::None => s.serialize_bool(false),
+            Ordering::Global => s.serialize_bool(true),
+            Ordering::Run => s.serialize_str("run"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Ordering {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Bool(false) => Ok(Ordering::None),
+            serde_json::Value::Bool(true) => Ok(Ordering::Global),
+            serde_json::Value::String(s) if s == "run" => Ok(Ordering::Run),
+            _ => Err(serde::de::Error::custom("ordered: use true, false or \"run\"")),
+        }
+    }
 }
 
 /// Headers a subscription's `headers` may not set.
