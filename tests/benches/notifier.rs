@@ -2,7 +2,9 @@
 //! receiver, against the raw hyper client POST rate to the same receiver in
 //! the same run; and the healthy endpoint's rate with a dead endpoint (one
 //! that accepts connections and never answers) subscribed to the same
-//! events, over the rate without it.
+//! events, over the rate without it; and the rate of a subscription with
+//! `ordered = "run"` (runs of four consecutive events), over the unordered
+//! one.
 //!
 //!     cargo bench -p hookline-tests --bench notifier      # BENCH_EVENTS=20000, 3 rounds
 
@@ -94,6 +96,8 @@ async fn publish_events(pipeline: &Pipeline, n: usize) {
             r#type: "run.completed".into(),
             timestamp_ms: clock::now_ms(),
             data_json: format!(r#"{{"run_id":"r{i}","agent":"bench","exit_code":0,"duration_ms":12}}"#).into_bytes(),
+            // Four consecutive events per run, as a run's own events are.
+            run_id: format!("r{}", i / 4),
             ..Default::default()
         };
         let mut headers = HeaderMap::new();
@@ -167,18 +171,24 @@ async fn main() {
     };
     let alone = Catalog::parse(&sub("healthy", healthy)).expect("catalog");
     let with_dead = Catalog::parse(&[sub("healthy", healthy), sub("dead", dead)].concat()).expect("catalog");
+    let by_run = Catalog::parse(&format!("{}ordered = \"run\"\n", sub("healthy", healthy))).expect("catalog");
 
-    let (mut raw, mut signed, mut beside_dead) = (vec![], vec![], vec![]);
+    let (mut raw, mut signed, mut beside_dead, mut run_ordered) = (vec![], vec![], vec![], vec![]);
     for round in 0..3 {
         let r = raw_post_rate(healthy, 3).await;
         let s = delivery_rate(&alone, &count, n).await;
         let d = delivery_rate(&with_dead, &count, n).await;
-        println!("round {round}: raw POST {r:>8.0}/s | signed deliveries {s:>8.0}/s | with a dead endpoint {d:>8.0}/s");
+        let o = delivery_rate(&by_run, &count, n).await;
+        println!(
+            "round {round}: raw POST {r:>8.0}/s | signed deliveries {s:>8.0}/s | with a dead endpoint {d:>8.0}/s | ordered by run {o:>8.0}/s"
+        );
         raw.push(r);
         signed.push(s);
         beside_dead.push(d);
+        run_ordered.push(o);
     }
-    let (raw, signed, beside_dead) = (median(raw), median(signed), median(beside_dead));
+    let (raw, signed, beside_dead, run_ordered) =
+        (median(raw), median(signed), median(beside_dead), median(run_ordered));
     println!("\nmedian of 3 rounds, {n} events per measurement, 64 deliveries in flight per subscription");
     println!("  raw hyper client POST, 64 connections:   {raw:.0} req/s");
     println!("  signed deliveries (fan-out + POST + ack): {signed:.0} /s");
@@ -187,5 +197,10 @@ async fn main() {
     println!(
         "  with dead / without:                      {:.2}",
         beside_dead / signed
+    );
+    println!("  ordered = \"run\" (4 events per run):     {run_ordered:.0} /s");
+    println!(
+        "  ordered by run / unordered:               {:.2}",
+        run_ordered / signed
     );
 }
