@@ -125,6 +125,7 @@ impl AdminError {
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/v1/sources"),
     ("GET", "/v1/sources/{id}"),
     ("PUT", "/v1/sources/{id}"),
@@ -242,6 +243,11 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<B
     let method = req.method().clone();
     match (&method, segments.as_slice()) {
         (&Method::GET, ["healthz"]) => return Ok(serve::json(200, &json!({"status": "ok"}))),
+        // Figures, never secrets: scraped without a token, like the probes.
+        (&Method::GET, ["metrics"]) => {
+            let text = hookline_core::metrics::render();
+            return Ok(serve::text(200, hookline_core::metrics::CONTENT_TYPE, text));
+        }
         (&Method::GET, ["readyz"]) => {
             let connected = state.nats.client.connection_state() == async_nats::connection::State::Connected;
             return if connected {

@@ -27,6 +27,7 @@ pub mod forge_state;
 pub mod history;
 pub mod ids;
 pub mod log_sink;
+pub mod metrics;
 pub mod nats;
 pub mod nats_server;
 pub mod outbox;

@@ -1,7 +1,9 @@
 //! Liveness and readiness over HTTP for the services that otherwise listen
 //! on nothing (router, executor, notifier), so an orchestrator can check
 //! them: `GET /healthz` answers while the process serves, `GET /readyz`
-//! while it is connected to NATS. Off unless `HOOKLINE_HEALTH_LISTEN` is set.
+//! while it is connected to NATS, and `GET /metrics` its Prometheus
+//! metrics ([`crate::metrics`]) with the JetStream figures of the streams
+//! it consumes. Off unless `HOOKLINE_HEALTH_LISTEN` is set.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,9 +40,17 @@ pub async fn bind(addr: Option<SocketAddr>) -> anyhow::Result<Option<TcpListener
     Ok(Some(listener))
 }
 
-/// Serves `/healthz` and `/readyz` until `shutdown`; a ready answer
-/// carries `details` (what the service found about its host) unless null.
-pub async fn serve(listener: TcpListener, nats: Nats, details: serde_json::Value, shutdown: CancellationToken) {
+/// Serves `/healthz`, `/readyz` and `/metrics` until `shutdown`; a ready
+/// answer carries `details` (what the service found about its host) unless
+/// null; `/metrics` reports the consumers of `streams`.
+pub async fn serve(
+    listener: TcpListener,
+    nats: Nats,
+    details: serde_json::Value,
+    streams: Vec<String>,
+    shutdown: CancellationToken,
+) {
+    let streams = std::sync::Arc::new(streams);
     tracing::info!(addr = ?listener.local_addr().ok(), "Health checks listening.");
     let limits = serve::Limits {
         max_connections: 64,
@@ -49,10 +59,15 @@ pub async fn serve(listener: TcpListener, nats: Nats, details: serde_json::Value
     serve::serve(
         listener,
         move |req: hyper::Request<hyper::body::Incoming>, _| {
-            let (nats, details) = (nats.clone(), details.clone());
+            let (nats, details, streams) = (nats.clone(), details.clone(), streams.clone());
             async move {
                 match req.uri().path() {
                     "/healthz" => serve::json(200, &json!({"status": "ok"})),
+                    "/metrics" => serve::text(
+                        200,
+                        crate::metrics::CONTENT_TYPE,
+                        crate::metrics::scrape(&nats, &streams).await,
+                    ),
                     "/readyz" if nats.client.connection_state() == async_nats::connection::State::Connected => {
                         let mut ready = json!({"status": "ready"});
                         if !details.is_null() {

@@ -65,6 +65,17 @@ impl Default for Limits {
     }
 }
 
+/// A text response with `status` and `content_type`.
+pub fn text(status: u16, content_type: &'static str, text: String) -> Response<Body> {
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from(text))));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
 /// A JSON response with `status`.
 pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Response<Body> {
     // Serializing plain data cannot fail; an empty body would say so.

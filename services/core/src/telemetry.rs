@@ -6,8 +6,13 @@ use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber: `HOOKLINE_LOG` (or `RUST_LOG`) filters,
-/// `HOOKLINE_LOG_FORMAT=json` prints JSON lines. Safe to call twice.
+/// `HOOKLINE_LOG_FORMAT=json` prints JSON lines. `HOOKLINE_METRICS=off`
+/// turns metric recording off (`/metrics` then answers nothing). Safe to
+/// call twice.
 pub fn init() {
+    if std::env::var("HOOKLINE_METRICS").is_ok_and(|v| v == "off") {
+        crate::metrics::set_enabled(false);
+    }
     let filter = std::env::var("HOOKLINE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".to_owned());

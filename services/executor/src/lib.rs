@@ -176,6 +176,7 @@ impl App {
                 listener,
                 self.nats.clone(),
                 sandbox,
+                vec![self.nats.subjects.stream(StreamKind::Runs)],
                 shutdown.clone(),
             ));
         }

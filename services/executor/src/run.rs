@@ -334,6 +334,20 @@ async fn execute_agent(
     }
     publish_outbox(env, emitter, &record).await?;
     tracing::info!(run_id = %record.run_id, status = %record.status, ?duration, again, "Run finished.");
+    if let Some(metrics) = hookline_core::metrics::get() {
+        let labels = hookline_core::metrics::RunLabels {
+            agent: record.agent.clone(),
+            status: record.status.to_string(),
+        };
+        metrics.runs_finished.get_or_create(&labels).inc();
+        let agent = hookline_core::metrics::AgentLabels {
+            agent: record.agent.clone(),
+        };
+        metrics
+            .run_duration
+            .get_or_create(&agent)
+            .observe(duration.as_secs_f64());
+    }
     if let Some(f) = &forge
         && !close_loop::settle_status(f.forge(), env.records, &record).await
     {

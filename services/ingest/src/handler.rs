@@ -16,6 +16,7 @@ use tracing::Instrument as _;
 use hookline_core::catalog::Provider;
 use hookline_core::clock;
 use hookline_core::ids::Id;
+use hookline_core::metrics;
 use hookline_core::serve::{self, Body};
 use hookline_core::subjects::msg_id;
 use hookline_core::telemetry::TraceParent;
@@ -120,6 +121,7 @@ enum Accepted {
 pub async fn route(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => serve::json(200, &json!({"status": "ok"})),
+        (&Method::GET, "/metrics") => serve::text(200, metrics::CONTENT_TYPE, metrics::render()),
         (&Method::GET, "/readyz") => {
             if state.publisher.connected() {
                 serve::json(200, &json!({"status": "ready"}))
@@ -170,8 +172,22 @@ async fn webhook(state: &State, source: String, req: Request<Incoming>, peer: So
             e.response()
         }
     };
-    // Only valid source ids name a log subject.
+    // Only valid source ids name a log subject or a metric label.
     if Id::parse(&source).is_ok() {
+        if let Some(metrics) = metrics::get() {
+            let labels = metrics::WebhookLabels {
+                source: source.clone(),
+                status: record.status.to_string(),
+            };
+            metrics.webhooks.get_or_create(&labels).inc();
+            if record.status == 401 {
+                let reason = metrics::ReasonLabels {
+                    source,
+                    reason: record.reason.clone(),
+                };
+                metrics.verification_failures.get_or_create(&reason).inc();
+            }
+        }
         state.publisher.log_invocation(record);
     }
     response

@@ -169,6 +169,7 @@ impl Deliverer {
             _ => None,
         };
         self.log_attempt(&delivery.subscription, &event, attempt, &response, latency, next);
+        record_attempt(&delivery.subscription, &verdict, next.is_some(), latency);
         match verdict {
             Verdict::Delivered => {
                 self.delivered.mark(&delivery.subscription, &event.id);
@@ -301,6 +302,12 @@ impl Deliverer {
     }
 
     async fn dead_letter(&self, delivery: &Delivery, sequence: u64, attempts: u32, error: &str) -> Outcome {
+        if let Some(metrics) = hookline_core::metrics::get() {
+            let labels = hookline_core::metrics::SubscriptionLabels {
+                subscription: delivery.subscription.clone(),
+            };
+            metrics.dead_letters.get_or_create(&labels).inc();
+        }
         let letter = DeadLetter {
             delivery: Some(delivery.clone()),
             attempts,
@@ -369,5 +376,32 @@ fn describe(r: &Response) -> String {
     match r.status {
         Some(status) => format!("HTTP {status}"),
         None => r.error(),
+    }
+}
+
+/// Counts one attempt: its outcome, its latency, and the retry it schedules.
+fn record_attempt(subscription: &str, verdict: &Verdict, retried: bool, latency: Duration) {
+    let Some(metrics) = hookline_core::metrics::get() else {
+        return;
+    };
+    let outcome = if *verdict == Verdict::Delivered {
+        "delivered"
+    } else {
+        "failed"
+    };
+    let labels = hookline_core::metrics::DeliveryLabels {
+        subscription: subscription.to_owned(),
+        outcome: outcome.to_owned(),
+    };
+    metrics.deliveries.get_or_create(&labels).inc();
+    let sub = hookline_core::metrics::SubscriptionLabels {
+        subscription: subscription.to_owned(),
+    };
+    metrics
+        .delivery_duration
+        .get_or_create(&sub)
+        .observe(latency.as_secs_f64());
+    if retried {
+        metrics.retries.get_or_create(&sub).inc();
     }
 }

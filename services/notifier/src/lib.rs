@@ -139,6 +139,10 @@ impl App {
                 listener,
                 self.nats.clone(),
                 serde_json::Value::Null,
+                [StreamKind::Events, StreamKind::Deliveries, StreamKind::Dlq]
+                    .into_iter()
+                    .map(|kind| self.nats.subjects.stream(kind))
+                    .collect(),
                 shutdown.clone(),
             ));
         }

@@ -137,6 +137,7 @@ impl App {
                 listener,
                 self.nats.clone(),
                 serde_json::Value::Null,
+                vec![self.nats.subjects.stream(StreamKind::Ingest)],
                 shutdown.clone(),
             ));
         }
@@ -233,6 +234,45 @@ async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> 
     spent
 }
 
+/// Counts one event's decision per agent, and the runs it requests.
+fn record_decision(
+    decision: &routes::Decision<'_>,
+    follow_ups: &[(String, hookline_proto::FollowUp)],
+    spent: &[Value],
+) {
+    let Some(metrics) = hookline_core::metrics::get() else {
+        return;
+    };
+    let count = |agent: &str, outcome: &str| {
+        let labels = hookline_core::metrics::DecisionLabels {
+            agent: agent.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        metrics.decisions.get_or_create(&labels).inc();
+    };
+    let requested = decision
+        .matched
+        .iter()
+        .copied()
+        .chain(follow_ups.iter().map(|(agent, _)| agent.as_str()));
+    for agent in requested {
+        count(agent, "matched");
+        let labels = hookline_core::metrics::AgentLabels {
+            agent: agent.to_owned(),
+        };
+        metrics.runs_requested.get_or_create(&labels).inc();
+    }
+    for held in &decision.untrusted {
+        count(held.agent, "untrusted");
+    }
+    for (agent, _) in &decision.unmatched {
+        count(agent, "unmatched");
+    }
+    for why in spent {
+        count(why["agent"].as_str().unwrap_or_default(), "budget_spent");
+    }
+}
+
 async fn handle(sinks: &Sinks, table: &Table, msg: &jetstream::Message) -> Outcome {
     let (event, parent) = match consume::decode::<InboundEvent>(msg) {
         Ok(decoded) => decoded,
@@ -301,6 +341,7 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
             tracing::debug!(error = %e, "Decision not recorded.");
         }
     }
+    record_decision(&decision, &follow_ups, &spent);
     let trace = TraceParent::continue_or_new(parent).to_string();
     let run_request = |agent: &str| RunRequest {
         run_id: run_id(agent),

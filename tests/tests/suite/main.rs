@@ -13,6 +13,7 @@ mod executor_http;
 mod forge;
 mod forge_follow_ups;
 mod ingest;
+mod metrics;
 mod models;
 mod notifier;
 mod operations;

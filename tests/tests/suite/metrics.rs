@@ -1,0 +1,323 @@
+//! Prometheus metrics from every service, each a real process: promtool
+//! (the Debian `prometheus` package, installed by `scripts/test`) checks
+//! what each one exposes, and a real Prometheus scrapes all five and
+//! answers queries for webhooks accepted and deliveries failed with the
+//! numbers the test caused.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hookline_core::catalog::Catalog;
+use hookline_core::nats;
+use hookline_core::settings::NatsSettings;
+use hookline_core::store;
+use hookline_core::subjects::StreamKind;
+use hookline_core::testing::NatsServer;
+use hookline_tests::{ADMIN_TOKEN, Receiver, ServiceProcess, call, post_github, stream_messages, try_call};
+use serde_json::json;
+
+const SECRET: &str = "metrics-test-github-secret";
+const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const ACCEPTED: usize = 5;
+const FORGED: usize = 2;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn catalog(healthy: &str, failing: &str) -> Catalog {
+    let text = format!(
+        r#"
+[sources.github]
+provider = "github"
+secrets = ["{SECRET}"]
+
+[agents.noop]
+prompt = "x"
+runner = {{ type = "command", command = ["true"] }}
+triggers = [{{ source = "github", events = ["issues"] }}]
+
+[subscriptions.healthy]
+url = "{healthy}"
+secrets = ["{SUB_SECRET}"]
+
+[subscriptions.failing]
+url = "{failing}"
+secrets = ["{SUB_SECRET}"]
+"#
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    catalog.validate().expect("valid");
+    catalog
+}
+
+fn promtool_check(service: &str, text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/install-prometheus)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics on {service}: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn metrics_text(url: &str) -> String {
+    let answer = call("GET", url, &[], bytes::Bytes::new()).await;
+    assert_eq!(answer.status, 200, "{url}");
+    let content_type = answer
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{url}: {content_type}"
+    );
+    String::from_utf8_lossy(&answer.body).into_owned()
+}
+
+/// A Prometheus instant query's single value.
+async fn query(prometheus: &str, expr: &str) -> Option<f64> {
+    let url = format!(
+        "{prometheus}/api/v1/query?query={}",
+        form_urlencoded::byte_serialize(expr.as_bytes()).collect::<String>()
+    );
+    // Prometheus may still be starting: no answer is no value yet.
+    let answer = try_call("GET", &url, &[], bytes::Bytes::new()).await.ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+    value["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prometheus_scrapes_every_service_and_counts_what_happened() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = NatsServer::start();
+    let healthy = Receiver::start(|_, _| 200).await;
+    let failing = Receiver::start(|_, _| 500).await;
+    let nats = nats::connect(&NatsSettings::for_url(&server.url()), "metrics-test")
+        .await
+        .expect("connect");
+    store::apply(&nats, &catalog(&healthy.url(), &failing.url()), false)
+        .await
+        .expect("apply");
+    let ports: HashMap<&str, u16> = ["ingest", "admin", "router", "executor", "notifier"]
+        .into_iter()
+        .map(|s| (s, free_port()))
+        .collect();
+    let base: Vec<(String, String)> = [
+        ("HOOKLINE_NATS_URL", server.url()),
+        ("HOOKLINE_INGEST_LISTEN", format!("127.0.0.1:{}", ports["ingest"])),
+        ("HOOKLINE_ADMIN_LISTEN", format!("127.0.0.1:{}", ports["admin"])),
+        ("HOOKLINE_ADMIN_TOKENS", ADMIN_TOKEN.to_owned()),
+        ("HOOKLINE_DELIVERY_ALLOW", "127.0.0.1".to_owned()),
+        // One retry, then the dead-letter queue.
+        ("HOOKLINE_RETRY_SCHEDULE", "100ms".to_owned()),
+        ("HOOKLINE_RETRY_JITTER", "0".to_owned()),
+        ("HOOKLINE_EXECUTOR_WORKDIR", dir.path().display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let services: Vec<ServiceProcess> = ["ingest", "admin", "router", "executor", "notifier"]
+        .into_iter()
+        .map(|service| {
+            let mut env: HashMap<String, String> = base.iter().cloned().collect();
+            if matches!(service, "router" | "executor" | "notifier") {
+                env.insert(
+                    "HOOKLINE_HEALTH_LISTEN".to_owned(),
+                    format!("127.0.0.1:{}", ports[service]),
+                );
+            }
+            ServiceProcess::start(&format!("hookline-{service}"), &env, dir.path())
+        })
+        .collect();
+
+    for (service, port, path) in [
+        ("ingest", ports["ingest"], "/readyz"),
+        ("admin", ports["admin"], "/readyz"),
+    ] {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        hookline_tests::eventually(&format!("{service} ready"), || async {
+            match try_call("GET", &url, &[], bytes::Bytes::new()).await {
+                Ok(answer) if answer.status == 200 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
+    let webhook = format!("http://127.0.0.1:{}/webhooks/github", ports["ingest"]);
+    let issue = json!({"action": "opened", "issue": {"number": 1, "title": "t", "author_association": "OWNER", "user": {"login": "octocat"}},
+                       "repository": {"full_name": "acme/api"}, "sender": {"login": "octocat"}})
+    .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut sent = 0;
+    while sent < ACCEPTED {
+        let (status, _) = post_github(&webhook, SECRET, "issues", &format!("d-{sent}"), &issue).await;
+        match status {
+            202 => sent += 1,
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("ingest answered {other}"),
+        }
+    }
+    for n in 0..FORGED {
+        let (status, _) = post_github(&webhook, "not-the-secret", "issues", &format!("f-{n}"), &issue).await;
+        assert_eq!(status, 401);
+    }
+    // Each run publishes run.started and run.completed: the healthy
+    // endpoint gets them all, the failing one twice each, then they die.
+    let events = ACCEPTED * 2;
+    hookline_tests::eventually("every event at the healthy endpoint", || async {
+        let got = healthy.received().len();
+        if got >= events {
+            Ok(())
+        } else {
+            let logs: String = services[2..4]
+                .iter()
+                .flat_map(|s| {
+                    s.output()
+                        .lines()
+                        .filter(|l| !l.contains("TRACE"))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|l| l.contains("INFO") || l.contains("WARN") || l.contains("ERROR") || l.contains("routed"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Err(format!(
+                "{got} events; service logs:\n{}",
+                &logs[logs.len().saturating_sub(4000)..]
+            ))
+        }
+    })
+    .await;
+    hookline_tests::eventually("the failing endpoint's dead letters", || async {
+        let letters = stream_messages(&nats, StreamKind::Dlq).await.len();
+        if letters >= events {
+            Ok(())
+        } else {
+            Err(format!("{letters} dead letters"))
+        }
+    })
+    .await;
+
+    // Each service's own families, besides what every one shows.
+    let endpoints = [
+        (
+            "ingest",
+            ports["ingest"],
+            vec![
+                "hookline_webhooks_total{",
+                "hookline_webhook_verification_failures_total{",
+            ],
+        ),
+        ("admin", ports["admin"], vec![]),
+        (
+            "router",
+            ports["router"],
+            vec![
+                "hookline_router_decisions_total{",
+                "hookline_runs_requested_total{",
+                "hookline_consumer_pending_messages{stream=\"HOOKLINE_INGEST\"",
+            ],
+        ),
+        (
+            "executor",
+            ports["executor"],
+            vec![
+                "hookline_runs_finished_total{",
+                "hookline_run_duration_seconds_bucket{",
+                "hookline_consumer_ack_pending_messages{stream=\"HOOKLINE_RUNS\"",
+            ],
+        ),
+        (
+            "notifier",
+            ports["notifier"],
+            vec![
+                "hookline_deliveries_total{",
+                "hookline_delivery_duration_seconds_bucket{",
+                "hookline_delivery_retries_total{",
+                "hookline_dead_letters_total{",
+                "hookline_stream_messages{stream=\"HOOKLINE_DLQ\"} 10",
+            ],
+        ),
+    ];
+    for (service, port, families) in &endpoints {
+        let text = metrics_text(&format!("http://127.0.0.1:{port}/metrics")).await;
+        for family in families {
+            assert!(text.contains(family), "{service} has no {family}:\n{text}");
+        }
+        promtool_check(service, &text);
+    }
+
+    // A real Prometheus scrapes all five.
+    let prom_port = free_port();
+    let targets: Vec<String> = endpoints
+        .iter()
+        .map(|(_, port, _)| format!("'127.0.0.1:{port}'"))
+        .collect();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: hookline\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        ),
+    )
+    .expect("config");
+    let mut prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).expect("log"))
+        .spawn()
+        .expect("prometheus (scripts/install-prometheus)");
+    let api = format!("http://127.0.0.1:{prom_port}");
+    hookline_tests::eventually("Prometheus's answers", || async {
+        let up = query(&api, "sum(up{job=\"hookline\"})").await;
+        let accepted = query(&api, "sum(hookline_webhooks_total{status=\"202\"})").await;
+        let forged = query(&api, "sum(hookline_webhook_verification_failures_total)").await;
+        let failed = query(
+            &api,
+            "sum(hookline_deliveries_total{outcome=\"failed\",subscription=\"failing\"})",
+        )
+        .await;
+        let dead = query(&api, "sum(hookline_dead_letters_total)").await;
+        let runs = query(&api, "sum(hookline_runs_finished_total{status=\"succeeded\"})").await;
+        let seen = (up, accepted, forged, failed, dead, runs);
+        let expected = (
+            Some(5.0),
+            Some(ACCEPTED as f64),
+            Some(FORGED as f64),
+            Some((events * 2) as f64),
+            Some(events as f64),
+            Some(ACCEPTED as f64),
+        );
+        if seen == expected {
+            Ok(())
+        } else {
+            Err(format!("{seen:?}, expected {expected:?}"))
+        }
+    })
+    .await;
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+}
