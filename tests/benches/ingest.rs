@@ -206,12 +206,32 @@ async fn main() {
 
     let (mut rates, mut p50s, mut p99s, mut p999s, mut raws, mut fixed99, mut fixed50) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut rates_without_metrics, mut ratios) = (vec![], vec![]);
     for round in 0..rounds {
         let raw = raw_publish(&pipeline.nats.js, secs).await;
+        // The same load with metric recording off, before the measurement
+        // with it on in even rounds and after it in odd ones (the stream
+        // grows as the run goes on, so neither always has the fuller one).
+        let without_metrics = async |round: usize| {
+            hookline_core::metrics::set_enabled(false);
+            let (without, _) = closed_loop(addr, round + 1000, secs).await;
+            hookline_core::metrics::set_enabled(true);
+            without
+        };
+        let mut without = 0.0;
+        if round % 2 == 0 {
+            without = without_metrics(round).await;
+        }
         let (rate, latencies) = closed_loop(addr, round, secs).await;
+        if round % 2 == 1 {
+            without = without_metrics(round).await;
+        }
+        rates_without_metrics.push(without);
+        ratios.push(rate / without);
         let (p50, p99, p999) = percentiles(latencies);
         let fixed = fixed_rate(addr, round, secs, 5000).await;
         let (f50, f99, _) = percentiles(fixed);
+        println!("round {round}: ingest without metrics {without:>8.0}/s");
         println!(
             "round {round}: raw publish {raw:>8.0}/s | ingest {rate:>8.0}/s p50 {p50:.2} ms p99 {p99:.2} ms p99.9 {p999:.2} ms | at 5000/s p50 {f50:.2} ms p99 {f99:.2} ms"
         );
@@ -228,6 +248,9 @@ async fn main() {
     println!("  raw JetStream publish (1 KiB, pipelined): {raw:.0} msg/s");
     println!("  ingest accepted webhooks:                 {rate:.0} req/s");
     println!("  ingest / raw publish:                     {:.2}", rate / raw);
+    let without = median(rates_without_metrics);
+    println!("  ingest with metrics off:                  {without:.0} req/s");
+    println!("  with metrics / without (median of rounds): {:.3}", median(ratios));
     println!(
         "  latency at 64 connections:                p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
         median(p50s),
