@@ -27,6 +27,7 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub mod github;
 mod github_api;
 mod http;
+pub mod otlp;
 pub mod prism;
 mod process;
 mod receiver;

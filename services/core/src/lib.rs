@@ -47,3 +47,4 @@ pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod threads;
+pub mod tracing_export;

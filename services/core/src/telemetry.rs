@@ -80,6 +80,13 @@ impl TraceParent {
         }
     }
 
+    /// This stage's trace context and the stage before's, if `header`
+    /// named a valid one.
+    pub fn continued(header: Option<&str>) -> (Self, Option<Self>) {
+        let parent = header.and_then(Self::parse);
+        (parent.map_or_else(Self::new_root, |p| p.child()), parent)
+    }
+
     /// Continues `header` when it is valid, else starts a new trace.
     pub fn continue_or_new(header: Option<&str>) -> Self {
         header

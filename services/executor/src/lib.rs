@@ -313,6 +313,15 @@ impl AgentConsumer {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(run_id.clone(), cancel.clone());
+                    let (own, incoming) = TraceParent::continued(parent.as_deref());
+                    let span = hookline_core::tracing_export::stage(
+                        "run",
+                        opentelemetry::trace::SpanKind::Consumer,
+                        &own,
+                        incoming.as_ref(),
+                    );
+                    span.set("hookline.agent", request.agent.clone());
+                    span.set("hookline.run_id", request.run_id.clone());
                     let env = run::RunEnv {
                         nats: &nats,
                         logs: &logs,
@@ -322,7 +331,8 @@ impl AgentConsumer {
                         owner: &owner,
                         attempt: 0,
                         lease_ttl: ack_wait,
-                        traceparent: TraceParent::continue_or_new(parent.as_deref()).to_string(),
+                        traceparent: own.to_string(),
+                        span: &span,
                         cancel,
                         sandbox: &sandbox,
                         state: state.as_ref(),

@@ -9,9 +9,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
+    hookline_core::tracing_export::init("hookline-executor");
     let vars = settings::service_settings("hookline-executor", "runs agents for run requests");
     let config = hookline_executor::Config::from_lookup(&|k| vars.get(k).cloned())?;
     let app = hookline_executor::App::build(config).await?;
     app.run_until(shutdown::on_signal()).await;
+    hookline_core::tracing_export::flush();
     Ok(())
 }

@@ -55,6 +55,8 @@ pub struct RunEnv<'a> {
     pub state: Option<&'a hookline_core::state::State>,
     /// The threads bucket (forge thread → branch), when it could be opened.
     pub threads: Option<&'a hookline_core::threads::Threads>,
+    /// The run's span, exported over OTLP when that is on.
+    pub span: &'a hookline_core::tracing_export::StageSpan,
 }
 
 fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
@@ -334,6 +336,22 @@ async fn execute_agent(
     }
     publish_outbox(env, emitter, &record).await?;
     tracing::info!(run_id = %record.run_id, status = %record.status, ?duration, again, "Run finished.");
+    env.span.set("hookline.status", record.status.to_string());
+    env.span.set("hookline.attempt", i64::from(record.attempt));
+    if let Some(usage) = record.usage {
+        // OpenTelemetry's semantic conventions for generative AI.
+        env.span.set(
+            "gen_ai.usage.input_tokens",
+            i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
+        );
+        env.span.set(
+            "gen_ai.usage.output_tokens",
+            i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
+        );
+    }
+    if record.status != RunStatus::Succeeded {
+        env.span.fail(&record.reason);
+    }
     if let Some(metrics) = hookline_core::metrics::get() {
         let labels = hookline_core::metrics::RunLabels {
             agent: record.agent.clone(),

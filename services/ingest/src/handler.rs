@@ -20,8 +20,10 @@ use hookline_core::metrics;
 use hookline_core::serve::{self, Body};
 use hookline_core::subjects::msg_id;
 use hookline_core::telemetry::TraceParent;
+use hookline_core::tracing_export;
 use hookline_proto::{Header, InboundEvent, Invocation};
 use hookline_providers::{self as providers, VerifyError, body};
+use opentelemetry::trace::SpanKind;
 
 use crate::limits::{Limited as RateLimited, Scope};
 use crate::publish::Stored;
@@ -264,7 +266,18 @@ async fn accept(
             value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
         })
         .collect();
-    let traceparent = TraceParent::continue_or_new(parts.headers.get("traceparent").and_then(|v| v.to_str().ok()));
+    let (traceparent, incoming) =
+        TraceParent::continued(parts.headers.get("traceparent").and_then(|v| v.to_str().ok()));
+    let received = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(received_at_ms).unwrap_or(0));
+    let span = tracing_export::stage_from(
+        "ingest webhook",
+        SpanKind::Server,
+        &traceparent,
+        incoming.as_ref(),
+        received,
+    );
+    span.set("hookline.source", id.to_string());
+    span.set("hookline.event_id", event_id.clone());
     let event = verified.into_event(InboundEvent {
         event_id,
         source: id.to_string(),

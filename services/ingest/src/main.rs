@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
+    hookline_core::tracing_export::init("hookline-ingest");
     let vars = settings::service_settings(
         "hookline-ingest",
         "the public webhook endpoint: verifies and stores webhooks",
@@ -16,5 +17,6 @@ async fn main() -> anyhow::Result<()> {
     let config = hookline_ingest::Config::from_lookup(&|k| vars.get(k).cloned())?;
     let app = hookline_ingest::App::build(config).await?;
     app.run_until(shutdown::on_signal()).await;
+    hookline_core::tracing_export::flush();
     Ok(())
 }

@@ -149,9 +149,25 @@ impl Deliverer {
         if let Some(per_second) = sub.rate_limit {
             self.pace(&delivery.subscription, per_second).await;
         }
+        // Each attempt is a span of the event's trace; the subscriber's
+        // `traceparent` names it.
+        let (attempt_trace, incoming) = hookline_core::telemetry::TraceParent::continued(trace.as_deref());
+        let span = hookline_core::tracing_export::stage(
+            "deliver",
+            opentelemetry::trace::SpanKind::Client,
+            &attempt_trace,
+            incoming.as_ref(),
+        );
+        span.set("hookline.subscription", delivery.subscription.clone());
+        span.set("hookline.event_type", event.r#type.clone());
+        span.set("hookline.attempt", i64::from(attempt));
         let started = Instant::now();
-        let response = self.post(&delivery.subscription, sub, &event, trace.as_deref()).await;
+        let traceparent = attempt_trace.to_string();
+        let response = self.post(&delivery.subscription, sub, &event, Some(&traceparent)).await;
         let latency = started.elapsed();
+        if let Some(status) = response.status {
+            span.set("http.response.status_code", i64::from(status));
+        }
         let verdict = if matches!(response.failure, Some(AttemptError::Refused(_))) {
             Verdict::Final
         } else {

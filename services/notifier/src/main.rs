@@ -9,9 +9,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
+    hookline_core::tracing_export::init("hookline-notifier");
     let vars = settings::service_settings("hookline-notifier", "delivers events to subscribers as signed webhooks");
     let config = hookline_notifier::Config::from_lookup(&|k| vars.get(k).cloned())?;
     let app = hookline_notifier::App::build(config).await?;
     app.run_until(shutdown::on_signal()).await;
+    hookline_core::tracing_export::flush();
     Ok(())
 }

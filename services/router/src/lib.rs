@@ -342,7 +342,19 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
         }
     }
     record_decision(&decision, &follow_ups, &spent);
-    let trace = TraceParent::continue_or_new(parent).to_string();
+    let (own, incoming) = TraceParent::continued(parent);
+    let span = hookline_core::tracing_export::stage(
+        "route",
+        opentelemetry::trace::SpanKind::Consumer,
+        &own,
+        incoming.as_ref(),
+    );
+    span.set("hookline.event_id", event.event_id.clone());
+    span.set(
+        "hookline.matched",
+        i64::try_from(decision.matched.len() + follow_ups.len()).unwrap_or(0),
+    );
+    let trace = own.to_string();
     let run_request = |agent: &str| RunRequest {
         run_id: run_id(agent),
         agent: agent.to_owned(),

@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
+    hookline_core::tracing_export::init("hookline-router");
     let vars = settings::service_settings(
         "hookline-router",
         "turns stored webhooks into run requests, and fires schedules",
@@ -16,5 +17,6 @@ async fn main() -> anyhow::Result<()> {
     let config = hookline_router::Config::from_lookup(&|k| vars.get(k).cloned())?;
     let app = hookline_router::App::build(config).await?;
     app.run_until(shutdown::on_signal()).await;
+    hookline_core::tracing_export::flush();
     Ok(())
 }

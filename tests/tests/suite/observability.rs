@@ -1,8 +1,10 @@
-//! Prometheus metrics from every service, each a real process: promtool
+//! Metrics and traces from every service, each a real process: promtool
 //! (the Debian `prometheus` package, installed by `scripts/test`) checks
-//! what each one exposes, and a real Prometheus scrapes all five and
-//! answers queries for webhooks accepted and deliveries failed with the
-//! numbers the test caused.
+//! what each one exposes, a real Prometheus scrapes all five and answers
+//! queries for webhooks accepted and deliveries failed with the numbers the
+//! test caused, and an OTLP receiver built on the `opentelemetry-proto`
+//! types gets each webhook's spans from every service under one trace id,
+//! each stage the child of the one before.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -15,6 +17,7 @@ use hookline_core::settings::NatsSettings;
 use hookline_core::store;
 use hookline_core::subjects::StreamKind;
 use hookline_core::testing::NatsServer;
+use hookline_tests::otlp::Collector;
 use hookline_tests::{ADMIN_TOKEN, Receiver, ServiceProcess, call, post_github, stream_messages, try_call};
 use serde_json::json;
 
@@ -107,10 +110,11 @@ async fn query(prometheus: &str, expr: &str) -> Option<f64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn prometheus_scrapes_every_service_and_counts_what_happened() {
+async fn prometheus_scrapes_every_service_and_each_webhook_is_one_trace_across_them() {
     let dir = tempfile::tempdir().expect("tmp");
     let server = NatsServer::start();
     let healthy = Receiver::start(|_, _| 200).await;
+    let collector = Collector::start().await;
     let failing = Receiver::start(|_, _| 500).await;
     let nats = nats::connect(&NatsSettings::for_url(&server.url()), "metrics-test")
         .await
@@ -132,6 +136,8 @@ async fn prometheus_scrapes_every_service_and_counts_what_happened() {
         ("HOOKLINE_RETRY_SCHEDULE", "100ms".to_owned()),
         ("HOOKLINE_RETRY_JITTER", "0".to_owned()),
         ("HOOKLINE_EXECUTOR_WORKDIR", dir.path().display().to_string()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -320,4 +326,68 @@ async fn prometheus_scrapes_every_service_and_counts_what_happened() {
     .await;
     let _ = prometheus.kill();
     let _ = prometheus.wait();
+
+    // One trace per webhook, across ingest, router, executor and notifier,
+    // each stage's span the child of the one before.
+    let traces = hookline_tests::eventually("every webhook's spans", || async {
+        let spans = collector.spans();
+        let roots: Vec<_> = spans.iter().filter(|s| s.service == "hookline-ingest").collect();
+        let complete = roots
+            .iter()
+            .filter(|root| {
+                let of = |service: &str| {
+                    spans
+                        .iter()
+                        .filter(|s| s.trace_id == root.trace_id && s.service == service)
+                        .count()
+                };
+                of("hookline-router") == 1 && of("hookline-executor") == 1 && of("hookline-notifier") >= 6
+            })
+            .count();
+        if complete == ACCEPTED {
+            Ok(spans)
+        } else {
+            let seen: Vec<String> = spans
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {} {} <- {}",
+                        s.service,
+                        &s.trace_id[..8],
+                        s.span_id,
+                        s.parent_span_id
+                    )
+                })
+                .collect();
+            Err(format!("{complete} complete traces of {}: {seen:#?}", roots.len()))
+        }
+    })
+    .await;
+    for root in traces.iter().filter(|s| s.service == "hookline-ingest") {
+        let trace: Vec<_> = traces.iter().filter(|s| s.trace_id == root.trace_id).collect();
+        let one = |service: &str| *trace.iter().find(|s| s.service == service).expect(service);
+        let (route, run) = (one("hookline-router"), one("hookline-executor"));
+        assert_eq!(
+            route.parent_span_id, root.span_id,
+            "route under the webhook: {trace:#?}"
+        );
+        assert_eq!(run.parent_span_id, route.span_id, "run under the route: {trace:#?}");
+        assert!(
+            route.start_ns >= root.start_ns && run.start_ns >= route.start_ns,
+            "in order: {trace:#?}"
+        );
+        assert_eq!(run.attribute("hookline.status"), Some("succeeded"));
+        let deliveries: Vec<_> = trace.iter().filter(|s| s.service == "hookline-notifier").collect();
+        assert!(
+            deliveries
+                .iter()
+                .all(|d| d.parent_span_id == run.span_id && d.name == "deliver"),
+            "every delivery attempt under the run that emitted its event: {deliveries:#?}"
+        );
+        assert!(
+            deliveries
+                .iter()
+                .any(|d| d.attribute("http.response.status_code") == Some("500"))
+        );
+    }
 }
