@@ -24,6 +24,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Every await on the network in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(30);
 
+pub mod git;
 pub mod github;
 mod github_api;
 mod http;
@@ -125,6 +126,24 @@ impl Pipeline {
         };
         let answer = call(method, &format!("http://{}{path}", self.admin), &headers, body).await;
         (answer.status, answer.body)
+    }
+
+    /// The routing decision for `event_id`, once the router recorded it.
+    pub async fn explain(&self, event_id: &str) -> serde_json::Value {
+        eventually("the routing decision", || async {
+            match self
+                .admin(
+                    "GET",
+                    &format!("/v1/events/{event_id}/explain"),
+                    serde_json::Value::Null,
+                )
+                .await
+            {
+                (200, decision) => Ok(decision),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await
     }
 
     /// Starts one copy of a service (another one if some run already),

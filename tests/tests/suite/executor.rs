@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hookline_core::catalog::Catalog;
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{Event, Message as _};
+use hookline_tests::git::{bare_origin, git};
 use hookline_tests::{Pipeline, Service, WAIT, post_github, script, workspace_binary};
 
 pub(crate) const SECRET: &str = "executor-test-secret";
@@ -72,16 +73,6 @@ fn data(event: &Event) -> serde_json::Value {
     serde_json::from_slice(&event.data_json).expect("data")
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").args(args).current_dir(dir).output().expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|stat| stat.split_whitespace().nth(2).is_none_or(|state| state != "Z"))
@@ -104,37 +95,7 @@ async fn wait_for_file(path: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_agent_commit_lands_on_its_branch_in_the_repository() {
     let dir = tempfile::tempdir().expect("tmp");
-    let bare = dir.path().join("repo.git");
-    git(
-        dir.path(),
-        &["init", "--quiet", "--bare", "-b", "main", bare.to_str().expect("utf8")],
-    );
-    let seed = dir.path().join("seed");
-    git(
-        dir.path(),
-        &[
-            "clone",
-            "--quiet",
-            bare.to_str().expect("utf8"),
-            seed.to_str().expect("utf8"),
-        ],
-    );
-    std::fs::write(seed.join("README.md"), "hello\n").expect("write");
-    git(&seed, &["add", "README.md"]);
-    git(
-        &seed,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "--quiet",
-            "-m",
-            "init",
-        ],
-    );
-    git(&seed, &["push", "--quiet", "origin", "main"]);
+    let bare = bare_origin(dir.path(), "repo");
 
     let agent = script(
         dir.path(),

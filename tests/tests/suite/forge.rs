@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use hookline_core::catalog::Catalog;
 use hookline_core::runs::{Records, RunRecord, RunStatus};
+use hookline_tests::git::{bare_origin, git};
 use hookline_tests::github::FakeGitHub;
 use hookline_tests::prism::{Prism, github_examples, webhook_example};
 use hookline_tests::{Pipeline, Receiver, eventually, post_github, script};
@@ -21,52 +21,6 @@ const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const TOKEN: &str = "ghs_forgeTokenNeverInTheAgent0123456789";
 pub(crate) const REPO: &str = "Codertocat/Hello-World";
 pub(crate) const BOT: &str = "hookline-bot";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").args(args).current_dir(dir).output().expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A bare repository with one commit on `main`.
-fn origin(dir: &Path) -> PathBuf {
-    let bare = dir.join("Hello-World.git");
-    git(
-        dir,
-        &["init", "--quiet", "--bare", "-b", "main", bare.to_str().expect("utf8")],
-    );
-    let seed = dir.join("seed");
-    git(
-        dir,
-        &[
-            "clone",
-            "--quiet",
-            bare.to_str().expect("utf8"),
-            seed.to_str().expect("utf8"),
-        ],
-    );
-    std::fs::write(seed.join("README.md"), "hello\n").expect("write");
-    git(&seed, &["add", "README.md"]);
-    git(
-        &seed,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "--quiet",
-            "-m",
-            "init",
-        ],
-    );
-    git(&seed, &["push", "--quiet", "origin", "main"]);
-    bare
-}
 
 /// The agent: commits a line, asks for `outputs`, keeps its environment
 /// and prompt for the test, and takes `AGENT_SLEEP` seconds.
@@ -93,7 +47,7 @@ pub(crate) struct World {
 impl World {
     pub(crate) async fn start() -> Self {
         let dir = tempfile::tempdir().expect("tmp");
-        let origin = origin(dir.path());
+        let origin = bare_origin(dir.path(), "Hello-World");
         let repos = HashMap::from([(REPO.to_owned(), origin.clone())]);
         let forge = FakeGitHub::start(TOKEN, BOT, repos, github_examples()).await;
         let prism = Prism::start(&format!("http://{}", forge.addr));

@@ -25,19 +25,6 @@ fn comment_on(pull: u64, login: &str, association: &str, body: &str) -> Value {
     comment
 }
 
-async fn explain(pipeline: &Pipeline, event_id: &str) -> Value {
-    eventually("the routing decision", || async {
-        match pipeline
-            .admin("GET", &format!("/v1/events/{event_id}/explain"), Value::Null)
-            .await
-        {
-            (200, decision) => Ok(decision),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_trusted_mention_continues_the_branch_and_others_and_hooklines_own_start_nothing() {
     let world = World::start().await;
@@ -71,7 +58,7 @@ async fn a_trusted_mention_continues_the_branch_and_others_and_hooklines_own_sta
     ];
     for (n, (body, why)) in ignored.iter().enumerate() {
         let event_id = send(&pipeline, "issue_comment", &format!("ignored-{n}"), body).await;
-        let decision = explain(&pipeline, &event_id).await;
+        let decision = pipeline.explain(&event_id).await;
         let started = decision["follow_ups"]
             .as_array()
             .into_iter()
@@ -146,7 +133,7 @@ async fn a_failed_check_starts_one_fix_up_then_a_human_is_asked_for() {
     );
     // A third failure tells nobody again and runs nothing.
     let event_id = send(&pipeline, "check_suite", "check-3", &failed(3)).await;
-    let decision = explain(&pipeline, &event_id).await;
+    let decision = pipeline.explain(&event_id).await;
     let started = decision["follow_ups"]
         .as_array()
         .into_iter()

@@ -66,19 +66,6 @@ async fn send(pipeline: &Pipeline, delivery: &str, body: &str) -> String {
     answer["event_id"].as_str().expect("event id").to_owned()
 }
 
-async fn explain(pipeline: &Pipeline, event_id: &str) -> Value {
-    eventually("the routing decision", || async {
-        match pipeline
-            .admin("GET", &format!("/v1/events/{event_id}/explain"), Value::Null)
-            .await
-        {
-            (200, decision) => Ok(decision),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await
-}
-
 fn runs_started(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("runs"))
         .unwrap_or_default()
@@ -102,7 +89,7 @@ async fn only_trusted_actors_and_listed_bots_start_runs() {
     let mut decisions = Vec::new();
     for (name, body, _) in &cases {
         let event_id = send(&pipeline, name, body).await;
-        decisions.push(explain(&pipeline, &event_id).await);
+        decisions.push(pipeline.explain(&event_id).await);
     }
     let expected_reasons = [
         Some("skipped: untrusted actor octocat (association NONE)"),
@@ -164,7 +151,7 @@ async fn an_approval_starts_one_run_even_when_two_race_and_survives_a_restart() 
         (held.status, held.event_id.as_str()),
         (RunStatus::AwaitingApproval, event_id.as_str())
     );
-    let decision = explain(&pipeline, &event_id).await;
+    let decision = pipeline.explain(&event_id).await;
     assert_eq!(
         decision["untrusted"][0]["explain"],
         "awaiting approval: untrusted actor octocat (association NONE)"
