@@ -355,9 +355,14 @@ pub fn pull_ref(pull: &PullRequest) -> PullRequestRef {
     }
 }
 
-/// Whether `agent` does anything on the forge at all.
+/// Whether `agent` does anything on the forge at all (a `mention` or
+/// `ci_fixes` agent needs its runs' branches linked to their threads).
 pub fn wanted(agent: &AgentSpec) -> bool {
-    agent.status_comment || agent.pull_request.is_some() || agent.outputs.allows_anything() || agent.ci_fixes > 0
+    agent.status_comment
+        || agent.pull_request.is_some()
+        || agent.outputs.allows_anything()
+        || agent.mention.is_some()
+        || agent.ci_fixes > 0
 }
 
 /// Brings the status comment of the run `record` describes to its final
