@@ -81,14 +81,14 @@ impl Chains {
             let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
             let state = runs.entry(run.clone()).or_default();
             match state.blocker {
-                // An earlier delivery of the run waits for its retry: this
-                // one goes back behind it, unsent.
                 // One whose retry never came back here (another copy took
                 // it, or it was settled elsewhere) stops holding the run.
                 Some((_, back_at)) if back_at + FORGET < Instant::now() => {
                     state.blocker = None;
                     state.tail.replace((generation, link)).map(|(_, l)| l)
                 }
+                // An earlier delivery of the run waits for its retry: this
+                // one goes back behind it, unsent.
                 Some((blocker, back_at)) if blocker != sequence => {
                     let wait = back_at.saturating_duration_since(Instant::now()) + BEHIND;
                     return Box::pin(std::future::ready(Outcome::Retry(wait)));
