@@ -25,6 +25,7 @@ pub mod event_catalog;
 pub mod event_docs;
 pub mod forge_state;
 pub mod history;
+pub mod https;
 pub mod ids;
 pub mod log_sink;
 pub mod metrics;

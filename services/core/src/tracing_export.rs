@@ -15,9 +15,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use opentelemetry::trace::{
     Span as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _,
     TracerProvider as _,
@@ -52,7 +49,7 @@ impl IdGenerator for PropagatedIds {
 /// call of Hookline's.
 #[derive(Debug, Clone)]
 struct OtlpClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::https::HttpsClient,
 }
 
 #[async_trait::async_trait]
@@ -87,13 +84,8 @@ pub fn init(service: &str) {
     if !configured || TRACER.get().is_some() {
         return;
     }
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .build();
     let client = OtlpClient {
-        client: Client::builder(TokioExecutor::new()).build(https),
+        client: crate::https::client(),
     };
     let exporter = match opentelemetry_otlp::SpanExporter::builder()
         .with_http()

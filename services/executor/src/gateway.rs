@@ -18,9 +18,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -35,8 +33,6 @@ fn total(usage: &TokenUsage) -> u64 {
     usage.input_tokens + usage.output_tokens
 }
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
-
 /// One model's gateway for one run.
 #[derive(Clone)]
 pub struct Gateway {
@@ -50,7 +46,7 @@ pub struct Gateway {
     usage: Arc<Mutex<TokenUsage>>,
     exceeded: Arc<AtomicBool>,
     largest: Arc<AtomicU64>,
-    client: Client<Https, Full<Bytes>>,
+    client: hookline_core::https::HttpsClient,
     emitter: Emitter,
 }
 
@@ -87,11 +83,6 @@ impl Gateway {
         meter: &Meter,
         emitter: Emitter,
     ) -> Self {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
         let prefix = if header == hyper::header::AUTHORIZATION {
             "Bearer "
         } else {
@@ -107,7 +98,7 @@ impl Gateway {
             usage: meter.usage.clone(),
             exceeded: meter.exceeded.clone(),
             largest: meter.largest.clone(),
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: hookline_core::https::client(),
             emitter,
         }
     }

@@ -10,8 +10,6 @@ use bytes::Bytes;
 use hookline_core::catalog::SecretRef;
 use hookline_core::runs::TokenUsage;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -72,12 +70,7 @@ pub async fn run(request: ChatRequest<'_>, log: impl FnMut(&str, String)) -> (Ex
 }
 
 async fn call(request: ChatRequest<'_>, mut log: impl FnMut(&str, String), usage: &mut Option<TokenUsage>) -> Exit {
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+    let client = hookline_core::https::client();
     let payload = body(request.model, request.system, request.prompt, request.max_tokens).to_string();
     let mut builder = hyper::Request::post(request.url).header("content-type", "application/json");
     if let Some(key) = request.api_key {

@@ -7,16 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use hookline_core::https::HttpsClient;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 use crate::{Comment, Forge, ForgeError, NewPullRequest, PullRequest, Repo, ReviewComment, Thread};
-
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Largest answer read.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
@@ -31,21 +27,16 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct GitHub {
     base: String,
     token: String,
-    client: Client<Https, Full<Bytes>>,
+    client: HttpsClient,
 }
 
 impl GitHub {
     /// A client for the API at `api_url` (no trailing slash needed).
     pub fn new(api_url: &str, token: String) -> Self {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
         Self {
             base: api_url.trim_end_matches('/').to_owned(),
             token,
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: hookline_core::https::client(),
         }
     }
 

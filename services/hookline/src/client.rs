@@ -4,10 +4,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use hookline_core::https::HttpsClient;
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 /// How long one API call may take (a followed log is not bounded).
@@ -38,8 +36,6 @@ impl CliError {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// A connection to the admin API.
 pub struct Api {
     base: String,
@@ -50,15 +46,10 @@ pub struct Api {
 impl Api {
     /// An API client for `base` (such as `http://127.0.0.1:8081`).
     pub fn new(base: &str, token: Option<String>) -> Self {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
         Self {
             base: base.trim_end_matches('/').to_owned(),
             token,
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: hookline_core::https::client(),
         }
     }
 

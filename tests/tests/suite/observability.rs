@@ -16,7 +16,7 @@ use hookline_core::nats;
 use hookline_core::settings::NatsSettings;
 use hookline_core::store;
 use hookline_core::subjects::StreamKind;
-use hookline_core::testing::NatsServer;
+use hookline_core::testing::{NatsServer, free_port};
 use hookline_tests::otlp::Collector;
 use hookline_tests::{ADMIN_TOKEN, Receiver, ServiceProcess, call, post_github, stream_messages, try_call};
 use serde_json::json;
@@ -25,13 +25,6 @@ const SECRET: &str = "metrics-test-github-secret";
 const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ACCEPTED: usize = 5;
 const FORGED: usize = 2;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn catalog(healthy: &str, failing: &str) -> Catalog {
     let text = format!(
