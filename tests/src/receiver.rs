@@ -10,7 +10,9 @@ use hookline_core::serve;
 use hookline_core::shutdown::CancellationToken;
 use http_body_util::BodyExt;
 
-use crate::eventually;
+use tokio::sync::Notify;
+
+use crate::WAIT;
 
 /// One request a [`Receiver`] got.
 #[derive(Clone, Debug)]
@@ -50,6 +52,8 @@ pub struct Receiver {
     /// Where it listens.
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<Received>>>,
+    /// Woken on each request, so a waiter sees it at once.
+    arrivals: Arc<Notify>,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -67,11 +71,12 @@ impl Receiver {
         let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
         let policy: Policy = Arc::new(policy);
         let stop = CancellationToken::new();
-        let seen = requests.clone();
+        let arrivals: Arc<Notify> = Arc::default();
+        let (seen, woken) = (requests.clone(), arrivals.clone());
         tokio::spawn(serve::serve(
             listener,
             move |req: hyper::Request<hyper::body::Incoming>, _peer| {
-                let (seen, policy) = (seen.clone(), policy.clone());
+                let (seen, policy, woken) = (seen.clone(), policy.clone(), woken.clone());
                 async move {
                     let (parts, body) = req.into_parts();
                     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -92,6 +97,7 @@ impl Receiver {
                     let status = received.status;
                     all.push(received);
                     drop(all);
+                    woken.notify_waiters();
                     serve::json(status, &serde_json::json!({"ok": status < 300}))
                 }
             },
@@ -102,6 +108,7 @@ impl Receiver {
         Self {
             addr,
             requests,
+            arrivals,
             _stop: stop.drop_guard(),
         }
     }
@@ -141,19 +148,27 @@ impl Receiver {
         self.requests.lock().expect("lock").clone()
     }
 
-    /// Waits until `done` holds for what was received, or panics after [`WAIT`].
+    /// Waits until `done` holds for what was received, or panics after
+    /// [`WAIT`]. It looks again as each request arrives (not on a timer), so
+    /// a benchmark can take the arrival as the end of its measurement.
     pub async fn wait_until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        eventually(what, || async {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            // Registered before looking, so a request landing in between
+            // still wakes this waiter.
+            let arrival = self.arrivals.notified();
+            tokio::pin!(arrival);
+            arrival.as_mut().enable();
             let received = self.received();
             if done(&received) {
-                Ok(received)
-            } else {
-                Err(format!(
-                    "received: {:#?}",
-                    received.iter().map(|r| (r.status, r.json())).collect::<Vec<_>>()
-                ))
+                return received;
             }
-        })
-        .await
+            if tokio::time::timeout_at(deadline, arrival).await.is_err() {
+                panic!(
+                    "timed out waiting for {what}: received: {:#?}",
+                    received.iter().map(|r| (r.status, r.json())).collect::<Vec<_>>()
+                );
+            }
+        }
     }
 }

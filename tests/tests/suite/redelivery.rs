@@ -9,9 +9,9 @@ use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
 use hookline_core::catalog::Catalog;
 use hookline_core::clock;
-use hookline_core::subjects::{MSG_ID, StreamKind};
+use hookline_core::subjects::{MSG_ID, StreamKind, delivered_key};
 use hookline_proto::{Delivery, Event, Message as _};
-use hookline_tests::{Pipeline, Receiver, Service};
+use hookline_tests::{Pipeline, Receiver, Service, eventually};
 
 async fn publish_delivery(pipeline: &Pipeline, delivery: &Delivery, msg_id: &str) {
     let mut headers = HeaderMap::new();
@@ -57,6 +57,21 @@ async fn a_delivery_that_already_got_a_2xx_is_not_sent_again() {
     let (sent, other) = (clock::new_id(), clock::new_id());
     publish_delivery(&pipeline, &delivery(&sent, false), "first").await;
     receiver.wait_until("the first delivery", |all| all.len() == 1).await;
+    // The mark is written after the subscriber's 2xx, through the batched
+    // log sink: a repeat that comes back before it is a documented resend.
+    let marks = pipeline
+        .nats
+        .js
+        .get_key_value(pipeline.nats.subjects.delivered_bucket())
+        .await
+        .expect("delivered bucket");
+    eventually("the first delivery marked", || async {
+        match marks.get(delivered_key("ops", &sent)).await {
+            Ok(Some(_)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
 
     // The same delivery again from a fan-out that handled its event twice,
     // under a new dedupe id, then a different event, also from a redone
