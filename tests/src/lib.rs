@@ -24,6 +24,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Every await on the network in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(30);
 
+pub mod browser;
 pub mod git;
 pub mod github;
 mod github_api;

@@ -93,15 +93,20 @@ impl AdminError {
         AdminError::Unavailable(e.to_string())
     }
 
-    fn response(&self) -> Response<Body> {
-        let (status, code, problems) = match self {
+    /// The HTTP status, the JSON error code and the listed problems.
+    pub fn parts(&self) -> (u16, &'static str, Option<&Vec<String>>) {
+        match self {
             AdminError::Unauthorized => (401, "unauthorized", None),
             AdminError::NotFound(_) => (404, "not_found", None),
             AdminError::Invalid(p) => (400, "invalid", Some(p)),
             AdminError::Conflict(p) => (409, "conflict", Some(p)),
             AdminError::MethodNotAllowed(_) => (405, "method_not_allowed", None),
             AdminError::Unavailable(_) => (503, "unavailable", None),
-        };
+        }
+    }
+
+    fn response(&self) -> Response<Body> {
+        let (status, code, problems) = self.parts();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_owned(),
@@ -167,9 +172,28 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/event-types/{type}"),
 ];
 
-/// The caller, named by a fingerprint of the token it presented
-/// (`token:1a2b3c4d`, the first bytes of its SHA-256, never the token), or
-/// `None` when no accepted token was presented.
+/// The accepted token `presented` is, if any. Every token is compared, so
+/// timing does not tell which one matched.
+pub(crate) fn matching_token<'a>(tokens: &'a [Secret], presented: &str) -> Option<&'a Secret> {
+    tokens.iter().fold(None, |found, t| {
+        if signing::constant_time_eq(t.expose().as_bytes(), presented.as_bytes()) {
+            Some(t)
+        } else {
+            found
+        }
+    })
+}
+
+/// How a caller is named: `token:1a2b3c4d`, the first bytes of the token's
+/// SHA-256, never the token.
+pub(crate) fn fingerprint(token: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    format!("token:{}", hex::encode(&digest[..4]))
+}
+
+/// The caller, named by [`fingerprint`], or `None` when no accepted token
+/// was presented.
 fn caller(state: &AdminState, req: &Request<Incoming>) -> Option<String> {
     let token = req
         .headers()
@@ -177,15 +201,7 @@ fn caller(state: &AdminState, req: &Request<Incoming>) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))?
         .trim();
-    // Every token is compared, so timing does not tell which one matched.
-    let accepted = state.tokens.iter().fold(false, |ok, t| {
-        signing::constant_time_eq(t.expose().as_bytes(), token.as_bytes()) | ok
-    });
-    accepted.then(|| {
-        use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(token.as_bytes());
-        format!("token:{}", hex::encode(&digest[..4]))
-    })
+    matching_token(&state.tokens, token).map(|t| fingerprint(t.expose()))
 }
 
 /// The JSON body, or `None` when there is none.
@@ -256,6 +272,8 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<B
                 Err(AdminError::Unavailable("not connected to NATS".into()))
             };
         }
+        // The console has its own sign-in (a session cookie) and answers HTML.
+        (_, ["console", ..]) => return Ok(crate::console::route(state, req, &segments[1..], &params).await),
         _ => {}
     }
     let Some(caller) = caller(state, &req) else {
@@ -337,7 +355,7 @@ async fn answer(
 /// Every id in a path is checked before it reaches a subject or a key: a
 /// catalog id must be an identifier (400), a run or event id a key-safe
 /// token (else there is no such record: 404).
-fn check_ids(segments: &[&str]) -> Result<(), AdminError> {
+pub(crate) fn check_ids(segments: &[&str]) -> Result<(), AdminError> {
     match segments {
         ["v1", kind, id, ..] if ConfigKind::from_plural(kind).is_some() => Id::parse(id)
             .map(|_| ())

@@ -10,12 +10,14 @@
 //! configuration; [`ops`] reads runs and decisions, cancels and replays;
 //! [`logs`] reads invocations, attempts, dead letters and run output;
 //! [`health`] computes figures from them; [`actions`] sends test events and
-//! starts manual runs; [`params`] reads query parameters.
+//! starts manual runs; [`params`] reads query parameters; [`console`] is the
+//! web console under `/console`, rendered from those same handlers.
 
 pub mod actions;
 pub mod api;
 pub mod approvals;
 pub mod catalog;
+pub mod console;
 pub mod event_types;
 pub mod health;
 pub mod logs;

@@ -143,6 +143,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     print_banner(&catalog, webhook_addr, receiver);
     let token = admin_token.split(',').next().unwrap_or_default();
     println!("Admin API: http://{admin_addr}  (Authorization: Bearer {token})");
+    println!("Console:   http://{admin_addr}/console  (sign in with the token {token})");
     let cli = std::env::current_exe().map_or_else(|_| "hookline".to_owned(), |p| p.display().to_string());
     println!("For the CLI, in another shell:");
     println!("  export HOOKLINE_ADMIN_URL=http://{admin_addr} HOOKLINE_ADMIN_TOKEN={token}");

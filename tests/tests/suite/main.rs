@@ -5,6 +5,7 @@
 mod admin;
 mod admin_contract;
 mod cli;
+mod console;
 mod crash;
 mod deploy;
 mod e2e;

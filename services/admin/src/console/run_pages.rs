@@ -1,0 +1,257 @@
+//! The console's pages for agents, runs and routing decisions.
+
+use hookline_core::history::{self, Query};
+use hookline_core::runs::{RunRecord, RunStatus};
+use hookline_core::subjects::StreamKind;
+use hookline_proto::{Event, Message as _};
+use serde_json::Value;
+
+use super::pages::{params, render, typed};
+use super::views::{self, AgentRow, Chrome, DecisionView, EventRow, RunView};
+use crate::api::{AdminError, AdminState};
+use crate::model;
+use crate::params::Params;
+
+/// `/console/agents`.
+pub async fn agents(state: &AdminState, chrome: Chrome) -> Result<String, AdminError> {
+    let agents = state
+        .catalog
+        .borrow()
+        .agents
+        .iter()
+        .map(|(id, spec)| AgentRow::new(id, spec))
+        .collect();
+    render(&views::Agents { chrome, agents })
+}
+
+async fn run_records(state: &AdminState, pairs: &[(&str, &str)]) -> Result<model::Page<RunRecord, String>, AdminError> {
+    typed(crate::ops::runs(state, &params(pairs)).await)
+}
+
+/// `/console/agents/{id}`: its recent runs and the Run now form.
+pub async fn agent(state: &AdminState, chrome: Chrome, id: &str) -> Result<String, AdminError> {
+    let spec = state.find("agent", id, |c| c.agents.get(id).cloned())?;
+    let runs = run_records(state, &[("agent", id), ("limit", "20")]).await?;
+    render(&views::Agent {
+        chrome,
+        toggle: views::Toggle::agent(id, spec.enabled),
+        agent: AgentRow::new(id, &spec),
+        runs: runs.items.iter().map(Into::into).collect(),
+    })
+}
+
+/// `/console/runs`: filtered by agent and status.
+pub async fn runs(state: &AdminState, chrome: Chrome, query: &Params) -> Result<String, AdminError> {
+    let agent = query.text("agent").unwrap_or_default().to_owned();
+    let status = query.text("status").unwrap_or_default().to_owned();
+    let before = query.text("before").unwrap_or_default();
+    let page = run_records(
+        state,
+        &[
+            ("agent", &agent),
+            ("status", &status),
+            ("before", before),
+            ("limit", "50"),
+        ],
+    )
+    .await?;
+    render(&views::Runs {
+        chrome,
+        runs: page.items.iter().map(Into::into).collect(),
+        agents: state.catalog.borrow().agents.keys().cloned().collect(),
+        statuses: RunStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        agent,
+        status,
+        next_before: page.next_before,
+    })
+}
+
+fn run_view(state: &AdminState, r: &RunRecord) -> RunView {
+    let has_repository = state
+        .catalog
+        .borrow()
+        .agents
+        .get(&r.agent)
+        .is_some_and(|a| a.repository.is_some());
+    let forge = r.forge.clone().unwrap_or_default();
+    let approval = r.approval.as_ref();
+    RunView {
+        run_id: r.run_id.clone(),
+        short_id: r.run_id.chars().take(13).collect(),
+        agent: r.agent.clone(),
+        status: r.status.to_string(),
+        tone: views::tone(r.status),
+        attempt: r.attempt,
+        will_retry: r.will_retry,
+        event_id: r.event_id.clone(),
+        requested: views::when(r.requested_at_ms),
+        started: views::when(r.started_at_ms),
+        finished: views::when(r.finished_at_ms),
+        exit_code: r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+        reason: r.reason.clone(),
+        approval: approval
+            .and_then(|a| {
+                Some(format!(
+                    "{} at {}",
+                    a.decided_by.as_ref()?,
+                    views::when(a.decided_at_ms?)
+                ))
+            })
+            .unwrap_or_default(),
+        held_because: approval
+            .map(|a| format!("{} ({}); expires {}", a.reason, a.actor, views::when(a.expires_at_ms)))
+            .unwrap_or_default(),
+        usage: r
+            .usage
+            .map(|u| {
+                format!(
+                    "{} calls, {} tokens in, {} out",
+                    u.calls, u.input_tokens, u.output_tokens
+                )
+            })
+            .unwrap_or_default(),
+        branch: has_repository.then(|| format!("hookline/{}/{}", r.agent, r.run_id)),
+        pull_request: forge.pull_request.map(|p| (p.number, p.url)),
+        comment_url: forge.comment_url,
+        summary: forge.summary,
+        outputs: forge
+            .outputs
+            .into_iter()
+            .map(|o| {
+                let outcome = serde_json::to_value(o.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let detail = [o.reason, o.detail]
+                    .into_iter()
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                (o.kind, outcome, detail)
+            })
+            .collect(),
+        live: !r.status.is_final(),
+        awaiting: r.status == RunStatus::AwaitingApproval,
+    }
+}
+
+/// The events `record` emitted: read from the events stream since it was
+/// requested, newest first.
+async fn emitted(state: &AdminState, record: &RunRecord) -> Result<Vec<EventRow>, AdminError> {
+    if record.started_at_ms == 0 {
+        return Ok(Vec::new());
+    }
+    let subjects = &state.nats.subjects;
+    let query = Query {
+        subject: subjects.all(StreamKind::Events),
+        since_ms: Some(record.started_at_ms - 1000),
+        before_seq: None,
+        limit: 100,
+    };
+    let page = history::newest(&state.nats, &subjects.stream(StreamKind::Events), &query, |m| {
+        let event = Event::decode(m.payload.as_ref()).ok()?;
+        (event.run_id == record.run_id).then(|| EventRow {
+            at: views::when(event.timestamp_ms),
+            id: event.id,
+            event_type: event.r#type,
+        })
+    })
+    .await
+    .map_err(AdminError::unavailable)?;
+    Ok(page.items.into_iter().map(|(_, e)| e).collect())
+}
+
+/// `/console/runs/{id}`: the record, its log so far (followed live by the
+/// page's script), its events, its branch and pull request, and the
+/// actions its state allows.
+pub async fn run(state: &AdminState, chrome: Chrome, run_id: &str) -> Result<String, AdminError> {
+    let record = crate::ops::read_record(state, run_id).await?;
+    let log: model::RunLog = {
+        let response = crate::logs::run_log(state, run_id, &Params::default()).await?;
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map_err(|e| AdminError::unavailable(format!("{e:?}")))?
+            .to_bytes();
+        serde_json::from_slice(&body).map_err(AdminError::unavailable)?
+    };
+    render(&views::Run {
+        chrome,
+        run: run_view(state, &record),
+        lines: log.lines,
+        events: emitted(state, &record).await?,
+    })
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn decision_view(d: &Value) -> DecisionView {
+    let list = |key: &str| d.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut agents = Vec::new();
+    for agent in list("matched") {
+        agents.push((
+            text(&agent),
+            "run".to_owned(),
+            "a trigger matched and the actor is trusted".to_owned(),
+        ));
+    }
+    for f in list("follow_ups") {
+        let outcome = if f.get("reason").is_some() {
+            "follow-up"
+        } else {
+            "skipped"
+        };
+        agents.push((text(&f["agent"]), outcome.to_owned(), text(&f["explain"])));
+    }
+    for u in list("untrusted") {
+        agents.push((text(&u["agent"]), text(&u["outcome"]), text(&u["explain"])));
+    }
+    for u in list("unmatched") {
+        agents.push((
+            text(&u["agent"]),
+            "no match".to_owned(),
+            format!("failed: {}", text(&u["failed"])),
+        ));
+    }
+    for b in list("budget_spent") {
+        agents.push((text(&b["agent"]), "budget spent".to_owned(), text(&b["explain"])));
+    }
+    DecisionView {
+        source: text(&d["source"]),
+        at: views::when(d["at_ms"].as_i64().unwrap_or(0)),
+        context: d["context"]
+            .as_object()
+            .map(|c| {
+                c.iter()
+                    .filter(|(_, v)| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+                    .map(|(k, v)| (k.clone(), text(v)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ignored: text(&d["ignored"]),
+        agents,
+        other_agents: d["other_agents"].as_u64().unwrap_or(0),
+    }
+}
+
+/// `/console/events?id=…`: why an event started what it started.
+pub async fn explain(state: &AdminState, chrome: Chrome, query: &Params) -> Result<String, AdminError> {
+    let event_id = query.text("id").unwrap_or_default().trim().to_owned();
+    let decision = if event_id.is_empty() {
+        None
+    } else {
+        crate::api::check_ids(&["v1", "events", &event_id])?;
+        let (_, value) = crate::ops::explain(state, &event_id).await?;
+        Some(decision_view(&value))
+    };
+    render(&views::Explain {
+        chrome,
+        event_id,
+        decision,
+    })
+}
