@@ -124,13 +124,20 @@ pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answ
     .await?;
     let attempts = succeeded + failed;
     let subjects = &state.nats.subjects;
-    let pending = match state.nats.js.get_stream(subjects.stream(StreamKind::Deliveries)).await {
-        Ok(stream) => match stream.consumer_info(subjects.delivery_consumer(id)).await {
-            Ok(info) => info.num_pending + info.num_ack_pending as u64,
-            Err(_) => 0, // No consumer yet: nothing was ever delivered.
-        },
-        Err(e) => return Err(AdminError::unavailable(e)),
-    };
+    // Waiting plus in flight, on both of its consumers: its events, and its
+    // replayed dead letters.
+    let mut pending = 0;
+    for kind in [StreamKind::Events, StreamKind::Deliveries] {
+        let stream = state
+            .nats
+            .js
+            .get_stream(subjects.stream(kind))
+            .await
+            .map_err(AdminError::unavailable)?;
+        if let Ok(info) = stream.consumer_info(subjects.delivery_consumer(id)).await {
+            pending += info.num_pending + info.num_ack_pending as u64;
+        } // No consumer yet: nothing was ever delivered.
+    }
     let dead_letters = history::count(&state.nats, &subjects.stream(StreamKind::Dlq), &subjects.dlq(id))
         .await
         .map_err(AdminError::unavailable)?;

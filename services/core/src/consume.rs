@@ -36,8 +36,11 @@ pub struct ConsumerSpec {
     pub stream: String,
     /// Durable name, shared by every copy of the service.
     pub durable: String,
-    /// Subject filter.
-    pub filter: String,
+    /// Subject filters (one or more, none overlapping another).
+    pub filters: Vec<String>,
+    /// Where a new durable starts: `All` for the pipeline's work streams;
+    /// a subscription reading the events stream starts when it was written.
+    pub start: jetstream::consumer::DeliverPolicy,
     /// How long a delivered message may go unacked.
     pub ack_wait: Duration,
     /// Unacked messages at once across all copies.
@@ -48,9 +51,15 @@ pub struct ConsumerSpec {
 
 impl ConsumerSpec {
     fn config(&self) -> pull::Config {
+        let (filter_subject, filter_subjects) = match self.filters.as_slice() {
+            [one] => (one.clone(), Vec::new()),
+            many => (String::new(), many.to_vec()),
+        };
         pull::Config {
             durable_name: Some(self.durable.clone()),
-            filter_subject: self.filter.clone(),
+            filter_subject,
+            filter_subjects,
+            deliver_policy: self.start,
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: self.ack_wait,
             max_ack_pending: self.max_ack_pending,
@@ -187,7 +196,13 @@ pub async fn run_in_order<F, Issue, Done>(
         }
         let messages = async {
             let stream = js.get_stream(&spec.stream).await.map_err(|e| e.to_string())?;
-            let consumer = stream.create_consumer(spec.config()).await.map_err(|e| e.to_string())?;
+            let mut config = spec.config();
+            // Where a durable starts is fixed when it is made: an existing
+            // one keeps its own (its filters may change).
+            if let Ok(info) = stream.consumer_info(&spec.durable).await {
+                config.deliver_policy = info.config.deliver_policy;
+            }
+            let consumer = stream.create_consumer(config).await.map_err(|e| e.to_string())?;
             consumer
                 .stream()
                 .max_messages_per_batch(spec.concurrency.clamp(1, 256))

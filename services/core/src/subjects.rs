@@ -327,9 +327,11 @@ pub mod msg_id {
         format!("{event_id}/{subscription}")
     }
 
-    /// A delivery that used up its attempts, by its stream sequence.
-    pub fn dead_letter(event_id: &str, subscription: &str, sequence: u64) -> String {
-        format!("{event_id}/{subscription}/dlq/{sequence}")
+    /// A delivery that used up its attempts, by the stream it was read
+    /// from (the events stream, or the deliveries stream for a replay) and
+    /// its sequence there.
+    pub fn dead_letter(event_id: &str, subscription: &str, stream: &str, sequence: u64) -> String {
+        format!("{event_id}/{subscription}/dlq/{stream}/{sequence}")
     }
 
     /// A dead letter sent again, by its DLQ sequence.

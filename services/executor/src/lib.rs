@@ -277,7 +277,8 @@ impl AgentConsumer {
         let spec = ConsumerSpec {
             stream: self.nats.subjects.stream(StreamKind::Runs),
             durable: format!("executor-{agent}"),
-            filter: self.nats.subjects.runs(&agent),
+            filters: vec![self.nats.subjects.runs(&agent)],
+            start: async_nats::jetstream::consumer::DeliverPolicy::All,
             ack_wait,
             max_ack_pending: i64::from(max_concurrency),
             concurrency: max_concurrency as usize,

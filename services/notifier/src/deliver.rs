@@ -1,4 +1,6 @@
-//! Delivery: one signed POST per attempt, classified once
+//! Delivery: each subscription's consumer reads the events stream directly
+//! (and its replayed dead letters from the deliveries stream); one signed
+//! POST per attempt, classified once
 //! ([`retry::classify`]), then ack on 2xx, nak with the schedule's delay on a
 //! retryable failure, or a dead letter after the last attempt or a final
 //! answer. 410 Gone also disables the subscription. A delivery that already
@@ -120,24 +122,60 @@ impl Response {
 }
 
 impl Deliverer {
-    /// Handles one delivery message.
-    pub async fn handle(&self, catalog: &Catalog, msg: &jetstream::Message) -> Outcome {
-        let (delivery, trace) = match consume::decode::<Delivery>(msg) {
+    /// Handles one event read from the events stream by `subscription`'s
+    /// own consumer: the event is stored once, whoever wants it.
+    pub async fn handle_event(&self, catalog: &Catalog, subscription: &str, msg: &jetstream::Message) -> Outcome {
+        let (event, trace) = match consume::decode::<Event>(msg) {
             Ok(decoded) => decoded,
             Err(outcome) => return outcome,
         };
+        // A widened consumer filter ([`crate::filters`]) lets through a few
+        // types the subscription does not want.
+        match catalog.subscriptions.get(subscription) {
+            Some(sub) if !sub.wants(&event.r#type) => return Outcome::Ack,
+            // Disabled while this event was in hand: it waits with the rest
+            // of the subscription's events until it is enabled again.
+            Some(sub) if !sub.enabled => return Outcome::Retry(Duration::from_secs(30)),
+            _ => {}
+        }
+        let delivery = Delivery {
+            subscription: subscription.to_owned(),
+            event: Some(event),
+            redone: false,
+        };
+        self.deliver(catalog, delivery, trace, msg).await
+    }
+
+    /// Handles one `Delivery` message: a replayed dead letter.
+    pub async fn handle(&self, catalog: &Catalog, msg: &jetstream::Message) -> Outcome {
+        match consume::decode::<Delivery>(msg) {
+            Ok((delivery, trace)) => self.deliver(catalog, delivery, trace, msg).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    async fn deliver(
+        &self,
+        catalog: &Catalog,
+        delivery: Delivery,
+        trace: Option<String>,
+        msg: &jetstream::Message,
+    ) -> Outcome {
         let Some(event) = delivery.event.clone() else {
             return Outcome::Term("delivery without an event".to_owned());
         };
         let attempt = consume::delivery_count(msg);
         // Stable across redeliveries of this message, new for a replayed one.
-        let sequence = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+        let sequence = msg
+            .info()
+            .map(|i| (i.stream.to_owned(), i.stream_sequence))
+            .unwrap_or_default();
         let Some(sub) = catalog.subscriptions.get(&delivery.subscription) else {
             return Outcome::Term(format!("subscription `{}` no longer exists", delivery.subscription));
         };
         if !sub.enabled {
             return self
-                .dead_letter(&delivery, sequence, attempt.saturating_sub(1), "subscription disabled")
+                .dead_letter(&delivery, &sequence, attempt.saturating_sub(1), "subscription disabled")
                 .await;
         }
         // Only a delivery that may be a repeat is looked up: the lookup
@@ -178,7 +216,7 @@ impl Deliverer {
         } else if self.health.failure(&delivery.subscription).await {
             self.log_attempt(&delivery.subscription, &event, attempt, &response, latency, None);
             let reason = "subscription disabled after failing for the whole window";
-            return self.dead_letter(&delivery, sequence, attempt, reason).await;
+            return self.dead_letter(&delivery, &sequence, attempt, reason).await;
         }
         let next = match &verdict {
             Verdict::Retry { retry_after } => self.schedule.delay_after(attempt, *retry_after, rand::random()),
@@ -197,12 +235,12 @@ impl Deliverer {
                     Outcome::Retry(delay)
                 }
                 None => {
-                    self.dead_letter(&delivery, sequence, attempt, &describe(&response))
+                    self.dead_letter(&delivery, &sequence, attempt, &describe(&response))
                         .await
                 }
             },
             Verdict::Final => {
-                self.dead_letter(&delivery, sequence, attempt, &describe(&response))
+                self.dead_letter(&delivery, &sequence, attempt, &describe(&response))
                     .await
             }
             Verdict::Gone => {
@@ -212,7 +250,7 @@ impl Deliverer {
                 {
                     tracing::error!(subscription = %delivery.subscription, error = %e, "Could not disable subscription.");
                 }
-                self.dead_letter(&delivery, sequence, attempt, "410 Gone").await
+                self.dead_letter(&delivery, &sequence, attempt, "410 Gone").await
             }
         }
     }
@@ -317,7 +355,7 @@ impl Deliverer {
             .record(self.nats.subjects.log_attempt(subscription), record.encode_to_vec());
     }
 
-    async fn dead_letter(&self, delivery: &Delivery, sequence: u64, attempts: u32, error: &str) -> Outcome {
+    async fn dead_letter(&self, delivery: &Delivery, sequence: &(String, u64), attempts: u32, error: &str) -> Outcome {
         if let Some(metrics) = hookline_core::metrics::get() {
             let labels = hookline_core::metrics::SubscriptionLabels {
                 subscription: delivery.subscription.clone(),
@@ -332,7 +370,7 @@ impl Deliverer {
         };
         let event_id = delivery.event.as_ref().map(|e| e.id.as_str()).unwrap_or_default();
         let stamp = Stamp {
-            msg_id: &msg_id::dead_letter(event_id, &delivery.subscription, sequence),
+            msg_id: &msg_id::dead_letter(event_id, &delivery.subscription, &sequence.0, sequence.1),
             event_id: Some(event_id),
             traceparent: None,
         };

@@ -1,9 +1,11 @@
-//! Notifier: consumes `HOOKLINE_EVENTS` and the catalog; emits signed HTTP
-//! POSTs to subscribers, `Delivery` messages, attempt records, dead letters
-//! and `subscription.disabled`. A fan-out consumer on
-//! `HOOKLINE_EVENTS` publishes one `Delivery` per matching subscription
-//! ([`fanout`]); one delivery consumer per subscription POSTs them
-//! ([`deliver`]), so a slow or dead endpoint never holds back a healthy one.
+//! Notifier: consumes `HOOKLINE_EVENTS`, replayed deliveries and the
+//! catalog; emits signed HTTP POSTs to subscribers, attempt records, dead
+//! letters and `subscription.disabled`. Each subscription has its own
+//! durable consumer on `HOOKLINE_EVENTS`, filtered on its event types
+//! ([`filters`]), so an event is stored once however many subscriptions want
+//! it, and a slow or dead endpoint never holds back a healthy one; its
+//! replayed dead letters come through a second consumer on the deliveries
+//! stream. [`deliver`] POSTs them.
 //! The wire format is in [`outbound`]; retry decisions and delays in
 //! [`retry`]; the HTTP client and its SSRF-guarded resolver in [`connect`];
 //! auto-disabling of endpoints that only fail in [`health`]. Dead letters go
@@ -13,7 +15,7 @@
 pub mod connect;
 pub mod deliver;
 pub mod delivered;
-pub mod fanout;
+pub mod filters;
 pub mod health;
 pub mod outbound;
 pub mod retry;
@@ -22,6 +24,7 @@ pub mod run_order;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::DeliverPolicy;
 use hookline_core::catalog::Ordering;
 use hookline_core::consume::{self, ConsumerSpec};
 use hookline_core::nats::{self, Nats};
@@ -29,7 +32,7 @@ use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
 use hookline_core::ssrf::Guard;
 use hookline_core::store::{self, CatalogView};
-use hookline_core::subjects::StreamKind;
+use hookline_core::subjects::{ConfigKind, StreamKind};
 use hookline_core::supervise;
 
 use crate::deliver::Deliverer;
@@ -130,9 +133,7 @@ impl App {
         })
     }
 
-    /// Fans out and delivers until `shutdown`, then finishes attempts in hand.
-    // The fan-out's issue step yields the wait for its acks on purpose.
-    #[allow(clippy::async_yields_async)]
+    /// Delivers until `shutdown`, then finishes attempts in hand.
     pub async fn run_until(self, shutdown: CancellationToken) {
         if let Some(listener) = self.health {
             tokio::spawn(hookline_core::probe::serve(
@@ -147,28 +148,7 @@ impl App {
             ));
         }
         tracing::info!("Notifier running.");
-        let fanout = {
-            let spec = ConsumerSpec {
-                stream: self.nats.subjects.stream(StreamKind::Events),
-                durable: "notifier-fanout".to_owned(),
-                filter: self.nats.subjects.all(StreamKind::Events),
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 10_000,
-                concurrency: 64,
-            };
-            let (nats, catalog) = (self.nats.clone(), self.catalog.clone());
-            consume::run_in_order(
-                self.nats.js.clone(),
-                spec,
-                move |msg| {
-                    let nats = nats.clone();
-                    let catalog = catalog.borrow().clone();
-                    async move { fanout::issue(&nats, &catalog, &msg).await }
-                },
-                shutdown.clone(),
-                self.config.grace,
-            )
-        };
+        retire_fanout(&self.nats).await;
         let guard = Arc::new(self.config.guard.clone());
         let logs = hookline_core::log_sink::LogSink::start(self.nats.client.clone());
         let deliverer = Deliverer {
@@ -186,58 +166,180 @@ impl App {
             }),
         };
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
-        let deliveries = supervise::per_item(
+        let events_prefix = self.nats.subjects.events_prefix().trim_end_matches('.').to_owned();
+        supervise::per_item(
             self.catalog.clone(),
             shutdown,
-            // A globally ordered subscription has one delivery in flight.
             |catalog| {
                 catalog
                     .subscriptions
                     .iter()
-                    .map(|(id, sub)| (id.clone(), sub.ordered))
+                    .map(|(id, sub)| {
+                        let reads = Reads {
+                            ordered: sub.ordered,
+                            filters: filters::subjects(&events_prefix, &sub.events),
+                        };
+                        (id.clone(), reads)
+                    })
                     .collect()
             },
-            |subscription, ordered, stop| {
-                let in_flight = if ordered == Ordering::Global {
-                    1
-                } else {
-                    config.concurrency
-                };
-                let ack_wait = config.timeout + Duration::from_secs(15);
-                let spec = ConsumerSpec {
-                    stream: nats.subjects.stream(StreamKind::Deliveries),
-                    durable: nats.subjects.delivery_consumer(&subscription),
-                    filter: nats.subjects.deliveries(&subscription),
-                    // Longer than one attempt, so a slow attempt is never
-                    // delivered twice at once.
-                    ack_wait,
-                    max_ack_pending: i64::try_from(in_flight).unwrap_or(16),
-                    concurrency: in_flight,
-                };
-                let (deliverer, catalog) = (deliverer.clone(), catalog.clone());
-                let chains = (ordered == Ordering::Run).then(|| Arc::new(run_order::Chains::default()));
-                consume::run_in_order(
-                    nats.js.clone(),
-                    spec,
-                    move |msg| {
-                        let deliverer = deliverer.clone();
-                        let catalog = catalog.borrow().clone();
-                        let deliver = move |msg: Arc<async_nats::jetstream::Message>| async move {
-                            deliverer.handle(&catalog, &msg).await
-                        };
-                        let work = match &chains {
-                            Some(chains) => chains.issue(msg, ack_wait / 3, deliver),
-                            None => Box::pin(deliver(msg)),
-                        };
-                        std::future::ready(work)
-                    },
+            |subscription, reads, stop| {
+                subscription_consumers(
+                    nats.clone(),
+                    catalog.clone(),
+                    config.clone(),
+                    deliverer.clone(),
+                    subscription,
+                    reads,
                     stop,
-                    config.grace,
                 )
             },
-        );
-        tokio::join!(fanout, deliveries);
+        )
+        .await;
         logs.flush().await;
         self.background.cancel();
+    }
+}
+
+/// What a subscription's consumers read; a change restarts them.
+#[derive(Clone, Debug, PartialEq)]
+struct Reads {
+    ordered: Ordering,
+    filters: Vec<String>,
+}
+
+/// One subscription's two consumers: its events, read from the events
+/// stream (a disabled one's events wait, see [`when_enabled`]), in run order when it asks for it, and its replayed dead
+/// letters from the deliveries stream (a replay is out of order by
+/// nature). When the subscription is gone from the
+/// catalog, its events consumer is deleted.
+async fn subscription_consumers(
+    nats: Nats,
+    catalog: CatalogView,
+    config: Config,
+    deliverer: Deliverer,
+    subscription: String,
+    reads: Reads,
+    stop: CancellationToken,
+) {
+    // A globally ordered subscription has one delivery in flight.
+    let in_flight = if reads.ordered == Ordering::Global {
+        1
+    } else {
+        config.concurrency
+    };
+    // Longer than one attempt, so a slow attempt is never delivered twice
+    // at once.
+    let ack_wait = config.timeout + Duration::from_secs(15);
+    let spec = |kind: StreamKind, filters: Vec<String>, start: DeliverPolicy| ConsumerSpec {
+        stream: nats.subjects.stream(kind),
+        durable: nats.subjects.delivery_consumer(&subscription),
+        filters,
+        start,
+        ack_wait,
+        max_ack_pending: i64::try_from(in_flight).unwrap_or(16),
+        concurrency: in_flight,
+    };
+    // A subscription gets the events stored since it was written (the first
+    // time its consumer is made; after that the consumer keeps its place).
+    let start = match store::write::read(&nats, ConfigKind::Subscription, &subscription).await {
+        Ok(Some(entry)) => DeliverPolicy::ByStartTime {
+            start_time: entry.written_at,
+        },
+        _ => DeliverPolicy::New,
+    };
+    let chains = (reads.ordered == Ordering::Run).then(|| Arc::new(run_order::Chains::default()));
+    let events = {
+        let (deliverer, catalog, id, halt) = (deliverer.clone(), catalog.clone(), subscription.clone(), stop.clone());
+        let spec = spec(StreamKind::Events, reads.filters.clone(), start);
+        consume::run_in_order(
+            nats.js.clone(),
+            spec,
+            move |msg| {
+                let (deliverer, id, view, halt) = (deliverer.clone(), id.clone(), catalog.clone(), halt.clone());
+                let deliver = move |msg: Arc<async_nats::jetstream::Message>| async move {
+                    match when_enabled(view, &id, &msg, ack_wait, &halt).await {
+                        Some(catalog) => deliverer.handle_event(&catalog, &id, &msg).await,
+                        None => consume::Outcome::Retry(Duration::from_secs(1)),
+                    }
+                };
+                let work: std::pin::Pin<Box<dyn std::future::Future<Output = consume::Outcome> + Send>> = match &chains
+                {
+                    Some(chains) => chains.issue(msg, ack_wait / 3, deliver),
+                    None => Box::pin(deliver(msg)),
+                };
+                std::future::ready(work)
+            },
+            stop.clone(),
+            config.grace,
+        )
+    };
+    let replays = {
+        let catalog = catalog.clone();
+        let spec = spec(
+            StreamKind::Deliveries,
+            vec![nats.subjects.deliveries(&subscription)],
+            DeliverPolicy::All,
+        );
+        consume::run_in_order(
+            nats.js.clone(),
+            spec,
+            move |msg| {
+                let deliverer = deliverer.clone();
+                let catalog = catalog.borrow().clone();
+                std::future::ready(async move { deliverer.handle(&catalog, &msg).await })
+            },
+            stop.clone(),
+            config.grace,
+        )
+    };
+    tokio::join!(events, replays);
+    if !catalog.borrow().subscriptions.contains_key(&subscription) {
+        delete_consumer(
+            &nats,
+            StreamKind::Events,
+            &nats.subjects.delivery_consumer(&subscription),
+        )
+        .await;
+    }
+}
+
+/// The catalog once `subscription` is enabled (or gone), or `None` when the
+/// notifier stops first. A disabled subscription's events wait here, kept
+/// alive in JetStream, so no attempt is spent on them, and go out as soon
+/// as it is enabled again; at most its in-flight limit wait in hand, the
+/// rest in its consumer.
+async fn when_enabled(
+    mut view: CatalogView,
+    subscription: &str,
+    msg: &Arc<async_nats::jetstream::Message>,
+    ack_wait: Duration,
+    stop: &CancellationToken,
+) -> Option<Arc<hookline_core::catalog::Catalog>> {
+    let mut alive = None;
+    loop {
+        let catalog = view.borrow_and_update().clone();
+        if catalog.subscriptions.get(subscription).is_none_or(|s| s.enabled) {
+            return Some(catalog);
+        }
+        alive.get_or_insert_with(|| consume::keep_alive(msg.clone(), ack_wait / 3));
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            changed = view.changed() => if changed.is_err() { return None },
+        }
+    }
+}
+
+/// The fan-out stage of earlier versions stored a `Delivery` copy of each
+/// event per subscription; its consumer is removed so it holds nothing.
+async fn retire_fanout(nats: &Nats) {
+    delete_consumer(nats, StreamKind::Events, "notifier-fanout").await;
+}
+
+async fn delete_consumer(nats: &Nats, kind: StreamKind, name: &str) {
+    if let Ok(stream) = nats.js.get_stream(nats.subjects.stream(kind)).await
+        && stream.delete_consumer(name).await.is_ok()
+    {
+        tracing::info!(consumer = name, "Consumer removed.");
     }
 }

@@ -1,7 +1,7 @@
 //! `ordered = "run"`: each run's events reach the subscriber in the order
 //! they were emitted, while different runs are delivered in parallel.
-//! Deliveries are stored in event order (the fan-out issues them in stream
-//! order) and arrive here in that order; as each arrives, in order, it is
+//! The subscription's consumer reads the events stream in stream order (a
+//! run's events are stored in the order it emitted them); as each arrives, in order, it is
 //! chained behind the run's previous delivery still in flight, and starts
 //! only when that one is settled. When that one failed for now (retried
 //! later), it holds its run back: the ones behind it, and any of the run
@@ -19,7 +19,7 @@ use async_nats::jetstream;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use hookline_core::consume::{self, Outcome};
-use hookline_proto::{Delivery, Message as _};
+use hookline_proto::{Event, Message as _};
 use tokio::sync::oneshot;
 
 /// How much later than the delivery ahead of it a delivery put back with
@@ -66,9 +66,7 @@ impl Chains {
         F: FnOnce(Arc<jetstream::Message>) -> Fut + Send + 'static,
         Fut: Future<Output = Outcome> + Send + 'static,
     {
-        let run = Delivery::decode(msg.payload.as_ref())
-            .ok()
-            .and_then(|d| d.event)
+        let run = Event::decode(msg.payload.as_ref())
             .map(|e| e.run_id)
             .unwrap_or_default();
         let Some(sequence) = msg.info().ok().map(|i| i.stream_sequence).filter(|_| !run.is_empty()) else {

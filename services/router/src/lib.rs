@@ -144,7 +144,8 @@ impl App {
         let spec = ConsumerSpec {
             stream: self.nats.subjects.stream(StreamKind::Ingest),
             durable: "router".to_owned(),
-            filter: self.nats.subjects.all(StreamKind::Ingest),
+            filters: vec![self.nats.subjects.all(StreamKind::Ingest)],
+            start: async_nats::jetstream::consumer::DeliverPolicy::All,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 10_000,
             concurrency: self.config.concurrency,

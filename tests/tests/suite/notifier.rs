@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hookline_core::catalog::Catalog;
 use hookline_core::clock;
 use hookline_core::control::replay::{self, Selection};
-use hookline_core::subjects::{MSG_ID, StreamKind};
+use hookline_core::subjects::{ConfigKind, MSG_ID, StreamKind};
 use hookline_proto::{Attempt, DeadLetter, Event, Message as _};
 use hookline_tests::{Pipeline, Received, Receiver, Service, WAIT};
 
@@ -397,4 +397,101 @@ async fn during_a_rotation_both_secrets_sign_until_the_old_one_expires() {
         .filter(|r| r.header("webhook-signature").split(' ').count() == 2)
         .collect();
     verify(with_old[0]);
+}
+
+/// Each subscription reads the events stream through its own filtered
+/// consumer: no copy of an event is stored per subscription; overlapping
+/// patterns still deliver exactly the types asked for; a filter changed
+/// live takes effect; a disabled subscription's events wait and arrive
+/// when it is enabled again; one added while the notifier is down gets
+/// the events stored after it was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_subscription_reads_the_events_stream_through_its_own_filter() {
+    let (runs, mixed, later) = (
+        Receiver::start(|_, _| 200).await,
+        Receiver::start(|_, _| 200).await,
+        Receiver::start(|_, _| 200).await,
+    );
+    let text = |with_later: bool, runs_events: &str| {
+        let mut text = subscription("runs", &runs.url(), &format!("events = [{runs_events}]"))
+            + &subscription(
+                "mixed",
+                &mixed.url(),
+                "events = [\"run.*\", \"*.completed\", \"run.completed\"]",
+            );
+        if with_later {
+            text += &subscription("later", &later.url(), "events = [\"code.>\"]");
+        }
+        Catalog::parse(&text).expect("catalog")
+    };
+    let mut pipeline = notifier("", &[]).await;
+    hookline_core::store::apply(&pipeline.nats, &text(false, "\"run.completed\""), false)
+        .await
+        .expect("apply");
+    let types = |r: &Receiver| -> Vec<String> {
+        let mut t: Vec<String> = r
+            .received()
+            .iter()
+            .map(|x| x.json()["type"].as_str().unwrap_or("").to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+
+    for event_type in ["run.completed", "run.started", "code.completed", "code.generated"] {
+        publish(&pipeline, event_type, serde_json::json!({})).await;
+    }
+    mixed.wait_until("three types", |all| all.len() == 3).await;
+    runs.wait_until("run.completed", |all| all.len() == 1).await;
+    assert_eq!(
+        types(&mixed),
+        ["code.completed", "run.completed", "run.started"],
+        "not code.generated"
+    );
+    assert_eq!(types(&runs), ["run.completed"]);
+    assert!(
+        pipeline.stream_messages(StreamKind::Deliveries).await.is_empty(),
+        "no copy of an event is stored per subscription"
+    );
+
+    // A live filter change; then `runs` disabled: its events wait.
+    hookline_core::store::apply(&pipeline.nats, &text(false, "\"run.completed\", \"run.failed\""), false)
+        .await
+        .expect("apply");
+    wait_for("the new filter", async || {
+        publish(&pipeline, "run.failed", serde_json::json!({})).await;
+        (types(&runs).iter().any(|t| t == "run.failed")).then_some(())
+    })
+    .await;
+    hookline_core::store::write::set_enabled(&pipeline.nats, ConfigKind::Subscription, "runs", false)
+        .await
+        .expect("disable");
+    let before = runs.received().len();
+    let waiting = publish(&pipeline, "run.completed", serde_json::json!({"waits": true})).await;
+    mixed
+        .wait_until("the healthy one still gets it", |all| {
+            all.iter().any(|r| r.json()["id"] == waiting.as_str())
+        })
+        .await;
+    assert_eq!(runs.received().len(), before, "nothing sent while disabled");
+    hookline_core::store::write::set_enabled(&pipeline.nats, ConfigKind::Subscription, "runs", true)
+        .await
+        .expect("enable");
+    runs.wait_until("the waiting event after enabling", |all| {
+        all.iter().any(|r| r.json()["id"] == waiting.as_str())
+    })
+    .await;
+
+    // Added while the notifier is down.
+    pipeline.stop_service(Service::Notifier).await;
+    hookline_core::store::apply(&pipeline.nats, &text(true, "\"run.completed\", \"run.failed\""), false)
+        .await
+        .expect("apply");
+    let stored_while_down = publish(&pipeline, "code.generated", serde_json::json!({})).await;
+    pipeline.start_service(Service::Notifier).await;
+    let got = later
+        .wait_until("the event stored while it was down", |all| !all.is_empty())
+        .await;
+    assert_eq!(got[0].json()["id"], stored_while_down.as_str());
+    assert_eq!(got.len(), 1, "nothing from before it was written");
 }

@@ -22,6 +22,8 @@ pub struct Entry {
     pub value: Vec<u8>,
     /// The bucket's revision of this key.
     pub revision: u64,
+    /// When this revision was written.
+    pub written_at: time::OffsetDateTime,
 }
 
 /// What a write expects to find.
@@ -61,6 +63,7 @@ async fn read_key(store: &kv::Store, key: &str) -> Result<Option<Entry>, StoreEr
     Ok(entry.filter(|e| e.operation == kv::Operation::Put).map(|e| Entry {
         value: e.value.to_vec(),
         revision: e.revision,
+        written_at: e.created,
     }))
 }
 
