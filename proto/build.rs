@@ -7,6 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={file}");
     }
     let descriptors = protox::compile(files, ["."])?;
-    prost_build::Config::new().compile_fds(descriptors)?;
+    prost_build::Config::new()
+        // Ingest stores the body it received without copying it first.
+        .bytes([".hookline.v1.InboundEvent.body"])
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
 use hookline_tests::otlp::{Collector, ReceivedSpan};
+use hookline_tests::stats::{median, percentile};
 use hookline_tests::{Pipeline, Receiver, post_signed};
 
 #[global_allocator]
@@ -19,15 +20,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SECRET: &str = "bench-github-secret";
 const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    percentile(&v, 0.5)
-}
 
 /// The hops of one trace, in ms, each from one stage's start to the next
 /// one's: ingest, to the router, routing to the run starting, the run to

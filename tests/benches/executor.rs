@@ -16,14 +16,11 @@ use hookline_core::catalog::Catalog;
 use hookline_core::clock;
 use hookline_core::subjects::MSG_ID;
 use hookline_proto::{Event, Message as _, RunRequest, Trigger};
+use hookline_tests::stats::percentile;
 use hookline_tests::{Pipeline, Service};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
-}
 
 #[tokio::main]
 async fn main() {

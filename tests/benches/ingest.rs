@@ -18,6 +18,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hookline_core::catalog::Catalog;
 use hookline_core::signing;
+use hookline_tests::stats::median;
 use hookline_tests::{Pipeline, Service};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
@@ -48,11 +49,6 @@ fn percentiles(mut micros: Vec<u64>) -> (f64, f64, f64) {
     micros.sort_unstable();
     let at = |q: f64| micros[((micros.len() as f64 * q) as usize).min(micros.len() - 1)] as f64 / 1000.0;
     (at(0.50), at(0.99), at(0.999))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
 }
 
 type Sender = http1::SendRequest<Full<Bytes>>;

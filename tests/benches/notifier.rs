@@ -22,6 +22,7 @@ use hookline_core::shutdown::CancellationToken;
 use hookline_core::subjects::MSG_ID;
 use hookline_core::{clock, serve};
 use hookline_proto::{Event, Message as _};
+use hookline_tests::stats::median;
 use hookline_tests::{Pipeline, Service};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
@@ -146,11 +147,6 @@ async fn delivery_rate(catalog: &Catalog, count: &Arc<AtomicUsize>, n: usize) ->
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 use std::future::IntoFuture;
 
 #[tokio::main]
@@ -191,7 +187,7 @@ async fn main() {
         (median(raw), median(signed), median(beside_dead), median(run_ordered));
     println!("\nmedian of 3 rounds, {n} events per measurement, 64 deliveries in flight per subscription");
     println!("  raw hyper client POST, 64 connections:   {raw:.0} req/s");
-    println!("  signed deliveries (fan-out + POST + ack): {signed:.0} /s");
+    println!("  signed deliveries (read + POST + ack):   {signed:.0} /s");
     println!("  deliveries / raw POST:                    {:.2}", signed / raw);
     println!("  healthy rate with a dead endpoint:       {beside_dead:.0} /s");
     println!(

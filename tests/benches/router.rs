@@ -56,7 +56,7 @@ fn event() -> InboundEvent {
             name: "x-github-event".into(),
             value: "issues".into(),
         }],
-        body: body.to_string().into_bytes(),
+        body: body.to_string().into_bytes().into(),
         ..Default::default()
     }
 }

@@ -33,6 +33,7 @@ pub mod otlp;
 pub mod prism;
 mod process;
 mod receiver;
+pub mod stats;
 
 pub use http::{Answer, call, get, post, post_github, post_signed, request, signed_headers, try_call};
 pub use process::ServiceProcess;
@@ -50,8 +51,12 @@ pub struct Pipeline {
     pub ingest: SocketAddr,
     /// Where the admin service listens.
     pub admin: SocketAddr,
+    /// Where every ingest copy listens, in the order they were started.
+    pub ingests: Vec<SocketAddr>,
     settings: HashMap<String, String>,
     running: Vec<(Service, CancellationToken, JoinHandle<()>)>,
+    /// A cluster's other nodes, when it runs on one.
+    _other_nodes: Vec<NatsServer>,
     _workdir: tempfile::TempDir,
 }
 
@@ -65,9 +70,40 @@ impl Pipeline {
     /// Starts NATS, applies `catalog` and starts only `services`.
     pub async fn start_services(catalog: &Catalog, settings: &[(&str, &str)], services: &[Service]) -> Self {
         let server = NatsServer::start();
+        let url = server.url();
+        Self::start_on(server, Vec::new(), url, catalog, settings, services).await
+    }
+
+    /// Like [`Pipeline::start_services`], on a JetStream cluster: every
+    /// stream and bucket with `HOOKLINE_REPLICAS` (3 unless `settings` say
+    /// otherwise), the services given every node's URL.
+    pub async fn start_on_cluster(
+        cluster: hookline_core::testing::NatsCluster,
+        catalog: &Catalog,
+        settings: &[(&str, &str)],
+        services: &[Service],
+    ) -> Self {
+        let url = cluster.url();
+        let mut nodes = cluster.nodes;
+        let first = nodes.remove(0);
+        let mut settings: Vec<(&str, &str)> = settings.to_vec();
+        if !settings.iter().any(|(k, _)| *k == "HOOKLINE_REPLICAS") {
+            settings.push(("HOOKLINE_REPLICAS", "3"));
+        }
+        Self::start_on(first, nodes, url, catalog, &settings, services).await
+    }
+
+    async fn start_on(
+        server: NatsServer,
+        other_nodes: Vec<NatsServer>,
+        url: String,
+        catalog: &Catalog,
+        settings: &[(&str, &str)],
+        services: &[Service],
+    ) -> Self {
         let workdir = tempfile::tempdir().expect("workdir");
         let mut map: HashMap<String, String> = [
-            ("HOOKLINE_NATS_URL", server.url()),
+            ("HOOKLINE_NATS_URL", url),
             ("HOOKLINE_INGEST_LISTEN", "127.0.0.1:0".to_owned()),
             ("HOOKLINE_EXECUTOR_WORKDIR", workdir.path().display().to_string()),
             ("HOOKLINE_GRACE", "10s".to_owned()),
@@ -83,17 +119,24 @@ impl Pipeline {
         for (k, v) in settings {
             map.insert((*k).to_owned(), (*v).to_owned());
         }
-        let nats = nats::connect(&server.settings(), "hookline-tests")
-            .await
-            .expect("connect");
+        let nats_settings = {
+            let lookup = |k: &str| map.get(k).cloned();
+            let mut reader = hookline_core::settings::Reader::new(&lookup);
+            let read = hookline_core::settings::NatsSettings::read(&mut reader);
+            reader.finish().expect("NATS settings");
+            read
+        };
+        let nats = nats::connect(&nats_settings, "hookline-tests").await.expect("connect");
         store::apply(&nats, catalog, false).await.expect("apply catalog");
         let mut pipeline = Self {
             server,
             nats,
             ingest: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ingests: Vec::new(),
             settings: map,
             running: Vec::new(),
+            _other_nodes: other_nodes,
             _workdir: workdir,
         };
         for service in services {
@@ -159,6 +202,7 @@ impl Pipeline {
         match (service, started.addr) {
             (Service::Ingest, Some(addr)) => {
                 self.ingest = addr;
+                self.ingests.push(addr);
                 // The admin service sends test events here.
                 self.settings
                     .insert("HOOKLINE_WEBHOOK_URL".to_owned(), format!("http://{addr}"));

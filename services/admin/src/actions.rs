@@ -130,7 +130,7 @@ pub async fn manual_run(state: &AdminState, id: &str, body: Option<&Value>) -> A
             name: "content-type".into(),
             value: "application/json".into(),
         }],
-        body: payload.to_string().into_bytes(),
+        body: payload.to_string().into_bytes().into(),
         content_type: "application/json".into(),
         ..Default::default()
     };

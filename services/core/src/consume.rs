@@ -170,8 +170,8 @@ pub async fn run<F, Fut>(
 /// Like [`run`], for handlers whose side effects must follow stream order:
 /// `issue` runs for one message at a time, in order, and returns the rest of
 /// the work (such as waiting for PubAcks), which runs concurrently and
-/// decides the outcome. The notifier's fan-out issues its publishes this way,
-/// so deliveries are stored in the order of their events.
+/// decides the outcome. The notifier's ordered-by-run subscriptions chain
+/// each run's deliveries this way, in the order their events were stored.
 pub async fn run_in_order<F, Issue, Done>(
     js: jetstream::Context,
     spec: ConsumerSpec,

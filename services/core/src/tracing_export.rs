@@ -134,6 +134,12 @@ impl StageSpan {
         }
     }
 
+    /// Whether the span is exported (when it is not, attributes need not
+    /// be made).
+    pub fn recording(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Marks the span failed, with why.
     pub fn fail(&self, why: &str) {
         if let Some(span) = &self.0 {

@@ -5,7 +5,7 @@ use hookline_proto::Header;
 
 fn event(body: &str) -> InboundEvent {
     InboundEvent {
-        body: body.as_bytes().to_vec(),
+        body: body.as_bytes().to_vec().into(),
         method: "POST".into(),
         query: "a=1".into(),
         headers: vec![

@@ -276,8 +276,10 @@ async fn accept(
         incoming.as_ref(),
         received,
     );
-    span.set("hookline.source", id.to_string());
-    span.set("hookline.event_id", event_id.clone());
+    if span.recording() {
+        span.set("hookline.source", id.to_string());
+        span.set("hookline.event_id", event_id.clone());
+    }
     let event = verified.into_event(InboundEvent {
         event_id,
         source: id.to_string(),
@@ -288,7 +290,7 @@ async fn accept(
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or("").to_owned(),
         headers,
-        body: payload.to_vec(),
+        body: payload,
         content_type,
         source_ip: record.source_ip.clone(),
     });

@@ -116,11 +116,14 @@ impl Publisher {
         };
         {
             let mut last = self.last_written.lock().unwrap_or_else(|p| p.into_inner());
-            let previous = last.entry(source.to_owned()).or_insert(0);
-            if at_ms - *previous < LAST_TRIGGERED_EVERY_MS {
-                return;
+            // Looked up by reference first: the key is copied once per source.
+            match last.get_mut(source) {
+                Some(previous) if at_ms - *previous < LAST_TRIGGERED_EVERY_MS => return,
+                Some(previous) => *previous = at_ms,
+                None => {
+                    last.insert(source.to_owned(), at_ms);
+                }
             }
-            *previous = at_ms;
         }
         let source = source.to_owned();
         tokio::spawn(async move {

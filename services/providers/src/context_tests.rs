@@ -23,7 +23,7 @@ fn event(provider: &str, headers: &[(&str, &str)], body: serde_json::Value) -> I
                 value: (*v).into(),
             })
             .collect(),
-        body: body.to_string().into_bytes(),
+        body: body.to_string().into_bytes().into(),
         ..Default::default()
     }
 }
@@ -285,7 +285,7 @@ fn unreadable_bodies_give_an_empty_context_not_a_panic() {
         "none",
     ] {
         let mut e = event(provider, &[("x-github-event", "issues")], json!(null));
-        e.body = b"\xff\xfe not json".to_vec();
+        e.body = b"\xff\xfe not json".to_vec().into();
         let c = read(&e, None);
         assert!(c.repo.is_empty() && c.labels.is_empty(), "{provider}");
     }

@@ -15,7 +15,7 @@ fn request(run_id: &str, event_id: &str) -> RunRequest {
         trigger: Trigger::Webhook as i32,
         event: Some(InboundEvent {
             event_id: event_id.to_owned(),
-            body: b"{}".to_vec(),
+            body: b"{}".to_vec().into(),
             ..Default::default()
         }),
         context: None,
