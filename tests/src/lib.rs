@@ -235,6 +235,22 @@ impl Pipeline {
     pub async fn stream_messages(&self, kind: StreamKind) -> Vec<async_nats::jetstream::message::StreamMessage> {
         stream_messages(&self.nats, kind).await
     }
+
+    /// Every log record stored on `subject`, oldest first, whether stored
+    /// alone or in a batch.
+    pub async fn log_records(&self, subject: &str) -> Vec<Vec<u8>> {
+        self.stream_messages(StreamKind::Log)
+            .await
+            .iter()
+            .filter(|m| m.subject.as_str() == subject)
+            .flat_map(|m| {
+                hookline_core::log_sink::records(&m.payload, Some(&m.headers))
+                    .into_iter()
+                    .map(|r| r.into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
 }
 
 impl Pipeline {

@@ -21,7 +21,7 @@ async fn tally(
     state: &AdminState,
     subject: String,
     since_ms: i64,
-    mut count: impl FnMut(&async_nats::jetstream::Message),
+    mut count: impl FnMut(&[u8]),
 ) -> Result<(), AdminError> {
     let query = Query {
         subject,
@@ -29,8 +29,8 @@ async fn tally(
         before_seq: None,
         limit: 1,
     };
-    history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |m| {
-        count(m);
+    history::newest_records(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |r| {
+        count(r);
         None::<()>
     })
     .await
@@ -51,7 +51,7 @@ pub async fn source(state: &AdminState, id: &str, params: &Params) -> Answer {
     let mut by_status: BTreeMap<u32, u64> = BTreeMap::new();
     let mut last_refused: Option<i64> = None;
     tally(state, state.nats.subjects.log_invocation(id), since, |m| {
-        let Ok(i) = Invocation::decode(m.payload.as_ref()) else {
+        let Ok(i) = Invocation::decode(m) else {
             return;
         };
         if (200..300).contains(&i.status) {
@@ -104,7 +104,7 @@ pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answ
     let mut latencies = Vec::new();
     let (mut last_success, mut last_failure): (Option<i64>, Option<(i64, String)>) = (None, None);
     tally(state, state.nats.subjects.log_attempt(id), since, |m| {
-        let Ok(a) = Attempt::decode(m.payload.as_ref()) else {
+        let Ok(a) = Attempt::decode(m) else {
             return;
         };
         latencies.push(a.latency_ms);

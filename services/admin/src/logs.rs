@@ -90,8 +90,8 @@ pub async fn invocations(state: &AdminState, source: &str, params: &Params) -> A
         state.nats.subjects.log_invocation(source),
         Some(params.since_ms()?),
     )?;
-    let page = history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |m| {
-        let i = Invocation::decode(m.payload.as_ref()).ok()?;
+    let page = history::newest_records(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |r| {
+        let i = Invocation::decode(r).ok()?;
         let accepted = (200..300).contains(&i.status);
         let keep = outcome.is_none_or(|o| (o == "accepted") == accepted)
             && status_matches(status.as_deref(), i.status)
@@ -129,8 +129,8 @@ pub async fn attempts(state: &AdminState, subscription: &str, params: &Params) -
         state.nats.subjects.log_attempt(subscription),
         Some(params.since_ms()?),
     )?;
-    let page = history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |m| {
-        let a = Attempt::decode(m.payload.as_ref()).ok()?;
+    let page = history::newest_records(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |r| {
+        let a = Attempt::decode(r).ok()?;
         let succeeded = (200..300).contains(&a.status);
         let keep = outcome.is_none_or(|o| (o == "succeeded") == succeeded)
             && status_matches(status.as_deref(), a.status)
@@ -200,8 +200,8 @@ pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Resul
             before_seq: None,
             limit: usize::MAX / 2,
         };
-        let page = history::newest(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |m| {
-            RunLog::decode(m.payload.as_ref()).ok().map(log_line)
+        let page = history::newest_records(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |r| {
+            RunLog::decode(r).ok().map(log_line)
         })
         .await
         .map_err(AdminError::unavailable)?;
@@ -247,11 +247,13 @@ async fn follow_until_final(
     loop {
         match tokio::time::timeout(QUIET, lines.next()).await {
             Ok(Some(message)) => {
-                let Ok(line) = RunLog::decode(message.payload.as_ref()) else {
-                    continue;
-                };
-                if tx.send(ndjson(&model::Followed::Line(log_line(line)))).await.is_err() {
-                    return; // The reader went away.
+                for record in hookline_core::log_sink::records(&message.payload, message.headers.as_ref()) {
+                    let Ok(line) = RunLog::decode(record.as_ref()) else {
+                        continue;
+                    };
+                    if tx.send(ndjson(&model::Followed::Line(log_line(line)))).await.is_err() {
+                        return; // The reader went away.
+                    }
                 }
             }
             Ok(None) => return,

@@ -1,6 +1,8 @@
 //! Reading a stream back for people: the newest matching messages first,
-//! paged by stream sequence, within a time window; or every message on a
-//! subject as it arrives ([`follow`]).
+//! paged by stream sequence ([`newest`]) or, for log records that may be
+//! stored several to a message, by record position ([`newest_records`]),
+//! within a time window; or every message on a subject as it arrives
+//! ([`follow`]).
 //!
 //! Logs live in JetStream (invocations, attempts, run output, dead letters),
 //! so any copy of any service can answer from them; nothing keeps a second
@@ -79,12 +81,73 @@ async fn reader(
     Ok((consumer, name))
 }
 
-/// The newest `query.limit` messages that `keep` turns into items.
+/// The newest `query.limit` messages that `keep` turns into items, each
+/// at its stream sequence (`query.before_seq` is a sequence).
 pub async fn newest<T>(
     nats: &Nats,
     stream: &str,
     query: &Query,
     mut keep: impl FnMut(&Message) -> Option<T>,
+) -> Result<Page<T>, HistoryError> {
+    scan(nats, stream, query, |seq, message, items| {
+        if query.before_seq.is_some_and(|b| seq >= b) {
+            return false;
+        }
+        if let Some(item) = keep(message) {
+            items.push((seq, item));
+        }
+        true
+    })
+    .await
+}
+
+/// A log record's position: its message's stream sequence and its place in
+/// that message ([`crate::log_sink`] may store several records in one).
+pub fn record_position(sequence: u64, index: usize) -> u64 {
+    sequence.saturating_mul(RECORDS_PER_MESSAGE) + index as u64
+}
+
+/// More than a stored batch of log records can hold.
+const RECORDS_PER_MESSAGE: u64 = 1024;
+
+/// The newest `query.limit` log records that `keep` turns into items, each
+/// at its [`record_position`] (`query.before_seq` is a position): a stored
+/// message may hold one record or a batch.
+pub async fn newest_records<T>(
+    nats: &Nats,
+    stream: &str,
+    query: &Query,
+    mut keep: impl FnMut(&[u8]) -> Option<T>,
+) -> Result<Page<T>, HistoryError> {
+    scan(nats, stream, query, |seq, message, items| {
+        if query.before_seq.is_some_and(|b| record_position(seq, 0) >= b) {
+            return false;
+        }
+        for (index, record) in crate::log_sink::records(&message.payload, message.headers.as_ref())
+            .iter()
+            .enumerate()
+        {
+            let position = record_position(seq, index);
+            if query.before_seq.is_some_and(|b| position >= b) {
+                break;
+            }
+            if let Some(item) = keep(record) {
+                items.push((position, item));
+            }
+        }
+        true
+    })
+    .await
+}
+
+/// Reads `query.subject` oldest first from `query.since_ms`, handing each
+/// message to `take` (which adds its items, or answers `false` to stop), and
+/// keeps the newest `query.limit` items.
+async fn scan<T>(
+    nats: &Nats,
+    stream: &str,
+    query: &Query,
+    mut take: impl FnMut(u64, &Message, &mut Vec<(u64, T)>) -> bool,
 ) -> Result<Page<T>, HistoryError> {
     let policy = match query.since_ms {
         Some(ms) => from_ms(ms),
@@ -109,6 +172,7 @@ pub async fn newest<T>(
     let mut messages = consumer.messages().await.map_err(|e| err(&e))?;
     let mut window: VecDeque<(u64, T)> = VecDeque::with_capacity(query.limit.min(1024) + 1);
     let mut dropped = false;
+    let mut taken = Vec::new();
     for _ in 0..matching {
         let message = match tokio::time::timeout(STALL, messages.next()).await {
             Ok(Some(Ok(m))) => m,
@@ -118,11 +182,11 @@ pub async fn newest<T>(
         };
         let info = message.info().map_err(|e| err(&e))?;
         let (seq, pending) = (info.stream_sequence, info.pending);
-        if query.before_seq.is_some_and(|b| seq >= b) {
+        if !take(seq, &message, &mut taken) {
             break;
         }
-        if let Some(item) = keep(&message) {
-            window.push_back((seq, item));
+        for item in taken.drain(..) {
+            window.push_back(item);
             if window.len() > query.limit {
                 window.pop_front();
                 dropped = true;

@@ -3,7 +3,6 @@
 use std::time::{Duration, Instant};
 
 use hookline_core::catalog::Catalog;
-use hookline_core::subjects::StreamKind;
 use hookline_proto::Message as _;
 use hookline_tests::{Pipeline, Service, WAIT};
 
@@ -100,11 +99,10 @@ triggers = [{{ source = "gh" }}]
     let deadline = Instant::now() + WAIT;
     let lines = loop {
         let lines: Vec<String> = pipeline
-            .stream_messages(StreamKind::Log)
+            .log_records(&format!("hookline.log.run.worker.{run_id}"))
             .await
             .iter()
-            .filter(|m| m.subject.as_str() == format!("hookline.log.run.worker.{run_id}"))
-            .map(|m| hookline_proto::RunLog::decode(m.payload.as_ref()).expect("log").line)
+            .map(|r| hookline_proto::RunLog::decode(r.as_slice()).expect("log").line)
             .collect();
         if lines.len() >= 2 || Instant::now() > deadline {
             break lines;

@@ -307,7 +307,13 @@ async fn every_request_is_logged_with_the_client_address() {
     let records: Vec<Invocation> = logged
         .iter()
         .filter(|m| m.subject.as_str() == "hookline.log.invocation.gh")
-        .map(|m| Invocation::decode(m.payload.as_ref()).expect("record"))
+        .flat_map(|m| {
+            hookline_core::log_sink::records(&m.payload, Some(&m.headers))
+                .into_iter()
+                .map(|r| r.into_owned())
+                .collect::<Vec<_>>()
+        })
+        .map(|r| Invocation::decode(r.as_slice()).expect("record"))
         .collect();
     assert_eq!(records.len(), 2, "{records:?}");
     let stored = records.iter().find(|r| r.status == 202).expect("stored one");

@@ -112,11 +112,10 @@ async fn four_failures_then_success_is_five_attempts_on_schedule() {
     }
     let attempts = wait_for("five attempt records", async || {
         let records: Vec<Attempt> = pipeline
-            .stream_messages(StreamKind::Log)
+            .log_records("hookline.log.attempt.ops")
             .await
             .iter()
-            .filter(|m| m.subject.as_str() == "hookline.log.attempt.ops")
-            .map(|m| Attempt::decode(m.payload.as_ref()).expect("attempt"))
+            .map(|r| Attempt::decode(r.as_slice()).expect("attempt"))
             .collect();
         (records.len() >= 5).then_some(records)
     })

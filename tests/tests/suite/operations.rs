@@ -296,3 +296,73 @@ async fn a_followed_log_streams_lines_as_written_and_ends_with_the_run() {
     let (status, missing) = pipeline.admin("GET", "/v1/runs/no-such-run/log", Value::Null).await;
     assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("not_found")));
 }
+
+/// Log records queued together are stored as one message per subject, and
+/// read back one by one: every record listed once, newest first, paged
+/// across batch boundaries without a gap or a repeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn log_records_stored_in_batches_are_listed_and_paged_one_by_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(dir.path(), "agent.sh", "true");
+    let pipeline = Pipeline::start(&catalog(&agent, "http://127.0.0.1:9/a", "http://127.0.0.1:9/b"), &[]).await;
+    let subject = pipeline.nats.subjects.log_invocation("gh");
+    // Queued without a pause on a runtime of one thread, so the sink's
+    // task finds them all at once when it first runs.
+    let client = pipeline.nats.client.clone();
+    let queued = std::thread::spawn({
+        let subject = subject.clone();
+        move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let sink = hookline_core::log_sink::LogSink::start(client);
+                for n in 0..100u32 {
+                    let record = hookline_proto::Invocation {
+                        at_ms: hookline_core::clock::now_ms(),
+                        source: "gh".to_owned(),
+                        status: 202,
+                        reason: "stored".to_owned(),
+                        delivery_id: format!("batched-{n:03}"),
+                        ..Default::default()
+                    };
+                    sink.record(subject.clone(), hookline_proto::Message::encode_to_vec(&record));
+                }
+                sink.flush().await;
+            });
+        }
+    });
+    queued.join().expect("queued");
+    let stored = pipeline
+        .stream_messages(hookline_core::subjects::StreamKind::Log)
+        .await
+        .into_iter()
+        .filter(|m| m.subject.as_str() == subject)
+        .count();
+    assert_eq!(pipeline.log_records(&subject).await.len(), 100);
+    assert!(stored < 10, "100 records in {stored} stored messages");
+
+    let mut seen = Vec::new();
+    let mut path = "/v1/sources/gh/invocations?limit=30".to_owned();
+    loop {
+        let (status, page) = pipeline.admin("GET", &path, Value::Null).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(items(&page).iter().map(|i| {
+            (
+                i["seq"].as_u64().expect("seq"),
+                i["delivery_id"].as_str().unwrap_or("").to_owned(),
+            )
+        }));
+        match page["next_before"].as_u64() {
+            Some(before) => path = format!("/v1/sources/gh/invocations?limit=30&before={before}"),
+            None => break,
+        }
+    }
+    let ids: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    let expected: Vec<String> = (0..100).rev().map(|n| format!("batched-{n:03}")).collect();
+    assert_eq!(ids, expected, "newest first, each once");
+    assert!(seen.windows(2).all(|w| w[0].0 > w[1].0), "positions strictly falling");
+    let (_, health) = pipeline.admin("GET", "/v1/sources/gh/health", Value::Null).await;
+    assert_eq!(health["accepted"], 100, "{health}");
+}
