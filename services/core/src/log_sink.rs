@@ -27,6 +27,8 @@ pub const BATCH: usize = 512;
 /// Bytes of records in one stored batch at most (well under NATS's
 /// default 1 MiB payload limit).
 pub const BATCH_BYTES: usize = 256 * 1024;
+/// How long [`LogSink::flush`] waits at most.
+pub const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The header that marks a stored [`LogBatch`], with its record count.
 pub const BATCH_HEADER: &str = "Hookline-Log-Batch";
 
@@ -152,11 +154,17 @@ impl LogSink {
     }
 
     /// Waits until every record queued before this call is published and
-    /// the client flushed (at shutdown).
+    /// the client flushed (at shutdown), for at most [`FLUSH_WAIT`]: with
+    /// NATS unreachable the records are lost, and the process still stops.
     pub async fn flush(&self) {
         let (done, flushed) = oneshot::channel();
-        if self.queue.send(Item::Flush(done)).await.is_ok() {
-            let _ = flushed.await;
+        let wait = async {
+            if self.queue.send(Item::Flush(done)).await.is_ok() {
+                let _ = flushed.await;
+            }
+        };
+        if tokio::time::timeout(FLUSH_WAIT, wait).await.is_err() {
+            tracing::warn!("Log records not flushed: NATS did not take them in time.");
         }
     }
 }

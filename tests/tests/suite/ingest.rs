@@ -383,3 +383,20 @@ async fn a_rotated_out_secret_verifies_until_its_time_and_not_after() {
         "and not after it"
     );
 }
+
+/// Stopping ingest while NATS is down still ends: the invocation records it
+/// could not hand over are given up after a bounded wait, instead of the
+/// process waiting for a server that may never come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_stops_even_while_nats_is_down() {
+    let mut pipeline = ingest_only(&catalog(""), &[]).await;
+    assert_eq!(send(&pipeline, "gh", "before").await.0, 202);
+    pipeline.server.stop();
+    // Refused while NATS is down; its invocation record waits in the sink.
+    let deadline = Instant::now() + WAIT;
+    while send(&pipeline, "gh", "during").await.0 == 202 {
+        assert!(Instant::now() < deadline, "ingest never noticed NATS was gone");
+    }
+    let stopped = tokio::time::timeout(WAIT, pipeline.stop_service(Service::Ingest)).await;
+    assert!(stopped.is_ok(), "ingest did not stop while NATS was down");
+}
