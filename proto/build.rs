@@ -8,8 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let descriptors = protox::compile(files, ["."])?;
     prost_build::Config::new()
-        // Ingest stores the body it received without copying it first.
-        .bytes([".hookline.v1.InboundEvent.body"])
+        // Ingest stores the body it received without copying it first; log
+        // batches are built from, and read back as, slices of one buffer.
+        .bytes([".hookline.v1.InboundEvent.body", ".hookline.v1.LogBatch.records"])
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -246,7 +246,7 @@ impl Pipeline {
             .flat_map(|m| {
                 hookline_core::log_sink::records(&m.payload, Some(&m.headers))
                     .into_iter()
-                    .map(|r| r.into_owned())
+                    .map(|r| r.to_vec())
                     .collect::<Vec<_>>()
             })
             .collect()

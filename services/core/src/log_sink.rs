@@ -73,9 +73,7 @@ impl Grouped {
                 } else {
                     let mut headers = async_nats::HeaderMap::new();
                     headers.insert(BATCH_HEADER, chunk.len().to_string().as_str());
-                    let batch = LogBatch {
-                        records: chunk.into_iter().map(|r| r.to_vec()).collect(),
-                    };
+                    let batch = LogBatch { records: chunk };
                     client
                         .publish_with_headers(subject.clone(), headers, batch.encode_to_vec().into())
                         .await
@@ -89,14 +87,14 @@ impl Grouped {
 }
 
 /// The records a stored log message holds: itself, or each record of a
-/// batch, oldest first.
-pub fn records<'m>(payload: &'m [u8], headers: Option<&async_nats::HeaderMap>) -> Vec<std::borrow::Cow<'m, [u8]>> {
+/// batch, oldest first (slices of the message's buffer, not copies).
+pub fn records(payload: &Bytes, headers: Option<&async_nats::HeaderMap>) -> Vec<Bytes> {
     let batched = headers.is_some_and(|h| h.get(BATCH_HEADER).is_some());
     if !batched {
-        return vec![std::borrow::Cow::Borrowed(payload)];
+        return vec![payload.clone()];
     }
-    match LogBatch::decode(payload) {
-        Ok(batch) => batch.records.into_iter().map(std::borrow::Cow::Owned).collect(),
+    match LogBatch::decode(payload.clone()) {
+        Ok(batch) => batch.records,
         Err(e) => {
             tracing::debug!(error = %e, "Undecodable log batch skipped.");
             Vec::new()

@@ -310,7 +310,7 @@ async fn every_request_is_logged_with_the_client_address() {
         .flat_map(|m| {
             hookline_core::log_sink::records(&m.payload, Some(&m.headers))
                 .into_iter()
-                .map(|r| r.into_owned())
+                .map(|r| r.to_vec())
                 .collect::<Vec<_>>()
         })
         .map(|r| Invocation::decode(r.as_slice()).expect("record"))
