@@ -462,9 +462,13 @@ async fn each_subscription_reads_the_events_stream_through_its_own_filter() {
         (types(&runs).iter().any(|t| t == "run.failed")).then_some(())
     })
     .await;
+    // Disabled while the notifier is down, so it starts knowing it (a
+    // change made while it runs reaches it a moment later).
+    pipeline.stop_service(Service::Notifier).await;
     hookline_core::store::write::set_enabled(&pipeline.nats, ConfigKind::Subscription, "runs", false)
         .await
         .expect("disable");
+    pipeline.start_service(Service::Notifier).await;
     let before = runs.received().len();
     let waiting = publish(&pipeline, "run.completed", serde_json::json!({"waits": true})).await;
     mixed
