@@ -209,10 +209,10 @@ struct Reads {
 }
 
 /// One subscription's two consumers: its events, read from the events
-/// stream (a disabled one's events wait, see [`when_enabled`]), in run order when it asks for it, and its replayed dead
-/// letters from the deliveries stream (a replay is out of order by
-/// nature). When the subscription is gone from the
-/// catalog, its events consumer is deleted.
+/// stream (a disabled one's events wait, see [`when_enabled`]), in run
+/// order when it asks for it; and its replayed dead letters, from the
+/// deliveries stream (a replay is out of order by nature). When the
+/// subscription is gone from the catalog, its events consumer is deleted.
 async fn subscription_consumers(
     nats: Nats,
     catalog: CatalogView,
