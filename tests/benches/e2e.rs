@@ -42,15 +42,7 @@ fn hops(spans: &[&ReceivedSpan]) -> Option<[f64; 5]> {
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("end-to-end benchmark skipped: run it with `cargo bench -p hookline-tests --bench e2e`");
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(bench());
+    hookline_tests::stats::run_bench("e2e", bench);
 }
 
 async fn bench() {

@@ -30,15 +30,7 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("scale-out benchmark skipped: run it with `cargo bench -p hookline-tests --bench scaleout`");
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(bench());
+    hookline_tests::stats::run_bench("scaleout", bench);
 }
 
 fn catalog(subscriber: &str) -> Catalog {

@@ -11,3 +11,17 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     percentile(&values, 0.5)
 }
+
+/// Runs `bench` on a multi-threaded runtime when cargo runs the binary as
+/// a benchmark (`--bench`); under `cargo test` it only says how to run it.
+pub fn run_bench<F: std::future::Future<Output = ()>>(name: &str, bench: impl FnOnce() -> F) {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("{name} benchmark skipped: run it with `cargo bench -p hookline-tests --bench {name}`");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(bench());
+}
