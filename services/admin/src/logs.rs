@@ -7,10 +7,12 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
+use hookline_core::catalog::Catalog;
 use hookline_core::clock;
 use hookline_core::history::{self, Page, Query};
-use hookline_core::runs::RunRecord;
+use hookline_core::runs::{RunRecord, RunStatus};
 use hookline_core::serve::{self, Body};
+use hookline_core::store::CatalogView;
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{Attempt, DeadLetter, Invocation, Message as _, RunLog};
 use hyper::Response;
@@ -189,7 +191,8 @@ fn log_line(line: RunLog) -> model::LogLine {
 }
 
 /// `GET /v1/runs/{run_id}/log`: the run's output so far, oldest first; with
-/// `follow=true`, newline-delimited JSON that stays open until the run ends.
+/// `follow=true`, newline-delimited JSON that stays open until the run ends
+/// or can go no further without an operator (see [`waits_on_operator`]).
 pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Result<Response<Body>, AdminError> {
     let record = crate::ops::read_record(state, run_id).await?;
     let subject = state.nats.subjects.log_run(&record.agent, run_id);
@@ -223,7 +226,7 @@ pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Resul
     let (tx, rx) = futures::channel::mpsc::channel::<Bytes>(64);
     let nats = state.nats.clone();
     let run_id = run_id.to_owned();
-    tokio::spawn(follow_until_final(nats, run_id, lines, tx));
+    tokio::spawn(follow_until_final(nats, state.catalog.clone(), run_id, lines, tx));
     let mut response = Response::new(serve::streamed(rx));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -232,11 +235,13 @@ pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Resul
     Ok(response)
 }
 
-/// Sends each line as it is stored; once the run is final and a quiet
-/// moment has passed (lines are published as the agent prints them, the
-/// final record right after), sends the record and ends.
+/// Sends each line as it is stored; once the run is final (or waits on an
+/// operator) and a quiet moment has passed (lines are published as the
+/// agent prints them, the final record right after), sends the record and
+/// ends.
 async fn follow_until_final(
     nats: hookline_core::nats::Nats,
+    catalog: CatalogView,
     run_id: String,
     lines: impl futures::Stream<Item = async_nats::jetstream::Message> + Send,
     mut tx: futures::channel::mpsc::Sender<Bytes>,
@@ -263,7 +268,7 @@ async fn follow_until_final(
                     None => None,
                 };
                 let record: Option<RunRecord> = record.and_then(|b| serde_json::from_slice(&b).ok());
-                if let Some(run) = record.filter(|r| r.status.is_final()) {
+                if let Some(run) = record.filter(|r| r.status.is_final() || waits_on_operator(&catalog.borrow(), r)) {
                     let _ = tx.send(ndjson(&model::Followed::End { run: Box::new(run) })).await;
                     return;
                 }
@@ -272,6 +277,19 @@ async fn follow_until_final(
                 }
             }
         }
+    }
+}
+
+/// Whether `run` can go no further until an operator acts: held for
+/// approval, or queued for an agent that is disabled or was deleted (its
+/// runs wait in the stream for it to come back). A follower would otherwise
+/// wait unboundedly with nothing to show; the record it gets instead says
+/// why, and it can follow again after approving or enabling.
+fn waits_on_operator(catalog: &Catalog, run: &RunRecord) -> bool {
+    match run.status {
+        RunStatus::AwaitingApproval => true,
+        RunStatus::Queued => !catalog.agents.get(&run.agent).is_some_and(|agent| agent.enabled),
+        _ => false,
     }
 }
 

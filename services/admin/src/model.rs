@@ -125,7 +125,8 @@ pub struct RunLog {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Followed {
-    /// The run is final: the last item.
+    /// The run is final, or waits on an operator (held for approval, or
+    /// queued for a disabled or deleted agent): the last item.
     End {
         /// Its record.
         run: Box<RunRecord>,

@@ -11,7 +11,9 @@ function followLog(pre) {
         status.textContent = item.run.status;
         status.className = "pill " + ({ succeeded: "ok", failed: "bad", timed_out: "bad", expired: "bad" }[item.run.status] || "off");
       }
-      if (state) state.textContent = "the run ended: " + item.run.status;
+      const waiting = { queued: "waits for its agent to be enabled", awaiting_approval: "waits for approval" }[item.run.status];
+      if (state) state.textContent = waiting ? "not following: the run " + waiting + " (reload after acting)" : "the run ended: " + item.run.status;
+      if (waiting) return;
       // What a finished run no longer offers.
       for (const id of ["cancel", "approve", "reject"]) {
         const form = document.getElementById(id);

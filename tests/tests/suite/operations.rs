@@ -297,6 +297,55 @@ async fn a_followed_log_streams_lines_as_written_and_ends_with_the_run() {
     assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("not_found")));
 }
 
+/// A follower is not left waiting on a run that cannot move without an
+/// operator: the stream ends with the record, whose status says why; the
+/// same run followed after the operator acts ends with its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_followed_log_ends_when_the_run_waits_on_an_operator() {
+    use hookline_tests::Service;
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(dir.path(), "agent.sh", "echo ran");
+    let nowhere = "http://127.0.0.1:9/";
+    let without_executor: Vec<Service> = Service::ALL.into_iter().filter(|s| *s != Service::Executor).collect();
+    let mut pipeline = Pipeline::start_services(&catalog(&agent, nowhere, nowhere), &[], &without_executor).await;
+    let (status, manual) = pipeline.admin("POST", "/v1/agents/echo/run", Value::Null).await;
+    assert_eq!(status, 202, "{manual}");
+    let run_id = manual["run_id"].as_str().expect("run id").to_owned();
+    let path = format!("/v1/runs/{run_id}/log?follow=true");
+
+    // Queued for an enabled agent: it will start when an executor comes,
+    // so the follower keeps waiting.
+    let (status, body) = {
+        let follow = pipeline.admin_raw("GET", &path, Value::Null);
+        let mut follow = std::pin::pin!(follow);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), &mut follow).await.is_err(),
+            "a run that will start is followed until it does"
+        );
+        // Its agent disabled, the run waits on an operator: the stream ends.
+        let (status, _) = pipeline.admin("POST", "/v1/agents/echo/disable", Value::Null).await;
+        assert_eq!(status, 200);
+        tokio::time::timeout(Duration::from_secs(10), follow)
+            .await
+            .expect("the stream ends once the agent is disabled")
+    };
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    let last: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(last["run"]["status"], "queued", "the record says why: {last}");
+
+    // Enabled again, with an executor: followed again, it ends with the run.
+    let (status, _) = pipeline.admin("POST", "/v1/agents/echo/enable", Value::Null).await;
+    assert_eq!(status, 200);
+    pipeline.start_service(Service::Executor).await;
+    let (status, body) = pipeline.admin_raw("GET", &path, Value::Null).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains(r#""line":"ran""#), "{text}");
+    let last: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(last["run"]["status"], "succeeded", "{last}");
+}
+
 /// Log records queued together are stored as one message per subject, and
 /// read back one by one: every record listed once, newest first, paged
 /// across batch boundaries without a gap or a repeat.

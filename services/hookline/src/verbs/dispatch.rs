@@ -242,8 +242,9 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Prints a run's log, following it until the run ends when asked; a
-/// followed run that did not succeed ends the command with an error.
+/// Prints a run's log, following it until the run ends (or waits on an
+/// operator) when asked; a followed run that did not succeed ends the
+/// command with an error.
 async fn logs(api: &Api, run_id: &str, follow: bool, json: bool) -> Result<(), CliError> {
     let print_line = |line: &model::LogLine| match line.stream.as_str() {
         "stderr" => eprintln!("{}", line.line),
@@ -281,6 +282,12 @@ async fn logs(api: &Api, run_id: &str, follow: bool, json: bool) -> Result<(), C
     .await?;
     match last_status {
         Some(RunStatus::Succeeded) => Ok(()),
+        Some(RunStatus::AwaitingApproval) => Err(CliError::Refused(format!(
+            "run {run_id} is held for approval: `hookline approve {run_id}`, then follow it again"
+        ))),
+        Some(RunStatus::Queued) => Err(CliError::Refused(format!(
+            "run {run_id} is queued for an agent that is disabled or deleted: enable it, then follow it again"
+        ))),
         None => Err(CliError::Unavailable("the log stream ended before the run did".into())),
         Some(other) => Err(CliError::Refused(format!("run {run_id} {other}"))),
     }
