@@ -243,12 +243,8 @@ impl Pipeline {
             .await
             .iter()
             .filter(|m| m.subject.as_str() == subject)
-            .flat_map(|m| {
-                hookline_core::log_sink::records(&m.payload, Some(&m.headers))
-                    .into_iter()
-                    .map(|r| r.to_vec())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|m| hookline_core::log_sink::records(&m.payload, Some(&m.headers)))
+            .map(|r| r.to_vec())
             .collect()
     }
 }

@@ -107,8 +107,10 @@ pub fn record_position(sequence: u64, index: usize) -> u64 {
     sequence.saturating_mul(RECORDS_PER_MESSAGE) + index as u64
 }
 
-/// More than a stored batch of log records can hold.
+/// More than a stored batch of log records can hold: the sink never groups
+/// more than one wake-up's records ([`crate::log_sink::BATCH`]).
 const RECORDS_PER_MESSAGE: u64 = 1024;
+const _: () = assert!(crate::log_sink::BATCH as u64 <= RECORDS_PER_MESSAGE);
 
 /// The newest `query.limit` log records that `keep` turns into items, each
 /// at its [`record_position`] (`query.before_seq` is a position): a stored

@@ -1,8 +1,9 @@
 //! Which deliveries already got a 2xx. JetStream delivers at least once: a
 //! delivery whose ack was lost (a notifier or nats-server killed right
 //! after the subscriber answered) comes back, and a replayed dead letter may
-//! have been delivered by its first consumer after all. A small mark per delivered (subscription, event), written
-//! with the ack, lets the notifier settle those without sending them again.
+//! have been delivered by its first consumer after all. A small mark per
+//! delivered (subscription, event), written with the ack, lets the notifier
+//! settle those without sending them again.
 //! Marks travel through the log sink (batched, never awaited): it narrows
 //! duplicates; it does not remove them (a crash between the 2xx and the
 //! mark's write still resends), so at-least-once stays the promise.
