@@ -83,6 +83,38 @@ fn own_path(controller: &str) -> Option<String> {
     })
 }
 
+/// Whether moving an agent into its run's control group can wait for an
+/// RCU grace period: the kernel takes its thread-group lock for writing on
+/// every move, which costs a grace period (often 10 to 20 ms) unless a
+/// hierarchy is mounted with `favordynmods` or the kernel was booted with
+/// `cgroup_favordynmods=1`, which keep that lock ready for writers at a
+/// small cost to every fork and exit. Measured in docs/BENCHMARKS.md.
+pub fn moves_may_wait() -> bool {
+    let in_groups = ["memory", "pids", ""].iter().any(|c| own_path(c).is_some());
+    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    in_groups && !favors_dynmods(&read("/proc/self/mounts"), &read("/proc/cmdline"))
+}
+
+/// Whether a cgroup mount (`/proc/self/mounts`) or the kernel command line
+/// asks the kernel to favour dynamic cgroup changes.
+fn favors_dynmods(mounts: &str, cmdline: &str) -> bool {
+    let mounted = mounts.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        matches!(fields.get(2), Some(&("cgroup" | "cgroup2")))
+            && fields
+                .get(3)
+                .is_some_and(|options| options.split(',').any(|o| o == "favordynmods"))
+    });
+    // The kernel reads the value with kstrtobool: 1, y, t or on mean yes.
+    let booted = cmdline.split_whitespace().any(|arg| {
+        arg.strip_prefix("cgroup_favordynmods=").is_some_and(|value| {
+            let value = value.to_ascii_lowercase();
+            value.starts_with(['1', 'y', 't']) || value == "on"
+        })
+    });
+    mounted || booted
+}
+
 fn make(dir: &Path, limit_file: &str, limit: u64) -> Option<()> {
     std::fs::create_dir_all(dir).ok()?;
     if std::fs::write(dir.join(limit_file), limit.to_string()).is_err() {
@@ -257,4 +289,37 @@ pub fn apply_in_child(procs: &[CString], budget: &Budget, with_group: (bool, boo
     }
     set(libc::RLIMIT_FSIZE, budget.file_size);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::favors_dynmods;
+
+    const MOUNTS: &str = "tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0\n\
+        cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n\
+        cgroup /sys/fs/cgroup/pids cgroup rw,relatime,pids 0 0\n";
+
+    #[test]
+    fn plain_cgroup_mounts_do_not_favour_dynamic_changes() {
+        assert!(!favors_dynmods(MOUNTS, "console=ttyS0 reboot=k"));
+        assert!(!favors_dynmods(MOUNTS, "cgroup_favordynmods=0"));
+        // The option on a file system that is not a cgroup does not count.
+        assert!(!favors_dynmods("none /mnt tmpfs rw,favordynmods 0 0", ""));
+    }
+
+    #[test]
+    fn a_favordynmods_mount_or_boot_option_is_seen() {
+        let v1 = format!("{MOUNTS}cgroup /mnt/x cgroup rw,relatime,favordynmods,name=hookline 0 0\n");
+        assert!(favors_dynmods(&v1, ""));
+        assert!(favors_dynmods(
+            "cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate,favordynmods 0 0",
+            ""
+        ));
+        for yes in ["1", "y", "Y", "true", "on"] {
+            assert!(
+                favors_dynmods(MOUNTS, &format!("quiet cgroup_favordynmods={yes}")),
+                "{yes}"
+            );
+        }
+    }
 }
