@@ -111,7 +111,7 @@ impl Publisher {
 
     /// Records when `source` last stored an event, at most once a second.
     fn touch_last_triggered(&self, source: &str, at_ms: i64) {
-        let Some(state) = self.state.clone() else {
+        let Some(state) = &self.state else {
             return;
         };
         {
@@ -125,7 +125,9 @@ impl Publisher {
                 }
             }
         }
-        let source = source.to_owned();
+        // Cloned only when written: a `State` holds its buckets' stream
+        // info, a dozen allocations per clone.
+        let (state, source) = (state.clone(), source.to_owned());
         tokio::spawn(async move {
             if let Err(e) = state.set_last_triggered(&source, at_ms).await {
                 tracing::debug!(error = %e, "last_triggered not written.");
