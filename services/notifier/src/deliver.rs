@@ -161,7 +161,7 @@ impl Deliverer {
         trace: Option<String>,
         msg: &jetstream::Message,
     ) -> Outcome {
-        let Some(event) = delivery.event.clone() else {
+        let Some(event) = &delivery.event else {
             return Outcome::Term("delivery without an event".to_owned());
         };
         let attempt = consume::delivery_count(msg);
@@ -201,7 +201,7 @@ impl Deliverer {
         span.set("hookline.attempt", i64::from(attempt));
         let started = Instant::now();
         let traceparent = attempt_trace.to_string();
-        let response = self.post(&delivery.subscription, sub, &event, Some(&traceparent)).await;
+        let response = self.post(&delivery.subscription, sub, event, Some(&traceparent)).await;
         let latency = started.elapsed();
         if let Some(status) = response.status {
             span.set("http.response.status_code", i64::from(status));
@@ -214,7 +214,7 @@ impl Deliverer {
         if verdict == Verdict::Delivered {
             self.health.success(&delivery.subscription).await;
         } else if self.health.failure(&delivery.subscription).await {
-            self.log_attempt(&delivery.subscription, &event, attempt, &response, latency, None);
+            self.log_attempt(&delivery.subscription, event, attempt, &response, latency, None);
             let reason = "subscription disabled after failing for the whole window";
             return self.dead_letter(&delivery, &sequence, attempt, reason).await;
         }
@@ -222,7 +222,7 @@ impl Deliverer {
             Verdict::Retry { retry_after } => self.schedule.delay_after(attempt, *retry_after, rand::random()),
             _ => None,
         };
-        self.log_attempt(&delivery.subscription, &event, attempt, &response, latency, next);
+        self.log_attempt(&delivery.subscription, event, attempt, &response, latency, next);
         record_attempt(&delivery.subscription, &verdict, next.is_some(), latency);
         match verdict {
             Verdict::Delivered => {

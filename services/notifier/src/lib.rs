@@ -249,6 +249,9 @@ async fn subscription_consumers(
         _ => DeliverPolicy::New,
     };
     let chains = (reads.ordered == Ordering::Run).then(|| Arc::new(run_order::Chains::default()));
+    // Shared, not cloned, per message: a `Deliverer` holds clients and the
+    // delivered bucket's stream info (dozens of allocations per clone).
+    let deliverer = Arc::new(deliverer);
     let events = {
         let (deliverer, catalog, id, halt) = (deliverer.clone(), catalog.clone(), subscription.clone(), stop.clone());
         let spec = spec(StreamKind::Events, reads.filters.clone(), start);

@@ -12,30 +12,53 @@
 use hookline_core::clock;
 use hookline_core::signing;
 use hookline_proto::Event;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 /// `User-Agent` of every delivery.
 pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
 
+/// The envelope as serialized. Fields in name order: the bytes are the
+/// same as when the body was a `serde_json::Value` (a sorted map).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    agent: &'a str,
+    data: Data<'a>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    event_id: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    run_id: &'a str,
+    timestamp: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+/// An event's `data`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Data<'a> {
+    /// As stored (written compact by `serde_json`): checked to be JSON, not
+    /// rebuilt.
+    Stored(&'a RawValue),
+    /// `{}`, for stored data that is not JSON.
+    Empty {},
+}
+
 /// The JSON body for `event`.
 pub fn body(event: &Event) -> Vec<u8> {
-    let data: Value = serde_json::from_slice(&event.data_json).unwrap_or_else(|_| json!({}));
-    let mut value = json!({
-        "id": event.id,
-        "type": event.r#type,
-        "timestamp": clock::rfc3339_ms(event.timestamp_ms),
-    });
-    for (key, text) in [
-        ("run_id", &event.run_id),
-        ("agent", &event.agent),
-        ("event_id", &event.source_event_id),
-    ] {
-        if !text.is_empty() {
-            value[key] = json!(text);
-        }
-    }
-    value["data"] = data;
-    value.to_string().into_bytes()
+    let envelope = Envelope {
+        agent: &event.agent,
+        data: serde_json::from_slice(&event.data_json).map_or(Data::Empty {}, Data::Stored),
+        event_id: &event.source_event_id,
+        id: &event.id,
+        run_id: &event.run_id,
+        timestamp: clock::rfc3339_ms(event.timestamp_ms),
+        kind: &event.r#type,
+    };
+    // Strings and checked JSON into memory: nothing here can fail.
+    serde_json::to_vec(&envelope).expect("an envelope serializes")
 }
 
 /// Signature headers for `body`, signed at `now` (unix seconds).
@@ -58,6 +81,7 @@ pub fn signature_headers(secrets: &[&str], event_id: &str, now: i64, body: &[u8]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     #[test]
     fn body_has_the_four_fields_and_the_run_it_came_from() {
@@ -85,6 +109,32 @@ mod tests {
             (&value["run_id"], &value["agent"], &value["event_id"]),
             (&json!("run_1"), &json!("fixer"), &json!("in_1"))
         );
+    }
+
+    #[test]
+    fn the_body_is_the_sorted_compact_json_it_always_was() {
+        let event = Event {
+            id: "evt_1".into(),
+            r#type: "run.completed".into(),
+            timestamp_ms: 1_700_000_000_123,
+            run_id: "run_1".into(),
+            agent: "fixer".into(),
+            source_event_id: "in_1".into(),
+            data_json: serde_json::to_vec(&json!({"z": [1, {"b": 2, "a": 1}], "a": "x"})).expect("json"),
+        };
+        // What the body was when built as a `serde_json::Value`.
+        let mut expected = json!({"id": "evt_1", "type": "run.completed", "timestamp": "2023-11-14T22:13:20.123Z"});
+        for (key, text) in [("run_id", "run_1"), ("agent", "fixer"), ("event_id", "in_1")] {
+            expected[key] = json!(text);
+        }
+        expected["data"] = serde_json::from_slice(&event.data_json).expect("json");
+        assert_eq!(String::from_utf8(body(&event)).expect("utf-8"), expected.to_string());
+        let broken = Event {
+            data_json: b"{not json".to_vec(),
+            ..event
+        };
+        let value: Value = serde_json::from_slice(&body(&broken)).expect("json");
+        assert_eq!(value["data"], json!({}));
     }
 
     #[test]
