@@ -142,12 +142,6 @@ impl App {
                 );
             }
         }
-        if crate::limits::moves_may_wait() {
-            tracing::info!(
-                "Control groups without favordynmods: moving each agent into its run's group can wait 10 to 20 ms \
-                 for the kernel (docs/configuration.md, \"Host tuning\")."
-            );
-        }
         let state = hookline_core::state::State::open(&nats)
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "State bucket unavailable: daily token budgets are not kept."))

@@ -83,16 +83,24 @@ fn own_path(controller: &str) -> Option<String> {
     })
 }
 
-/// Whether moving an agent into its run's control group can wait for an
-/// RCU grace period: the kernel takes its thread-group lock for writing on
-/// every move, which costs a grace period (often 10 to 20 ms) unless a
-/// hierarchy is mounted with `favordynmods` or the kernel was booted with
-/// `cgroup_favordynmods=1`, which keep that lock ready for writers at a
-/// small cost to every fork and exit. Measured in docs/BENCHMARKS.md.
-pub fn moves_may_wait() -> bool {
-    let in_groups = ["memory", "pids", ""].iter().any(|c| own_path(c).is_some());
-    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
-    in_groups && !favors_dynmods(&read("/proc/self/mounts"), &read("/proc/cmdline"))
+/// Says once, when the first run's groups are made, that moving agents
+/// into them can wait for an RCU grace period: the kernel takes its
+/// thread-group lock for writing on every move, which costs a grace period
+/// (often 10 to 20 ms) unless a hierarchy is mounted with `favordynmods` or
+/// the kernel was booted with `cgroup_favordynmods=1`, which keep that lock
+/// ready for writers at a small cost to every fork and exit. Measured in
+/// docs/BENCHMARKS.md; a host setting, so only said, never changed.
+fn say_once_if_moves_may_wait() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+        if !favors_dynmods(&read("/proc/self/mounts"), &read("/proc/cmdline")) {
+            tracing::info!(
+                "Control groups without favordynmods: moving each agent into its run's group can wait 10 to 20 ms \
+                 for the kernel (docs/configuration.md, \"Host tuning\")."
+            );
+        }
+    });
 }
 
 /// Whether a cgroup mount (`/proc/self/mounts`) or the kernel command line
@@ -170,6 +178,7 @@ impl RunGroup {
         if controllers.is_empty() {
             return None;
         }
+        say_once_if_moves_may_wait();
         let procs = controllers
             .iter()
             .filter_map(|c| CString::new(c.dir.join("cgroup.procs").to_string_lossy().into_owned()).ok())
