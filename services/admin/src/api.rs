@@ -39,6 +39,8 @@ pub struct AdminState {
     pub records: Records,
     /// The SSRF rule subscription URLs must pass (`HOOKLINE_DELIVERY_ALLOW`).
     pub guard: Guard,
+    /// The rule model upstreams must pass (`HOOKLINE_EGRESS_ALLOW`).
+    pub egress_guard: Guard,
     /// The approval gate.
     pub approvals: hookline_core::approvals::Approvals,
 }
@@ -49,10 +51,10 @@ impl AdminState {
         pick(&self.catalog.borrow()).ok_or_else(|| AdminError::NotFound(format!("no {what} `{id}`")))
     }
 
-    /// Refuses a catalog whose subscription URLs the SSRF rule refuses, with
-    /// the same words as `hookline apply`.
+    /// Refuses a catalog whose subscription URLs or model upstreams the
+    /// address rule refuses, with the same words as `hookline apply`.
     pub fn check_targets(&self, catalog: &Catalog) -> Result<(), AdminError> {
-        ssrf::check_catalog(&self.guard, catalog).map_err(AdminError::Invalid)
+        ssrf::check_catalog(&self.guard, &self.egress_guard, catalog).map_err(AdminError::Invalid)
     }
 }
 

@@ -36,7 +36,7 @@ use hookline_core::runs::Records;
 use hookline_core::serve;
 use hookline_core::settings::{NatsSettings, Reader, SettingsError};
 use hookline_core::shutdown::{CancellationToken, GRACE};
-use hookline_core::ssrf::Guard;
+use hookline_core::ssrf::{self, Guard};
 use hookline_core::store;
 use tokio::net::TcpListener;
 
@@ -58,6 +58,10 @@ pub struct Config {
     /// `HOOKLINE_DELIVERY_ALLOW`: the SSRF allow-list the notifier uses;
     /// subscription URLs outside it are refused.
     pub delivery_allow: Guard,
+    /// `HOOKLINE_EGRESS_ALLOW`: the allow-list the executor holds runs'
+    /// egress and model upstreams to; model upstreams outside it are
+    /// refused.
+    pub egress_allow: Guard,
     /// How long requests in flight may take after shutdown.
     pub grace: Duration,
 }
@@ -93,6 +97,11 @@ impl Config {
             r.problem(format!("HOOKLINE_DELIVERY_ALLOW: {e}"));
             Guard::default()
         });
+        let egress_allow =
+            Guard::parse_setting(ssrf::EGRESS_ALLOW, &r.string(ssrf::EGRESS_ALLOW, "")).unwrap_or_else(|e| {
+                r.problem(format!("{}: {e}", ssrf::EGRESS_ALLOW));
+                Guard::default()
+            });
         r.finish()?;
         Ok(Self {
             nats,
@@ -100,6 +109,7 @@ impl Config {
             tokens,
             webhook_url: webhook_url.trim_end_matches('/').to_owned(),
             delivery_allow,
+            egress_allow,
             grace,
         })
     }
@@ -132,6 +142,7 @@ impl App {
             tokens: config.tokens,
             webhook_url: config.webhook_url,
             guard: config.delivery_allow,
+            egress_guard: config.egress_allow,
         };
         Ok(Self {
             listener,

@@ -24,6 +24,7 @@ pub mod control;
 pub mod event_catalog;
 pub mod event_docs;
 pub mod forge_state;
+pub mod guarded_http;
 pub mod history;
 pub mod https;
 pub mod ids;

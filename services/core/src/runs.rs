@@ -145,15 +145,41 @@ pub struct RunRecord {
     pub forge: Option<crate::forge_state::ForgeRecord>,
 }
 
-/// Model token usage of one attempt.
+/// Model token usage of one attempt. Each token is counted once, in one
+/// field: `input_tokens` are the input tokens read afresh, the cache
+/// fields the input tokens read from or written to the provider's prompt
+/// cache (Anthropic reports them beside its input; OpenAI and Gemini
+/// inside theirs, so the gateway moves them out).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenUsage {
     /// Calls answered.
     pub calls: u64,
-    /// Input (prompt) tokens.
+    /// Input (prompt) tokens not served from a cache.
     pub input_tokens: u64,
     /// Output (completion) tokens.
     pub output_tokens: u64,
+    /// Input tokens read from the provider's prompt cache.
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the provider's prompt cache.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+}
+
+impl TokenUsage {
+    /// Every token, of every kind: what token budgets count.
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+
+    /// Adds `other` to this.
+    pub fn add(&mut self, other: &TokenUsage) {
+        self.calls += other.calls;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+    }
 }
 
 /// An executor copy's exclusive, renewable hold on a live run: only the

@@ -17,9 +17,13 @@ pub enum SsrfError {
     /// The URL has no host.
     #[error("the URL has no host")]
     NoHost,
-    /// The address is in a blocked range.
-    #[error("{0} is a loopback, private, link-local or reserved address (allow-list it with HOOKLINE_DELIVERY_ALLOW)")]
-    Blocked(IpAddr),
+    /// The address is in a blocked range; the setting that allow-lists it.
+    #[error("{0} is a loopback, private, link-local or reserved address (allow-list it with {1})")]
+    Blocked(IpAddr, &'static str),
+    /// A plain `http://` URL to an address not allow-listed, where the
+    /// request carries a credential (a model upstream).
+    #[error("{0} is plain http to an address that is not allow-listed: use https, or allow-list it with {1}")]
+    PlainHttp(String, &'static str),
 }
 
 fn blocked_v4(ip: Ipv4Addr) -> bool {
@@ -60,16 +64,39 @@ pub fn is_blocked(ip: IpAddr) -> bool {
     }
 }
 
+/// The setting that allow-lists subscriber addresses.
+pub const DELIVERY_ALLOW: &str = "HOOKLINE_DELIVERY_ALLOW";
+/// The setting that allow-lists addresses a run's egress proxy and model
+/// gateways reach.
+pub const EGRESS_ALLOW: &str = "HOOKLINE_EGRESS_ALLOW";
+
 /// The allow-list and the checks that use it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guard {
     allow: Vec<IpNet>,
+    /// The setting the allow-list comes from, named in refusals.
+    setting: &'static str,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            setting: DELIVERY_ALLOW,
+        }
+    }
 }
 
 impl Guard {
-    /// A guard allowing `allow` (addresses or CIDR ranges, comma-separated).
+    /// A guard for subscribers allowing `allow` (addresses or CIDR ranges,
+    /// comma-separated, as [`DELIVERY_ALLOW`] holds them).
     pub fn parse(allow: &str) -> Result<Self, String> {
-        crate::settings::parse_ip_ranges(allow).map(|allow| Self { allow })
+        Self::parse_setting(DELIVERY_ALLOW, allow)
+    }
+
+    /// A guard allowing `allow`, read from the setting `setting`.
+    pub fn parse_setting(setting: &'static str, allow: &str) -> Result<Self, String> {
+        crate::settings::parse_ip_ranges(allow).map(|allow| Self { allow, setting })
     }
 
     /// A guard that allows every address (for tests of other things only).
@@ -80,7 +107,7 @@ impl Guard {
     /// Ok when `ip` may be connected to.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), SsrfError> {
         if is_blocked(ip) && !self.allow.iter().any(|net| net.contains(&ip)) {
-            Err(SsrfError::Blocked(ip))
+            Err(SsrfError::Blocked(ip, self.setting))
         } else {
             Ok(())
         }
@@ -93,13 +120,7 @@ impl Guard {
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"))
             .ok_or(SsrfError::Scheme)?;
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host_port = authority.rsplit('@').next().unwrap_or("");
-        let host = if let Some(v6) = host_port.strip_prefix('[') {
-            v6.split(']').next().unwrap_or("")
-        } else {
-            host_port.split(':').next().unwrap_or("")
-        };
+        let host = host_of(rest);
         if host.is_empty() {
             return Err(SsrfError::NoHost);
         }
@@ -113,20 +134,60 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// [`Guard::check_url`] for a URL a request carrying a credential goes
+    /// to (a model upstream): plain `http://` only to an allow-listed
+    /// address literal or `localhost`, so a key never crosses a network in
+    /// clear text unless the operator said that network is theirs.
+    pub fn check_credentialed_url(&self, url: &str) -> Result<(), SsrfError> {
+        self.check_url(url)?;
+        let Some(rest) = url.strip_prefix("http://") else {
+            return Ok(());
+        };
+        let host = host_of(rest);
+        let ip = if host.eq_ignore_ascii_case("localhost") {
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        } else {
+            host.parse::<IpAddr>().ok()
+        };
+        match ip {
+            Some(ip) if self.allow.iter().any(|net| net.contains(&ip)) => Ok(()),
+            _ => Err(SsrfError::PlainHttp(url.to_owned(), self.setting)),
+        }
+    }
+}
+
+/// The host of a URL after its scheme (`user@host:port/path`).
+fn host_of(rest: &str) -> &str {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    }
+}
+
 /// The one SSRF rule for every writer of the catalog (`apply`, `up`, the
-/// admin API): each subscription URL the guard refuses is a problem, named
-/// by subscription.
-pub fn check_catalog(guard: &Guard, catalog: &crate::catalog::Catalog) -> Result<(), Vec<String>> {
-    let problems: Vec<String> = catalog
-        .subscriptions
-        .iter()
-        .filter_map(|(id, sub)| {
-            guard
-                .check_url(&sub.url)
+/// admin API): each subscription URL `delivery` refuses and each model
+/// upstream `egress` refuses ([`Guard::check_credentialed_url`]) is a
+/// problem, named by subscription or profile and model.
+pub fn check_catalog(delivery: &Guard, egress: &Guard, catalog: &crate::catalog::Catalog) -> Result<(), Vec<String>> {
+    let subscriptions = catalog.subscriptions.iter().filter_map(|(id, sub)| {
+        delivery
+            .check_url(&sub.url)
+            .err()
+            .map(|e| format!("subscription `{id}`: {e}"))
+    });
+    let models = catalog.profiles.iter().flat_map(|(id, profile)| {
+        profile.models.iter().filter_map(move |(name, model)| {
+            egress
+                .check_credentialed_url(&model.upstream)
                 .err()
-                .map(|e| format!("subscription `{id}`: {e}"))
+                .map(|e| format!("profile `{id}`: model `{name}` upstream: {e}"))
         })
-        .collect();
+    });
+    let problems: Vec<String> = subscriptions.chain(models).collect();
     if problems.is_empty() { Ok(()) } else { Err(problems) }
 }
 
@@ -173,5 +234,41 @@ mod tests {
         assert!(guard.check_url("http://169.254.169.254/").is_err());
         assert!(Guard::parse("nonsense").is_err());
         assert!(Guard::allow_all().check_url("http://169.254.169.254/").is_ok());
+    }
+
+    #[test]
+    fn a_credential_goes_over_plain_http_only_to_an_allow_listed_address() {
+        let strict = Guard::parse_setting(EGRESS_ALLOW, "").expect("valid");
+        let local = Guard::parse_setting(EGRESS_ALLOW, "127.0.0.1").expect("valid");
+        let rows = [
+            (&strict, "https://api.anthropic.com", true, "https to a public name"),
+            (
+                &strict,
+                "http://api.anthropic.com",
+                false,
+                "plain http to a public name",
+            ),
+            (
+                &strict,
+                "http://93.184.216.34/v1",
+                false,
+                "plain http to a public address",
+            ),
+            (&strict, "http://127.0.0.1:4000", false, "loopback, not allowed"),
+            (&strict, "https://10.0.0.5", false, "a private address, not allowed"),
+            (&local, "http://127.0.0.1:4000", true, "loopback, allowed"),
+            (&local, "http://localhost:4000", true, "localhost, allowed"),
+            (&local, "http://10.0.0.5", false, "a private address outside the list"),
+        ];
+        for (guard, url, ok, why) in rows {
+            assert_eq!(guard.check_credentialed_url(url).is_ok(), ok, "{why}: {url}");
+        }
+        let refused = strict
+            .check_credentialed_url("http://127.0.0.1:4000")
+            .expect_err("refused");
+        assert_eq!(
+            refused.to_string(),
+            "127.0.0.1 is a loopback, private, link-local or reserved address (allow-list it with HOOKLINE_EGRESS_ALLOW)"
+        );
     }
 }

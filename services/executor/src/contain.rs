@@ -57,7 +57,7 @@ fn budget(agent: &AgentSpec) -> Budget {
 
 impl Containment {
     /// Prepares `agent`'s run `name` in `run_dir` on `host`, its model
-    /// calls capped at `token_budget` tokens.
+    /// calls capped at `token_budget` tokens; `cancel` is the run's.
     #[allow(clippy::too_many_arguments)]
     pub fn prepare(
         agent: &AgentSpec,
@@ -67,6 +67,7 @@ impl Containment {
         run_dir: &Path,
         host: &sandbox::Host,
         emitter: &Emitter,
+        cancel: &CancellationToken,
     ) -> Result<Self, Unavailable> {
         let sandbox = match agent.sandbox {
             SandboxMode::Bubblewrap => {
@@ -97,9 +98,9 @@ impl Containment {
             procs: group.as_ref().map(|g| g.procs().to_vec()).unwrap_or_default(),
             grouped,
         };
-        let meter = Meter::default();
+        let meter = Meter::new(cancel);
         let models = match &sandbox {
-            Some(_) => gateways(profile, token_budget, &meter, emitter),
+            Some(_) => gateways(profile, token_budget, &meter, emitter, &host.egress_guard),
             None => Vec::new(),
         };
         let egress = match (&sandbox, profile_egress(profile)) {
@@ -201,6 +202,12 @@ impl Containment {
         self.meter.exceeded()
     }
 
+    /// What stops the run's processes: the run's cancel, or (at once) a
+    /// model call refused for the budget.
+    pub fn stop(&self) -> CancellationToken {
+        self.meter.stop().clone()
+    }
+
     /// The argv that runs `argv` in `cwd` as contained.
     pub fn command(&self, argv: &[String], cwd: &Path) -> Vec<String> {
         let Some((bwrap, run_dir, extra)) = &self.sandbox else {
@@ -278,12 +285,20 @@ fn gateways(
     token_budget: Option<u64>,
     meter: &Meter,
     emitter: &Emitter,
+    guard: &std::sync::Arc<hookline_core::ssrf::Guard>,
 ) -> Vec<(u16, String, Gateway)> {
     let Some(profile) = profile else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (port, (name, model)) in (FIRST_MODEL_PORT..).zip(&profile.models) {
+        if let Err(e) = guard.check_credentialed_url(&model.upstream) {
+            emitter.log(
+                "hookline",
+                format!("model {name} unavailable: upstream {}: {e}", model.upstream),
+            );
+            continue;
+        }
         let key = match model.secret.resolve() {
             Ok(key) => key,
             Err(e) => {
@@ -294,7 +309,16 @@ fn gateways(
         let Ok(header) = hyper::header::HeaderName::from_bytes(model.header.to_ascii_lowercase().as_bytes()) else {
             continue;
         };
-        let gateway = Gateway::new(name, &model.upstream, header, key, token_budget, meter, emitter.clone());
+        let gateway = Gateway::new(
+            name,
+            &model.upstream,
+            header,
+            key,
+            token_budget,
+            meter,
+            emitter.clone(),
+            guard.clone(),
+        );
         out.push((port, name.clone(), gateway));
     }
     out

@@ -25,13 +25,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::emit::Emitter;
 
+/// How long connecting to an upstream may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Largest request body forwarded.
 const MAX_REQUEST: usize = 16 * 1024 * 1024;
-
-/// Input and output tokens together.
-fn total(usage: &TokenUsage) -> u64 {
-    usage.input_tokens + usage.output_tokens
-}
 
 /// One model's gateway for one run.
 #[derive(Clone)]
@@ -43,10 +41,8 @@ pub struct Gateway {
     /// `Bearer ` for `authorization`, else nothing.
     prefix: &'static str,
     budget: Option<u64>,
-    usage: Arc<Mutex<TokenUsage>>,
-    exceeded: Arc<AtomicBool>,
-    largest: Arc<AtomicU64>,
-    client: hookline_core::https::HttpsClient,
+    meter: Meter,
+    client: hookline_core::guarded_http::HttpClient,
     emitter: Emitter,
 }
 
@@ -57,9 +53,26 @@ pub struct Meter {
     exceeded: Arc<AtomicBool>,
     /// The most tokens one call took so far.
     largest: Arc<AtomicU64>,
+    /// Cancelled when a call is refused for the budget: the run's agent
+    /// is stopped then, not left to retry what looks like a rate limit.
+    stop: CancellationToken,
 }
 
 impl Meter {
+    /// A meter whose budget stop is a child of `run` (a cancel of the
+    /// run stops the agent too; a spent budget stops only the agent).
+    pub fn new(run: &CancellationToken) -> Self {
+        Self {
+            stop: run.child_token(),
+            ..Self::default()
+        }
+    }
+
+    /// What stops the run's agent: the run's cancel, or a spent budget.
+    pub fn stop(&self) -> &CancellationToken {
+        &self.stop
+    }
+
     /// The run's usage so far.
     pub fn usage(&self) -> TokenUsage {
         self.usage.lock().map(|u| *u).unwrap_or_default()
@@ -73,7 +86,9 @@ impl Meter {
 
 impl Gateway {
     /// A gateway to `upstream` for model `name`, adding `header: key`
-    /// (`authorization: Bearer key`).
+    /// (`authorization: Bearer key`), connecting only to addresses `guard`
+    /// allows (the upstream URL itself was checked by the caller).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: &str,
         upstream: &str,
@@ -82,6 +97,7 @@ impl Gateway {
         budget: Option<u64>,
         meter: &Meter,
         emitter: Emitter,
+        guard: Arc<hookline_core::ssrf::Guard>,
     ) -> Self {
         let prefix = if header == hyper::header::AUTHORIZATION {
             "Bearer "
@@ -95,10 +111,8 @@ impl Gateway {
             key: Arc::new(key),
             prefix,
             budget,
-            usage: meter.usage.clone(),
-            exceeded: meter.exceeded.clone(),
-            largest: meter.largest.clone(),
-            client: hookline_core::https::client(),
+            meter: meter.clone(),
+            client: hookline_core::guarded_http::http_client(CONNECT_TIMEOUT, guard),
             emitter,
         }
     }
@@ -127,11 +141,13 @@ impl Gateway {
 
     async fn forward(self, req: Request<Incoming>) -> Result<Response<BoxBody<Bytes, hyper::Error>>, Infallible> {
         if let Some(budget) = self.budget {
-            let used = self.usage.lock().map(|u| total(&u)).unwrap_or(0);
+            let used = self.meter.usage();
+            let used = used.total();
             // A call that would pass the budget at the size of the largest
             // call so far is refused: a budget is a ceiling, not a floor.
-            if used + self.largest.load(Ordering::SeqCst) > budget || used >= budget {
-                self.exceeded.store(true, Ordering::SeqCst);
+            if used + self.meter.largest.load(Ordering::SeqCst) > budget || used >= budget {
+                self.meter.exceeded.store(true, Ordering::SeqCst);
+                self.meter.stop.cancel();
                 self.emitter.log(
                     "hookline",
                     format!("model call refused: the run's token budget ({budget}) is spent ({used} used)"),
@@ -169,6 +185,17 @@ impl Gateway {
         };
         let response = match self.client.request(request).await {
             Ok(response) => response,
+            Err(e) if hookline_core::guarded_http::is_refused(&e) => {
+                self.emitter.log(
+                    "hookline",
+                    format!("model {}: upstream refused by the address rule: {e:#}", self.name),
+                );
+                return Ok(answer(
+                    403,
+                    "upstream_refused",
+                    "the model API's address is not allowed",
+                ));
+            }
             Err(e) => {
                 self.emitter
                     .log("hookline", format!("model {}: upstream unreachable: {e}", self.name));
@@ -181,17 +208,15 @@ impl Gateway {
         };
         let (parts, body) = response.into_parts();
         let tap = Arc::new(Mutex::new(Tap::default()));
-        let (usage, largest) = (self.usage.clone(), self.largest.clone());
+        let (usage, largest) = (self.meter.usage.clone(), self.meter.largest.clone());
         let counted = body.map_frame(move |frame: Frame<Bytes>| {
             if let Some(data) = frame.data_ref()
                 && let Ok(mut tap) = tap.lock()
             {
                 let delta = tap.feed(data);
-                largest.fetch_max(total(&tap.seen), Ordering::SeqCst);
+                largest.fetch_max(tap.seen.total(), Ordering::SeqCst);
                 if let Ok(mut total) = usage.lock() {
-                    total.input_tokens += delta.input_tokens;
-                    total.output_tokens += delta.output_tokens;
-                    total.calls += delta.calls;
+                    total.add(&delta);
                 }
             }
             frame
@@ -228,6 +253,7 @@ fn answer(status: u16, code: &str, message: &str) -> Response<BoxBody<Bytes, hyp
 struct Tap {
     pending: Vec<u8>,
     whole: Vec<u8>,
+    most: Reported,
     seen: TokenUsage,
 }
 
@@ -251,34 +277,100 @@ impl Tap {
                 self.observe(&value);
             }
         }
-        // A plain JSON answer: read it whole once it can be complete (it
-        // ends in `}`), not on every chunk of a long one.
-        let complete = self.whole.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
-        if complete && let Ok(value) = serde_json::from_slice::<Value>(&self.whole) {
-            self.observe(&value);
+        // A plain JSON answer (or Gemini's streamed JSON array): read it
+        // whole once it can be complete, not on every chunk of a long one.
+        let last = self.whole.iter().rev().find(|b| !b.is_ascii_whitespace());
+        if matches!(last, Some(b'}' | b']'))
+            && let Ok(value) = serde_json::from_slice::<Value>(&self.whole)
+        {
+            match &value {
+                Value::Array(items) => items.iter().for_each(|item| self.observe(item)),
+                one => self.observe(one),
+            }
         }
+        let (now, before) = (self.seen, before);
         TokenUsage {
-            calls: u64::from(before.calls == 0 && total(&self.seen) > 0),
-            input_tokens: self.seen.input_tokens - before.input_tokens,
-            output_tokens: self.seen.output_tokens - before.output_tokens,
+            calls: u64::from(before.calls == 0 && now.total() > 0),
+            input_tokens: now.input_tokens - before.input_tokens,
+            output_tokens: now.output_tokens - before.output_tokens,
+            cache_read_tokens: now.cache_read_tokens - before.cache_read_tokens,
+            cache_write_tokens: now.cache_write_tokens - before.cache_write_tokens,
         }
     }
 
     fn observe(&mut self, value: &Value) {
-        for usage in [value.get("usage"), value.pointer("/message/usage")]
-            .into_iter()
-            .flatten()
-        {
-            let field = |names: &[&str]| names.iter().find_map(|n| usage.get(*n).and_then(Value::as_u64));
-            if let Some(input) = field(&["input_tokens", "prompt_tokens"]) {
-                self.seen.input_tokens = self.seen.input_tokens.max(input);
-            }
-            if let Some(output) = field(&["output_tokens", "completion_tokens"]) {
-                self.seen.output_tokens = self.seen.output_tokens.max(output);
-            }
+        let reports = [
+            value.get("usage"),
+            // Anthropic's `message_start`.
+            value.pointer("/message/usage"),
+            // OpenAI Responses' `response.completed` (streamed).
+            value.pointer("/response/usage"),
+            // Gemini, streamed or not.
+            value.get("usageMetadata"),
+        ];
+        for usage in reports.into_iter().flatten() {
+            self.most.grow(&Reported::read(usage));
         }
-        if total(&self.seen) > 0 {
+        self.seen = self.most.usage();
+        if self.seen.total() > 0 {
             self.seen.calls = 1;
+        }
+    }
+}
+
+/// One usage report as an API words it. Streams report more than once,
+/// each time the figures so far, so the largest of each figure counts.
+#[derive(Default, Clone, Copy)]
+struct Reported {
+    /// All input, cached included where the API counts it so (OpenAI, Gemini).
+    input: u64,
+    /// Cached input counted inside `input`.
+    cached_inside: u64,
+    output: u64,
+    /// Anthropic: cached input counted beside `input`.
+    cache_read_beside: u64,
+    cache_write: u64,
+}
+
+impl Reported {
+    fn read(usage: &Value) -> Self {
+        let field = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| usage.pointer(n).and_then(Value::as_u64))
+                .unwrap_or(0)
+        };
+        Self {
+            input: field(&["/input_tokens", "/prompt_tokens", "/promptTokenCount"]),
+            cached_inside: field(&[
+                "/prompt_tokens_details/cached_tokens",
+                "/input_tokens_details/cached_tokens",
+                "/cachedContentTokenCount",
+            ]),
+            output: field(&["/output_tokens", "/completion_tokens"])
+                + field(&["/candidatesTokenCount"])
+                + field(&["/thoughtsTokenCount"]),
+            cache_read_beside: field(&["/cache_read_input_tokens"]),
+            cache_write: field(&["/cache_creation_input_tokens"]),
+        }
+    }
+
+    fn grow(&mut self, other: &Reported) {
+        self.input = self.input.max(other.input);
+        self.cached_inside = self.cached_inside.max(other.cached_inside);
+        self.output = self.output.max(other.output);
+        self.cache_read_beside = self.cache_read_beside.max(other.cache_read_beside);
+        self.cache_write = self.cache_write.max(other.cache_write);
+    }
+
+    /// Each token once ([`TokenUsage`]).
+    fn usage(&self) -> TokenUsage {
+        TokenUsage {
+            calls: 0,
+            input_tokens: self.input.saturating_sub(self.cached_inside),
+            output_tokens: self.output,
+            cache_read_tokens: self.cached_inside + self.cache_read_beside,
+            cache_write_tokens: self.cache_write,
         }
     }
 }
@@ -291,45 +383,66 @@ mod tests {
         let mut tap = Tap::default();
         let mut total = TokenUsage::default();
         for chunk in chunks {
-            let d = tap.feed(chunk.as_bytes());
-            total.calls += d.calls;
-            total.input_tokens += d.input_tokens;
-            total.output_tokens += d.output_tokens;
+            total.add(&tap.feed(chunk.as_bytes()));
         }
         total
     }
 
+    fn usage(calls: u64, input: u64, output: u64, cache_read: u64, cache_write: u64) -> TokenUsage {
+        TokenUsage {
+            calls,
+            input_tokens: input,
+            output_tokens: output,
+            cache_read_tokens: cache_read,
+            cache_write_tokens: cache_write,
+        }
+    }
+
     #[test]
-    fn usage_is_read_from_json_and_from_streams() {
+    fn usage_is_read_from_every_api_plain_and_streamed() {
         let openai = r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":30,"total_tokens":42}}"#;
-        assert_eq!(
-            read(&[&openai[..20], &openai[20..]]),
-            TokenUsage {
-                calls: 1,
-                input_tokens: 12,
-                output_tokens: 30
-            }
-        );
-        let anthropic = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":400,\"output_tokens\":1}}}\n\n\
+        let openai_cached = r#"{"choices":[],"usage":{"prompt_tokens":100,"completion_tokens":30,"prompt_tokens_details":{"cached_tokens":64}}}"#;
+        let openai_stream = "data: {\"choices\":[{}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\ndata: [DONE]\n\n";
+        let anthropic = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":400,\"cache_read_input_tokens\":1000,\"cache_creation_input_tokens\":200,\"output_tokens\":1}}}\n\n\
             event: content_block_delta\ndata: {\"type\":\"content_block_delta\"}\n\n\
             event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":600}}\n\n";
-        let (a, b) = anthropic.split_at(70);
-        assert_eq!(
-            read(&[a, b]),
-            TokenUsage {
-                calls: 1,
-                input_tokens: 400,
-                output_tokens: 600
-            }
-        );
-        let openai_stream = "data: {\"choices\":[{}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\ndata: [DONE]\n\n";
-        assert_eq!(
-            read(&[openai_stream]),
-            TokenUsage {
-                calls: 1,
-                input_tokens: 5,
-                output_tokens: 7
-            }
-        );
+        // The Responses API (Codex): usage only in the last event.
+        let responses_stream = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"usage\":null}}\n\n\
+            event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hi\"}\n\n\
+            event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"usage\":{\"input_tokens\":100,\"input_tokens_details\":{\"cached_tokens\":40},\"output_tokens\":50,\"output_tokens_details\":{\"reasoning_tokens\":10},\"total_tokens\":150}}}\n\n";
+        let responses = r#"{"id":"resp_2","object":"response","output":[],"usage":{"input_tokens":80,"input_tokens_details":{"cached_tokens":0},"output_tokens":20,"total_tokens":100}}"#;
+        let gemini_stream = "data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":30,\"totalTokenCount\":30}}\n\n\
+            data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":30,\"cachedContentTokenCount\":10,\"candidatesTokenCount\":8,\"thoughtsTokenCount\":4}}\n\n";
+        let gemini_array =
+            r#"[{"candidates":[]},{"candidates":[],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":3}}]"#;
+        let rows: [(&str, Vec<&str>, TokenUsage); 8] = [
+            (
+                "OpenAI chat, split",
+                vec![&openai[..20], &openai[20..]],
+                usage(1, 12, 30, 0, 0),
+            ),
+            (
+                "OpenAI chat, cached input moved out",
+                vec![openai_cached],
+                usage(1, 36, 30, 64, 0),
+            ),
+            ("OpenAI chat, streamed", vec![openai_stream], usage(1, 5, 7, 0, 0)),
+            (
+                "Anthropic, streamed, with cache",
+                anthropic.split_inclusive("\n\n").collect(),
+                usage(1, 400, 600, 1000, 200),
+            ),
+            ("Responses, streamed", vec![responses_stream], usage(1, 60, 50, 40, 0)),
+            ("Responses, plain", vec![responses], usage(1, 80, 20, 0, 0)),
+            ("Gemini, streamed SSE", vec![gemini_stream], usage(1, 20, 12, 10, 0)),
+            (
+                "Gemini, streamed JSON array",
+                vec![&gemini_array[..30], &gemini_array[30..]],
+                usage(1, 9, 3, 0, 0),
+            ),
+        ];
+        for (what, chunks, expected) in rows {
+            assert_eq!(read(&chunks), expected, "{what}");
+        }
     }
 }

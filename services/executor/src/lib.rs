@@ -70,7 +70,7 @@ pub struct Config {
     /// `HOOKLINE_BWRAP`: the bubblewrap binary, default `bwrap` on `PATH`.
     pub bwrap: String,
     /// `HOOKLINE_EGRESS_ALLOW`: private addresses or ranges runs' egress
-    /// proxies may reach (none by default).
+    /// proxies and model gateways may reach (none by default).
     pub egress_allow: hookline_core::ssrf::Guard,
 }
 
@@ -90,11 +90,14 @@ impl Config {
         }
         let health_listen = hookline_core::probe::read_listen(&mut r);
         let bwrap = r.string("HOOKLINE_BWRAP", "bwrap");
-        let egress_allow =
-            hookline_core::ssrf::Guard::parse(&r.string("HOOKLINE_EGRESS_ALLOW", "")).unwrap_or_else(|e| {
-                r.problem(format!("HOOKLINE_EGRESS_ALLOW: {e}"));
-                hookline_core::ssrf::Guard::default()
-            });
+        let egress_allow = hookline_core::ssrf::Guard::parse_setting(
+            hookline_core::ssrf::EGRESS_ALLOW,
+            &r.string("HOOKLINE_EGRESS_ALLOW", ""),
+        )
+        .unwrap_or_else(|e| {
+            r.problem(format!("HOOKLINE_EGRESS_ALLOW: {e}"));
+            hookline_core::ssrf::Guard::default()
+        });
         r.finish()?;
         Ok(Self {
             nats,

@@ -272,10 +272,7 @@ async fn execute_agent(
     record.usage = output.usage;
     if let (Some(state), Some(usage)) = (env.state, output.usage) {
         let day = clock::utc_day(finished_at);
-        if let Err(e) = state
-            .add_daily_tokens(&record.agent, &day, usage.input_tokens + usage.output_tokens)
-            .await
-        {
+        if let Err(e) = state.add_daily_tokens(&record.agent, &day, usage.total()).await {
             tracing::warn!(agent = %record.agent, error = %e, "Daily token total not updated.");
         }
     }

@@ -22,6 +22,9 @@ pub enum Exit {
     TimedOut,
     /// It was cancelled and killed.
     Cancelled,
+    /// The executor stopped it for a reason the run records elsewhere (a
+    /// spent budget): a failure, not an operator's cancel.
+    Stopped,
 }
 
 impl Exit {
@@ -32,6 +35,7 @@ impl Exit {
             Exit::Crashed(_) => "crashed",
             Exit::TimedOut => "timeout",
             Exit::Cancelled => "cancelled",
+            Exit::Stopped => "stopped",
         }
     }
 

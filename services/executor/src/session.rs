@@ -195,7 +195,16 @@ async fn in_folder(
         (run, day) => run.or(day),
     };
     let contained = if runs_processes {
-        match Containment::prepare(agent, profile, token_budget, &name, &run_dir, env.sandbox, emitter) {
+        match Containment::prepare(
+            agent,
+            profile,
+            token_budget,
+            &name,
+            &run_dir,
+            env.sandbox,
+            emitter,
+            &env.cancel,
+        ) {
             Ok(contained) => contained,
             Err(e) => {
                 emitter.log("hookline", format!("run not started: {e}"));
@@ -245,7 +254,7 @@ async fn in_folder(
             env: process_env.clone(),
             stdin: String::new(),
             timeout: left(),
-            cancel: env.cancel.clone(),
+            cancel: contained.stop(),
             limits: contained.limits(),
             gate: contained.gate(),
         };
@@ -284,7 +293,7 @@ async fn in_folder(
                 env: process_env.clone(),
                 stdin: prompt,
                 timeout: left(),
-                cancel: env.cancel.clone(),
+                cancel: contained.stop(),
                 limits: contained.limits(),
                 gate: contained.gate(),
             };
@@ -320,6 +329,11 @@ async fn in_folder(
             http_usage = usage;
             exit
         }
+    };
+    // Stopped by the executor (a spent budget), not cancelled by anyone.
+    let exit = match exit {
+        Exit::Cancelled if !env.cancel.is_cancelled() => Exit::Stopped,
+        exit => exit,
     };
     let events_text = read_agent_file(&events_path);
     let mut output = SessionOutput {

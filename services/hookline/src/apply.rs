@@ -10,7 +10,7 @@ use hookline_core::{nats, store};
 /// Validates `file` and makes the config bucket match it.
 pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
     let catalog = Catalog::load(file)?;
-    check_targets(&catalog, &std::env::var("HOOKLINE_DELIVERY_ALLOW").unwrap_or_default())?;
+    check_targets(&catalog, &|k| std::env::var(k).ok())?;
     let nats = connect().await?;
     let report = store::apply(&nats, &catalog, dry_run).await?;
     let verb = if dry_run { "would be " } else { "" };
@@ -28,12 +28,17 @@ pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses subscriptions whose URL the SSRF guard refuses (names are
-/// checked again, resolved, at every delivery).
-pub fn check_targets(catalog: &Catalog, allow: &str) -> anyhow::Result<()> {
-    let guard =
-        hookline_core::ssrf::Guard::parse(allow).map_err(|e| anyhow::anyhow!("HOOKLINE_DELIVERY_ALLOW: {e}"))?;
-    hookline_core::ssrf::check_catalog(&guard, catalog)
+/// Refuses subscriptions and model upstreams the address rule refuses
+/// (names are checked again, resolved, at every connection), reading the
+/// allow-lists through `lookup`.
+pub fn check_targets(catalog: &Catalog, lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    use hookline_core::ssrf::{DELIVERY_ALLOW, EGRESS_ALLOW, Guard};
+    let allow = |setting| lookup(setting).unwrap_or_default();
+    let delivery = Guard::parse_setting(DELIVERY_ALLOW, &allow(DELIVERY_ALLOW))
+        .map_err(|e| anyhow::anyhow!("{DELIVERY_ALLOW}: {e}"))?;
+    let egress =
+        Guard::parse_setting(EGRESS_ALLOW, &allow(EGRESS_ALLOW)).map_err(|e| anyhow::anyhow!("{EGRESS_ALLOW}: {e}"))?;
+    hookline_core::ssrf::check_catalog(&delivery, &egress, catalog)
         .map_err(|problems| anyhow::anyhow!("invalid configuration:\n  - {}", problems.join("\n  - ")))
 }
 

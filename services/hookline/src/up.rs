@@ -107,7 +107,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // The demo receiver is on this machine: let deliveries reach loopback.
     vars.entry("HOOKLINE_DELIVERY_ALLOW".into())
         .or_insert_with(|| "127.0.0.1".into());
-    crate::apply::check_targets(&catalog, vars.get("HOOKLINE_DELIVERY_ALLOW").map_or("", String::as_str))?;
+    crate::apply::check_targets(&catalog, &|k| vars.get(k).cloned())?;
     let lookup = move |k: &str| vars.get(k).cloned();
 
     let mut reader = hookline_core::settings::Reader::new(&lookup);

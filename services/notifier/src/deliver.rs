@@ -25,11 +25,11 @@ use hookline_proto::{Attempt, DeadLetter, Delivery, Event, Message as _};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::sync::watch;
 
-use crate::connect::{self, HttpClient};
 use crate::delivered::Delivered;
 use crate::health::Health;
 use crate::outbound;
 use crate::retry::{self, Schedule, Verdict};
+use hookline_core::guarded_http::{self as connect, HttpClient};
 
 /// Response bytes kept in the attempt log.
 const LOGGED_BODY_BYTES: usize = 1024;

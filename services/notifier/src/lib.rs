@@ -7,12 +7,12 @@
 //! replayed dead letters come through a second consumer on the deliveries
 //! stream. [`deliver`] POSTs them.
 //! The wire format is in [`outbound`]; retry decisions and delays in
-//! [`retry`]; the HTTP client and its SSRF-guarded resolver in [`connect`];
+//! [`retry`]; the HTTP client and its SSRF-guarded resolver in
+//! `hookline_core::guarded_http`;
 //! auto-disabling of endpoints that only fail in [`health`]. Dead letters go
 //! to `hookline.dlq.<subscription>`; `hookline_core::control::replay` sends
 //! them again.
 
-pub mod connect;
 pub mod deliver;
 pub mod delivered;
 pub mod filters;
@@ -154,7 +154,7 @@ impl App {
         let deliverer = Deliverer {
             nats: self.nats.clone(),
             logs: logs.clone(),
-            client: connect::http_client(self.config.connect_timeout, guard.clone()),
+            client: hookline_core::guarded_http::http_client(self.config.connect_timeout, guard.clone()),
             schedule: self.config.schedule.clone(),
             timeout: self.config.timeout,
             guard,

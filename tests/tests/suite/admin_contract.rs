@@ -205,7 +205,8 @@ async fn the_admin_api_refuses_subscription_urls_with_the_same_words_as_apply() 
         catalog
             .subscriptions
             .insert("ssrf".to_owned(), serde_json::from_value(spec).expect("spec"));
-        let apply_says = hookline_core::ssrf::check_catalog(&guard, &catalog).expect_err("apply refuses it too");
+        let apply_says = hookline_core::ssrf::check_catalog(&guard, &hookline_core::ssrf::Guard::default(), &catalog)
+            .expect_err("apply refuses it too");
         assert_eq!(answer["error"]["problems"], json!(apply_says), "{url}");
     }
     let (_, list) = admin(&pipeline, "GET", "/v1/subscriptions", serde_json::Value::Null).await;

@@ -12,8 +12,9 @@ use crate::sandbox::run_once;
 
 /// A stand-in for a model API on loopback: `/v1/messages` answers JSON,
 /// `/v1/stream` server-sent events (in two chunks), each 400 input and
-/// 600 output tokens, Anthropic-style. Answers the `x-api-key` it saw on
-/// each call.
+/// 600 output tokens, Anthropic-style; `/v1/responses` streams OpenAI's
+/// Responses API (300 input of which 100 cached, 150 output). Answers the
+/// `x-api-key` it saw on each call.
 async fn model_server() -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -38,7 +39,22 @@ async fn model_server() -> (
                     .unwrap_or("")
                     .to_owned();
                 seen.lock().expect("lock").push(key);
-                if req.uri().path() == "/v1/stream" {
+                if req.uri().path() == "/v1/responses" {
+                    // OpenAI's Responses API as Codex streams it: usage only
+                    // in the last event, cached input counted inside input.
+                    let chunks = [
+                        "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"usage\":null}}\n\n",
+                        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hi\"}\n\n",
+                        "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"usage\":{\"input_tokens\":300,\"input_tokens_details\":{\"cached_tokens\":100},\"output_tokens\":150,\"total_tokens\":450}}}\n\n",
+                    ];
+                    let stream = futures::stream::iter(chunks.map(|c: &'static str| Bytes::from_static(c.as_bytes())));
+                    let mut response = hyper::Response::new(serve::streamed(stream));
+                    response.headers_mut().insert(
+                        "content-type",
+                        hyper::header::HeaderValue::from_static("text/event-stream"),
+                    );
+                    response
+                } else if req.uri().path() == "/v1/stream" {
                     let chunks = [
                         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":400,\"output_tokens\":1}}}\n\n",
                         "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":600}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
@@ -66,6 +82,10 @@ async fn model_server() -> (
     (url, keys, stop)
 }
 
+/// The agent calls three models APIs' answers, then retries its refused
+/// call as CLIs do with a 429 (Claude Code backs off and tries again for
+/// minutes): the executor must end the run at the refusal, not at its
+/// timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_model_gateway_adds_the_key_counts_tokens_and_enforces_the_budget() {
     let (upstream, keys, _stop) = model_server().await;
@@ -73,16 +93,24 @@ async fn the_model_gateway_adds_the_key_counts_tokens_and_enforces_the_budget() 
     let body = r#"export NEEDLE="$(printf 'model-key-%s' '789')"
 if env | grep -v "^NEEDLE=" | grep -q "$NEEDLE" || grep -rqs "$NEEDLE" "$HOOKLINE_WORKSPACE/.." /tmp "$HOME"; then echo "KEY FOUND"; fi
 python3 - <<'PY'
-import os, urllib.request, urllib.error
+import os, sys, time, urllib.request, urllib.error
 base = os.environ["HOOKLINE_MODEL_ANTHROPIC_URL"]
-for path in ["/v1/messages", "/v1/stream", "/v1/messages"]:
+def call(path):
     req = urllib.request.Request(base + path, data=b'{"model":"m"}', headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             r.read()
-            print("CALL", path, r.status)
+            return r.status
     except urllib.error.HTTPError as e:
-        print("CALL", path, e.code)
+        return e.code
+for path in ["/v1/messages", "/v1/stream", "/v1/responses"]:
+    print("CALL", path, call(path), flush=True)
+while True:
+    status = call("/v1/messages")
+    print("CALL /v1/messages", status, flush=True)
+    if status != 429:
+        break
+    time.sleep(1)
 PY"#;
     let agent = script(dir.path(), "agent.sh", body);
     let text = format!(
@@ -94,38 +122,51 @@ models = {{ anthropic = {{ upstream = "{upstream}", header = "x-api-key", secret
 prompt = "x"
 runner = {{ type = "command", command = ["{agent}"] }}
 profile = "p"
-token_budget = 2500
+token_budget = 3200
+timeout = "30s"
 "#
     );
     let catalog = Catalog::parse(&text).expect("parse");
     catalog.validate().expect("valid");
-    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin, Service::Executor]).await;
+    // The stand-in listens on loopback: allowed as an operator would.
+    let allow = [("HOOKLINE_EGRESS_ALLOW", "127.0.0.1")];
+    let pipeline = Pipeline::start_services(&catalog, &allow, &[Service::Admin, Service::Executor]).await;
     let (record, lines) = run_once(&pipeline).await;
     assert!(!lines.contains(&"KEY FOUND".to_owned()), "{lines:?}");
-    for expected in ["CALL /v1/messages 200", "CALL /v1/stream 200", "CALL /v1/messages 429"] {
+    for expected in ["CALL /v1/messages 200", "CALL /v1/stream 200", "CALL /v1/responses 200"] {
         assert!(lines.contains(&expected.to_owned()), "{expected}: {lines:?}");
     }
     assert_eq!(
         (record.status, record.reason.as_str()),
         (RunStatus::Failed, "budget_exceeded"),
-        "{lines:?}"
+        "stopped at the refusal, not at its timeout: {lines:?}"
+    );
+    let refusals = lines.iter().filter(|l| *l == "CALL /v1/messages 429").count();
+    assert!(
+        refusals <= 1,
+        "the agent was stopped at the first refusal, not left to retry: {lines:?}"
     );
     let usage = record.usage.expect("usage in the record");
     let state = hookline_core::state::State::open(&pipeline.nats).await.expect("state");
     let today = hookline_core::clock::utc_day(hookline_core::clock::now_ms());
     assert_eq!(
         state.daily_tokens("hostile", &today).await.expect("daily"),
-        2000,
-        "the run's tokens count towards the agent's day"
+        2450,
+        "the run's tokens, cached ones included, count towards the agent's day"
     );
     assert_eq!(
-        (usage.calls, usage.input_tokens, usage.output_tokens),
-        (2, 800, 1200),
-        "exact for a plain and a streamed answer"
+        (
+            usage.calls,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens
+        ),
+        (3, 1000, 1350, 100),
+        "exact for a plain, a streamed and a Responses API answer"
     );
     assert_eq!(
         *keys.lock().expect("lock"),
-        ["model-key-789", "model-key-789"],
+        ["model-key-789", "model-key-789", "model-key-789"],
         "the upstream got the key on each forwarded call; the refused one never left"
     );
 }
@@ -188,4 +229,65 @@ triggers = [{{ source = "gh", events = ["push"] }}]
         format!("skipped: daily token budget spent (1000 of 1000 tokens on {today})")
     );
     assert!(!dir.path().join("ran").exists(), "the agent never ran");
+}
+
+/// A model upstream is held to the rule subscriptions and egress are held
+/// to: no loopback, private or plain-http address unless allow-listed, at
+/// write and when a run starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_model_upstream_is_held_to_the_address_rule() {
+    let (upstream, keys, _stop) = model_server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(
+        dir.path(),
+        "agent.sh",
+        r#"echo "URL=${HOOKLINE_MODEL_ANTHROPIC_URL:-none}""#,
+    );
+    let text = format!(
+        r#"
+[profiles.p]
+models = {{ anthropic = {{ upstream = "{upstream}", header = "x-api-key", secret = "model-key-789" }} }}
+
+[agents.hostile]
+prompt = "x"
+runner = {{ type = "command", command = ["{agent}"] }}
+profile = "p"
+"#
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin, Service::Executor]).await;
+    for (url, expected) in [
+        (upstream.as_str(), "(allow-list it with HOOKLINE_EGRESS_ALLOW)"),
+        ("http://10.1.2.3:4000", "(allow-list it with HOOKLINE_EGRESS_ALLOW)"),
+        (
+            "http://models.example.com",
+            "plain http to an address that is not allow-listed",
+        ),
+    ] {
+        let (status, answer) = pipeline
+            .admin(
+                "PUT",
+                "/v1/profiles/q",
+                json!({"models": {"anthropic": {"upstream": url, "header": "x-api-key", "secret": "k"}}}),
+            )
+            .await;
+        assert_eq!(status, 400, "{url}: {answer}");
+        let problems = answer["error"]["problems"].to_string();
+        assert!(
+            problems.contains("profile `q`: model `anthropic` upstream") && problems.contains(expected),
+            "{url}: {answer}"
+        );
+    }
+    // Written past the check (by an older version, or by hand): the run
+    // gets no gateway for it, and says why.
+    let (record, lines) = run_once(&pipeline).await;
+    assert!(lines.contains(&"URL=none".to_owned()), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("model anthropic unavailable: upstream") && l.contains("HOOKLINE_EGRESS_ALLOW")),
+        "{lines:?}"
+    );
+    assert_eq!(record.status, RunStatus::Succeeded);
+    assert!(keys.lock().expect("lock").is_empty(), "nothing reached the upstream");
 }

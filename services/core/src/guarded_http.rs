@@ -1,4 +1,5 @@
-//! The HTTP client every delivery uses: keep-alive, rustls with the ring
+//! The HTTP client for calls an operator's configuration aims (subscriber
+//! deliveries, model upstreams): keep-alive, rustls with the ring
 //! provider and webpki roots, redirects never followed (hyper does not), and
 //! a resolver that drops every address the SSRF guard refuses. The
 //! connector connects only to the addresses the resolver returned, so the
@@ -13,8 +14,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::ssrf::Guard;
 use bytes::Bytes;
-use hookline_core::ssrf::Guard;
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
