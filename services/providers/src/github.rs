@@ -133,5 +133,6 @@ fn actor(body: &Value, action: &str) -> Actor {
             String::new()
         },
         login,
+        system: false,
     }
 }

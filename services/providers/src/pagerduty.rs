@@ -2,7 +2,7 @@
 //! may match; delivery id `X-Webhook-Id`.
 
 use hookline_core::signing;
-use hookline_proto::{InboundEvent, WebhookContext};
+use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 
 use crate::common::{Headers, Id, Request, SignRequest, pair, text};
@@ -49,4 +49,14 @@ fn context(_: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
     ctx.action = ctx.event.rsplit('.').next().unwrap_or_default().to_owned();
     ctx.project = text(body, "/event/data/service/summary");
     ctx.assignee = text(body, "/event/data/assignees/0/summary");
+    // `agent` is who caused the event: a person (`user_reference`, such as
+    // who acknowledged an incident) or PagerDuty and its integrations.
+    let agent = text(body, "/event/agent/type");
+    ctx.sender = text(body, "/event/agent/summary");
+    ctx.actor = Some(Actor {
+        login: ctx.sender.clone(),
+        id: text(body, "/event/agent/id"),
+        system: agent != "user_reference",
+        ..Default::default()
+    });
 }

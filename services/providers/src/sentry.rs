@@ -49,10 +49,15 @@ fn context(event: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
     );
     ctx.assignee = text(body, "/data/issue/assignedTo/name");
     ctx.sender = text(body, "/actor/name");
+    // `application` is Sentry itself (id `sentry`: alerts, issues it
+    // raised) or another integration acting; `user` is a person.
+    let application = text(body, "/actor/type") == "application";
+    let sentry_itself = application && text(body, "/actor/id") == "sentry";
     ctx.actor = Some(Actor {
         login: text(body, "/actor/name"),
         id: text(body, "/actor/id"),
-        bot: text(body, "/actor/type") == "application",
+        bot: application && !sentry_itself,
+        system: sentry_itself,
         ..Default::default()
     });
 }

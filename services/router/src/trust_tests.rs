@@ -1,6 +1,7 @@
 //! The policy's rules, one row each.
 
 use super::*;
+use serde_json::json;
 
 fn github(event: &str, login: &str, association: &str, bot: bool, triage_action: &str) -> WebhookContext {
     WebhookContext {
@@ -140,4 +141,192 @@ allow = ["ops@acme.test"]"#,
             reason: "actor x@evil.test is not in the allow list".into()
         }
     );
+}
+
+/// The trust table of docs/configuration.md, one row per provider and kind
+/// of actor, read from the providers' documented payloads (trimmed to
+/// what is read) through the providers crate, judged by the default
+/// policy and by one with an allow-list of people.
+#[test]
+fn each_provider_s_actors_are_judged_as_the_trust_table_says() {
+    use hookline_proto::{Header, InboundEvent};
+    let rows: [(&str, &[(&str, &str)], Value, bool, bool, &str); 16] = [
+        (
+            "github",
+            &[("x-github-event", "issues")],
+            json!({"action": "opened", "issue": {"user": {"login": "alice"}, "author_association": "OWNER"}, "sender": {"login": "alice", "type": "User"}}),
+            true,
+            true,
+            "a GitHub owner's issue",
+        ),
+        (
+            "github",
+            &[("x-github-event", "issues")],
+            json!({"action": "opened", "issue": {"user": {"login": "eve"}, "author_association": "NONE"}, "sender": {"login": "eve", "type": "User"}}),
+            false,
+            false,
+            "a stranger's GitHub issue",
+        ),
+        (
+            "github",
+            &[("x-github-event", "pull_request")],
+            json!({"action": "opened", "pull_request": {"user": {"login": "dependabot[bot]"}, "author_association": "NONE"}, "sender": {"login": "dependabot[bot]", "type": "Bot"}}),
+            false,
+            false,
+            "a GitHub bot",
+        ),
+        (
+            "github",
+            &[("x-github-event", "push")],
+            json!({"ref": "refs/heads/main", "sender": {"login": "alice", "type": "User"}}),
+            true,
+            false,
+            "a GitHub push (write access)",
+        ),
+        (
+            "gitlab",
+            &[("x-gitlab-event", "Issue Hook")],
+            json!({"object_kind": "issue", "user": {"username": "alice", "email": "alice@acme.test", "id": 1}, "object_attributes": {"action": "open"}}),
+            true,
+            true,
+            "a GitLab user",
+        ),
+        (
+            "linear",
+            &[],
+            json!({"type": "Issue", "action": "create", "actor": {"id": "u1", "name": "Ann", "email": "ann@acme.test", "type": "user"}, "data": {}}),
+            true,
+            false,
+            "a Linear user",
+        ),
+        (
+            "linear",
+            &[],
+            json!({"type": "Issue", "action": "create", "actor": {"id": "i1", "name": "GitHub", "type": "integration"}, "data": {}}),
+            false,
+            false,
+            "a Linear integration (a bot)",
+        ),
+        (
+            "sentry",
+            &[("sentry-hook-resource", "event_alert")],
+            json!({"action": "triggered", "installation": {"uuid": "7a48"}, "data": {"event": {"project": 1}, "triggered_rule": "Notify"},
+                "actor": {"type": "application", "id": "sentry", "name": "Sentry"}}),
+            true,
+            true,
+            "a Sentry alert: the system",
+        ),
+        (
+            "sentry",
+            &[("sentry-hook-resource", "issue")],
+            json!({"action": "created", "installation": {"uuid": "7a48"}, "data": {"issue": {"project": {"slug": "web"}}},
+                "actor": {"type": "application", "id": "sentry", "name": "Sentry"}}),
+            true,
+            true,
+            "an issue Sentry raised: the system",
+        ),
+        (
+            "sentry",
+            &[("sentry-hook-resource", "issue")],
+            json!({"action": "resolved", "data": {"issue": {"project": {"slug": "web"}}}, "actor": {"type": "user", "id": 1, "name": "Meredith Heller"}}),
+            true,
+            false,
+            "an issue a Sentry user resolved: the person",
+        ),
+        (
+            "sentry",
+            &[("sentry-hook-resource", "comment")],
+            json!({"action": "created", "data": {"comment": "look", "issue_id": 1}, "actor": {"type": "user", "id": 2, "name": "Eve"}}),
+            true,
+            false,
+            "a comment by a Sentry user: the person",
+        ),
+        (
+            "sentry",
+            &[("sentry-hook-resource", "issue")],
+            json!({"action": "assigned", "data": {"issue": {}}, "actor": {"type": "application", "id": "acme-bot", "name": "Acme Bot"}}),
+            false,
+            false,
+            "another Sentry integration acting (a bot)",
+        ),
+        (
+            "slack",
+            &[],
+            json!({"type": "event_callback", "event": {"type": "message", "user": "U1", "text": "hi"}}),
+            true,
+            false,
+            "a Slack user",
+        ),
+        (
+            "slack",
+            &[],
+            json!({"type": "event_callback", "event": {"type": "message", "bot_id": "B1", "text": "hi"}}),
+            false,
+            false,
+            "a Slack bot",
+        ),
+        (
+            "pagerduty",
+            &[],
+            json!({"event": {"event_type": "incident.triggered", "resource_type": "incident", "agent": {"type": "service_reference", "id": "PS1", "summary": "API"}, "data": {}}}),
+            true,
+            true,
+            "a PagerDuty incident: the system",
+        ),
+        (
+            "pagerduty",
+            &[],
+            json!({"event": {"event_type": "incident.acknowledged", "resource_type": "incident", "agent": {"type": "user_reference", "id": "PU1", "summary": "Eve"}, "data": {}}}),
+            true,
+            false,
+            "a PagerDuty user's acknowledgement: the person",
+        ),
+    ];
+    let people = policy(r#"allow = ["alice@acme.test"]"#);
+    for (provider, headers, body, trusted_by_default, trusted_with_the_list, why) in rows {
+        let event = InboundEvent {
+            provider: provider.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| Header {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+            body: body.to_string().into_bytes().into(),
+            ..Default::default()
+        };
+        let ctx = hookline_providers::context(&event, &body, None);
+        assert_eq!(
+            trusted(&TrustSpec::default(), &ctx),
+            trusted_by_default,
+            "{why}: {ctx:?}"
+        );
+        // An allow-list of people leaves the system trusted, GitHub items
+        // to their association, and everyone else to the list.
+        assert_eq!(trusted(&people, &ctx), trusted_with_the_list, "{why}, with a list");
+    }
+}
+
+#[test]
+fn an_actor_named_by_pointer_is_judged_by_the_lists_alone() {
+    let ctx = WebhookContext {
+        provider: "sentry".into(),
+        actor: Some(Actor {
+            login: "Sentry".into(),
+            system: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let p = policy("actor = \"/by\"\nallow = [\"alice\"]");
+    assert_eq!(
+        judge(&p, &ctx, &json!({"by": "mallory"})),
+        Verdict::Untrusted {
+            actor: "mallory".into(),
+            reason: "actor mallory is not in the allow list".into()
+        },
+        "the pointer's actor, not the system, is judged"
+    );
+    assert_eq!(judge(&p, &ctx, &json!({"by": "alice"})), Verdict::Trusted);
 }

@@ -271,3 +271,81 @@ async fn a_rejected_or_expired_run_never_starts() {
     );
     assert!(runs_started(dir.path()).is_empty(), "neither ran");
 }
+
+/// Sentry's alerts are Sentry speaking (`actor.type` `application`, id
+/// `sentry`): a signed `event_alert` starts a run by default, while a
+/// change by another Sentry integration is a bot's and starts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sentry_alert_starts_a_run_by_default() {
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(dir.path(), "agent.sh", r#"echo "$HOOKLINE_RUN_ID" >> "$OUT_DIR/runs""#);
+    let text = format!(
+        r#"
+[sources.sentry]
+provider = "sentry"
+secrets = ["sentry-client-secret"]
+
+[profiles.p]
+env = {{ OUT_DIR = "{out}" }}
+
+[agents.fixer]
+prompt = "Look at {{{{body.data.event.title}}}}"
+runner = {{ type = "command", command = ["{agent}"] }}
+profile = "p"
+triggers = [{{ source = "sentry", resources = ["event_alert", "issue"] }}]
+sandbox_paths = {{ write = ["{out}"] }}
+"#,
+        out = dir.path().display()
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    catalog.validate().expect("valid");
+    let pipeline = Pipeline::start(&catalog, &[]).await;
+    // As Sentry documents an alert rule's webhook.
+    let alert = json!({
+        "action": "triggered",
+        "installation": {"uuid": "7a485448-a9e2-4c85-8a3c-4f44175783c9"},
+        "data": {"event": {"event_id": "e1", "title": "ZeroDivisionError", "project": 1, "level": "error"},
+                 "triggered_rule": "Send a notification for new issues"},
+        "actor": {"type": "application", "id": "sentry", "name": "Sentry"}
+    })
+    .to_string();
+    let by_integration = json!({
+        "action": "assigned",
+        "data": {"issue": {"id": "1", "project": {"slug": "web"}}},
+        "actor": {"type": "application", "id": "acme-triage", "name": "Acme Triage"}
+    })
+    .to_string();
+    let url = pipeline.webhook_url("sentry");
+    let mut events = Vec::new();
+    for (resource, delivery, body) in [("event_alert", "s-1", &alert), ("issue", "s-2", &by_integration)] {
+        let (status, answer) = hookline_tests::post_signed(
+            hookline_providers::Provider::Sentry,
+            &url,
+            "sentry-client-secret",
+            resource,
+            delivery,
+            body,
+            &[],
+        )
+        .await;
+        assert_eq!(status, 202, "{answer}");
+        events.push(answer["event_id"].as_str().expect("event id").to_owned());
+    }
+    let decision = pipeline.explain(&events[0]).await;
+    assert_eq!(decision["matched"], json!(["fixer"]), "{decision}");
+    eventually("the alert's run", || async {
+        match runs_started(dir.path()).len() {
+            1 => Ok(()),
+            n => Err(format!("{n} runs")),
+        }
+    })
+    .await;
+    let decision = pipeline.explain(&events[1]).await;
+    assert_eq!(decision["matched"], json!([]), "{decision}");
+    assert!(
+        decision
+            .to_string()
+            .contains("bot Acme Triage is not allowed by its exact login"),
+        "{decision}"
+    );
+}
