@@ -19,6 +19,9 @@ use crate::limits::{Budget, Hit, RunGroup};
 use crate::runner::{ChildLimits, Exit, Gate};
 use crate::sandbox::{self, View};
 
+/// The run folder's file the sandbox shows as `/etc/resolv.conf`.
+pub const RESOLV_CONF: &str = "resolv.conf";
+
 /// How one run's processes are held.
 pub struct Containment {
     group: Option<RunGroup>,
@@ -76,6 +79,8 @@ impl Containment {
                 }
                 std::fs::create_dir_all(run_dir.join("home"))
                     .map_err(|e| Unavailable(format!("cannot create the run's home: {e}")))?;
+                std::fs::write(run_dir.join(RESOLV_CONF), crate::dns::RESOLV_CONF)
+                    .map_err(|e| Unavailable(format!("cannot write the run's resolv.conf: {e}")))?;
                 Some((host.bwrap.clone(), run_dir.to_path_buf(), agent.sandbox_paths.clone()))
             }
             SandboxMode::None => {
@@ -144,10 +149,10 @@ impl Containment {
         self.egress.as_ref().map(Egress::blocked).unwrap_or_default()
     }
 
-    /// For a sandboxed run with an egress list or models: bubblewrap's
-    /// info and block pipes, and, once it started, the proxy and the model
-    /// gateways listening inside the run's network namespace before the
-    /// agent is let go.
+    /// For a sandboxed run: bubblewrap's info and block pipes, and, once
+    /// it started, the name server ([`crate::dns`]), the egress proxy and
+    /// the model gateways listening inside the run's network namespace
+    /// before the agent is let go.
     pub fn gate(&self) -> Option<Gate> {
         if !self.gated() {
             return None;
@@ -160,8 +165,14 @@ impl Containment {
             Box::pin(async move {
                 let mut addrs: Vec<String> = egress.iter().map(|_| egress::LISTEN.to_owned()).collect();
                 addrs.extend(models.iter().map(|(port, _, _)| format!("127.0.0.1:{port}")));
-                match child_pid(info_read).await.and_then(|pid| egress::listen_in(pid, addrs)) {
-                    Ok(listeners) => {
+                match child_pid(info_read)
+                    .await
+                    .and_then(|pid| egress::listen_in(pid, addrs, crate::dns::LISTEN))
+                {
+                    Ok((listeners, names)) => {
+                        if let Ok(names) = tokio::net::UdpSocket::from_std(names) {
+                            drop(tokio::spawn(crate::dns::serve(names, stop.clone())));
+                        }
                         let mut listeners = listeners.into_iter();
                         // Each is served until the run's containment is dropped.
                         if let Some(egress) = &egress
@@ -175,7 +186,10 @@ impl Containment {
                             }
                         }
                     }
-                    Err(e) => emitter.log("hookline", format!("egress proxy and model gateways not started: {e}")),
+                    Err(e) => emitter.log(
+                        "hookline",
+                        format!("name server, egress proxy and model gateways not started: {e}"),
+                    ),
                 }
                 // Lets the agent start (without a network if they failed).
                 let mut gate = std::fs::File::from(block_write);
@@ -189,7 +203,7 @@ impl Containment {
     }
 
     fn gated(&self) -> bool {
-        self.egress.is_some() || !self.models.is_empty()
+        self.sandbox.is_some()
     }
 
     /// The model tokens the run used, if it has model gateways.
@@ -208,16 +222,16 @@ impl Containment {
         self.meter.stop().clone()
     }
 
-    /// The argv that runs `argv` in `cwd` as contained.
-    pub fn command(&self, argv: &[String], cwd: &Path) -> Vec<String> {
+    /// The argv that runs `argv` in `cwd` as contained, showing
+    /// `program_folders` ([`crate::program`]) read-only.
+    pub fn command(&self, argv: &[String], cwd: &Path, program_folders: &[PathBuf]) -> Vec<String> {
         let Some((bwrap, run_dir, extra)) = &self.sandbox else {
             return argv.to_vec();
         };
-        let program = sandbox::program(argv);
         let view = View {
             run_dir,
             cwd,
-            program: program.as_deref(),
+            program_folders,
             extra,
         };
         let mut wrapped = vec![bwrap.clone()];

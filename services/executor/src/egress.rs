@@ -238,11 +238,15 @@ async fn read_head(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     }
 }
 
-/// Listeners on `addrs` inside the network namespace of process `pid`: a
-/// thread enters the namespace, binds, and ends; the sockets stay in that
-/// namespace and are served from this one.
+/// Listeners on `addrs` inside the network namespace of process `pid`,
+/// and a UDP socket on `udp`: a thread enters the namespace, binds, and
+/// ends; the sockets stay in that namespace and are served from this one.
 #[allow(unsafe_code)]
-pub fn listen_in(pid: u32, addrs: Vec<String>) -> std::io::Result<Vec<std::net::TcpListener>> {
+pub fn listen_in(
+    pid: u32,
+    addrs: Vec<String>,
+    udp: &'static str,
+) -> std::io::Result<(Vec<std::net::TcpListener>, std::net::UdpSocket)> {
     use std::os::fd::AsRawFd as _;
     std::thread::spawn(move || {
         let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
@@ -251,14 +255,17 @@ pub fn listen_in(pid: u32, addrs: Vec<String>) -> std::io::Result<Vec<std::net::
         if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        addrs
+        let listeners = addrs
             .iter()
             .map(|addr| {
                 let listener = std::net::TcpListener::bind(addr)?;
                 listener.set_nonblocking(true)?;
                 Ok(listener)
             })
-            .collect()
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let socket = std::net::UdpSocket::bind(udp)?;
+        socket.set_nonblocking(true)?;
+        Ok((listeners, socket))
     })
     .join()
     .map_err(|_| std::io::Error::other("the namespace thread panicked"))?

@@ -11,6 +11,7 @@
 
 pub mod close_loop;
 pub mod contain;
+pub mod dns;
 pub mod egress;
 pub mod emit;
 pub mod events_file;
@@ -19,6 +20,7 @@ pub mod http_runner;
 pub mod lease;
 pub mod limits;
 pub mod outputs;
+pub mod program;
 pub mod prompt;
 pub mod run;
 pub mod run_forge;

@@ -1,6 +1,7 @@
 //! The bubblewrap sandbox of a `command` run: new user, PID, IPC, UTS and
 //! network namespaces (only loopback exists inside); `/usr` and the
-//! library folders read-only, and of `/etc` only what programs need; `/proc` of the run's own processes; a private
+//! library folders read-only, and of `/etc` only what programs need (its
+//! `resolv.conf` the run's own, see [`crate::dns`]); `/proc` of the run's own processes; a private
 //! `/tmp`; the run's folder (workspace, prompt, events file, home)
 //! writable at its own path; the agent's program folder and the agent's
 //! `sandbox_paths` as configured; nothing else of the host: not the
@@ -44,7 +45,7 @@ const SYSTEM: [&str; 7] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", 
 /// user is the executor's own user, so for a root executor every root-owned
 /// file it can see is its own: `/etc/shadow`, `/etc/ssl/private` and
 /// whatever an operator keeps in `/etc` stay out.
-const ETC: [&str; 24] = [
+const ETC: [&str; 23] = [
     "/etc/alternatives",
     "/etc/ca-certificates",
     "/etc/ca-certificates.conf",
@@ -65,7 +66,6 @@ const ETC: [&str; 24] = [
     "/etc/os-release",
     "/etc/passwd",
     "/etc/protocols",
-    "/etc/resolv.conf",
     "/etc/services",
     "/etc/ssl/certs",
     "/etc/ssl/openssl.cnf",
@@ -77,9 +77,9 @@ pub struct View<'a> {
     pub run_dir: &'a Path,
     /// Where the process starts.
     pub cwd: &'a Path,
-    /// The agent's program, when it is a path outside the system folders:
-    /// its folder is visible read-only.
-    pub program: Option<&'a Path>,
+    /// The folders that hold the agent's program and what it needs
+    /// ([`crate::program`]), visible read-only.
+    pub program_folders: &'a [PathBuf],
     /// The agent's extra paths.
     pub extra: &'a SandboxPaths,
 }
@@ -131,7 +131,7 @@ pub fn wrap(argv: &[String], view: &View<'_>) -> Vec<String> {
         }
     }
     args.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"].map(str::to_owned));
-    if let Some(folder) = view.program.and_then(Path::parent).filter(|p| !is_system(p)) {
+    for folder in view.program_folders {
         mount(&mut args, "--ro-bind", &folder.display().to_string());
     }
     for path in &view.extra.read {
@@ -141,19 +141,21 @@ pub fn wrap(argv: &[String], view: &View<'_>) -> Vec<String> {
         mount(&mut args, "--bind-try", path);
     }
     mount(&mut args, "--bind", &view.run_dir.display().to_string());
+    // Lookups fail at once inside ([`crate::dns`]), not after a timeout
+    // against the host's name server, which the run cannot reach.
+    args.extend([
+        "--ro-bind".to_owned(),
+        view.run_dir.join(crate::contain::RESOLV_CONF).display().to_string(),
+        "/etc/resolv.conf".to_owned(),
+    ]);
     args.extend(["--chdir".to_owned(), view.cwd.display().to_string(), "--".to_owned()]);
     args.extend(argv.iter().cloned());
     args
 }
 
-fn is_system(path: &Path) -> bool {
+/// Whether every sandbox shows `path` already (the system folders).
+pub fn is_system(path: &Path) -> bool {
     SYSTEM.iter().any(|dir| path.starts_with(dir))
-}
-
-/// The program an argv runs, as a path, when it names one.
-pub fn program(argv: &[String]) -> Option<PathBuf> {
-    let first = argv.first()?;
-    first.contains('/').then(|| PathBuf::from(first))
 }
 
 /// Whether bubblewrap is here and may create namespaces: `Err` says what

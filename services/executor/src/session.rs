@@ -249,7 +249,7 @@ async fn in_folder(
     };
     for command in profile.map(|p| p.setup.as_slice()).unwrap_or_default() {
         let spawn = Spawn {
-            argv: contained.command(&["/bin/sh".into(), "-c".into(), command.clone()], &workspace),
+            argv: contained.command(&["/bin/sh".into(), "-c".into(), command.clone()], &workspace, &[]),
             cwd: workspace.clone(),
             env: process_env.clone(),
             stdin: String::new(),
@@ -287,8 +287,22 @@ async fn in_folder(
     phase(Phase::Running);
     let exit = match &agent.runner {
         RunnerSpec::Command { command } => {
+            let path_var = process_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str());
+            let Some(first) = command.first() else {
+                emitter.log("hookline", "the runner's command is empty".to_owned());
+                return SessionOutput::failed("crashed");
+            };
+            let program = match crate::program::find(first, path_var, &workspace, crate::sandbox::is_system) {
+                Ok(program) => program,
+                Err(e) => {
+                    emitter.log("hookline", e.to_string());
+                    return SessionOutput::failed("agent_not_found");
+                }
+            };
+            let mut command = command.clone();
+            command[0] = program.path.display().to_string();
             let spawn = Spawn {
-                argv: contained.command(command, &workspace),
+                argv: contained.command(&command, &workspace, &program.folders),
                 cwd: workspace.clone(),
                 env: process_env.clone(),
                 stdin: prompt,

@@ -284,3 +284,94 @@ profile = "p"
     let data: Value = serde_json::from_slice(&completed.data_json).expect("data");
     assert_eq!(data["blocked_hosts"], json!(["evil.example:443"]));
 }
+
+/// An agent CLI installed from npm is a link in `node_modules/.bin` to a
+/// script inside its package, next to its dependencies: the sandbox shows
+/// that package read-only, so the link runs; a program that is not there
+/// fails at once with `agent_not_found`, naming where it was looked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_npm_installed_agent_runs_and_a_missing_one_is_named() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tools = tempfile::tempdir().expect("tools");
+    let modules = tools.path().join("node_modules");
+    let package = modules.join("@acme/agent-cli");
+    std::fs::create_dir_all(package.join("lib")).expect("package");
+    std::fs::create_dir_all(modules.join("left-pad")).expect("dependency");
+    std::fs::write(modules.join("left-pad/index.txt"), "a dependency").expect("dependency file");
+    let cli = package.join("cli.sh");
+    std::fs::write(
+        &cli,
+        "#!/bin/sh\nhere=$(dirname \"$(readlink -f \"$0\")\")\necho \"CLI RAN from $here\"\ncat \"$here/../../left-pad/index.txt\"; echo\n",
+    )
+    .expect("cli");
+    std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::create_dir_all(modules.join(".bin")).expect(".bin");
+    std::os::unix::fs::symlink("../@acme/agent-cli/cli.sh", modules.join(".bin/agent-cli")).expect("link");
+    let link = modules.join(".bin/agent-cli");
+    let out = tempfile::tempdir().expect("out");
+    let catalog = catalog(&link.display().to_string(), out.path(), out.path(), "");
+    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin, Service::Executor]).await;
+    let (record, lines) = run_once(&pipeline).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("CLI RAN from") && l.ends_with("@acme/agent-cli")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"a dependency".to_owned()),
+        "its dependencies are there too: {lines:?}"
+    );
+
+    std::fs::remove_file(&cli).expect("uninstall");
+    let (record, lines) = run_once(&pipeline).await;
+    assert_eq!(
+        (record.status, record.reason.as_str()),
+        (RunStatus::Failed, "agent_not_found"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("looked at {}", link.display()))),
+        "{lines:?}"
+    );
+}
+
+/// A run has no network but loopback: a name lookup gets "no such name"
+/// at once from the sandbox's own name server (glibc's EAI_NONAME, not the
+/// EAI_AGAIN of a server that never answers), and so does a resolver that
+/// queries the name server itself over an unconnected socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_name_lookup_in_the_sandbox_is_answered_at_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let agent = script(
+        dir.path(),
+        "agent.sh",
+        r#"python3 - <<'PY'
+import socket
+try:
+    socket.getaddrinfo("example.com", 443)
+    print("RESOLVED")
+except socket.gaierror as e:
+    print("LOOKUP", "no such name" if e.errno == socket.EAI_NONAME else f"other {e}")
+server = [l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver")][0]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+query = bytes.fromhex("beef01000001000000000000") + b"\x07example\x03com\x00\x00\x01\x00\x01"
+s.sendto(query, (server, 53))
+try:
+    answer = s.recv(512)
+    print("RAW", "id", answer[:2].hex(), "rcode", answer[3] & 15)
+except OSError as e:
+    print("RAW no answer", e)
+PY"#,
+    );
+    let catalog = catalog(&agent, dir.path(), dir.path(), "");
+    let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin, Service::Executor]).await;
+    let (record, lines) = run_once(&pipeline).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{lines:?}");
+    assert!(lines.contains(&"LOOKUP no such name".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"RAW id beef rcode 3".to_owned()), "{lines:?}");
+}
