@@ -240,12 +240,51 @@ fn if_match(req: &Request<Incoming>) -> Result<Option<u64>, AdminError> {
         .ok_or_else(|| AdminError::Invalid(vec!["If-Match: give the object's revision, such as \"12\"".to_owned()]))
 }
 
-/// Routes one admin request.
+/// Routes one admin request, counting it by route and status.
 pub async fn route(state: Arc<AdminState>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
-    match handle(&state, req).await {
+    let started = std::time::Instant::now();
+    let (method, template) = (req.method().to_string(), route_template(req.uri().path()));
+    let response = match handle(&state, req).await {
         Ok(response) => response,
         Err(e) => e.response(),
+    };
+    if let Some(metrics) = hookline_core::metrics::get() {
+        let labels = hookline_core::metrics::AdminRequestLabels {
+            route: template.to_owned(),
+            method,
+            status: response.status().as_u16().to_string(),
+        };
+        metrics.admin_requests.get_or_create(&labels).inc();
+        let route = hookline_core::metrics::RouteLabels {
+            route: template.to_owned(),
+        };
+        metrics
+            .admin_request_duration
+            .get_or_create(&route)
+            .observe(started.elapsed().as_secs_f64());
     }
+    response
+}
+
+/// The route template a path is served by, for metrics: one of
+/// [`ROUTES`], `/console` for every console page, else `other` (so a
+/// scanner's paths cannot grow the label set).
+fn route_template(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if segments.first() == Some(&"console") {
+        return "/console";
+    }
+    ROUTES
+        .iter()
+        .map(|(_, template)| *template)
+        .find(|template| matches_template(template, &segments))
+        .unwrap_or("other")
+}
+
+/// Whether `segments` fit `template`'s (a `{name}` fits any one).
+fn matches_template(template: &str, segments: &[&str]) -> bool {
+    let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+    parts.len() == segments.len() && parts.iter().zip(segments).all(|(p, s)| p.starts_with('{') || p == s)
 }
 
 async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<Body>, AdminError> {
@@ -380,14 +419,7 @@ pub(crate) fn check_ids(segments: &[&str]) -> Result<(), AdminError> {
 fn allowed_methods(segments: &[&str]) -> Vec<&'static str> {
     let mut allowed: Vec<&'static str> = ROUTES
         .iter()
-        .filter(|(_, template)| {
-            let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
-            parts.len() == segments.len()
-                && parts.iter().zip(segments).all(|(p, s)| match *p {
-                    p if p.starts_with('{') => true,
-                    p => p == *s,
-                })
-        })
+        .filter(|(_, template)| matches_template(template, segments))
         .map(|(method, _)| *method)
         .collect();
     allowed.sort_unstable();

@@ -182,11 +182,24 @@ pub async fn dead_letters(state: &AdminState, params: &Params) -> Answer {
     page_of(page, |d, seq| d.seq = seq)
 }
 
-fn log_line(line: RunLog) -> model::LogLine {
+/// How a run's lines are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineText {
+    /// As the agent printed them (the API: a client may render colours).
+    AsPrinted,
+    /// Without terminal escape sequences (colours, cursor moves): for a
+    /// page, where they would show as raw text.
+    Plain,
+}
+
+fn log_line(line: RunLog, text: LineText) -> model::LogLine {
     model::LogLine {
         at: clock::rfc3339_ms(line.at_ms),
         stream: line.stream,
-        line: line.line,
+        line: match text {
+            LineText::AsPrinted => line.line,
+            LineText::Plain => strip_ansi_escapes::strip_str(&line.line),
+        },
     }
 }
 
@@ -194,6 +207,16 @@ fn log_line(line: RunLog) -> model::LogLine {
 /// `follow=true`, newline-delimited JSON that stays open until the run ends
 /// or can go no further without an operator (see [`waits_on_operator`]).
 pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Result<Response<Body>, AdminError> {
+    run_log_as(state, run_id, params, LineText::AsPrinted).await
+}
+
+/// [`run_log`], with the lines given as `text` says.
+pub async fn run_log_as(
+    state: &AdminState,
+    run_id: &str,
+    params: &Params,
+    text: LineText,
+) -> Result<Response<Body>, AdminError> {
     let record = crate::ops::read_record(state, run_id).await?;
     let subject = state.nats.subjects.log_run(&record.agent, run_id);
     if !params.flag("follow")? {
@@ -204,7 +227,7 @@ pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Resul
             limit: usize::MAX / 2,
         };
         let page = history::newest_records(&state.nats, &state.nats.subjects.stream(StreamKind::Log), &query, |r| {
-            RunLog::decode(r).ok().map(log_line)
+            RunLog::decode(r).ok().map(|line| log_line(line, text))
         })
         .await
         .map_err(AdminError::unavailable)?;
@@ -226,7 +249,7 @@ pub async fn run_log(state: &AdminState, run_id: &str, params: &Params) -> Resul
     let (tx, rx) = futures::channel::mpsc::channel::<Bytes>(64);
     let nats = state.nats.clone();
     let run_id = run_id.to_owned();
-    tokio::spawn(follow_until_final(nats, state.catalog.clone(), run_id, lines, tx));
+    tokio::spawn(follow_until_final(nats, state.catalog.clone(), run_id, lines, tx, text));
     let mut response = Response::new(serve::streamed(rx));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -245,6 +268,7 @@ async fn follow_until_final(
     run_id: String,
     lines: impl futures::Stream<Item = async_nats::jetstream::Message> + Send,
     mut tx: futures::channel::mpsc::Sender<Bytes>,
+    text: LineText,
 ) {
     const QUIET: Duration = Duration::from_millis(300);
     let mut lines = std::pin::pin!(lines);
@@ -256,7 +280,11 @@ async fn follow_until_final(
                     let Ok(line) = RunLog::decode(record.as_ref()) else {
                         continue;
                     };
-                    if tx.send(ndjson(&model::Followed::Line(log_line(line)))).await.is_err() {
+                    if tx
+                        .send(ndjson(&model::Followed::Line(log_line(line, text))))
+                        .await
+                        .is_err()
+                    {
                         return; // The reader went away.
                     }
                 }

@@ -99,6 +99,31 @@ pub struct StreamLabels {
     pub stream: String,
 }
 
+/// `route`, `method`, `status`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdminRequestLabels {
+    /// The route template (`/v1/runs/{run_id}`), `/console`, or `other`.
+    pub route: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The HTTP status answered.
+    pub status: String,
+}
+
+/// `route`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route template.
+    pub route: String,
+}
+
+/// `outcome`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// What happened (`signed_in`, `refused`).
+    pub outcome: String,
+}
+
 /// Every family Hookline records.
 pub struct Metrics {
     registry: Registry,
@@ -128,6 +153,12 @@ pub struct Metrics {
     pub consumer_ack_pending: Family<ConsumerLabels, Gauge>,
     /// Messages in a stream (the dead-letter stream's depth, among others).
     pub stream_messages: Family<StreamLabels, Gauge>,
+    /// Admin API and console requests, by route, method and status.
+    pub admin_requests: Family<AdminRequestLabels, Counter>,
+    /// How long admin requests took to answer, by route.
+    pub admin_request_duration: Family<RouteLabels, Histogram>,
+    /// Console sign-ins, by outcome.
+    pub console_sign_ins: Family<OutcomeLabels, Counter>,
 }
 
 fn run_histogram() -> Histogram {
@@ -220,6 +251,26 @@ impl Metrics {
             "Messages in a JetStream stream",
             stream_messages.clone(),
         );
+        let admin_requests = Family::<AdminRequestLabels, Counter>::default();
+        registry.register(
+            "admin_requests",
+            "Admin API and console requests, by route, method and status",
+            admin_requests.clone(),
+        );
+        let admin_request_duration =
+            Family::<RouteLabels, Histogram>::new_with_constructor(delivery_histogram as fn() -> Histogram);
+        registry.register_with_unit(
+            "admin_request_duration",
+            "How long admin requests took to answer (a followed log: until its head)",
+            Unit::Seconds,
+            admin_request_duration.clone(),
+        );
+        let console_sign_ins = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "console_sign_ins",
+            "Console sign-ins, by outcome (signed_in, refused)",
+            console_sign_ins.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -235,6 +286,9 @@ impl Metrics {
             consumer_pending,
             consumer_ack_pending,
             stream_messages,
+            admin_requests,
+            admin_request_duration,
+            console_sign_ins,
         }
     }
 

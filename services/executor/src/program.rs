@@ -109,7 +109,11 @@ mod tests {
         std::os::unix::fs::symlink("../@anthropic-ai/claude-code/cli.js", modules.join(".bin/claude")).expect("link");
         let by_path = find("tools/node_modules/.bin/claude", None, &root, |_| false).expect("found");
         assert_eq!(by_path.path, modules.join(".bin/claude"));
-        assert_eq!(by_path.folders, std::slice::from_ref(&modules), "the .bin folder is inside it");
+        assert_eq!(
+            by_path.folders,
+            std::slice::from_ref(&modules),
+            "the .bin folder is inside it"
+        );
         let path_var = format!("/nonexistent:{}", modules.join(".bin").display());
         let by_name = find("claude", Some(&path_var), Path::new("/"), |_| false).expect("found on PATH");
         assert_eq!(

@@ -12,6 +12,34 @@ pub fn line(text: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Where and how one line of a run's log is printed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogOut {
+    /// On standard output.
+    Stdout(String),
+    /// On standard error.
+    Stderr(String),
+}
+
+/// One line of a run's log from `stream`: at a terminal, the agent's
+/// stderr lines go to stderr and colours stay; redirected (a file, a
+/// pipe), every line goes to stdout, the streams marked (`# ` Hookline's
+/// own, `! ` the agent's stderr) and terminal escape sequences removed, so
+/// the file holds what the terminal showed.
+pub fn log_line(stream: &str, line: &str, terminal: bool) -> LogOut {
+    let text = if terminal {
+        line.to_owned()
+    } else {
+        strip_ansi_escapes::strip_str(line)
+    };
+    match (stream, terminal) {
+        ("stderr", true) => LogOut::Stderr(text),
+        ("stderr", false) => LogOut::Stdout(format!("! {text}")),
+        ("hookline", _) => LogOut::Stdout(format!("# {text}")),
+        _ => LogOut::Stdout(text),
+    }
+}
+
 /// Prints `value` as pretty JSON.
 pub fn json(value: &Value) {
     say!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
@@ -183,5 +211,55 @@ mod tests {
         assert_eq!(cell(&json!(["run.*", "code.generated"])), "run.*,code.generated");
         assert_eq!(cell(&json!(true)), "true");
         assert_eq!(cell(&json!(3)), "3");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LogOut, log_line};
+
+    #[test]
+    fn a_redirected_log_keeps_every_stream_marked_and_loses_colours() {
+        let red = "\u{1b}[31merror\u{1b}[0m: boom";
+        let rows = [
+            (
+                "stdout",
+                red,
+                true,
+                LogOut::Stdout(red.to_owned()),
+                "a terminal keeps colours",
+            ),
+            (
+                "stderr",
+                red,
+                true,
+                LogOut::Stderr(red.to_owned()),
+                "a terminal gets stderr on stderr",
+            ),
+            (
+                "stderr",
+                red,
+                false,
+                LogOut::Stdout("! error: boom".to_owned()),
+                "redirected: stderr kept, marked, plain",
+            ),
+            (
+                "stdout",
+                red,
+                false,
+                LogOut::Stdout("error: boom".to_owned()),
+                "redirected: plain",
+            ),
+            (
+                "hookline",
+                "run started",
+                false,
+                LogOut::Stdout("# run started".to_owned()),
+                "Hookline's own",
+            ),
+        ];
+        for (stream, line, terminal, expected, why) in rows {
+            assert_eq!(log_line(stream, line, terminal), expected, "{why}");
+        }
     }
 }

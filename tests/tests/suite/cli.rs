@@ -52,7 +52,11 @@ async fn ok(pipeline: &Pipeline, args: &[&str]) -> Run {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operators_day_from_the_command_line() {
     let dir = tempfile::tempdir().expect("dir");
-    let agent = script(dir.path(), "agent.sh", "echo \"prompt: $(cat)\"");
+    let agent = script(
+        dir.path(),
+        "agent.sh",
+        "echo \"prompt: $(cat)\"\nprintf '\\033[31mwarning\\033[0m: on stderr\\n' >&2",
+    );
     let agent_file = dir.path().join("echo.toml");
     std::fs::write(
         &agent_file,
@@ -116,6 +120,14 @@ async fn an_operators_day_from_the_command_line() {
     assert!(shown.stdout.contains("status: succeeded"), "{}", shown.stdout);
     let log = ok(&pipeline, &["logs", &run_id]).await;
     assert!(log.stdout.contains("prompt: Hello cli"), "{}", log.stdout);
+    // Redirected (here, a pipe), the agent's stderr is kept, marked and
+    // without its colour codes.
+    assert!(
+        log.stdout.lines().any(|l| l == "! warning: on stderr"),
+        "{:?}",
+        log.stdout
+    );
+    assert!(!log.stdout.contains('\u{1b}'), "{:?}", log.stdout);
     let invocations = ok(&pipeline, &["invocations", "gh"]).await;
     assert!(invocations.stdout.contains("stored"), "{}", invocations.stdout);
 

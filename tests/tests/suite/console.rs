@@ -25,7 +25,8 @@ fn catalog(dir: &Path, subscriber: &str) -> Catalog {
         dir,
         "agent.sh",
         &format!(
-            "echo \"starting work\"\nwhile [ ! -e \"{}\" ]; do sleep 0.05; done\necho \"gate opened, finishing\"",
+            // Coloured, as agent CLIs print: the page shows the text only.
+            "printf '\\033[1;32mstarting\\033[0m work\\n'\nwhile [ ! -e \"{}\" ]; do sleep 0.05; done\nprintf '\\033[33mgate opened\\033[0m, finishing\\n' >&2",
             gate.display()
         ),
     );
@@ -153,6 +154,10 @@ async fn an_operator_works_hookline_from_the_console() {
         })
         .await;
     assert_eq!(log.matches("starting work").count(), 1, "no line twice: {log}");
+    assert!(
+        log.contains("gate opened, finishing") && !log.contains('\u{1b}') && !log.contains("[0m"),
+        "colour codes removed, rendered and followed lines alike: {log:?}"
+    );
     browser
         .wait_for_text("#run-status", "the run's end, without a reload", |t| t == "succeeded")
         .await;

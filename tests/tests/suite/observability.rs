@@ -217,6 +217,18 @@ async fn prometheus_scrapes_every_service_and_each_webhook_is_one_trace_across_t
     })
     .await;
 
+    // One console sign-in that works and one that does not.
+    for (token, status) in [(ADMIN_TOKEN, 303), ("not-a-token-at-all-0000", 401)] {
+        let answer = hookline_tests::call(
+            "POST",
+            &format!("http://127.0.0.1:{}/console/login", ports["admin"]),
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("token={token}&next=%2Fconsole"),
+        )
+        .await;
+        assert_eq!(answer.status, status);
+    }
+
     // Each service's own families, besides what every one shows.
     let endpoints = [
         (
@@ -227,7 +239,16 @@ async fn prometheus_scrapes_every_service_and_each_webhook_is_one_trace_across_t
                 "hookline_webhook_verification_failures_total{",
             ],
         ),
-        ("admin", ports["admin"], vec![]),
+        (
+            "admin",
+            ports["admin"],
+            vec![
+                "hookline_admin_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"}",
+                "hookline_admin_request_duration_seconds_count{route=\"/readyz\"}",
+                "hookline_console_sign_ins_total{outcome=\"signed_in\"} 1",
+                "hookline_console_sign_ins_total{outcome=\"refused\"} 1",
+            ],
+        ),
         (
             "router",
             ports["router"],
@@ -301,7 +322,8 @@ async fn prometheus_scrapes_every_service_and_each_webhook_is_one_trace_across_t
         .await;
         let dead = query(&api, "sum(hookline_dead_letters_total)").await;
         let runs = query(&api, "sum(hookline_runs_finished_total{status=\"succeeded\"})").await;
-        let seen = (up, accepted, forged, failed, dead, runs);
+        let sign_ins = query(&api, "sum(hookline_console_sign_ins_total)").await;
+        let seen = (up, accepted, forged, failed, dead, runs, sign_ins);
         let expected = (
             Some(5.0),
             Some(ACCEPTED as f64),
@@ -309,6 +331,7 @@ async fn prometheus_scrapes_every_service_and_each_webhook_is_one_trace_across_t
             Some((events * 2) as f64),
             Some(events as f64),
             Some(ACCEPTED as f64),
+            Some(2.0),
         );
         if seen == expected {
             Ok(())

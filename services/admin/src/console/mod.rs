@@ -93,7 +93,7 @@ async fn get(
     if let ["runs", run_id, "log"] = path {
         // The live log: the API's followed log, for the page's script.
         let follow = Params::parse(Some("follow=true"));
-        return match crate::logs::run_log(state, run_id, &follow).await {
+        return match crate::logs::run_log_as(state, run_id, &follow, crate::logs::LineText::Plain).await {
             Ok(response) => response,
             Err(e) => error_page(&chrome(session, "runs", None), &e),
         };
@@ -225,7 +225,15 @@ async fn login(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
         Err(e) => return login_page(None, Some(e.to_string()), 400),
     };
     let next = form.get("next").map(String::as_str);
-    match form.get("token").and_then(|t| session::issue(&state.tokens, t)) {
+    let issued = form.get("token").and_then(|t| session::issue(&state.tokens, t));
+    if let Some(metrics) = hookline_core::metrics::get() {
+        let outcome = if issued.is_some() { "signed_in" } else { "refused" };
+        let labels = hookline_core::metrics::OutcomeLabels {
+            outcome: outcome.to_owned(),
+        };
+        metrics.console_sign_ins.get_or_create(&labels).inc();
+    }
+    match issued {
         Some(cookie) => redirect(safe_next(next), &[&session::set_cookie(Some(&cookie), secure)]),
         None => login_page(next, Some("That token is not one of the admin tokens.".to_owned()), 401),
     }

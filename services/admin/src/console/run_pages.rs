@@ -167,7 +167,7 @@ async fn emitted(state: &AdminState, record: &RunRecord) -> Result<Vec<EventRow>
 pub async fn run(state: &AdminState, chrome: Chrome, run_id: &str) -> Result<String, AdminError> {
     let record = crate::ops::read_record(state, run_id).await?;
     let log: model::RunLog = {
-        let response = crate::logs::run_log(state, run_id, &Params::default()).await?;
+        let response = crate::logs::run_log_as(state, run_id, &Params::default(), crate::logs::LineText::Plain).await?;
         let body = http_body_util::BodyExt::collect(response.into_body())
             .await
             .map_err(|e| AdminError::unavailable(format!("{e:?}")))?

@@ -246,10 +246,10 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
 /// operator) when asked; a followed run that did not succeed ends the
 /// command with an error.
 async fn logs(api: &Api, run_id: &str, follow: bool, json: bool) -> Result<(), CliError> {
-    let print_line = |line: &model::LogLine| match line.stream.as_str() {
-        "stderr" => eprintln!("{}", line.line),
-        "hookline" => say!("# {}", line.line),
-        _ => say!("{}", line.line),
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let print_line = |line: &model::LogLine| match output::log_line(&line.stream, &line.line, terminal) {
+        output::LogOut::Stderr(text) => eprintln!("{text}"),
+        output::LogOut::Stdout(text) => say!("{text}"),
     };
     if !follow {
         let answer = api.call("GET", &format!("/v1/runs/{run_id}/log"), None).await?;
