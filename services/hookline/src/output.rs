@@ -212,11 +212,6 @@ mod tests {
         assert_eq!(cell(&json!(true)), "true");
         assert_eq!(cell(&json!(3)), "3");
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{LogOut, log_line};
 
     #[test]
     fn a_redirected_log_keeps_every_stream_marked_and_loses_colours() {
