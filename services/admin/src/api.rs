@@ -81,6 +81,10 @@ pub enum AdminError {
     /// The change would leave the configuration invalid.
     #[error("the change conflicts with the rest of the configuration")]
     Conflict(Vec<String>),
+    /// The request comes too late for where its object stands (a run
+    /// someone approved already); the message says who and when.
+    #[error("{0}")]
+    State(String),
     /// The method is not served on this path; these are.
     #[error("method not allowed; this path answers {}", .0.join(", "))]
     MethodNotAllowed(Vec<&'static str>),
@@ -102,6 +106,7 @@ impl AdminError {
             AdminError::NotFound(_) => (404, "not_found", None),
             AdminError::Invalid(p) => (400, "invalid", Some(p)),
             AdminError::Conflict(p) => (409, "conflict", Some(p)),
+            AdminError::State(_) => (409, "conflict", None),
             AdminError::MethodNotAllowed(_) => (405, "method_not_allowed", None),
             AdminError::Unavailable(_) => (503, "unavailable", None),
         }

@@ -51,15 +51,9 @@ pub async fn decide(state: &AdminState, run_id: &str, decision: &str, caller: &s
                 decided_by: by,
             },
         ),
-        Ok(Approved::Before(before)) => Err(AdminError::Conflict(vec![format!(
-            "run `{run_id}` was already approved by {}",
-            before
-                .approval
-                .and_then(|a| a.decided_by)
-                .unwrap_or_else(|| "someone".to_owned())
-        )])),
+        Ok(Approved::Before(before)) => Err(AdminError::State(ApprovalError::decided_before(&before).to_string())),
         Err(ApprovalError::NotFound(_)) => Err(AdminError::NotFound(format!("no run `{run_id}`"))),
-        Err(e @ ApprovalError::NotAwaiting { .. }) => Err(AdminError::Conflict(vec![e.to_string()])),
+        Err(e @ ApprovalError::NotAwaiting { .. }) => Err(AdminError::State(e.to_string())),
         Err(e) => Err(AdminError::unavailable(e)),
     }
 }

@@ -45,13 +45,15 @@ pub enum ApprovalError {
     /// No such run.
     #[error("no run `{0}`")]
     NotFound(String),
-    /// The run is not waiting for approval.
-    #[error("run `{run_id}` is {status}, not awaiting approval")]
+    /// The run is not waiting for approval (decided before, or never held).
+    #[error("{}", already(run_id, *status, decided.as_ref()))]
     NotAwaiting {
         /// The run.
         run_id: String,
         /// Where it stands.
         status: RunStatus,
+        /// Who decided it and when (Unix ms), if a person did.
+        decided: Option<(String, i64)>,
     },
     /// The run record could not be read or written.
     #[error(transparent)]
@@ -62,6 +64,38 @@ pub enum ApprovalError {
     /// JetStream did not take a message.
     #[error("not published: {0}")]
     Publish(String),
+}
+
+/// Why a decision comes too late: who made the earlier one and when.
+fn already(run_id: &str, status: RunStatus, decided: Option<&(String, i64)>) -> String {
+    match decided {
+        Some((by, at_ms)) => {
+            let verb = if status == RunStatus::Rejected {
+                "rejected"
+            } else {
+                "approved"
+            };
+            format!(
+                "run `{run_id}` was already {verb} by {by} at {}; it is {status}",
+                clock::rfc3339_ms(*at_ms)
+            )
+        }
+        None => format!("run `{run_id}` is {status}, not awaiting approval"),
+    }
+}
+
+impl ApprovalError {
+    /// The error for a run `record` that is past its approval.
+    pub fn decided_before(record: &RunRecord) -> Self {
+        ApprovalError::NotAwaiting {
+            run_id: record.run_id.clone(),
+            status: record.status,
+            decided: record
+                .approval
+                .as_ref()
+                .and_then(|a| Some((a.decided_by.clone()?, a.decided_at_ms.unwrap_or(0)))),
+        }
+    }
 }
 
 /// What an approval did.
@@ -190,10 +224,7 @@ impl Approvals {
                 self.forget(run_id).await;
                 Ok(record)
             }
-            Approved::Before(record) => Err(ApprovalError::NotAwaiting {
-                run_id: run_id.to_owned(),
-                status: record.status,
-            }),
+            Approved::Before(record) => Err(ApprovalError::decided_before(&record)),
         }
     }
 
@@ -214,12 +245,7 @@ impl Approvals {
                 {
                     return Ok(Approved::Before(record));
                 }
-                status => {
-                    return Err(ApprovalError::NotAwaiting {
-                        run_id: run_id.to_owned(),
-                        status,
-                    });
-                }
+                _ => return Err(ApprovalError::decided_before(&record)),
             }
             record.status = to;
             if to.is_final() {

@@ -180,8 +180,14 @@ async fn an_approval_starts_one_run_even_when_two_race_and_survives_a_restart() 
     let mut statuses = [a.0, b.0];
     statuses.sort_unstable();
     assert_eq!(statuses, [202, 409], "{a:?} {b:?}");
-    let winner = if a.0 == 202 { &a.1 } else { &b.1 };
+    let (winner, loser) = if a.0 == 202 { (&a.1, &b.1) } else { (&b.1, &a.1) };
     let fingerprint = winner["decided_by"].as_str().expect("decided_by").to_owned();
+    // The second says the run was approved already, by whom and when.
+    let message = loser["error"]["message"].as_str().expect("a message");
+    assert!(
+        message.starts_with(&format!("run `{run_id}` was already approved by {fingerprint} at 20")),
+        "{loser}"
+    );
     assert!(fingerprint.contains("(token:"), "{fingerprint}");
     assert!(!fingerprint.contains(ADMIN_TOKEN), "never the token itself");
     eventually("the approved run to succeed", || async {
@@ -233,7 +239,7 @@ async fn a_rejected_or_expired_run_never_starts() {
     let run = hookline(&pipeline, ADMIN_TOKEN, &["approve", &rejected]).await;
     assert_ne!(run.code, 0, "a rejected run cannot be approved");
     assert!(
-        run.stderr.contains("is rejected, not awaiting approval"),
+        run.stderr.contains("was already rejected by carol (token:") && run.stderr.contains("; it is rejected"),
         "{}",
         run.stderr
     );
