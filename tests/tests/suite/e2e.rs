@@ -374,6 +374,20 @@ async fn configuration_applies_idempotently_and_live() {
     );
     assert_eq!(again.unchanged, 4);
 
+    // Disabled and enabled again through the API: the object equals the
+    // file again, whatever order the API wrote its fields in.
+    for action in ["disable", "enable"] {
+        let (status, answer) = pipeline
+            .admin("POST", &format!("/v1/sources/github/{action}"), serde_json::Value::Null)
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let after_toggle = hookline_core::store::apply(&pipeline.nats, &catalog, true)
+        .await
+        .expect("dry run");
+    assert!(after_toggle.updated.is_empty(), "{after_toggle:?}");
+    assert_eq!(after_toggle.unchanged, 4);
+
     // Disabling the source in the bucket takes effect without a restart.
     catalog.sources.get_mut("github").expect("github").enabled = false;
     let report = hookline_core::store::apply(&pipeline.nats, &catalog, false)

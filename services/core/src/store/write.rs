@@ -179,22 +179,49 @@ pub struct ApplyReport {
     pub changed_fields: BTreeMap<String, Vec<String>>,
 }
 
-/// The top-level fields that differ between two JSON objects.
+/// The fields that differ between two stored objects, each named by its
+/// path (`enabled`, `limits.memory`, `triggers[0].events`), compared as
+/// JSON values: the same object written with its keys in another order (as
+/// an enable through the API writes it) differs in nothing.
 fn changed_fields(old: &[u8], new: &[u8]) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
-        (serde_json::from_slice(old), serde_json::from_slice(new))
-    else {
-        return Vec::new();
+    let (Ok(old), Ok(new)) = (
+        serde_json::from_slice::<serde_json::Value>(old),
+        serde_json::from_slice::<serde_json::Value>(new),
+    ) else {
+        return vec!["(the stored value is not JSON)".to_owned()];
     };
-    let mut fields: Vec<String> = old
-        .keys()
-        .chain(new.keys())
-        .filter(|k| old.get(*k) != new.get(*k))
-        .cloned()
-        .collect();
-    fields.sort();
-    fields.dedup();
+    let mut fields = Vec::new();
+    differences("", &old, &new, &mut fields);
     fields
+}
+
+fn differences(path: &str, old: &serde_json::Value, new: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let at = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                differences(
+                    &at,
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (n, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{path}[{n}]"), x, y, out);
+            }
+        }
+        (a, b) if a != b => out.push(path.to_owned()),
+        _ => {}
+    }
 }
 
 fn entries(nats: &Nats, catalog: &Catalog) -> BTreeMap<String, Vec<u8>> {
@@ -260,11 +287,13 @@ pub async fn plan(nats: &Nats, catalog: &Catalog) -> Result<Plan, StoreError> {
     }
     for (key, value) in wanted {
         match read_key(&store, &key).await? {
-            Some(current) if current.value == value => report.unchanged += 1,
             Some(current) => {
-                report
-                    .changed_fields
-                    .insert(key.clone(), changed_fields(&current.value, &value));
+                let fields = changed_fields(&current.value, &value);
+                if fields.is_empty() {
+                    report.unchanged += 1;
+                    continue;
+                }
+                report.changed_fields.insert(key.clone(), fields);
                 report.updated.push(key.clone());
                 let expect = Expect::Revision(current.revision);
                 changes.push(Change::Write { key, value, expect });
@@ -307,4 +336,24 @@ pub async fn apply(nats: &Nats, catalog: &Catalog, dry_run: bool) -> Result<Appl
         execute(nats, &plan).await?;
     }
     Ok(plan.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_fields;
+
+    #[test]
+    fn a_diff_names_every_field_that_differs_and_nothing_else() {
+        let stored = br#"{"provider":"github","enabled":true,"limits":{"rate":100,"body":"256K"},"triggers":[{"events":["issues"]}]}"#;
+        let rows: [(&[u8], &[&str], &str); 5] = [
+            (br#"{"triggers":[{"events":["issues"]}],"limits":{"body":"256K","rate":100},"enabled":true,"provider":"github"}"#, &[], "the same object, keys in another order"),
+            (br#"{"provider":"github","enabled":false,"limits":{"rate":100,"body":"256K"},"triggers":[{"events":["issues"]}]}"#, &["enabled"], "one field"),
+            (br#"{"provider":"github","enabled":true,"limits":{"rate":50,"body":"256K"},"triggers":[{"events":["push"]}]}"#, &["limits.rate", "triggers[0].events[0]"], "nested fields, by path"),
+            (br#"{"provider":"github","enabled":true,"limits":{"rate":100,"body":"256K"},"triggers":[]}"#, &["triggers"], "a list of another length"),
+            (br#"{"provider":"github","enabled":true,"limits":{"rate":100,"body":"256K"},"triggers":[{"events":["issues"]}],"secrets":["x"]}"#, &["secrets"], "a field added"),
+        ];
+        for (wanted, expected, why) in rows {
+            assert_eq!(changed_fields(stored, wanted), expected, "{why}");
+        }
+    }
 }
