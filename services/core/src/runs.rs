@@ -184,12 +184,21 @@ impl TokenUsage {
 
 /// An executor copy's exclusive, renewable hold on a live run: only the
 /// holder runs the agent, and only until `expires_at_ms` unless it renews.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A copy that finds it expired first gives notice (`takeover_after_ms`)
+/// and takes the run over only once the notice has run out, so a holder
+/// that is alive but could not write (NATS was away) writes its result
+/// first instead of seeing its finished work done again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     /// The executor copy.
     pub owner: String,
-    /// Unix ms; after it, another copy may take the run over.
+    /// Unix ms; after it, another copy may give notice of a takeover.
     pub expires_at_ms: i64,
+    /// Unix ms; set by the copy that found the lease expired: after it,
+    /// that (or any) copy takes the run over, unless the holder has
+    /// written meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takeover_after_ms: Option<i64>,
 }
 
 impl RunRecord {

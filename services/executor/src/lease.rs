@@ -5,7 +5,11 @@
 //! holds is not acted on until the lease expires; a copy that cannot renew
 //! stops its agent before its lease runs out, so two processes of one run
 //! never overlap. Only the lease decides who runs a run, never a
-//! redelivery.
+//! redelivery. A copy that finds a lease expired gives notice first and
+//! takes the run over only after [`TAKEOVER_GRACE`]; the holder, while it
+//! lives, keeps writing (a renewal, its final record) and a notice does
+//! not stop it: so an attempt that finished while NATS was away writes
+//! its result when NATS is back, and its agent is not run again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +37,8 @@ pub enum Claim {
 /// A lease this copy holds, with the record as last written.
 pub struct Held {
     records: Records,
+    /// This copy, as the lease names it.
+    owner: String,
     state: Arc<Mutex<(RunRecord, u64)>>,
     renewer: Option<tokio::task::JoinHandle<()>>,
     /// Stops the renewer between renewals, never in the middle of one (a
@@ -41,12 +47,16 @@ pub struct Held {
     /// Set when a renewal failed for good: this copy's results are no
     /// longer the run's.
     lost: Arc<AtomicBool>,
-    /// How long the lease lasts unless renewed.
-    ttl_ms: i64,
 }
 
 /// How many conflicting writers a claim tolerates before asking again later.
 const TRIES: usize = 3;
+
+/// How long a copy that found a lease expired waits before it takes the
+/// run over: longer than a live holder takes to reconnect to NATS
+/// (async-nats waits up to 4 s between tries) and write (its retries are
+/// at most 2 s apart).
+pub const TAKEOVER_GRACE: Duration = Duration::from_secs(10);
 
 /// Takes the lease on `request`'s run for `owner`, for `ttl`.
 pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Duration) -> Result<Claim, RecordError> {
@@ -64,9 +74,37 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
             // after a lost ack), and must not start a second process.
             Some((record, _)) if record.lease.as_ref().is_some_and(|l| l.expires_at_ms > now) => {
                 let left = record.lease.as_ref().map_or(0, |l| l.expires_at_ms - now);
-                return Ok(Claim::HeldElsewhere(Duration::from_millis(
-                    u64::try_from(left).unwrap_or(0) + 100,
-                )));
+                return Ok(Claim::HeldElsewhere(after_ms(left)));
+            }
+            // Expired: give notice, then wait for it to run out (the holder
+            // may be alive and about to write).
+            Some((mut record, revision)) if record.lease.as_ref().is_some_and(|l| l.takeover_after_ms.is_none()) => {
+                let grace = i64::try_from(TAKEOVER_GRACE.as_millis()).unwrap_or(i64::MAX / 2);
+                if let Some(lease) = record.lease.as_mut() {
+                    lease.takeover_after_ms = Some(now + grace);
+                }
+                match records.write(&record, Some(revision)).await {
+                    Ok(_) => {
+                        tracing::info!(run_id = %record.run_id, "Run lease expired; taking it over after the notice unless its holder writes first.");
+                        return Ok(Claim::HeldElsewhere(after_ms(grace)));
+                    }
+                    Err(RecordError::Conflict) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Some((record, _))
+                if record
+                    .lease
+                    .as_ref()
+                    .and_then(|l| l.takeover_after_ms)
+                    .is_some_and(|t| t > now) =>
+            {
+                let left = record
+                    .lease
+                    .as_ref()
+                    .and_then(|l| l.takeover_after_ms)
+                    .map_or(0, |t| t - now);
+                return Ok(Claim::HeldElsewhere(after_ms(left)));
             }
             Some((record, revision)) => (record, Some(revision)),
             None => {
@@ -85,16 +123,17 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
         record.lease = Some(Lease {
             owner: owner.to_owned(),
             expires_at_ms: now + ttl_ms,
+            takeover_after_ms: None,
         });
         match records.write(&record, revision).await {
             Ok(revision) => {
                 return Ok(Claim::Taken(Box::new(Held {
                     records: records.clone(),
+                    owner: owner.to_owned(),
                     state: Arc::new(Mutex::new((record, revision))),
                     renewer: None,
                     stop_renewing: CancellationToken::new(),
                     lost: Arc::default(),
-                    ttl_ms,
                 })));
             }
             Err(RecordError::Conflict) => continue,
@@ -102,6 +141,37 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
         }
     }
     Ok(Claim::HeldElsewhere(Duration::from_secs(1)))
+}
+
+/// A wait of `ms` (and a little more, so the time has surely passed).
+fn after_ms(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0) + 100)
+}
+
+/// Writes `record` over the held revision for `owner`; a conflict that is
+/// only another copy's takeover notice (same attempt, same holder, still
+/// running) is written over: the holder is alive, so the notice was early.
+async fn write_held(records: &Records, record: &RunRecord, revision: u64, owner: &str) -> Result<u64, RecordError> {
+    match records.write(record, Some(revision)).await {
+        Err(RecordError::Conflict) => {
+            let Some((current, revision)) = records.entry(&record.run_id).await? else {
+                return Err(RecordError::Conflict);
+            };
+            // An earlier try that NATS applied without its answer arriving.
+            if current == *record {
+                return Ok(revision);
+            }
+            let still_ours = current.status == RunStatus::Running
+                && current.attempt == record.attempt
+                && current.lease.as_ref().is_some_and(|l| l.owner == owner);
+            if !still_ours {
+                return Err(RecordError::Conflict);
+            }
+            tracing::info!(run_id = %record.run_id, "Takeover notice on a run this copy still holds; writing over it.");
+            records.write(record, Some(revision)).await
+        }
+        other => other,
+    }
 }
 
 impl Drop for Held {
@@ -122,7 +192,7 @@ impl Held {
     /// lease is about to run out, cancels `stop` (which kills the agent)
     /// so this copy's agent never outlives its lease.
     pub fn keep(&mut self, ttl: Duration, stop: CancellationToken) {
-        let (records, state) = (self.records.clone(), self.state.clone());
+        let (records, state, owner) = (self.records.clone(), self.state.clone(), self.owner.clone());
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
         let done = self.stop_renewing.clone();
         let lost = self.lost.clone();
@@ -137,8 +207,9 @@ impl Held {
                 let expires = record.lease.as_ref().map_or(0, |l| l.expires_at_ms);
                 if let Some(lease) = record.lease.as_mut() {
                     lease.expires_at_ms = clock::now_ms() + ttl_ms;
+                    lease.takeover_after_ms = None;
                 }
-                match records.write(&record, Some(revision)).await {
+                match write_held(&records, &record, revision, &owner).await {
                     Ok(revision) => *held = (record, revision),
                     Err(e) => {
                         // Stop well before another copy may take the run over.
@@ -161,7 +232,7 @@ impl Held {
         let mut held = self.state.lock().await;
         let (mut record, revision) = held.clone();
         change(&mut record);
-        let revision = self.records.write(&record, Some(revision)).await?;
+        let revision = write_held(&self.records, &record, revision, &self.owner).await?;
         *held = (record, revision);
         Ok(())
     }
@@ -172,11 +243,13 @@ impl Held {
         self.lost.load(Ordering::SeqCst)
     }
 
-    /// Writes the final `record` (with its outbox), releasing the lease;
-    /// a write NATS refuses is tried again while the lease still has a
-    /// third of its time left. `Conflict` means this copy no longer held
-    /// it: another copy took the run over, and these results are not the
-    /// run's.
+    /// Writes the final `record` (with its outbox), releasing the lease.
+    /// A write NATS refuses is tried again for as long as this copy lives,
+    /// past the lease's end: another copy only gives notice of a takeover
+    /// then ([`TAKEOVER_GRACE`]), and this write goes over a notice, so a
+    /// finished attempt's result is kept rather than its agent run again.
+    /// `Conflict` means another copy did take the run over (a new attempt):
+    /// these results are not the run's.
     pub async fn finish(mut self, mut record: RunRecord) -> Result<(), RecordError> {
         self.stop_renewing.cancel();
         if let Some(renewer) = self.renewer.take() {
@@ -186,16 +259,13 @@ impl Held {
         if self.lost() {
             return Err(RecordError::Conflict);
         }
-        let (held, revision) = self.state.lock().await.clone();
-        let expires = held.lease.as_ref().map_or(0, |l| l.expires_at_ms);
-        let margin = self.ttl_ms / 3;
+        let (_, revision) = self.state.lock().await.clone();
         record.lease = None;
         let mut pause = Duration::from_millis(100);
         loop {
-            match self.records.write(&record, Some(revision)).await {
+            match write_held(&self.records, &record, revision, &self.owner).await {
                 Ok(_) => return Ok(()),
                 Err(RecordError::Conflict) => return Err(RecordError::Conflict),
-                Err(e) if clock::now_ms() + margin >= expires => return Err(e),
                 Err(e) => {
                     tracing::warn!(run_id = %record.run_id, error = %e, "Final run record not written yet; trying again.");
                     tokio::time::sleep(pause).await;

@@ -315,10 +315,16 @@ impl AgentConsumer {
                     // cancel of this run stops it.
                     let cancel = CancellationToken::new();
                     let run_id = request.run_id.clone();
-                    registry
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(run_id.clone(), cancel.clone());
+                    {
+                        let mut runs = registry.lock().unwrap_or_else(|p| p.into_inner());
+                        if runs.contains_key(&run_id) {
+                            // Redelivered while this copy still works on it
+                            // (its acks could not reach NATS): it settles
+                            // the run itself; ask again later.
+                            return consume::Outcome::Retry(ack_wait);
+                        }
+                        runs.insert(run_id.clone(), cancel.clone());
+                    }
                     let (own, incoming) = TraceParent::continued(parent.as_deref());
                     let span = hookline_core::tracing_export::stage(
                         "run",

@@ -86,6 +86,7 @@ mod tests {
         let held = |expires_at_ms| hookline_core::runs::Lease {
             owner: "copy".into(),
             expires_at_ms,
+            ..Default::default()
         };
         record.lease = Some(held(now + 1000));
         assert!(!abandoned(Some(&record), now, |_| false), "a fresh lease keeps it");

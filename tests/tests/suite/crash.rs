@@ -405,3 +405,93 @@ async fn killing_one_node_of_a_three_node_cluster_leaves_one_final_run_per_webho
     let figures = scenario("three-node cluster, R3", NatsCluster::start(3).nodes, 3, crashes).await;
     assert!(figures.executions >= figures.runs);
 }
+
+/// An attempt whose agent finished while nats-server was away (killed for
+/// longer than the lease) keeps its result: the executor that holds it
+/// writes the final record once NATS is back, and no copy starts the agent
+/// again (another copy only gives notice when it finds the lease expired,
+/// and the live holder writes over the notice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_that_finished_while_nats_was_away_is_not_run_again() {
+    const RUNS: usize = 3;
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path();
+    // Each run says it finished, then waits for the test to let it exit.
+    let agent = script(
+        out,
+        "agent.sh",
+        r#"echo "$HOOKLINE_RUN_ID $HOOKLINE_ATTEMPT" >> "$OUT_DIR/starts"
+touch "$OUT_DIR/finished-$HOOKLINE_RUN_ID"
+while [ ! -e "$OUT_DIR/go" ]; do sleep 0.05; done"#,
+    );
+    let mut server = NatsServer::start();
+    let receiver = Receiver::start(|_, _| 200).await;
+    let nats = nats::connect(&server.settings(), "crash-test").await.expect("connect");
+    store::apply(&nats, &catalog(&agent, out, &receiver.url()), false)
+        .await
+        .expect("apply");
+    let ingest_port = free_port();
+    let env: HashMap<String, String> = [
+        ("HOOKLINE_NATS_URL", server.url()),
+        ("HOOKLINE_INGEST_LISTEN", format!("127.0.0.1:{ingest_port}")),
+        ("HOOKLINE_EXECUTOR_ACK_WAIT", "3s".to_owned()),
+        ("HOOKLINE_GRACE", "1s".to_owned()),
+        ("HOOKLINE_LOG", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let services = Services::start(&env, out);
+    let url = format!("http://127.0.0.1:{ingest_port}/webhooks/github");
+    let mut accepted = HashSet::new();
+    for n in 0..RUNS {
+        accepted.insert(send_until_accepted(url.clone(), n).await);
+    }
+    hookline_tests::eventually("every agent to finish its work", || async {
+        let finished = std::fs::read_dir(out)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("finished-"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if finished == RUNS {
+            Ok(())
+        } else {
+            Err(format!("{finished} finished"))
+        }
+    })
+    .await;
+    // NATS goes away, the agents exit, and NATS stays away past the lease.
+    server.stop();
+    std::fs::write(out.join("go"), "").expect("go");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    server.restart();
+
+    let deadline = Instant::now() + CONVERGE;
+    let records = loop {
+        match run_records(&nats).await {
+            Ok(records) if records.len() == RUNS && records.iter().all(|r| r.is_done() && r.outbox.is_empty()) => {
+                break records;
+            }
+            other if Instant::now() > deadline => {
+                let logs: String = services.executors.iter().map(ServiceProcess::output).collect();
+                panic!("not settled: {other:?}\nexecutor logs (tail):\n{}", tail(&logs, 60));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    };
+    // Past any takeover notice: a copy that would start the agent again
+    // would have by now.
+    tokio::time::sleep(hookline_executor::lease::TAKEOVER_GRACE + Duration::from_secs(3)).await;
+    let starts = std::fs::read_to_string(out.join("starts")).unwrap_or_default();
+    for record in &records {
+        assert_eq!(
+            (record.status, record.attempt),
+            (RunStatus::Succeeded, 1),
+            "run {}: {starts}",
+            record.run_id
+        );
+    }
+    assert_eq!(starts.lines().count(), RUNS, "no agent started twice:\n{starts}");
+}

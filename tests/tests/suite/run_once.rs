@@ -109,6 +109,7 @@ async fn an_executor_that_starts_removes_the_folders_nobody_uses() {
     let lease = |expires_at_ms| runs::Lease {
         owner: "another-copy".into(),
         expires_at_ms,
+        ..Default::default()
     };
     let mut running = runs::RunRecord::queued(&live, "once", "", clock::now_ms());
     running.status = RunStatus::Running;
@@ -138,7 +139,7 @@ async fn an_executor_that_starts_removes_the_folders_nobody_uses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_for_it_to_expire() {
+async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_for_it_to_expire_and_its_notice() {
     use hookline_executor::lease::{self, Claim};
     let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[]).await;
     let records = Records::open(&pipeline.nats).await;
@@ -176,9 +177,16 @@ async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_fo
         Claim::HeldElsewhere(_)
     ));
     // The holder dies without renewing: after its lease, the other copy
-    // takes the run over as attempt 2.
+    // gives notice (the holder might be alive and about to write), and
+    // once the notice has run out takes the run over as attempt 2.
     drop(held);
     tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+    let notice = match lease::claim(&records, &run, other, ttl).await.expect("claim") {
+        Claim::HeldElsewhere(wait) => wait,
+        _ => panic!("an expired lease is not taken over before its notice"),
+    };
+    assert!(notice >= lease::TAKEOVER_GRACE, "{notice:?}");
+    tokio::time::sleep(notice).await;
     match lease::claim(&records, &run, other, ttl).await.expect("claim") {
         Claim::Taken(took) => {
             let record = took.record().await;
