@@ -193,6 +193,7 @@ impl App {
             catalog_now.agents.get(agent).is_some_and(|a| a.keep_failed_workspace)
         })
         .await;
+        sweep::leftover_groups(&limits::group_parents(), &records).await;
         let logs = LogSink::start(self.nats.client.clone());
         let owner: Arc<str> = Arc::from(hookline_core::clock::new_id());
         let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));

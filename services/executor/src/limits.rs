@@ -211,24 +211,44 @@ impl RunGroup {
 
 impl Drop for RunGroup {
     fn drop(&mut self) {
-        let dirs: Vec<PathBuf> = self.controllers.iter().map(|c| c.dir.clone()).collect();
-        if dirs.iter().all(|d| remove_group(d)) {
-            return;
-        }
-        // The runner killed the run's process group, but a killed process
-        // leaves its group only once the kernel has reaped it, and one that
-        // left the process group (a daemon) is still in it: kill what is
-        // left and remove the groups in the background, so none is leaked.
-        std::thread::spawn(move || {
-            for _ in 0..200 {
-                if dirs.iter().all(|d| remove_group(d)) {
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            tracing::warn!(groups = ?dirs, "Run control groups not removed: processes remain in them.");
-        });
+        remove_groups(self.controllers.iter().map(|c| c.dir.clone()).collect());
     }
+}
+
+/// Kills every process left in the groups `dirs` and removes them, in the
+/// background when they do not go at once: a killed process leaves its
+/// group only once the kernel has reaped it, and one that left its process
+/// group (a daemon) is still in it, so none is leaked.
+pub fn remove_groups(dirs: Vec<PathBuf>) {
+    if dirs.iter().all(|d| remove_group(d)) {
+        return;
+    }
+    std::thread::spawn(move || {
+        for _ in 0..200 {
+            if dirs.iter().all(|d| remove_group(d)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        tracing::warn!(groups = ?dirs, "Run control groups not removed: processes remain in them.");
+    });
+}
+
+/// The folders under which this process makes its runs' groups (one per
+/// v1 controller, or its own v2 group).
+pub fn group_parents() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut parents: Vec<PathBuf> = ["memory", "pids"]
+        .into_iter()
+        .filter_map(|controller| Some(root.join(controller).join(own_path(controller)?)))
+        .collect();
+    if root.join("cgroup.controllers").exists()
+        && let Some(own) = own_path("")
+    {
+        parents.push(root.join(own));
+    }
+    parents.retain(|p| p.is_dir());
+    parents
 }
 
 /// Kills what is left in the control group `dir` and removes it; true once

@@ -124,14 +124,21 @@ pub enum Stream {
 
 /// Linux: the agent gets SIGKILL if the executor dies (even by SIGKILL), so
 /// a crashed executor leaves no agent running while another copy redoes it.
+/// An executor that died between the fork and the `prctl` sends no signal
+/// any more: the child sees it has a new parent and does not run at all.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn die_with_parent(command: &mut Command) {
+    // SAFETY: getpid takes nothing and touches no memory.
+    let executor = unsafe { libc::getpid() };
     // SAFETY: the closure runs in the child between fork and exec and only
-    // calls prctl, which is async-signal-safe.
+    // calls prctl and getppid, which are async-signal-safe.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != executor {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
             Ok(())
         });
     }

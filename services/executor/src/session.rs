@@ -174,7 +174,7 @@ async fn in_folder(
     let git_env = env_for(profile, SecretScope::Git, emitter, &extra);
     let runs_processes =
         matches!(agent.runner, RunnerSpec::Command { .. }) || profile.is_some_and(|p| !p.setup.is_empty());
-    let name = format!("hookline-{}-{}", request.run_id, env.attempt);
+    let name = crate::sweep::group_name(&request.run_id, env.attempt);
     // What is left of the agent's daily token budget caps this run's.
     let daily_left = match (agent.daily_token_budget, env.state) {
         (Some(budget), Some(state)) => {

@@ -1,5 +1,7 @@
-//! Run folders left behind: a run's folder is removed when its run ends, but
-//! an executor killed mid-run leaves it. At start, every folder is removed
+//! Run folders and control groups left behind: a run's folder and groups
+//! are removed when its run ends, but an executor killed mid-run leaves
+//! them (and, in the instant between fork and exec, possibly a process).
+//! At start, every folder is removed
 //! whose run is done, whose live run nobody holds (no lease, or an expired
 //! one: a holder stops its agent before its lease runs out, and a takeover
 //! makes a fresh folder), or whose record is gone (records are kept 7 days;
@@ -15,6 +17,23 @@ use hookline_core::runs::{Records, RunRecord, RunStatus};
 
 /// Folder names start with this, then the run id.
 pub const PREFIX: &str = "run-";
+
+/// Control group names start with this, then the run id and attempt.
+const GROUP_PREFIX: &str = "hookline-";
+
+/// The name of the control groups of `run_id`'s attempt `attempt`.
+pub fn group_name(run_id: &str, attempt: u32) -> String {
+    format!("{GROUP_PREFIX}{run_id}-{attempt}")
+}
+
+/// The run id and attempt a group name carries, if it is a run's.
+fn group_of(name: &str) -> Option<(&str, u32)> {
+    let rest = name.strip_prefix(GROUP_PREFIX)?;
+    let (id, attempt) = (rest.get(..36)?, rest.get(37..)?);
+    uuid::Uuid::parse_str(id).ok()?;
+    (rest.as_bytes().get(36) == Some(&b'-')).then_some(())?;
+    Some((id, attempt.parse().ok()?))
+}
 
 /// The folder prefix of one run (`run-<run id>-`).
 pub fn prefix(run_id: &str) -> String {
@@ -66,9 +85,47 @@ pub async fn leftovers(root: &Path, records: &Records, kept_failed: impl Fn(&str
     removed
 }
 
+/// Removes the control groups under `parents` of attempts nobody runs any
+/// more (done, not held, an earlier attempt than the record's, or gone),
+/// killing whatever is still in them; answers the groups removed.
+pub async fn leftover_groups(parents: &[PathBuf], records: &Records) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for parent in parents {
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((id, attempt)) = group_of(&name) else { continue };
+            let Ok(record) = records.get(id).await else { continue };
+            let older = record.as_ref().is_some_and(|r| r.attempt != attempt);
+            if older || abandoned(record.as_ref(), clock::now_ms(), |_| false) {
+                removed.push(entry.path());
+            }
+        }
+    }
+    if !removed.is_empty() {
+        tracing::info!(
+            count = removed.len(),
+            "Removing the control groups of runs nobody holds."
+        );
+        crate::limits::remove_groups(removed.clone());
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_groups_carry_their_run_id_and_attempt() {
+        let id = "01a20aa3-470a-734d-92d9-68bd80c9579f";
+        assert_eq!(group_of(&group_name(id, 3)), Some((id, 3)));
+        assert_eq!(group_of("hookline-not-a-run"), None);
+        assert_eq!(group_of(&format!("hookline-{id}")), None);
+        assert_eq!(group_of(&format!("other-{id}-1")), None);
+    }
 
     #[test]
     fn run_folders_carry_their_run_id() {
