@@ -42,11 +42,14 @@ pub async fn start(addr: SocketAddr, secrets: Vec<Secret>, shutdown: Cancellatio
                     .iter()
                     .any(|s| signing::verify_standard(s.expose(), &id, &ts, &body, &sig));
                 let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                println!(
-                    "[demo receiver] {:<20} webhook-id={id} signature={} data={}",
-                    event["type"].as_str().unwrap_or("?"),
-                    if valid { "valid" } else { "INVALID" },
-                    event["data"]
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stdout().lock(),
+                    format_args!(
+                        "[demo receiver] {:<20} webhook-id={id} signature={} data={}\n",
+                        event["type"].as_str().unwrap_or("?"),
+                        if valid { "valid" } else { "INVALID" },
+                        event["data"]
+                    ),
                 );
                 if valid {
                     serve::json(200, &json!({"received": true}))

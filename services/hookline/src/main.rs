@@ -14,6 +14,7 @@ mod apply;
 mod client;
 mod demo_receiver;
 mod events;
+mod local_nats;
 mod output;
 mod up;
 mod verbs;

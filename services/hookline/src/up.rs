@@ -5,16 +5,17 @@
 //! it all cleanly on Ctrl-C.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
 use hookline::stack::{self, Service};
 use hookline_core::catalog::{Catalog, Provider};
-use hookline_core::shutdown;
+use hookline_core::shutdown::{self, CancellationToken};
 use hookline_core::{nats, nats_server, signing, store};
+
+use crate::local_nats::LocalNats;
 
 /// Options of `hookline up`.
 #[derive(clap::Args)]
@@ -39,46 +40,28 @@ pub struct UpArgs {
     nats_url: Option<String>,
 }
 
-struct LocalNats(Child);
-
-impl Drop for LocalNats {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Writes a line for the person who started `hookline up`. A closed
+/// output (`hookline up | tee log`, and `tee` died on Ctrl-C) is ignored:
+/// Hookline keeps running, and stops as asked.
+macro_rules! show {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
 }
 
-fn start_nats(args: &UpArgs) -> anyhow::Result<(String, LocalNats)> {
+fn start_nats(args: &UpArgs) -> anyhow::Result<LocalNats> {
     let root = std::env::current_dir()?;
     let bin = nats_server::find_or_install(&root).map_err(anyhow::Error::msg)?;
-    let port = if TcpListener::bind(("127.0.0.1", args.nats_port)).is_ok() {
-        args.nats_port
-    } else {
-        TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()
-    };
     let store_dir = args.data_dir.join("nats");
-    std::fs::create_dir_all(&store_dir)?;
-    let child = Command::new(&bin)
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(&store_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {}", bin.display()))?;
-    let child = LocalNats(child);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("nats-server did not start on port {port}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    println!(
-        "nats-server {} running on port {port}, data in {}",
+    let nats = LocalNats::start(&bin, args.nats_port, &store_dir)?;
+    show!(
+        "nats-server {} running at {}, data in {}",
         bin.display(),
+        nats.url,
         store_dir.display()
     );
-    Ok((format!("nats://127.0.0.1:{port}"), child))
+    Ok(nats)
 }
 
 /// Runs everything until Ctrl-C.
@@ -87,10 +70,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let (nats_url, local) = match &args.nats_url {
         Some(url) => (url.clone(), None),
         None => {
-            let (url, child) = start_nats(&args)?;
-            (url, Some(child))
+            let nats = start_nats(&args)?;
+            (nats.url.clone(), Some(nats))
         }
     };
+    let local = Arc::new(Mutex::new(local));
+    let stop = stop_on_signals(local.clone());
     let mut vars: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("HOOKLINE_")).collect();
     vars.insert("HOOKLINE_NATS_URL".into(), nats_url.clone());
     vars.insert("HOOKLINE_INGEST_LISTEN".into(), args.listen.to_string());
@@ -107,15 +92,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // The demo receiver is on this machine: let deliveries reach loopback.
     vars.entry("HOOKLINE_DELIVERY_ALLOW".into())
         .or_insert_with(|| "127.0.0.1".into());
+    // On one's own machine Ctrl-C means stop: work in hand gets a few
+    // seconds, then waits in NATS for the next start.
+    vars.entry("HOOKLINE_GRACE".into()).or_insert_with(|| "5s".into());
     crate::apply::check_targets(&catalog, &|k| vars.get(k).cloned())?;
     let lookup = move |k: &str| vars.get(k).cloned();
 
     let mut reader = hookline_core::settings::Reader::new(&lookup);
     let nats_settings = hookline_core::settings::NatsSettings::read(&mut reader);
+    // The services drain for as long as each of them would.
+    let grace = reader.duration("HOOKLINE_GRACE", shutdown::GRACE) + Duration::from_secs(1);
     reader.finish()?;
     let admin = nats::connect(&nats_settings, "hookline-up").await?;
     let report = store::apply(&admin, &catalog, false).await?;
-    println!(
+    show!(
         "configuration {}: {} created, {} changed, {} removed",
         args.config.display(),
         report.created.len(),
@@ -123,7 +113,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         report.removed.len()
     );
 
-    let stop = shutdown::on_signal();
     let receiver_secrets = catalog
         .subscriptions
         .values()
@@ -142,22 +131,70 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     print_banner(&catalog, webhook_addr, receiver);
     let token = admin_token.split(',').next().unwrap_or_default();
-    println!("Admin API: http://{admin_addr}  (Authorization: Bearer {token})");
-    println!("Console:   http://{admin_addr}/console  (sign in with the token {token})");
+    show!("Admin API: http://{admin_addr}  (Authorization: Bearer {token})");
+    show!("Console:   http://{admin_addr}/console  (sign in with the token {token})");
     let cli = std::env::current_exe().map_or_else(|_| "hookline".to_owned(), |p| p.display().to_string());
-    println!("For the CLI, in another shell:");
-    println!("  export HOOKLINE_ADMIN_URL=http://{admin_addr} HOOKLINE_ADMIN_TOKEN={token}");
-    println!("  {cli} list sources; {cli} runs; {cli} events tail");
-    println!("  (or put it on PATH: cargo install --path services/hookline)\n");
+    show!("For the CLI, in another shell:");
+    show!("  export HOOKLINE_ADMIN_URL=http://{admin_addr} HOOKLINE_ADMIN_TOKEN={token}");
+    show!("  {cli} list sources; {cli} runs; {cli} events tail");
+    show!("  (or put it on PATH: cargo install --path services/hookline)\n");
 
     let tasks: Vec<_> = started.into_iter().map(|s| s.task).collect();
     stop.cancelled().await;
-    for task in tasks {
-        let _ = task.await;
+    drain(tasks, &local, grace).await;
+    if let Some(nats) = lock(&local).as_mut() {
+        nats.stop(Duration::from_secs(5));
     }
-    drop(local);
-    println!("stopped");
-    Ok(())
+    show!("stopped");
+    // Not through the runtime's drop, which would wait for any blocking
+    // task a service left behind.
+    std::process::exit(0)
+}
+
+/// A token cancelled on the first SIGINT or SIGTERM; on the second, the
+/// local NATS is stopped and the process ends at once.
+fn stop_on_signals(local: Arc<Mutex<Option<LocalNats>>>) -> CancellationToken {
+    let stop = CancellationToken::new();
+    let first = stop.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        tracing::info!("Stopping: services finish the work in hand (Ctrl-C again to stop at once).");
+        first.cancel();
+        shutdown::signal().await;
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"stopping at once\n");
+        if let Some(nats) = lock(&local).as_mut() {
+            nats.stop(Duration::from_secs(2));
+        }
+        std::process::exit(130);
+    });
+    stop
+}
+
+fn lock(local: &Mutex<Option<LocalNats>>) -> std::sync::MutexGuard<'_, Option<LocalNats>> {
+    local.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits for the services to drain: at most `grace`, and at most a few
+/// seconds once the local NATS is gone (nothing in hand can be acknowledged
+/// any more); what has not stopped by then is left behind.
+async fn drain(tasks: Vec<tokio::task::JoinHandle<()>>, local: &Mutex<Option<LocalNats>>, grace: Duration) {
+    const WITHOUT_NATS: Duration = Duration::from_secs(3);
+    let started = Instant::now();
+    let mut all = std::pin::pin!(futures::future::join_all(tasks));
+    let mut nats_gone_at: Option<Instant> = None;
+    loop {
+        if tokio::time::timeout(Duration::from_millis(100), &mut all).await.is_ok() {
+            return;
+        }
+        let gone = lock(local).as_mut().is_some_and(LocalNats::exited);
+        if gone && nats_gone_at.is_none() {
+            nats_gone_at = Some(Instant::now());
+        }
+        if started.elapsed() > grace || nats_gone_at.is_some_and(|at| at.elapsed() > WITHOUT_NATS) {
+            tracing::warn!("Services did not finish in time; stopping without them.");
+            return;
+        }
+    }
 }
 
 /// `addr` as this machine reaches it (`0.0.0.0` is reached on loopback).
@@ -171,10 +208,10 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 fn print_banner(catalog: &Catalog, addr: SocketAddr, receiver: SocketAddr) {
-    println!("\nHookline is up. Ctrl-C stops everything.");
-    println!("  demo receiver:  http://{receiver}/");
+    show!("\nHookline is up. Ctrl-C stops everything.");
+    show!("  demo receiver:  http://{receiver}/");
     for (id, source) in &catalog.sources {
-        println!("  webhook URL:    http://{addr}/webhooks/{id}  ({:?})", source.provider);
+        show!("  webhook URL:    http://{addr}/webhooks/{id}  ({:?})", source.provider);
     }
     let Some((id, secret)) = catalog.sources.iter().find_map(|(id, s)| {
         (s.provider == Provider::Github)
@@ -198,8 +235,8 @@ fn print_banner(catalog: &Catalog, addr: SocketAddr, receiver: SocketAddr) {
     })
     .to_string();
     let signature = signing::github_signature(secret.expose(), body.as_bytes());
-    println!("\nTrigger the demo agent with a GitHub-signed webhook:\n");
-    println!(
+    show!("\nTrigger the demo agent with a GitHub-signed webhook:\n");
+    show!(
         "curl -i http://{addr}/webhooks/{id} \\\n  -H 'content-type: application/json' \\\n  -H 'x-github-event: issues' \\\n  -H \"x-github-delivery: $(date +%s%N)\" \\\n  -H 'x-hub-signature-256: {signature}' \\\n  -d '{body}'\n"
     );
 }

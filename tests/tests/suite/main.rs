@@ -24,3 +24,4 @@ mod router;
 mod run_once;
 mod sandbox;
 mod trust;
+mod up;
