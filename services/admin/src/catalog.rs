@@ -199,6 +199,7 @@ pub async fn put(
     if !value.is_object() {
         return Err(AdminError::Invalid(vec!["the body must be a JSON object".to_owned()]));
     }
+    crate::json_numbers::normalize(&mut value);
     let named = take_revision(&mut value)?.or(if_match);
     if let Some(id) = value.as_object_mut().and_then(|o| o.remove("id"))
         && !id.is_string()

@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod console;
 pub mod event_types;
 pub mod health;
+pub mod json_numbers;
 pub mod logs;
 pub mod model;
 pub mod ops;

@@ -175,7 +175,7 @@ fn selection(body: &Value) -> Result<Selection, AdminError> {
         Some(_) => return Err(invalid("subscription: an id")),
     };
     match (fields.get("seq"), fields.get("since"), subscription) {
-        (Some(seq), None, None) => match seq.as_u64() {
+        (Some(seq), None, None) => match crate::json_numbers::whole_number(seq) {
             Some(seq) if seq > 0 => Ok(Selection::One(seq)),
             _ => Err(invalid("seq: a dead letter's seq, 1 or more")),
         },

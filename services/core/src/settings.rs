@@ -57,7 +57,7 @@ impl<'a> Reader<'a> {
     pub fn duration(&mut self, key: &str, default: Duration) -> Duration {
         match (self.lookup)(key) {
             None => default,
-            Some(raw) => match parse_duration(&raw) {
+            Some(raw) => match parse_duration(raw.trim()) {
                 Ok(value) => value,
                 Err(e) => {
                     self.errors.push(format!("{key}={raw:?}: {e}"));
@@ -82,9 +82,25 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parses `250ms`, `30s`, `5m`, `2h`, `7d`; a bare number is seconds.
+/// The one grammar of a duration, here and in docs/openapi.json: a
+/// number, at most three decimals, and a unit (`ms`, `s` or none, `m`, `h`,
+/// `d`), with at most as many digits as keep it within 100 years (for days
+/// exactly: up to `36600d`).
+pub const DURATION_PATTERN: &str = concat!(
+    r"^([0-9]{1,12}(\.[0-9]{1,3})?ms|[0-9]{1,9}(\.[0-9]{1,3})?s?|[0-9]{1,7}(\.[0-9]{1,3})?m",
+    r"|[0-9]{1,5}(\.[0-9]{1,3})?h|(([0-9]{1,4}|[1-2][0-9]{4}|3[0-5][0-9]{3}|36[0-5][0-9]{2})(\.[0-9]{1,3})?|36600)d)$"
+);
+
+/// Parses `250ms`, `30s`, `30` (seconds), `5m`, `2h`, `7d`, `1.5h`: exactly
+/// [`DURATION_PATTERN`], no spaces.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
+    static GRAMMAR: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(DURATION_PATTERN).ok());
+    if !GRAMMAR.as_ref().is_some_and(|g| g.is_match(text)) {
+        return Err(format!(
+            "`{text}` is not a duration such as 30s, 5m, 2h, 7d or 250ms (at most 100 years)"
+        ));
+    }
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
@@ -92,7 +108,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let value: f64 = number
         .parse()
         .map_err(|_| format!("`{text}` is not a duration such as 30s, 5m or 250ms"))?;
-    let seconds = match unit.trim() {
+    let seconds = match unit {
         "ms" => value / 1000.0,
         "" | "s" => value,
         "m" => value * 60.0,
@@ -100,13 +116,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "d" => value * 86_400.0,
         other => return Err(format!("unknown duration unit `{other}` in `{text}`")),
     };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("`{text}` is not a duration"));
-    }
-    // Longer than any window or timeout means anything; also keeps the
-    // conversion below from overflowing.
+    // The grammar keeps it within 100 years; this keeps the conversion
+    // below from overflowing whatever the grammar says.
     const MAX_SECONDS: f64 = 100.0 * 366.0 * 86_400.0;
-    if seconds > MAX_SECONDS {
+    if !seconds.is_finite() || !(0.0..=MAX_SECONDS).contains(&seconds) {
         return Err(format!("`{text}` is longer than 100 years"));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -274,6 +287,13 @@ mod tests {
             ("99999999999999999999d", None, "beyond any window, and no overflow"),
             ("1e400s", None, "not a plain number"),
             ("36600d", Some(Duration::from_secs(36_600 * 86_400)), "a century"),
+            ("36600.5d", None, "past a century"),
+            (
+                " 5s",
+                None,
+                "no spaces: the API's grammar, as docs/openapi.json states it",
+            ),
+            (".5s", None, "a digit before the point"),
         ];
         for (text, expected, why) in rows {
             assert_eq!(parse_duration(text).ok(), expected, "{why}: {text:?}");

@@ -41,7 +41,7 @@ pub async fn run(command: EventsCommand, json_out: bool) -> Result<(), CliError>
     let policy = match since {
         None => DeliverPolicy::New,
         Some(age) => {
-            let age = hookline_core::settings::parse_duration(&age)
+            let age = hookline_core::settings::parse_duration(age.trim())
                 .map_err(|e| CliError::Refused(format!("--since {age}: {e}")))?;
             let start_ms = clock::now_ms() - i64::try_from(age.as_millis()).unwrap_or(0);
             history::from_ms(start_ms)

@@ -14,6 +14,38 @@ fn openapi() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("docs/openapi.json")).expect("valid JSON")
 }
 
+/// The grammars the service parses durations and sizes with are the ones
+/// the document states, so the fuzzer's two directions (valid data
+/// accepted, invalid data refused) hold for every such field.
+#[test]
+fn the_document_states_the_services_own_duration_and_size_grammars() {
+    let doc = openapi();
+    let schemas = &doc["components"]["schemas"];
+    let agent = &schemas["AgentWrite"]["properties"];
+    for (what, schema) in [
+        ("timeout", &agent["timeout"]),
+        ("approval_timeout", &agent["approval_timeout"]),
+        (
+            "limits.cpu_time",
+            &agent["limits"]["properties"]["cpu_time"]["oneOf"][0],
+        ),
+        (
+            "hmac.tolerance",
+            &schemas["SourceWrite"]["properties"]["hmac"]["oneOf"][0]["properties"]["tolerance"],
+        ),
+        ("since", &doc["components"]["parameters"]["since"]["schema"]["anyOf"][1]),
+    ] {
+        assert_eq!(schema["pattern"], hookline_core::settings::DURATION_PATTERN, "{what}");
+    }
+    for what in ["memory", "file_size"] {
+        assert_eq!(
+            agent["limits"]["properties"][what]["pattern"],
+            hookline_core::catalog::SIZE_PATTERN,
+            "limits.{what}"
+        );
+    }
+}
+
 #[test]
 fn the_openapi_document_lists_exactly_the_routes_served() {
     let doc = openapi();
@@ -356,21 +388,24 @@ async fn a_schema_driven_fuzzer_finds_no_server_error_and_no_disagreement_with_t
     // Schemathesis and Hypothesis keep their databases in the working
     // folder: a temporary one keeps the tree clean.
     let scratch = tempfile::tempdir().expect("scratch folder");
+    // Every check, positive data acceptance included; the rules no schema
+    // can state are named in tests/fuzz/named_exceptions.py.
+    let fuzz = hookline_core::testing::workspace_root().join("tests/fuzz");
     let run = tokio::process::Command::new("python3")
         .current_dir(scratch.path())
-        .args(["-m", "schemathesis.cli", "run"])
+        .args(["-m", "schemathesis.cli", "--config-file"])
+        .arg(fuzz.join("schemathesis.toml"))
+        .arg("run")
         .arg(&doc)
         .args(["--url", &format!("http://{}", pipeline.admin), "-H", &token])
-        .args(["--checks", "all"])
-        // A request the schema allows may still break a rule JSON Schema
-        // cannot say (a trigger naming a source that does not exist, a
-        // provider that needs a secret); those are answered 400 on purpose.
-        .args(["--exclude-checks", "positive_data_acceptance"])
+        // Every check: `[checks] enabled = true` in the file, not
+        // `--checks all`, which would override its per-operation lines.
         .args(["--max-examples", &examples, "--seed", "20261123", "--no-color"])
         // A request that hangs is a finding, not a stalled suite (the
         // slowest route, a cancel, gives executors 5 s to answer).
         .args(["--request-timeout", "10"])
         .env("PYTHONPATH", &path)
+        .env("SCHEMATHESIS_HOOKS", fuzz.join("named_exceptions.py"))
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(600), run)

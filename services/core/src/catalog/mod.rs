@@ -25,7 +25,7 @@ use crate::settings::parse_duration;
 pub use agent::{AgentSpec, ModelSpec, ProfileSpec, RunnerSpec};
 pub use forge::{ForgeKind, ForgeSpec, OutputPolicy, PullRequestSpec};
 pub use profile_secret::{ProfileSecret, SecretScope};
-pub use sandbox::{EgressRule, Limits, SandboxMode, SandboxPaths, parse_size};
+pub use sandbox::{EgressRule, Limits, SIZE_PATTERN, SandboxMode, SandboxPaths, parse_size};
 pub use schedule::parse_cron;
 use source::yes;
 pub use source::{EventTypeFrom, HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SourceSpec};

@@ -118,11 +118,13 @@ impl EgressRule {
 
 /// `512`, `512K`, `64M`, `4G` (powers of 1024) as bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((at, _)) => text.split_at(at),
-        None => (text, ""),
-    };
+    static GRAMMAR: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(SIZE_PATTERN).ok());
+    if !GRAMMAR.as_ref().is_some_and(|g| g.is_match(text)) {
+        return Err(format!("`{text}` is not a size such as 512M or 4G"));
+    }
+    let at = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(at);
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("`{text}` is not a size such as 512M or 4G"))?;
@@ -137,6 +139,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .filter(|bytes| *bytes > 0)
         .ok_or_else(|| format!("`{text}` is not a usable size"))
 }
+
+/// The one grammar of a size, here and in docs/openapi.json: 1 to 9 digits
+/// without a leading zero and a unit of bytes (`B` or none), `K`, `M` or
+/// `G` (with `B` or `iB`, any case).
+pub const SIZE_PATTERN: &str = r"^[1-9][0-9]{0,8}([BbKkMmGg]|[KkMmGg][Ii]?[Bb])?$";
 
 #[cfg(test)]
 mod tests {
