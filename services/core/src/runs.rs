@@ -158,12 +158,16 @@ pub struct TokenUsage {
     pub input_tokens: u64,
     /// Output (completion) tokens.
     pub output_tokens: u64,
-    /// Input tokens read from the provider's prompt cache.
-    #[serde(default)]
+    /// Input tokens read from the provider's prompt cache (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub cache_read_tokens: u64,
-    /// Input tokens written to the provider's prompt cache.
-    #[serde(default)]
+    /// Input tokens written to the provider's prompt cache (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub cache_write_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TokenUsage {

@@ -86,8 +86,11 @@ pub async fn leftovers(root: &Path, records: &Records, kept_failed: impl Fn(&str
 }
 
 /// Removes the control groups under `parents` of attempts nobody runs any
-/// more (done, not held, an earlier attempt than the record's, or gone),
-/// killing whatever is still in them; answers the groups removed.
+/// more (done, not held, or an earlier attempt than the record's), killing
+/// whatever is still in them; answers the groups removed. A group whose
+/// run this installation has no record of is left alone: the parent group
+/// may be shared with executors of another installation (another NATS,
+/// another prefix), whose runs are theirs to sweep.
 pub async fn leftover_groups(parents: &[PathBuf], records: &Records) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     for parent in parents {
@@ -97,9 +100,10 @@ pub async fn leftover_groups(parents: &[PathBuf], records: &Records) -> Vec<Path
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some((id, attempt)) = group_of(&name) else { continue };
-            let Ok(record) = records.get(id).await else { continue };
-            let older = record.as_ref().is_some_and(|r| r.attempt != attempt);
-            if older || abandoned(record.as_ref(), clock::now_ms(), |_| false) {
+            let Ok(Some(record)) = records.get(id).await else {
+                continue;
+            };
+            if record.attempt != attempt || abandoned(Some(&record), clock::now_ms(), |_| false) {
                 removed.push(entry.path());
             }
         }
