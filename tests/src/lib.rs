@@ -327,3 +327,19 @@ where
         }
     }
 }
+
+/// The command lines (arguments joined by spaces) of this host's processes
+/// whose command line contains `text`: what a test checks is gone.
+pub fn processes_with(text: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .filter(|c| c.contains(text))
+                .collect()
+        })
+        .unwrap_or_default()
+}

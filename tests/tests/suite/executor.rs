@@ -366,12 +366,13 @@ sandbox_paths = {{ write = ["{out}"] }}
     child.wait().expect("reaped");
     let marker = "sleep 313.25";
     hookline_tests::eventually("no process of the run left", || async {
-        let left: Vec<String> = std::fs::read_dir("/proc")
-            .expect("/proc")
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains(marker) || (c.starts_with("bwrap") && c.contains(&run_id)))
+        let left: Vec<String> = hookline_tests::processes_with(marker)
+            .into_iter()
+            .chain(
+                hookline_tests::processes_with(&run_id)
+                    .into_iter()
+                    .filter(|c| c.starts_with("bwrap")),
+            )
             .collect();
         if left.is_empty() {
             Ok(())

@@ -20,7 +20,6 @@ async fn model_server() -> (
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     hookline_core::shutdown::CancellationToken,
 ) {
-    use bytes::Bytes;
     use hookline_core::serve;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -42,30 +41,16 @@ async fn model_server() -> (
                 if req.uri().path() == "/v1/responses" {
                     // OpenAI's Responses API as Codex streams it: usage only
                     // in the last event, cached input counted inside input.
-                    let chunks = [
+                    event_stream(&[
                         "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"usage\":null}}\n\n",
                         "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hi\"}\n\n",
                         "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"usage\":{\"input_tokens\":300,\"input_tokens_details\":{\"cached_tokens\":100},\"output_tokens\":150,\"total_tokens\":450}}}\n\n",
-                    ];
-                    let stream = futures::stream::iter(chunks.map(|c: &'static str| Bytes::from_static(c.as_bytes())));
-                    let mut response = hyper::Response::new(serve::streamed(stream));
-                    response.headers_mut().insert(
-                        "content-type",
-                        hyper::header::HeaderValue::from_static("text/event-stream"),
-                    );
-                    response
+                    ])
                 } else if req.uri().path() == "/v1/stream" {
-                    let chunks = [
+                    event_stream(&[
                         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":400,\"output_tokens\":1}}}\n\n",
                         "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":600}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-                    ];
-                    let stream = futures::stream::iter(chunks.map(|c: &'static str| Bytes::from_static(c.as_bytes())));
-                    let mut response = hyper::Response::new(serve::streamed(stream));
-                    response.headers_mut().insert(
-                        "content-type",
-                        hyper::header::HeaderValue::from_static("text/event-stream"),
-                    );
-                    response
+                    ])
                 } else {
                     serve::json(
                         200,
@@ -86,6 +71,17 @@ async fn model_server() -> (
 /// call as CLIs do with a 429 (Claude Code backs off and tries again for
 /// minutes): the executor must end the run at the refusal, not at its
 /// timeout.
+/// A server-sent event stream sent in `chunks`, each its own write.
+fn event_stream(chunks: &[&'static str]) -> hyper::Response<hookline_core::serve::Body> {
+    let chunks: Vec<bytes::Bytes> = chunks.iter().map(|c| bytes::Bytes::from_static(c.as_bytes())).collect();
+    let mut response = hyper::Response::new(hookline_core::serve::streamed(futures::stream::iter(chunks)));
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_model_gateway_adds_the_key_counts_tokens_and_enforces_the_budget() {
     let (upstream, keys, _stop) = model_server().await;

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use hookline_core::testing::free_port;
-use hookline_tests::{ADMIN_TOKEN, eventually, script, workspace_binary};
+use hookline_tests::{ADMIN_TOKEN, eventually, processes_with, script, workspace_binary};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -66,18 +66,6 @@ async fn ctrl_c(child: &Child) {
         .await
         .expect("kill");
     assert!(status.success());
-}
-
-/// Host processes whose command line contains `text`.
-fn processes_with(text: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(text))
-        .collect()
 }
 
 async fn exits_within(child: &mut Child, limit: Duration, what: &str) {
