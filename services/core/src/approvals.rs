@@ -13,7 +13,7 @@ use async_nats::jetstream::kv;
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use hookline_proto::{Event, Message as _, RunRequest};
-use serde::{Deserialize, Serialize};
+
 use serde_json::json;
 
 use crate::clock;
@@ -21,23 +21,7 @@ use crate::nats::{Nats, Stamp};
 use crate::outbox;
 use crate::runs::{RecordError, Records, RunRecord, RunStatus};
 use crate::subjects::msg_id;
-
-/// Why a run waits for a person, until when, and who decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Approval {
-    /// Why its actor was not trusted (`untrusted actor octocat (association NONE)`).
-    pub reason: String,
-    /// The actor, as the payload named them.
-    pub actor: String,
-    /// Unix ms; after it, the run expires.
-    pub expires_at_ms: i64,
-    /// Who approved or rejected it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decided_by: Option<String>,
-    /// Unix ms of the decision.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decided_at_ms: Option<i64>,
-}
+pub use hookline_model::approval::Approval;
 
 /// Why an approval could not be recorded or decided.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,10 @@
 //! Shared by every Hookline service, and by nothing that is a service. It
 //! consumes and emits nothing by itself: it is how services reach NATS.
+//! The pure model (names, catalog, records, rules) is `hookline-model`,
+//! re-exported here under the same paths.
 //!
-//! It owns the JetStream contract: every subject, stream, bucket, KV key,
-//! state key and dedupe id ([`subjects`]); the configuration catalog and
-//! its bucket, with a live view and revision-checked writes ([`catalog`],
-//! [`store`]); the state bucket ([`state`]); run records and the one way to
+//! It owns the configuration bucket, with a live view and revision-checked
+//! writes ([`store`]); the state bucket ([`state`]); run records and the one way to
 //! request a run ([`runs`]); validated identifiers ([`ids`]); how to reach
 //! NATS and lay out its streams ([`nats`]); the consume → handle →
 //! one-ack-decision loop ([`consume`]) and one consumer per configured item
@@ -17,33 +17,25 @@
 //! nats-server for tests.
 
 pub mod approvals;
-pub mod catalog;
-pub mod clock;
+pub use hookline_model::{
+    catalog, clock, event_catalog, event_docs, forge_state, ids, outbox, secret, signing, ssrf, subjects,
+};
 pub mod consume;
 pub mod control;
-pub mod event_catalog;
-pub mod event_docs;
-pub mod forge_state;
 pub mod guarded_http;
 pub mod history;
 pub mod https;
-pub mod ids;
 pub mod log_sink;
 pub mod metrics;
 pub mod nats;
 pub mod nats_server;
-pub mod outbox;
 pub mod probe;
 pub mod runs;
-pub mod secret;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
-pub mod signing;
-pub mod ssrf;
 pub mod state;
 pub mod store;
-pub mod subjects;
 pub mod supervise;
 pub mod telemetry;
 #[cfg(feature = "test-util")]

@@ -1,7 +1,7 @@
 //! What every provider file uses: the request a scheme reads, header and
 //! timestamp checks, and the JSON readers context extraction needs.
 
-use hookline_core::catalog::{HmacSpec, Secret};
+use hookline_model::catalog::{HmacSpec, Secret};
 use hookline_proto::InboundEvent;
 use http::HeaderMap;
 use serde_json::Value;

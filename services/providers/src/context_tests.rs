@@ -1,11 +1,11 @@
 //! Table tests: one payload per provider and event kind, as the provider
 //! sends it (trimmed to the fields read), and the context read from it.
 
-use hookline_core::catalog::{Catalog, EventTypeFrom};
+use hookline_model::catalog::{Catalog, EventTypeFrom};
 use hookline_proto::{Header, InboundEvent, WebhookContext};
 use serde_json::json;
 
-use hookline_core::catalog::SourceSpec;
+use hookline_model::catalog::SourceSpec;
 
 fn read(event: &InboundEvent, source: Option<&SourceSpec>) -> WebhookContext {
     let body = serde_json::from_slice(&event.body).unwrap_or(serde_json::Value::Null);

@@ -1,7 +1,7 @@
 //! Delivery ids: each provider's own field, read the same whether the
 //! request verifies (dedupe) or not (the refusal's log entry).
 
-use hookline_core::catalog::{Provider, SecretRef};
+use hookline_model::catalog::{Provider, SecretRef};
 
 use crate::verify_tests::{BODY, NOW, headers, mac256};
 use crate::{Scheme, verify};

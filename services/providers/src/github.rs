@@ -2,7 +2,7 @@
 //! delivery id `X-GitHub-Delivery`, event `X-GitHub-Event`; JSON or a form
 //! body with `payload=<json>` (see [`crate::body`]).
 
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! GitLab: the secret token itself in `X-Gitlab-Token`; delivery id
 //! `X-Gitlab-Event-UUID`; the event is the body's `object_kind`.
 
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 

@@ -5,8 +5,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hookline_core::catalog::{HmacEncoding, HmacSpec};
-use hookline_core::signing;
+use hookline_model::catalog::{HmacEncoding, HmacSpec};
+use hookline_model::signing;
 use hookline_proto::{InboundEvent, WebhookContext};
 use serde_json::Value;
 

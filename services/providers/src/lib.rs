@@ -31,13 +31,13 @@ mod slack;
 mod standard_webhooks;
 mod stripe;
 
-use hookline_core::catalog::{EventTypeFrom, HmacSpec, Secret, SourceSpec};
+use hookline_model::catalog::{EventTypeFrom, HmacSpec, Secret, SourceSpec};
 use hookline_proto::{InboundEvent, WebhookContext};
 use http::HeaderMap;
 use serde_json::Value;
 
 pub use common::{Headers, SignRequest};
-pub use hookline_core::catalog::Provider;
+pub use hookline_model::catalog::Provider;
 pub use linear::TOLERANCE_SECS as LINEAR_TOLERANCE_SECS;
 pub use stripe::{StripeHeader, parse_header as parse_stripe_header};
 

@@ -2,7 +2,7 @@
 //! `webhookTimestamp` (unix ms) must be within 60 s; delivery id
 //! `Linear-Delivery`.
 
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! overridable defaults ([`HmacSpec::mintlify`]); the event is the body's
 //! `event` or `type`.
 //!
-//! [`HmacSpec::mintlify`]: hookline_core::catalog::HmacSpec::mintlify
+//! [`HmacSpec::mintlify`]: hookline_model::catalog::HmacSpec::mintlify
 
 use hookline_proto::{InboundEvent, WebhookContext};
 use serde_json::Value;

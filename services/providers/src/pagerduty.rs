@@ -1,7 +1,7 @@
 //! PagerDuty (webhooks v3): `X-PagerDuty-Signature: v1=<hex>,v1=<hex>`, any
 //! may match; delivery id `X-Webhook-Id`.
 
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 

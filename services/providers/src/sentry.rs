@@ -2,7 +2,7 @@
 //! id `Request-ID`; the resource (`issue`, `error`, …) in
 //! `Sentry-Hook-Resource`.
 
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 

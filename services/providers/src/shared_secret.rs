@@ -1,7 +1,7 @@
 //! A shared secret sent as is: `X-Webhook-Secret: <secret>`; delivery id
 //! `Idempotency-Key`.
 
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{InboundEvent, WebhookContext};
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{InboundEvent, WebhookContext};
 use serde_json::Value;
 

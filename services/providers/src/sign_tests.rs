@@ -1,8 +1,8 @@
 //! Signing is the mirror of verifying: what a provider's `sign` makes, its
 //! `verify` accepts, and no other secret passes.
 
-use hookline_core::catalog::{HmacAlgorithm, HmacEncoding, HmacSpec, Provider};
-use hookline_core::secret::SecretRef;
+use hookline_model::catalog::{HmacAlgorithm, HmacEncoding, HmacSpec, Provider};
+use hookline_model::secret::SecretRef;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::{Scheme, SignRequest, sign, verify};

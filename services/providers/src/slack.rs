@@ -3,7 +3,7 @@
 //! body's `event_id`. Its `url_verification` handshake is answered by
 //! ingest ([`crate::body::slack_challenge`]).
 
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{Actor, InboundEvent, WebhookContext};
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! `<id>.<timestamp>.<body>` with a `whsec_` secret, timestamp within 300 s;
 //! the delivery id is `webhook-id`.
 
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{InboundEvent, WebhookContext};
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! any `v1` may match, `t` within 300 s; the delivery id is the event's
 //! `id`, its type the body's `type`.
 
-use hookline_core::signing;
+use hookline_model::signing;
 use hookline_proto::{InboundEvent, WebhookContext};
 use serde_json::Value;
 

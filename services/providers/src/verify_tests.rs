@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
-use hookline_core::catalog::{HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SecretRef};
+use hookline_model::catalog::{HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SecretRef};
 use http::HeaderMap;
 use sha2::{Sha256, Sha512};
 

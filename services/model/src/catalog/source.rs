@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
-use crate::settings::parse_duration;
+use crate::parse::parse_duration;
 
 /// How a source's requests are verified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

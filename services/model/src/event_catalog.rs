@@ -2,7 +2,7 @@
 //! catalog agents may emit, and the types an operator declares on an agent
 //! (`emits`), each with a JSON Schema (draft 2020-12) for its `data`, a
 //! description and an example. The built-in types are files in
-//! `services/core/events/`, compiled in; `GET /v1/event-types`, `hookline
+//! `services/model/events/`, compiled in; `GET /v1/event-types`, `hookline
 //! event-types`, docs/events.md and the OpenAPI document's `webhooks` all
 //! come from here. An event of a catalogued type is checked at its source
 //! ([`EventCatalog::check`]); uncatalogued dotted types stay allowed.

@@ -12,7 +12,7 @@ use super::sandbox::{Limits, SandboxMode, SandboxPaths};
 use super::source::yes;
 use super::trigger::TriggerSpec;
 use super::trust::{TrustSpec, Untrusted};
-use crate::settings::parse_duration;
+use crate::parse::parse_duration;
 
 /// Environment for an agent's runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

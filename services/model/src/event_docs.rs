@@ -2,7 +2,7 @@
 //! OpenAPI document's `webhooks` section (one entry per type, the envelope
 //! with that type's `data` schema), so a subscriber can read or generate
 //! types for every event. Tests fail when either is stale; regenerate with
-//! `HOOKLINE_REGENERATE=1 cargo test -p hookline-core event_catalog`.
+//! `HOOKLINE_REGENERATE=1 cargo test -p hookline-model event_catalog`.
 
 use serde_json::{Map, Value, json};
 
@@ -20,7 +20,7 @@ fn origin_words(origin: Origin) -> &'static str {
 pub fn markdown(catalog: &EventCatalog) -> String {
     let mut out = String::from(
         "# Event catalog\n\n\
-         Generated from `services/core/events/` (`HOOKLINE_REGENERATE=1 cargo test -p hookline-core event_catalog`); \
+         Generated from `services/model/events/` (`HOOKLINE_REGENERATE=1 cargo test -p hookline-model event_catalog`); \
          do not edit by hand. `GET /v1/event-types` and `hookline event-types` answer the same, with the \
          types operators declare on their agents (`emits`).\n\n\
          Every delivery's body is the envelope below; `data` follows the type's schema. An agent may emit \

@@ -96,7 +96,7 @@ impl Guard {
 
     /// A guard allowing `allow`, read from the setting `setting`.
     pub fn parse_setting(setting: &'static str, allow: &str) -> Result<Self, String> {
-        crate::settings::parse_ip_ranges(allow).map(|allow| Self { allow, setting })
+        crate::parse::parse_ip_ranges(allow).map(|allow| Self { allow, setting })
     }
 
     /// A guard that allows every address (for tests of other things only).

@@ -10,7 +10,7 @@ fn every_type_file_is_compiled_in_and_its_example_matches_its_schema() {
     assert_eq!(
         files,
         FILES.len(),
-        "every file in services/core/events is listed in FILES"
+        "every file in services/model/events is listed in FILES"
     );
     let catalog = EventCatalog::builtin();
     assert_eq!(
@@ -80,7 +80,7 @@ fn generated(path: &str, content: &str) {
     let current = std::fs::read_to_string(&file).unwrap_or_default();
     assert!(
         current == content,
-        "{path} is stale: run HOOKLINE_REGENERATE=1 cargo test -p hookline-core event_catalog"
+        "{path} is stale: run HOOKLINE_REGENERATE=1 cargo test -p hookline-model event_catalog"
     );
 }
 

@@ -21,7 +21,7 @@ mod source;
 mod trigger;
 mod trust;
 
-use crate::settings::parse_duration;
+use crate::parse::parse_duration;
 pub use agent::{AgentSpec, ModelSpec, ProfileSpec, RunnerSpec};
 pub use forge::{ForgeKind, ForgeSpec, OutputPolicy, PullRequestSpec};
 pub use profile_secret::{ProfileSecret, SecretScope};
