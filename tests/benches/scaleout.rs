@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use futures::StreamExt as _;
 use hookline_core::catalog::Catalog;
-use hookline_core::testing::NatsCluster;
+use hookline_tests::NatsCluster;
 use hookline_tests::stats::{median, percentile};
 use hookline_tests::{Pipeline, Receiver, Service, post_github};
 

@@ -39,7 +39,7 @@ impl Browser {
     /// Screenshots go to `shots`.
     pub async fn start(shots: PathBuf) -> Self {
         let driver_path = std::env::var("HOOKLINE_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
-        let port = hookline_core::testing::free_port();
+        let port = crate::free_port();
         let driver = Command::new(&driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

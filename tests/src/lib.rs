@@ -15,7 +15,6 @@ use hookline_core::nats::{self, Nats};
 use hookline_core::shutdown::CancellationToken;
 use hookline_core::store;
 use hookline_core::subjects::StreamKind;
-use hookline_core::testing::NatsServer;
 use tokio::task::JoinHandle;
 
 /// The admin API's bearer token in tests.
@@ -29,6 +28,7 @@ pub mod git;
 pub mod github;
 mod github_api;
 mod http;
+mod nats_server;
 pub mod otlp;
 pub mod prism;
 mod process;
@@ -36,6 +36,7 @@ mod receiver;
 pub mod stats;
 
 pub use http::{Answer, call, get, post, post_github, post_signed, request, signed_headers, try_call};
+pub use nats_server::{NatsCluster, NatsServer, free_port, workspace_root};
 pub use process::ServiceProcess;
 pub use receiver::{Policy, Received, Receiver};
 
@@ -78,7 +79,7 @@ impl Pipeline {
     /// stream and bucket with `HOOKLINE_REPLICAS` (3 unless `settings` say
     /// otherwise), the services given every node's URL.
     pub async fn start_on_cluster(
-        cluster: hookline_core::testing::NatsCluster,
+        cluster: crate::NatsCluster,
         catalog: &Catalog,
         settings: &[(&str, &str)],
         services: &[Service],

@@ -13,8 +13,7 @@
 //! replay ([`control`]); the SSRF rule ([`ssrf`]); webhook signatures
 //! ([`signing`]); how service settings are read ([`settings`]); the HTTP
 //! accept loop ([`serve`]); tracing ([`telemetry`]) and shutdown
-//! ([`shutdown`]). With the `test-util` feature, [`testing`] starts a real
-//! nats-server for tests.
+//! ([`shutdown`]).
 
 pub mod approvals;
 pub use hookline_model::{
@@ -28,7 +27,6 @@ pub mod https;
 pub mod log_sink;
 pub mod metrics;
 pub mod nats;
-pub mod nats_server;
 pub mod probe;
 pub mod runs;
 pub mod serve;
@@ -38,7 +36,5 @@ pub mod state;
 pub mod store;
 pub mod supervise;
 pub mod telemetry;
-#[cfg(feature = "test-util")]
-pub mod testing;
 pub mod threads;
 pub mod tracing_export;

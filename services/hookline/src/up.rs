@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hookline::nats_server;
 use hookline::stack::{self, Service};
 use hookline_core::catalog::{Catalog, Provider};
 use hookline_core::shutdown::{self, CancellationToken};
-use hookline_core::{nats, nats_server, signing, store};
+use hookline_core::{nats, signing, store};
 
 use crate::local_nats::LocalNats;
 

@@ -350,7 +350,7 @@ async fn a_secret_the_admin_service_cannot_read_does_not_block_writes() {
 fn schemathesis_path() -> std::path::PathBuf {
     std::env::var_os("HOOKLINE_SCHEMATHESIS_PATH")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| hookline_core::testing::workspace_root().join(".tools/py"))
+        .unwrap_or_else(|| hookline_tests::workspace_root().join(".tools/py"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -381,7 +381,7 @@ async fn a_schema_driven_fuzzer_finds_no_server_error_and_no_disagreement_with_t
     );
     let pipeline = Pipeline::start(&catalog, &[]).await;
     let token = format!("Authorization: Bearer {}", hookline_tests::ADMIN_TOKEN);
-    let doc = hookline_core::testing::workspace_root().join("docs/openapi.json");
+    let doc = hookline_tests::workspace_root().join("docs/openapi.json");
     // Bounded: a fixed seed and a few examples per operation keep CI
     // repeatable; HOOKLINE_FUZZ_EXAMPLES raises it for a longer hunt.
     let examples = std::env::var("HOOKLINE_FUZZ_EXAMPLES").unwrap_or_else(|_| "10".to_owned());
@@ -390,7 +390,7 @@ async fn a_schema_driven_fuzzer_finds_no_server_error_and_no_disagreement_with_t
     let scratch = tempfile::tempdir().expect("scratch folder");
     // Every check, positive data acceptance included; the rules no schema
     // can state are named in tests/fuzz/named_exceptions.py.
-    let fuzz = hookline_core::testing::workspace_root().join("tests/fuzz");
+    let fuzz = hookline_tests::workspace_root().join("tests/fuzz");
     let run = tokio::process::Command::new("python3")
         .current_dir(scratch.path())
         .args(["-m", "schemathesis.cli", "--config-file"])

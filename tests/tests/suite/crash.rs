@@ -18,9 +18,9 @@ use hookline_core::runs::{RunRecord, RunStatus};
 use hookline_core::settings::NatsSettings;
 use hookline_core::store;
 use hookline_core::subjects::StreamKind;
-use hookline_core::testing::{NatsCluster, NatsServer, free_port};
 use hookline_proto::{Event, Message as _};
 use hookline_providers::Provider;
+use hookline_tests::{NatsCluster, NatsServer, free_port};
 use hookline_tests::{Receiver, ServiceProcess, script, signed_headers, stream_messages, try_call};
 
 const SECRET: &str = "crash-test-github-secret";

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use hookline_core::catalog::Catalog;
-use hookline_core::testing::{free_port, workspace_root};
 use hookline_tests::{Pipeline, Service, get, workspace_binary};
+use hookline_tests::{free_port, workspace_root};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(workspace_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -155,7 +155,7 @@ fn the_dockerfile_builds_in_one_stage_and_ships_every_binary_in_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configuration_compose_applies_is_valid() {
-    let server = hookline_core::testing::NatsServer::start();
+    let server = hookline_tests::NatsServer::start();
     let output = tokio::process::Command::new(workspace_binary("hookline"))
         .args(["apply", "--dry-run", "-f"])
         .arg(workspace_root().join("deploy/hookline.toml"))

@@ -16,9 +16,9 @@ use hookline_core::nats;
 use hookline_core::settings::NatsSettings;
 use hookline_core::store;
 use hookline_core::subjects::StreamKind;
-use hookline_core::testing::{NatsServer, free_port};
 use hookline_tests::otlp::Collector;
 use hookline_tests::{ADMIN_TOKEN, Receiver, ServiceProcess, call, post_github, stream_messages, try_call};
+use hookline_tests::{NatsServer, free_port};
 use serde_json::json;
 
 const SECRET: &str = "metrics-test-github-secret";

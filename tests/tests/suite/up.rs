@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use hookline_core::testing::free_port;
+use hookline_tests::free_port;
 use hookline_tests::{ADMIN_TOKEN, eventually, processes_with, script, workspace_binary};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -33,7 +33,7 @@ async fn up(dir: &Path, config: &Path, grace: Option<&str>) -> (Child, String) {
         .args(["--nats-port", &free_port().to_string()])
         .env("HOOKLINE_ADMIN_LISTEN", &admin)
         .env("HOOKLINE_ADMIN_TOKENS", ADMIN_TOKEN)
-        .current_dir(hookline_core::testing::workspace_root())
+        .current_dir(hookline_tests::workspace_root())
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::settings::NatsSettings;
+use hookline_core::settings::NatsSettings;
 
 /// The workspace root, where the project-local nats-server is installed.
 pub fn workspace_root() -> PathBuf {
@@ -43,7 +43,7 @@ impl NatsServer {
     }
 
     fn new(port: u16, extra: Vec<String>) -> Self {
-        let bin = crate::nats_server::find_or_install(&workspace_root())
+        let bin = hookline::nats_server::find_or_install(&workspace_root())
             .unwrap_or_else(|e| panic!("nats-server for tests: {e}"));
         let store = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         Self {
