@@ -9,11 +9,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::Bytes;
-use hookline_core::nats::Nats;
+use hookline_core::nats::{Nats, Stamp};
 use hookline_core::state::State;
-use hookline_core::subjects::ConfigKind;
-use hookline_core::{clock, store};
+use hookline_core::subjects::{ConfigKind, msg_id};
+use hookline_core::{clock, outbox, store};
 use hookline_proto::{Event, Message as _};
 
 /// What this copy knows of a subscription.
@@ -84,21 +83,31 @@ impl Health {
         if now - since < window_ms {
             return false;
         }
+        // Announced first, under an id and a dedupe id fixed by the
+        // subscription and its failing window: every copy that reaches this
+        // point at once, and a redelivery, publish the same event, which
+        // JetStream stores once; a copy that dies before the disable below
+        // leaves it to the next failure, which announces the same event.
+        if let Err(e) = self.announce(subscription, since, since + window_ms).await {
+            tracing::warn!(subscription, error = %e, "subscription.disabled not stored; disabling at the next failure.");
+            return false;
+        }
         match store::write::set_enabled(&self.nats, ConfigKind::Subscription, subscription, false).await {
-            Ok(_) => {
-                tracing::warn!(
-                    subscription,
-                    since,
-                    "Endpoint failed for the whole window; subscription disabled."
-                );
-                self.announce(subscription, since).await;
+            Ok(changed) => {
+                if changed {
+                    tracing::warn!(
+                        subscription,
+                        since,
+                        "Endpoint failed for the whole window; subscription disabled."
+                    );
+                }
                 if let Some(state) = &self.state
                     && let Err(e) = state.clear_failing(subscription).await
                 {
                     tracing::debug!(subscription, error = %e, "failing_since not cleared.");
                 }
                 self.remember(subscription, Known::Healthy);
-                true
+                changed
             }
             Err(e) => {
                 tracing::error!(subscription, error = %e, "Could not disable a failing subscription.");
@@ -115,27 +124,33 @@ impl Health {
         state.mark_failing(subscription, now).await.unwrap_or(now)
     }
 
-    async fn announce(&self, subscription: &str, since: i64) {
+    /// Publishes `subscription.disabled` for the window that began at
+    /// `since` and ended at `at_ms`: its id and dedupe id are functions of
+    /// the subscription and `since` alone.
+    async fn announce(&self, subscription: &str, since: i64, at_ms: i64) -> Result<(), async_nats::Error> {
         let data = serde_json::json!({
             "subscription": subscription,
             "reason": "every delivery failed for the whole window",
             "failing_since": clock::rfc3339_ms(since),
         });
+        let (scope, dedupe) = (format!("subscription.{subscription}"), format!("disabled/{since}"));
         let event = Event {
-            id: clock::new_id(),
+            id: outbox::event_id(&scope, &dedupe, at_ms),
             r#type: "subscription.disabled".to_owned(),
-            timestamp_ms: clock::now_ms(),
+            timestamp_ms: at_ms,
             data_json: data.to_string().into_bytes(),
             ..Default::default()
         };
-        let subject = self.nats.subjects.events("subscription.disabled");
-        match self.nats.js.publish(subject, Bytes::from(event.encode_to_vec())).await {
-            Ok(ack) => {
-                if let Err(e) = ack.await {
-                    tracing::warn!(error = %e, "subscription.disabled not stored.");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "subscription.disabled not published."),
-        }
+        let stamp = Stamp {
+            msg_id: &msg_id::emitted(&scope, &dedupe),
+            event_id: Some(&event.id),
+            traceparent: None,
+        };
+        let ack = self
+            .nats
+            .send(self.nats.subjects.events(&event.r#type), event.encode_to_vec(), stamp)
+            .await?;
+        ack.await?;
+        Ok(())
     }
 }

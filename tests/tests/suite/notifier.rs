@@ -365,6 +365,42 @@ async fn an_endpoint_that_only_fails_for_the_window_is_disabled_and_announced() 
     );
 }
 
+/// Two notifier copies (or a redelivery) reaching the end of a failing
+/// window at once announce it once: `subscription.disabled` has one id and
+/// one dedupe id per subscription and window, and JetStream stores it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscription_disabled_twice_at_once_is_announced_once_under_one_id() {
+    use hookline_notifier::health::Health;
+    let catalog = Catalog::parse(&subscription("flaky", "https://example.com/hook", "")).expect("catalog");
+    let pipeline = Pipeline::start_services(&catalog, &[], &[]).await;
+    let state = hookline_core::state::State::open(&pipeline.nats).await.expect("state");
+    state
+        .mark_failing("flaky", clock::now_ms() - 5_000)
+        .await
+        .expect("failing since five seconds ago");
+    let window = Duration::from_secs(1);
+    let (a, b) = (
+        Health::new(pipeline.nats.clone(), window).await,
+        Health::new(pipeline.nats.clone(), window).await,
+    );
+    let (first, second) = tokio::join!(a.failure("flaky"), b.failure("flaky"));
+    assert!(first || second, "one of them disabled it");
+    let announced: Vec<Event> = pipeline
+        .stream_messages(StreamKind::Events)
+        .await
+        .iter()
+        .map(|m| Event::decode(m.payload.as_ref()).expect("event"))
+        .filter(|e| e.r#type == "subscription.disabled")
+        .collect();
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    // Published again (a later copy, a redelivery): the same id.
+    assert!(!a.failure("flaky").await, "already disabled: nothing to do");
+    let config = pipeline.nats.js.get_key_value("hookline_config").await.expect("bucket");
+    let spec: serde_json::Value =
+        serde_json::from_slice(&config.get("subscription.flaky").await.expect("kv").expect("entry")).expect("json");
+    assert_eq!(spec["enabled"], false);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn during_a_rotation_both_secrets_sign_until_the_old_one_expires() {
     let receiver = Receiver::start(|_, _| 200).await;
