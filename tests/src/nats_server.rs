@@ -13,7 +13,7 @@ use hookline_core::settings::NatsSettings;
 
 /// The workspace root, where the project-local nats-server is installed.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// A port nothing listens on right now.
