@@ -123,7 +123,7 @@ pub async fn cancel(state: &AdminState, run_id: &str) -> Result<(u16, Value), Ad
             break; // an executor holds it: ask it
         }
         record.status = RunStatus::Cancelled;
-        record.reason = "cancelled".to_owned();
+        record.reason = hookline_core::runs::RunReason::Cancelled;
         record.finished_at_ms = hookline_core::clock::now_ms();
         record.will_retry = false;
         match state.records.write(&record, Some(revision)).await {

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::clock;
 use crate::nats::{Nats, Stamp};
 use crate::outbox;
-use crate::runs::{RecordError, Records, RunRecord, RunStatus};
+use crate::runs::{RecordError, Records, RunReason, RunRecord, RunStatus};
 use crate::subjects::msg_id;
 pub use hookline_model::approval::Approval;
 
@@ -234,7 +234,11 @@ impl Approvals {
             record.status = to;
             if to.is_final() {
                 record.finished_at_ms = clock::now_ms();
-                record.reason = to.as_str().to_owned();
+                record.reason = match to {
+                    RunStatus::Rejected => RunReason::Rejected,
+                    RunStatus::Expired => RunReason::Expired,
+                    _ => RunReason::Other,
+                };
             }
             if let Some(approval) = record.approval.as_mut() {
                 approval.decided_by = Some(by.to_owned());
@@ -311,7 +315,7 @@ impl Approvals {
                 RunStatus::AwaitingApproval if due => {
                     record.status = RunStatus::Expired;
                     record.finished_at_ms = clock::now_ms();
-                    record.reason = "expired".to_owned();
+                    record.reason = RunReason::Expired;
                     match self.records.write(&record, Some(revision)).await {
                         Ok(_) => {
                             expired += 1;

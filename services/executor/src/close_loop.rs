@@ -312,7 +312,7 @@ impl RunForge {
 pub fn final_text(record: &RunRecord, forge: &ForgeRecord) -> String {
     let head = match record.status {
         RunStatus::Succeeded => "✅ Succeeded.".to_owned(),
-        RunStatus::Failed if record.reason == "needs_human" => {
+        RunStatus::Failed if record.reason == hookline_core::runs::RunReason::NeedsHuman => {
             "🙋 The checks on this branch still fail after the fix-up runs allowed; a human is needed.".to_owned()
         }
         RunStatus::Failed if record.will_retry => format!(

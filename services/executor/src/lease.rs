@@ -118,7 +118,7 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
         record.started_at_ms = now;
         record.finished_at_ms = 0;
         record.exit_code = None;
-        record.reason.clear();
+        record.reason = hookline_core::runs::RunReason::Unset;
         record.will_retry = false;
         record.lease = Some(Lease {
             owner: owner.to_owned(),

@@ -192,7 +192,7 @@ async fn execute_agent(
             "the branch's checks failed again after the last fix-up run allowed (ci_fixes); a human is needed"
                 .to_owned(),
         );
-        session::SessionOutput::failed("needs_human")
+        session::SessionOutput::failed(hookline_core::runs::RunReason::NeedsHuman)
     } else {
         let phase = |p: Phase| {
             if let Some(f) = &forge {
@@ -261,7 +261,7 @@ async fn execute_agent(
     }
     let duration = started.elapsed();
     record.exit_code = output.exit.code();
-    record.reason = output.reason.clone().unwrap_or_else(|| output.exit.reason().to_owned());
+    record.reason = output.reason.unwrap_or_else(|| output.exit.reason());
     record.status = match (&output.exit, output.success()) {
         (_, true) => RunStatus::Succeeded,
         (Exit::TimedOut, _) => RunStatus::TimedOut,
@@ -347,7 +347,7 @@ async fn execute_agent(
         );
     }
     if record.status != RunStatus::Succeeded {
-        env.span.fail(&record.reason);
+        env.span.fail(record.reason.as_str());
     }
     if let Some(metrics) = hookline_core::metrics::get() {
         let labels = hookline_core::metrics::RunLabels {

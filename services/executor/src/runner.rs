@@ -28,14 +28,15 @@ pub enum Exit {
 }
 
 impl Exit {
-    /// `exit`, `crashed`, `timeout` or `cancelled`.
-    pub fn reason(&self) -> &'static str {
+    /// `exit`, `crashed`, `timeout`, `cancelled` or `stopped`.
+    pub fn reason(&self) -> hookline_core::runs::RunReason {
+        use hookline_core::runs::RunReason;
         match self {
-            Exit::Exited(_) => "exit",
-            Exit::Crashed(_) => "crashed",
-            Exit::TimedOut => "timeout",
-            Exit::Cancelled => "cancelled",
-            Exit::Stopped => "stopped",
+            Exit::Exited(_) => RunReason::Exit,
+            Exit::Crashed(_) => RunReason::Crashed,
+            Exit::TimedOut => RunReason::Timeout,
+            Exit::Cancelled => RunReason::Cancelled,
+            Exit::Stopped => RunReason::Stopped,
         }
     }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use hookline_core::catalog::{AgentSpec, ProfileSpec, RunnerSpec, SecretScope};
+use hookline_core::runs::RunReason;
 use hookline_proto::RunRequest;
 
 use crate::close_loop::Phase;
@@ -29,7 +30,7 @@ pub struct SessionOutput {
     /// How the agent ended.
     pub exit: Exit,
     /// A reason other than the exit's own (`setup`, `workspace`).
-    pub reason: Option<String>,
+    pub reason: Option<RunReason>,
     /// The events file's content.
     pub events_text: String,
     /// The outputs file's content ([`crate::outputs`]).
@@ -46,10 +47,10 @@ pub struct SessionOutput {
 
 impl SessionOutput {
     /// A run that ended before its agent ran, for `reason`.
-    pub fn failed(reason: &str) -> Self {
+    pub fn failed(reason: RunReason) -> Self {
         Self {
             exit: Exit::Crashed(0),
-            reason: Some(reason.to_owned()),
+            reason: Some(reason),
             events_text: String::new(),
             outputs_text: String::new(),
             code: None,
@@ -106,7 +107,7 @@ pub async fn run(
         Ok(dir) => dir,
         Err(e) => {
             emitter.log("hookline", format!("cannot create run folder: {e}"));
-            return SessionOutput::failed("workspace");
+            return SessionOutput::failed(RunReason::Workspace);
         }
     };
     let output = in_folder(env, request, agent, emitter, run_dir.path().to_path_buf(), phase).await;
@@ -156,7 +157,7 @@ async fn in_folder(
         .and_then(|()| std::fs::write(&prompt_file, &prompt));
     if let Err(e) = prepared {
         emitter.log("hookline", format!("cannot prepare the run folder: {e}"));
-        return SessionOutput::failed("workspace");
+        return SessionOutput::failed(RunReason::Workspace);
     }
     let profile = agent.profile.as_ref().and_then(|p| env.catalog.profiles.get(p));
     let extra = [
@@ -188,7 +189,7 @@ async fn in_folder(
             "hookline",
             "the agent's daily token budget is spent; run not started".to_owned(),
         );
-        return SessionOutput::failed("budget_exceeded");
+        return SessionOutput::failed(RunReason::BudgetExceeded);
     }
     let token_budget = match (agent.token_budget, daily_left) {
         (Some(run), Some(day)) => Some(run.min(day)),
@@ -208,7 +209,7 @@ async fn in_folder(
             Ok(contained) => contained,
             Err(e) => {
                 emitter.log("hookline", format!("run not started: {e}"));
-                return SessionOutput::failed("sandbox_unavailable");
+                return SessionOutput::failed(RunReason::SandboxUnavailable);
             }
         }
     } else {
@@ -222,7 +223,7 @@ async fn in_folder(
         None => {
             if let Err(e) = std::fs::create_dir_all(&workspace) {
                 emitter.log("hookline", format!("cannot create workspace: {e}"));
-                return SessionOutput::failed("workspace");
+                return SessionOutput::failed(RunReason::Workspace);
             }
             None
         }
@@ -239,7 +240,7 @@ async fn in_folder(
                 Ok(checkout) => Some(checkout),
                 Err(e) => {
                     emitter.log("hookline", format!("cannot prepare the repository: {e}"));
-                    return SessionOutput::failed("workspace");
+                    return SessionOutput::failed(RunReason::Workspace);
                 }
             }
         }
@@ -269,7 +270,7 @@ async fn in_folder(
             );
             let reason = match exit {
                 Exit::TimedOut | Exit::Cancelled => None,
-                _ => Some("setup".to_owned()),
+                _ => Some(RunReason::Setup),
             };
             return SessionOutput {
                 exit,
@@ -290,13 +291,13 @@ async fn in_folder(
             let path_var = process_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str());
             let Some(first) = command.first() else {
                 emitter.log("hookline", "the runner's command is empty".to_owned());
-                return SessionOutput::failed("crashed");
+                return SessionOutput::failed(RunReason::Crashed);
             };
             let program = match crate::program::find(first, path_var, &workspace, crate::sandbox::is_system) {
                 Ok(program) => program,
                 Err(e) => {
                     emitter.log("hookline", e.to_string());
-                    return SessionOutput::failed("agent_not_found");
+                    return SessionOutput::failed(RunReason::AgentNotFound);
                 }
             };
             let mut command = command.clone();
@@ -315,7 +316,7 @@ async fn in_folder(
                 Ok(exit) => exit,
                 Err(e) => {
                     emitter.log("hookline", e.to_string());
-                    return SessionOutput::failed("crashed");
+                    return SessionOutput::failed(RunReason::Crashed);
                 }
             }
         }
@@ -364,11 +365,11 @@ async fn in_folder(
     output.usage = contained.usage().or(http_usage);
     if contained.budget_exceeded() && output.reason.is_none() {
         emitter.log("hookline", "the run's token budget was spent".to_owned());
-        output.reason = Some("budget_exceeded".to_owned());
+        output.reason = Some(RunReason::BudgetExceeded);
     }
     if let Some(hit) = contained.hit(&output.exit) {
         emitter.log("hookline", format!("resource limit hit: {}", hit.as_str()));
-        output.reason = Some("resource_limit".to_owned());
+        output.reason = Some(RunReason::ResourceLimit);
         output.limit = Some(hit);
     }
     if let (Some(checkout), true) = (checkout, output.exit.success()) {
@@ -377,7 +378,7 @@ async fn in_folder(
             Ok(changes) if !changes.commits.is_empty() => {
                 let pushed = agent.push && push(&checkout, &git_env, budget, emitter).await;
                 if agent.push && !pushed {
-                    output.reason = Some("push".to_owned());
+                    output.reason = Some(RunReason::Push);
                 }
                 output.code = Some((checkout, changes, pushed));
             }

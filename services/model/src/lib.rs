@@ -7,8 +7,8 @@
 //! configuration catalog and its validation ([`catalog`]); secret
 //! references ([`secret`]); webhook signatures ([`signing`]); the address
 //! rule for every outbound target ([`ssrf`]); the grammars of durations and
-//! address ranges ([`parse`]); run records, their statuses, leases, usage
-//! and ids ([`runs`]), approvals ([`approval`]) and outboxes ([`outbox`]);
+//! address ranges ([`parse`]); run records, their statuses, reasons ([`reason`]),
+//! leases, usage and ids ([`runs`]), approvals ([`approval`]) and outboxes ([`outbox`]);
 //! a run's forge side ([`forge_state`]); the catalogue of event types with
 //! their schemas ([`event_catalog`], files in `events/`) and the documents
 //! made from it ([`event_docs`]); time and new ids ([`clock`]).
@@ -22,6 +22,7 @@ pub mod forge_state;
 pub mod ids;
 pub mod outbox;
 pub mod parse;
+pub mod reason;
 pub mod runs;
 pub mod secret;
 pub mod signing;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::approval::Approval;
 use crate::outbox::PendingEvent;
+pub use crate::reason::RunReason;
 
 /// Where a run stands. The first three are live; the others are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -117,8 +118,9 @@ pub struct RunRecord {
     pub finished_at_ms: i64,
     /// The agent's exit code.
     pub exit_code: Option<i32>,
-    /// exit, timeout, cancelled, crashed, setup.
-    pub reason: String,
+    /// Why the attempt ended; unset while it is live.
+    #[serde(default)]
+    pub reason: RunReason,
     /// A failed attempt that will be tried again (`max_attempts`): final for
     /// this attempt, not for the run.
     #[serde(default)]
@@ -252,7 +254,7 @@ impl RunRecord {
             started_at_ms: 0,
             finished_at_ms: 0,
             exit_code: None,
-            reason: String::new(),
+            reason: RunReason::Unset,
             will_retry: false,
             lease: None,
             outbox: Vec::new(),

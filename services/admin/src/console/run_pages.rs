@@ -88,7 +88,7 @@ fn run_view(state: &AdminState, r: &RunRecord) -> RunView {
         started: views::when(r.started_at_ms),
         finished: views::when(r.finished_at_ms),
         exit_code: r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-        reason: r.reason.clone(),
+        reason: r.reason.to_string(),
         approval: approval
             .and_then(|a| {
                 Some(format!(

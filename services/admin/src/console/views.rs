@@ -206,7 +206,7 @@ impl From<&RunRecord> for RunRow {
             tone: tone(r.status),
             requested: when(r.requested_at_ms),
             took,
-            reason: r.reason.clone(),
+            reason: r.reason.to_string(),
         }
     }
 }
