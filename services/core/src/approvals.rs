@@ -172,7 +172,7 @@ impl Approvals {
         let dedupe = "awaiting_approval";
         let event = Event {
             id: outbox::event_id(&record.run_id, dedupe, record.requested_at_ms),
-            r#type: "run.awaiting_approval".to_owned(),
+            r#type: crate::event_types::RUN_AWAITING_APPROVAL.to_owned(),
             timestamp_ms: record.requested_at_ms,
             data_json: data.to_string().into_bytes(),
             run_id: record.run_id.clone(),

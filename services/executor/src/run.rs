@@ -11,6 +11,7 @@ use hookline_core::catalog::{AgentSpec, Catalog};
 use hookline_core::clock;
 use hookline_core::consume::Outcome;
 use hookline_core::event_catalog::EventCatalog;
+use hookline_core::event_types;
 use hookline_core::log_sink::LogSink;
 use hookline_core::nats::Nats;
 use hookline_core::outbox::{MAX_OUTBOX_BYTES, PendingEvent};
@@ -176,7 +177,7 @@ async fn execute_agent(
     let attempt = record.attempt;
     let run_started = PendingEvent::new(
         &record.run_id,
-        "run.started",
+        event_types::RUN_STARTED,
         run_data(&record, Duration::ZERO),
         &format!("{attempt}/run.started"),
         record.started_at_ms,
@@ -257,7 +258,12 @@ async fn execute_agent(
             Value::Object(map) => map,
             _ => Map::new(),
         };
-        outbox.push(emitter, "code.generated", data, format!("{attempt}/code.generated"));
+        outbox.push(
+            emitter,
+            event_types::CODE_GENERATED,
+            data,
+            format!("{attempt}/code.generated"),
+        );
     }
     let duration = started.elapsed();
     record.exit_code = output.exit.code();
@@ -280,9 +286,9 @@ async fn execute_agent(
     let again = record.status == RunStatus::Failed && attempt < agent.max_attempts;
     record.will_retry = again;
     let final_type = if record.status == RunStatus::Succeeded {
-        "run.completed"
+        event_types::RUN_COMPLETED
     } else {
-        "run.failed"
+        event_types::RUN_FAILED
     };
     let mut data = run_data(&record, duration);
     data.insert("will_retry".to_owned(), Value::Bool(again));
@@ -308,7 +314,7 @@ async fn execute_agent(
         if let Value::Object(data) = data {
             outbox.events.push(PendingEvent::new(
                 &record.run_id,
-                "pull_request.opened",
+                event_types::PULL_REQUEST_OPENED,
                 data,
                 &format!("pull_request.opened/{}", pull.number),
                 record.requested_at_ms,

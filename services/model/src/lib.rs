@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod clock;
 pub mod event_catalog;
 pub mod event_docs;
+pub mod event_types;
 pub mod forge_state;
 pub mod ids;
 pub mod outbox;

@@ -136,7 +136,7 @@ impl Health {
         let (scope, dedupe) = (format!("subscription.{subscription}"), format!("disabled/{since}"));
         let event = Event {
             id: outbox::event_id(&scope, &dedupe, at_ms),
-            r#type: "subscription.disabled".to_owned(),
+            r#type: hookline_core::event_types::SUBSCRIPTION_DISABLED.to_owned(),
             timestamp_ms: at_ms,
             data_json: data.to_string().into_bytes(),
             ..Default::default()
