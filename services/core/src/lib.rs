@@ -17,7 +17,8 @@
 
 pub mod approvals;
 pub use hookline_model::{
-    catalog, clock, event_catalog, event_docs, event_types, forge_state, ids, outbox, secret, signing, ssrf, subjects,
+    catalog, clock, event_catalog, event_docs, event_types, follow_up, forge_state, ids, outbox, secret, signing, ssrf,
+    subjects,
 };
 pub mod consume;
 pub mod control;

@@ -12,6 +12,7 @@ use hookline_core::clock;
 use hookline_core::consume::Outcome;
 use hookline_core::event_catalog::EventCatalog;
 use hookline_core::event_types;
+use hookline_core::follow_up::FollowUpReason;
 use hookline_core::log_sink::LogSink;
 use hookline_core::nats::Nats;
 use hookline_core::outbox::{MAX_OUTBOX_BYTES, PendingEvent};
@@ -186,7 +187,10 @@ async fn execute_agent(
     tracing::info!(run_id = %record.run_id, agent = %record.agent, attempt, "Run started.");
     let mut forge = run_forge::start(env, request, agent, &held, emitter).await;
 
-    let exhausted = request.follow_up.as_ref().is_some_and(|f| f.reason == "ci_exhausted");
+    let exhausted = request
+        .follow_up
+        .as_ref()
+        .is_some_and(|f| FollowUpReason::parse(&f.reason) == Some(FollowUpReason::CiExhausted));
     let output = if exhausted {
         emitter.log(
             "hookline",

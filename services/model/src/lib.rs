@@ -19,6 +19,7 @@ pub mod clock;
 pub mod event_catalog;
 pub mod event_docs;
 pub mod event_types;
+pub mod follow_up;
 pub mod forge_state;
 pub mod ids;
 pub mod outbox;

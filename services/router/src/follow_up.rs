@@ -5,6 +5,7 @@
 //! forge identity wrote never starts anything.
 
 use hookline_core::catalog::Catalog;
+use hookline_core::follow_up::FollowUpReason;
 use hookline_core::forge_state::marker;
 use hookline_core::threads::{CiFix, ThreadLink, Threads, ThreadsError};
 use hookline_proto::{FollowUp, WebhookContext};
@@ -76,9 +77,9 @@ pub enum Outcome {
     Skipped(Value),
 }
 
-fn follow_up(link: &ThreadLink, reason: &str, thread: u64) -> FollowUp {
+fn follow_up(link: &ThreadLink, reason: FollowUpReason, thread: u64) -> FollowUp {
     FollowUp {
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
         repository: link.repository.clone(),
         thread,
         branch: link.branch.clone(),
@@ -115,7 +116,10 @@ pub async fn plan(
             };
             let policy = spec.trust.clone().unwrap_or_default();
             match trust::judge(&policy, ctx, body) {
-                Verdict::Trusted => out.push(Outcome::Run(agent.clone(), follow_up(&link, "mention", number))),
+                Verdict::Trusted => out.push(Outcome::Run(
+                    agent.clone(),
+                    follow_up(&link, FollowUpReason::Mention, number),
+                )),
                 Verdict::Untrusted { reason, .. } => out.push(Outcome::Skipped(json!({"agent": agent,
                     "explain": format!("skipped follow-up: {reason}")}))),
             }
@@ -145,12 +149,15 @@ pub async fn plan(
             .await?
         {
             Some(CiFix::Granted(n)) => {
-                let mut f = follow_up(&link, "ci_failure", thread);
+                let mut f = follow_up(&link, FollowUpReason::CiFailure, thread);
                 f.ci_fix = n;
                 out.push(Outcome::Run(agent.clone(), f));
             }
             Some(CiFix::Exhausted { tell: true, .. }) => {
-                out.push(Outcome::Run(agent.clone(), follow_up(&link, "ci_exhausted", thread)));
+                out.push(Outcome::Run(
+                    agent.clone(),
+                    follow_up(&link, FollowUpReason::CiExhausted, thread),
+                ));
             }
             Some(CiFix::Exhausted { used, tell: false }) => out.push(Outcome::Skipped(json!({"agent": agent,
                 "explain": format!("skipped: {used} fix-up run(s) already ran on {}; a human was told", ctx.branch)}))),
