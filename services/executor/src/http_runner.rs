@@ -108,7 +108,7 @@ async fn call(request: ChatRequest<'_>, mut log: impl FnMut(&str, String), usage
         }
         Ok(Ok(pair)) => pair,
     };
-    *usage = Some(crate::gateway::usage_of(&bytes)).filter(|u| u.calls > 0);
+    *usage = Some(crate::usage::usage_of(&bytes)).filter(|u| u.calls > 0);
     let text = String::from_utf8_lossy(&bytes);
     if !(200..300).contains(&status) {
         log(

@@ -29,6 +29,7 @@ pub mod sandbox;
 pub mod sanitize;
 pub mod session;
 pub mod sweep;
+pub mod usage;
 pub mod workspace;
 
 use std::collections::HashMap;
