@@ -15,8 +15,9 @@ use hookline_proto::{Header, InboundEvent, RunRequest, Trigger, WebhookContext};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 
-use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::error::{AdminError, Answer, reply};
 use crate::model;
+use crate::state::AdminState;
 use hookline_providers::{self as providers, Scheme, SignRequest};
 
 /// The body's fields: an object (or no body) with only `known` keys.

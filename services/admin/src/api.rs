@@ -1,22 +1,19 @@
 //! The admin API's routing: JSON over HTTP, bearer tokens from
-//! configuration (several, for rotation), compared in constant time.
-//! [`AdminError`] is the one place that maps failures to statuses.
+//! configuration (several, for rotation, [`crate::auth`]); every route is
+//! listed in [`ROUTES`]; [`crate::error::AdminError`] is the one place that
+//! maps failures to statuses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hookline_core::catalog::{Catalog, Secret};
-use hookline_core::ids::Id;
-use hookline_core::nats::Nats;
-use hookline_core::runs::Records;
+
 use hookline_core::serve::{self, Body};
-use hookline_core::signing;
-use hookline_core::ssrf::{self, Guard};
-use hookline_core::store::CatalogView;
 use hookline_core::subjects::ConfigKind;
 
-use crate::model::{ErrorBody, ErrorDetail};
+use crate::auth::{fingerprint, matching_token};
+use crate::error::{AdminError, Answer};
+use crate::state::AdminState;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -24,113 +21,6 @@ use serde_json::{Value, json};
 
 /// Largest admin request body.
 const MAX_BODY: usize = 1024 * 1024;
-
-/// What admin handlers share.
-pub struct AdminState {
-    /// NATS.
-    pub nats: Nats,
-    /// The live catalog (for validating a change against the rest).
-    pub catalog: CatalogView,
-    /// Accepted bearer tokens.
-    pub tokens: Vec<Secret>,
-    /// Ingest's public base URL, where test events are sent.
-    pub webhook_url: String,
-    /// Run records, for manual runs.
-    pub records: Records,
-    /// The SSRF rule subscription URLs must pass (`HOOKLINE_DELIVERY_ALLOW`).
-    pub guard: Guard,
-    /// The rule model upstreams must pass (`HOOKLINE_EGRESS_ALLOW`).
-    pub egress_guard: Guard,
-    /// The approval gate.
-    pub approvals: hookline_core::approvals::Approvals,
-}
-
-impl AdminState {
-    /// Reads `pick` of the live catalog, or answers 404 for `what` `id`.
-    pub fn find<T>(&self, what: &str, id: &str, pick: impl FnOnce(&Catalog) -> Option<T>) -> Result<T, AdminError> {
-        pick(&self.catalog.borrow()).ok_or_else(|| AdminError::NotFound(format!("no {what} `{id}`")))
-    }
-
-    /// Refuses a catalog whose subscription URLs or model upstreams the
-    /// address rule refuses, with the same words as `hookline apply`.
-    pub fn check_targets(&self, catalog: &Catalog) -> Result<(), AdminError> {
-        ssrf::check_catalog(&self.guard, &self.egress_guard, catalog).map_err(AdminError::Invalid)
-    }
-}
-
-/// What a JSON handler answers.
-pub type Answer = Result<(u16, Value), AdminError>;
-
-/// Answers `status` with a typed body (from [`crate::model`]).
-pub fn reply<T: serde::Serialize>(status: u16, body: &T) -> Answer {
-    Ok((status, serde_json::to_value(body).map_err(AdminError::unavailable)?))
-}
-
-/// Why an admin request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    /// No or a wrong bearer token.
-    #[error("a valid bearer token is required")]
-    Unauthorized,
-    /// No such route or object.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is invalid; every problem is listed.
-    #[error("the request is invalid")]
-    Invalid(Vec<String>),
-    /// The change would leave the configuration invalid.
-    #[error("the change conflicts with the rest of the configuration")]
-    Conflict(Vec<String>),
-    /// The request comes too late for where its object stands (a run
-    /// someone approved already); the message says who and when.
-    #[error("{0}")]
-    State(String),
-    /// The method is not served on this path; these are.
-    #[error("method not allowed; this path answers {}", .0.join(", "))]
-    MethodNotAllowed(Vec<&'static str>),
-    /// NATS could not be read or written.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl AdminError {
-    /// NATS (or another part) could not do what was asked: 503.
-    pub fn unavailable(e: impl std::fmt::Display) -> Self {
-        AdminError::Unavailable(e.to_string())
-    }
-
-    /// The HTTP status, the JSON error code and the listed problems.
-    pub fn parts(&self) -> (u16, &'static str, Option<&Vec<String>>) {
-        match self {
-            AdminError::Unauthorized => (401, "unauthorized", None),
-            AdminError::NotFound(_) => (404, "not_found", None),
-            AdminError::Invalid(p) => (400, "invalid", Some(p)),
-            AdminError::Conflict(p) => (409, "conflict", Some(p)),
-            AdminError::State(_) => (409, "conflict", None),
-            AdminError::MethodNotAllowed(_) => (405, "method_not_allowed", None),
-            AdminError::Unavailable(_) => (503, "unavailable", None),
-        }
-    }
-
-    fn response(&self) -> Response<Body> {
-        let (status, code, problems) = self.parts();
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: code.to_owned(),
-                message: self.to_string(),
-                problems: problems.cloned(),
-            },
-        };
-        let mut response = serve::json(status, &body);
-        if let AdminError::MethodNotAllowed(allowed) = self
-            && let Ok(value) = hyper::header::HeaderValue::from_str(&allowed.join(", "))
-        {
-            // RFC 9110: a 405 names the methods the path does answer.
-            response.headers_mut().insert(hyper::header::ALLOW, value);
-        }
-        response
-    }
-}
 
 /// Routes the admin API serves, as `(method, path template)`; the OpenAPI
 /// document in `docs/openapi.json` lists exactly these.
@@ -178,26 +68,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/event-types"),
     ("GET", "/v1/event-types/{type}"),
 ];
-
-/// The accepted token `presented` is, if any. Every token is compared, so
-/// timing does not tell which one matched.
-pub(crate) fn matching_token<'a>(tokens: &'a [Secret], presented: &str) -> Option<&'a Secret> {
-    tokens.iter().fold(None, |found, t| {
-        if signing::constant_time_eq(t.expose().as_bytes(), presented.as_bytes()) {
-            Some(t)
-        } else {
-            found
-        }
-    })
-}
-
-/// How a caller is named: `token:1a2b3c4d`, the first bytes of the token's
-/// SHA-256, never the token.
-pub(crate) fn fingerprint(token: &str) -> String {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(token.as_bytes());
-    format!("token:{}", hex::encode(&digest[..4]))
-}
 
 /// The caller, named by [`fingerprint`], or `None` when no accepted token
 /// was presented.
@@ -325,7 +195,7 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<B
     let Some(caller) = caller(state, &req) else {
         return Err(AdminError::Unauthorized);
     };
-    check_ids(&segments)?;
+    crate::params::check_ids(&segments)?;
     if let (&Method::GET, ["v1", "runs", run_id, "log"]) = (&method, segments.as_slice()) {
         return crate::logs::run_log(state, run_id, &params).await;
     }
@@ -395,28 +265,6 @@ async fn answer(
             allowed if allowed.is_empty() => Err(AdminError::NotFound("no such route".into())),
             allowed => Err(AdminError::MethodNotAllowed(allowed)),
         },
-    }
-}
-
-/// Every id in a path is checked before it reaches a subject or a key: a
-/// catalog id must be an identifier (400), a run or event id a key-safe
-/// token (else there is no such record: 404).
-pub(crate) fn check_ids(segments: &[&str]) -> Result<(), AdminError> {
-    match segments {
-        ["v1", kind, id, ..] if ConfigKind::from_plural(kind).is_some() => Id::parse(id)
-            .map(|_| ())
-            .map_err(|e| AdminError::Invalid(vec![e.to_string()])),
-        ["v1", what @ ("runs" | "events"), id, ..] => {
-            let key_safe = !id.is_empty()
-                && id.len() <= 128
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if key_safe {
-                Ok(())
-            } else {
-                Err(AdminError::NotFound(format!("no {} `{id}`", &what[..what.len() - 1])))
-            }
-        }
-        _ => Ok(()),
     }
 }
 

@@ -6,8 +6,9 @@
 use hookline_core::approvals::{ApprovalError, Approved};
 use serde_json::Value;
 
-use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::error::{AdminError, Answer, reply};
 use crate::model::RunDecision;
+use crate::state::AdminState;
 
 /// Longest name a caller may give.
 const MAX_BY: usize = 100;

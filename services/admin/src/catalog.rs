@@ -16,7 +16,8 @@ use hookline_core::store::{self, Entry, Expect, StoreError};
 use hookline_core::subjects::ConfigKind;
 use serde_json::{Value, json};
 
-use crate::api::{AdminError, AdminState};
+use crate::error::AdminError;
+use crate::state::AdminState;
 
 /// The kind named in a path (`sources`, …).
 pub fn parse_kind(text: &str) -> Result<ConfigKind, AdminError> {

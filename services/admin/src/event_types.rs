@@ -5,7 +5,8 @@
 use hookline_core::event_catalog::{EventCatalog, EventTypeDef};
 use serde::Serialize;
 
-use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::error::{AdminError, Answer, reply};
+use crate::state::AdminState;
 
 /// A list of event types.
 #[derive(Serialize)]

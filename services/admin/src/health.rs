@@ -12,9 +12,10 @@ use hookline_core::state::State;
 use hookline_core::subjects::StreamKind;
 use hookline_proto::{Attempt, Invocation, Message as _};
 
-use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::error::{AdminError, Answer, reply};
 use crate::model;
 use crate::params::Params;
+use crate::state::AdminState;
 
 /// Reads every message on `subject` since `since_ms`, handing each to `count`.
 async fn tally(

@@ -16,8 +16,10 @@
 pub mod actions;
 pub mod api;
 pub mod approvals;
+pub mod auth;
 pub mod catalog;
 pub mod console;
+pub mod error;
 pub mod event_types;
 pub mod health;
 pub mod json_numbers;
@@ -25,6 +27,7 @@ pub mod logs;
 pub mod model;
 pub mod ops;
 pub mod params;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,7 +44,9 @@ use hookline_core::ssrf::{self, Guard};
 use hookline_core::store;
 use tokio::net::TcpListener;
 
-pub use api::{AdminError, AdminState, ROUTES};
+pub use api::ROUTES;
+pub use error::AdminError;
+pub use state::AdminState;
 
 /// The admin service's settings.
 #[derive(Clone, Debug)]

@@ -17,9 +17,10 @@ use hookline_core::subjects::StreamKind;
 use hookline_proto::{Attempt, DeadLetter, Invocation, Message as _, RunLog};
 use hyper::Response;
 
-use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::error::{AdminError, Answer, reply};
 use crate::model;
 use crate::params::Params;
+use crate::state::AdminState;
 
 /// `status=404` (exact) or `status=4xx` (a class).
 fn status_matches(wanted: Option<&str>, status: u32) -> bool {

@@ -8,9 +8,10 @@ use hookline_core::ids::Id;
 use hookline_core::runs::{RecordError, RunRecord, RunStatus};
 use serde_json::Value;
 
-use crate::api::{AdminError, AdminState, Answer, reply};
+use crate::error::{AdminError, Answer, reply};
 use crate::model;
 use crate::params::Params;
+use crate::state::AdminState;
 
 /// The JSON value under `key` in `bucket`, or 404 naming `what`.
 pub(crate) async fn read_value(state: &AdminState, bucket: String, key: &str, what: &str) -> Result<Value, AdminError> {

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 
 use hookline_core::ids::Id;
+use hookline_core::subjects::ConfigKind;
 use hookline_core::{clock, settings};
 
-use crate::api::AdminError;
+use crate::error::AdminError;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -101,6 +102,28 @@ impl Params {
         Ok(self
             .time_ms("since")?
             .unwrap_or_else(|| clock::now_ms() - DEFAULT_WINDOW_MS))
+    }
+}
+
+/// Every id in a path is checked before it reaches a subject or a key: a
+/// catalog id must be an identifier (400), a run or event id a key-safe
+/// token (else there is no such record: 404).
+pub fn check_ids(segments: &[&str]) -> Result<(), AdminError> {
+    match segments {
+        ["v1", kind, id, ..] if ConfigKind::from_plural(kind).is_some() => Id::parse(id)
+            .map(|_| ())
+            .map_err(|e| AdminError::Invalid(vec![e.to_string()])),
+        ["v1", what @ ("runs" | "events"), id, ..] => {
+            let key_safe = !id.is_empty()
+                && id.len() <= 128
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if key_safe {
+                Ok(())
+            } else {
+                Err(AdminError::NotFound(format!("no {} `{id}`", &what[..what.len() - 1])))
+            }
+        }
+        _ => Ok(()),
     }
 }
 

@@ -19,9 +19,6 @@ use crate::limits::{Budget, Hit, RunGroup};
 use crate::runner::{ChildLimits, Exit, Gate};
 use crate::sandbox::{self, View};
 
-/// The run folder's file the sandbox shows as `/etc/resolv.conf`.
-pub const RESOLV_CONF: &str = "resolv.conf";
-
 /// How one run's processes are held.
 pub struct Containment {
     group: Option<RunGroup>,
@@ -79,7 +76,7 @@ impl Containment {
                 }
                 std::fs::create_dir_all(run_dir.join("home"))
                     .map_err(|e| Unavailable(format!("cannot create the run's home: {e}")))?;
-                std::fs::write(run_dir.join(RESOLV_CONF), crate::dns::RESOLV_CONF)
+                std::fs::write(run_dir.join(crate::dns::RESOLV_CONF_FILE), crate::dns::RESOLV_CONF)
                     .map_err(|e| Unavailable(format!("cannot write the run's resolv.conf: {e}")))?;
                 Some((host.bwrap.clone(), run_dir.to_path_buf(), agent.sandbox_paths.clone()))
             }

@@ -9,6 +9,9 @@
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
+/// The run folder's file the sandbox shows as `/etc/resolv.conf`.
+pub const RESOLV_CONF_FILE: &str = "resolv.conf";
+
 /// The run's `/etc/resolv.conf`.
 pub const RESOLV_CONF: &str = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
 

@@ -87,7 +87,7 @@ pub struct Spawn {
     /// Resource limits set in the child before it execs, if any.
     pub limits: Option<ChildLimits>,
     /// Pipes handed to the child at fixed descriptors, and what to do once
-    /// it started (see [`crate::contain::Containment::gate`]).
+    /// it started (the containment's gate).
     pub gate: Option<Gate>,
 }
 

@@ -145,7 +145,7 @@ pub fn wrap(argv: &[String], view: &View<'_>) -> Vec<String> {
     // against the host's name server, which the run cannot reach.
     args.extend([
         "--ro-bind".to_owned(),
-        view.run_dir.join(crate::contain::RESOLV_CONF).display().to_string(),
+        view.run_dir.join(crate::dns::RESOLV_CONF_FILE).display().to_string(),
         "/etc/resolv.conf".to_owned(),
     ]);
     args.extend(["--chdir".to_owned(), view.cwd.display().to_string(), "--".to_owned()]);

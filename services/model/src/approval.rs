@@ -1,5 +1,5 @@
 //! Why a run waits for a person's approval, until when, and who decided:
-//! kept in the run's record ([`crate::runs::RunRecord`]).
+//! kept in the run's record (`runs::RunRecord`).
 
 use serde::{Deserialize, Serialize};
 

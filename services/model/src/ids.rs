@@ -146,6 +146,24 @@ impl<'de> Deserialize<'de> for EventPattern {
     }
 }
 
+/// A UUIDv7-shaped id made from `at_ms` and a digest of `parts`: the same
+/// parts always give the same id, and ids still sort by time.
+pub fn derived_id(at_ms: i64, parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for part in parts {
+        digest.update(part.as_bytes());
+        digest.update([0u8]); // a separator no part contains
+    }
+    let bytes = digest.finalize();
+    let mut tail = [0u8; 10];
+    tail.copy_from_slice(&bytes[..10]);
+    let millis = u64::try_from(at_ms).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &tail)
+        .into_uuid()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,7 @@ impl PendingEvent {
 
 /// The id of the event `dedupe` of `run_id` (UUIDv7-shaped, from `at_ms`).
 pub fn event_id(run_id: &str, dedupe: &str, at_ms: i64) -> String {
-    crate::runs::derived_id(at_ms, &["event", run_id, dedupe])
+    crate::ids::derived_id(at_ms, &["event", run_id, dedupe])
 }
 
 #[cfg(test)]

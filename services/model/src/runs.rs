@@ -211,34 +211,16 @@ impl RunRecord {
     }
 }
 
-/// A UUIDv7-shaped id made from `at_ms` and a digest of `parts`: the same
-/// parts always give the same id, and ids still sort by time.
-pub(crate) fn derived_id(at_ms: i64, parts: &[&str]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut digest = Sha256::new();
-    for part in parts {
-        digest.update(part.as_bytes());
-        digest.update([0u8]); // a separator no part contains
-    }
-    let bytes = digest.finalize();
-    let mut tail = [0u8; 10];
-    tail.copy_from_slice(&bytes[..10]);
-    let millis = u64::try_from(at_ms).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &tail)
-        .into_uuid()
-        .to_string()
-}
-
 /// The run of `agent` for the webhook event `event_id` (received at
 /// `received_at_ms`): a pure function of the two, so however often the
 /// event is routed, every request names the same run.
 pub fn webhook_run_id(event_id: &str, received_at_ms: i64, agent: &str) -> String {
-    derived_id(received_at_ms, &["webhook", event_id, agent])
+    crate::ids::derived_id(received_at_ms, &["webhook", event_id, agent])
 }
 
 /// The run of `agent` for the schedule tick at `tick_ms`.
 pub fn schedule_run_id(agent: &str, tick_ms: i64) -> String {
-    derived_id(tick_ms, &["schedule", agent, &tick_ms.to_string()])
+    crate::ids::derived_id(tick_ms, &["schedule", agent, &tick_ms.to_string()])
 }
 
 impl RunRecord {

@@ -10,9 +10,10 @@ use serde_json::{Map, Value, json};
 
 use super::pages::typed;
 use super::session::Session;
-use crate::api::{AdminError, AdminState};
+use crate::error::AdminError;
 use crate::model;
 use crate::params::Params;
+use crate::state::AdminState;
 
 /// Where to go after an action, and what to tell the operator.
 pub struct Done {

@@ -24,8 +24,9 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response};
 
-use crate::api::{AdminError, AdminState};
+use crate::error::AdminError;
 use crate::params::Params;
+use crate::state::AdminState;
 use session::Session;
 use views::Chrome;
 
@@ -54,7 +55,7 @@ pub async fn route(state: &AdminState, req: Request<Incoming>, path: &[&str], qu
         };
         return redirect(&login_url(next), &[]);
     };
-    if let Err(e) = crate::api::check_ids(&ids_of(&path)) {
+    if let Err(e) = crate::params::check_ids(&ids_of(&path)) {
         return error_page(&chrome(&session, "", None), &e);
     }
     match method {

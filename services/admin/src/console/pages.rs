@@ -8,9 +8,10 @@ use hookline_core::subjects::StreamKind;
 use serde::de::DeserializeOwned;
 
 use super::views::{self, Chrome, SourceRow, SubscriptionRow};
-use crate::api::{AdminError, AdminState, Answer};
+use crate::error::{AdminError, Answer};
 use crate::model;
 use crate::params::Params;
+use crate::state::AdminState;
 
 /// An API answer, read back as its typed model.
 pub fn typed<T: DeserializeOwned>(answer: Answer) -> Result<T, AdminError> {

@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use super::pages::{params, render, typed};
 use super::views::{self, AgentRow, Chrome, DecisionView, EventRow, RunView};
-use crate::api::{AdminError, AdminState};
+use crate::error::AdminError;
 use crate::model;
 use crate::params::Params;
+use crate::state::AdminState;
 
 /// `/console/agents`.
 pub async fn agents(state: &AdminState, chrome: Chrome) -> Result<String, AdminError> {
@@ -245,7 +246,7 @@ pub async fn explain(state: &AdminState, chrome: Chrome, query: &Params) -> Resu
     let decision = if event_id.is_empty() {
         None
     } else {
-        crate::api::check_ids(&["v1", "events", &event_id])?;
+        crate::params::check_ids(&["v1", "events", &event_id])?;
         let (_, value) = crate::ops::explain(state, &event_id).await?;
         Some(decision_view(&value))
     };

@@ -11,7 +11,7 @@ use hookline_core::{clock, signing};
 use hyper::HeaderMap;
 use hyper::header::{COOKIE, HOST, ORIGIN};
 
-use crate::api::{fingerprint, matching_token};
+use crate::auth::{fingerprint, matching_token};
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "hookline_session";
