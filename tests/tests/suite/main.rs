@@ -23,5 +23,6 @@ mod redelivery;
 mod router;
 mod run_once;
 mod sandbox;
+mod structure;
 mod trust;
 mod up;
