@@ -110,10 +110,18 @@ impl App {
         });
         let records = Records::open(&nats).await;
         let sinks = Sinks {
-            decisions: nats.js.get_key_value(nats.subjects.decisions_bucket()).await.ok(),
+            decisions: nats
+                .js
+                .get_key_value(nats.subjects.decisions_bucket())
+                .await
+                .map_err(|e| unopened(&nats.subjects.decisions_bucket(), e))?,
             approvals: Approvals::open(&nats, records.clone()).await,
-            state: hookline_core::state::State::open(&nats).await.ok(),
-            threads: hookline_core::threads::Threads::open(&nats).await.ok(),
+            state: hookline_core::state::State::open(&nats)
+                .await
+                .map_err(|e| unopened(&nats.subjects.state_bucket(), e))?,
+            threads: hookline_core::threads::Threads::open(&nats)
+                .await
+                .map_err(|e| unopened(&nats.subjects.threads_bucket(), e))?,
             records,
             nats: nats.clone(),
         };
@@ -199,22 +207,27 @@ async fn settle_approvals(approvals: Approvals, shutdown: CancellationToken) {
 #[derive(Clone)]
 struct Sinks {
     nats: Nats,
-    decisions: Option<kv::Store>,
+    decisions: kv::Store,
     records: Records,
     approvals: Approvals,
     /// Daily token totals, for agents with a daily budget.
-    state: Option<hookline_core::state::State>,
+    state: hookline_core::state::State,
     /// Forge threads and run branches, for follow-ups.
-    threads: Option<hookline_core::threads::Threads>,
+    threads: hookline_core::threads::Threads,
+}
+
+/// A bucket the router needs could not be opened: it does not start
+/// (routing without decisions, budgets or follow-ups would be wrong in
+/// silence), and says which.
+fn unopened(bucket: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("the router needs the bucket `{bucket}`, which cannot be opened: {e}")
 }
 
 /// Takes out of `matched` the agents whose daily token budget is spent;
 /// answers them, with why, for the decision record.
 async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> Vec<Value> {
     let mut spent = Vec::new();
-    let Some(state) = &sinks.state else {
-        return spent;
-    };
+    let state = &sinks.state;
     let day = clock::utc_day(clock::now_ms());
     let mut keep = Vec::with_capacity(matched.len());
     for agent in matched.drain(..) {
@@ -301,8 +314,8 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     let run_id = |agent: &str| runs::webhook_run_id(&event.event_id, event.received_at_ms, agent);
     let mut follow_ups = Vec::new();
     let mut skipped_follow_ups = Vec::new();
-    if let (None, Some(threads)) = (&own, &sinks.threads) {
-        for outcome in follow_up::plan(threads, &table.catalog, &ctx, &body, &run_id).await? {
+    if own.is_none() {
+        for outcome in follow_up::plan(&sinks.threads, &table.catalog, &ctx, &body, &run_id).await? {
             match outcome {
                 follow_up::Outcome::Run(agent, f) => follow_ups.push((agent, f)),
                 follow_up::Outcome::Skipped(why) => skipped_follow_ups.push(why),
@@ -313,7 +326,8 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     decision.matched.retain(|a| !follow_ups.iter().any(|(f, _)| f == a));
     let spent = budget_spent(sinks, table, &mut decision.matched).await;
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
-    if let Some(kv) = &sinks.decisions {
+    {
+        let kv = &sinks.decisions;
         let record = json!({
             "event_id": event.event_id,
             "source": event.source,
