@@ -330,8 +330,8 @@ where
 }
 
 /// The command lines (arguments joined by spaces) of this host's processes
-/// whose command line contains `text`: what a test checks is gone.
-pub fn processes_with(text: &str) -> Vec<String> {
+/// that `matches` picks.
+pub fn processes(matches: impl Fn(&str) -> bool) -> Vec<String> {
     std::fs::read_dir("/proc")
         .map(|entries| {
             entries
@@ -339,8 +339,25 @@ pub fn processes_with(text: &str) -> Vec<String> {
                 .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
                 .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
                 .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-                .filter(|c| c.contains(text))
+                .filter(|c| matches(c))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Those of this host's processes whose command line contains `text`.
+pub fn processes_with(text: &str) -> Vec<String> {
+    processes(|c| c.contains(text))
+}
+
+/// Waits until no process of this host is one `matches` picks (killed
+/// and reaped), for `what`.
+pub async fn until_no_process(what: &str, matches: impl Fn(&str) -> bool) {
+    eventually(what, || async {
+        match processes(&matches) {
+            left if left.is_empty() => Ok(()),
+            left => Err(format!("{left:?}")),
+        }
+    })
+    .await;
 }

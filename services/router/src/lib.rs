@@ -326,35 +326,33 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     decision.matched.retain(|a| !follow_ups.iter().any(|(f, _)| f == a));
     let spent = budget_spent(sinks, table, &mut decision.matched).await;
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
-    {
-        let kv = &sinks.decisions;
-        let record = json!({
-            "event_id": event.event_id,
-            "source": event.source,
-            "at_ms": clock::now_ms(),
-            "context": {"event": ctx.event, "action": ctx.action, "repo": ctx.repo, "labels": ctx.labels,
-                        "branch": ctx.branch, "author": ctx.author, "conclusion": ctx.conclusion},
-            "matched": decision.matched,
-            "ignored": own,
-            "follow_ups": follow_ups.iter().map(|(agent, f)| json!({
-                "agent": agent, "reason": f.reason, "branch": f.branch, "thread": f.thread,
-                "explain": format!("follow-up ({}) continuing {}", f.reason, f.branch),
-            })).chain(skipped_follow_ups).collect::<Vec<_>>(),
-            "budget_spent": spent,
-            "untrusted": decision.untrusted.iter().map(|h| json!({
-                "agent": h.agent, "actor": h.actor, "reason": h.reason, "outcome": h.outcome,
-                "explain": format!("{}: {}", match h.outcome {
-                    Untrusted::Skip => "skipped",
-                    Untrusted::Approve => "awaiting approval",
-                }, h.reason),
-            })).collect::<Vec<_>>(),
-            "unmatched": decision.unmatched.iter().map(|(a, f)| json!({"agent": a, "failed": f})).collect::<Vec<_>>(),
-            "other_agents": decision.other_agents,
-        });
-        // A decision record is a log: losing one never holds an event back.
-        if let Err(e) = kv.put(&event.event_id, Bytes::from(record.to_string())).await {
-            tracing::debug!(error = %e, "Decision not recorded.");
-        }
+    let kv = &sinks.decisions;
+    let record = json!({
+        "event_id": event.event_id,
+        "source": event.source,
+        "at_ms": clock::now_ms(),
+        "context": {"event": ctx.event, "action": ctx.action, "repo": ctx.repo, "labels": ctx.labels,
+                    "branch": ctx.branch, "author": ctx.author, "conclusion": ctx.conclusion},
+        "matched": decision.matched,
+        "ignored": own,
+        "follow_ups": follow_ups.iter().map(|(agent, f)| json!({
+            "agent": agent, "reason": f.reason, "branch": f.branch, "thread": f.thread,
+            "explain": format!("follow-up ({}) continuing {}", f.reason, f.branch),
+        })).chain(skipped_follow_ups).collect::<Vec<_>>(),
+        "budget_spent": spent,
+        "untrusted": decision.untrusted.iter().map(|h| json!({
+            "agent": h.agent, "actor": h.actor, "reason": h.reason, "outcome": h.outcome,
+            "explain": format!("{}: {}", match h.outcome {
+                Untrusted::Skip => "skipped",
+                Untrusted::Approve => "awaiting approval",
+            }, h.reason),
+        })).collect::<Vec<_>>(),
+        "unmatched": decision.unmatched.iter().map(|(a, f)| json!({"agent": a, "failed": f})).collect::<Vec<_>>(),
+        "other_agents": decision.other_agents,
+    });
+    // A decision record is a log: losing one never holds an event back.
+    if let Err(e) = kv.put(&event.event_id, Bytes::from(record.to_string())).await {
+        tracing::debug!(error = %e, "Decision not recorded.");
     }
     record_decision(&decision, &follow_ups, &spent);
     let (own, incoming) = TraceParent::continued(parent);

@@ -263,13 +263,7 @@ fi"#,
     )
     .await;
     let workdir = tempfile::tempdir().expect("workdir");
-    let mut child = Command::new(workspace_binary("hookline-executor"))
-        .env("HOOKLINE_NATS_URL", pipeline.server.url())
-        .env("HOOKLINE_EXECUTOR_ACK_WAIT", "2s")
-        .env("HOOKLINE_EXECUTOR_WORKDIR", workdir.path())
-        .env("HOOKLINE_LOG", "warn")
-        .spawn()
-        .expect("start executor");
+    let mut child = executor_process(&pipeline, workdir.path());
     send_issue(&pipeline, "kill-1", "crash").await;
     let first: u32 = wait_for_file(&dir.path().join("first.pid")).await.parse().expect("pid");
     // SIGKILL: no shutdown, no cleanup.
@@ -332,13 +326,7 @@ sandbox_paths = {{ write = ["{out}"] }}
     )
     .await;
     let workdir = tempfile::tempdir().expect("workdir");
-    let mut child = Command::new(workspace_binary("hookline-executor"))
-        .env("HOOKLINE_NATS_URL", pipeline.server.url())
-        .env("HOOKLINE_EXECUTOR_ACK_WAIT", "2s")
-        .env("HOOKLINE_EXECUTOR_WORKDIR", workdir.path())
-        .env("HOOKLINE_LOG", "warn")
-        .spawn()
-        .expect("start executor");
+    let mut child = executor_process(&pipeline, workdir.path());
     send_issue(&pipeline, "kill-setup-1", "crash in set-up").await;
     wait_for_file_to_exist(&dir.path().join("setup-started")).await;
     let run_id = std::fs::read_dir(workdir.path())
@@ -365,20 +353,8 @@ sandbox_paths = {{ write = ["{out}"] }}
     child.kill().expect("kill");
     child.wait().expect("reaped");
     let marker = "sleep 313.25";
-    hookline_tests::eventually("no process of the run left", || async {
-        let left: Vec<String> = hookline_tests::processes_with(marker)
-            .into_iter()
-            .chain(
-                hookline_tests::processes_with(&run_id)
-                    .into_iter()
-                    .filter(|c| c.starts_with("bwrap")),
-            )
-            .collect();
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("{left:?}"))
-        }
+    hookline_tests::until_no_process("no process of the run left", |c| {
+        c.contains(marker) || (c.starts_with("bwrap") && c.contains(&run_id))
     })
     .await;
     if groups.is_empty() {
@@ -403,6 +379,18 @@ sandbox_paths = {{ write = ["{out}"] }}
         }
     })
     .await;
+}
+
+/// The executor as its own process (a SIGKILL is a crash, not a
+/// shutdown), on `pipeline`'s NATS with a 2 s lease.
+fn executor_process(pipeline: &Pipeline, workdir: &Path) -> std::process::Child {
+    Command::new(workspace_binary("hookline-executor"))
+        .env("HOOKLINE_NATS_URL", pipeline.server.url())
+        .env("HOOKLINE_EXECUTOR_ACK_WAIT", "2s")
+        .env("HOOKLINE_EXECUTOR_WORKDIR", workdir)
+        .env("HOOKLINE_LOG", "warn")
+        .spawn()
+        .expect("start executor")
 }
 
 async fn wait_for_file_to_exist(path: &Path) {

@@ -125,16 +125,8 @@ async fn start_slow_run(dir: &Path, admin: &str) {
 /// Nothing of `hookline up` left: its nats-server (named by its store) and
 /// the agent.
 async fn all_gone(nats: &str) {
-    eventually("its nats-server and the agent gone, and reaped", || async {
-        let left: Vec<String> = processes_with(nats)
-            .into_iter()
-            .chain(processes_with("sleep 317.5"))
-            .collect();
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("{left:?}"))
-        }
+    hookline_tests::until_no_process("its nats-server and the agent gone, and reaped", |c| {
+        c.contains(nats) || c.contains("sleep 317.5")
     })
     .await;
 }
