@@ -3,7 +3,8 @@
 //! `Event`, `Delivery`, `DeadLetter`, and the `Invocation`, `Attempt` and
 //! `RunLog` records), built from `proto/hookline/v1/*.proto` at compile
 //! time. It consumes and emits nothing itself. Every service depends on
-//! this crate and on `hookline-core`, never on each other.
+//! this crate and on `hookline-model`, `hookline-bus` and
+//! `hookline-runtime`, never on each other.
 
 #[allow(missing_docs, clippy::all)]
 mod generated {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_tests::otlp::{Collector, ReceivedSpan};
 use hookline_tests::stats::percentile;
 use hookline_tests::{Pipeline, Receiver, post_signed};
@@ -52,7 +52,7 @@ async fn bench() {
         .unwrap_or(200);
     let collector = Collector::start().await;
     set_exporter_env(&collector.endpoint());
-    hookline_core::tracing_export::init("hookline");
+    hookline_runtime::tracing_export::init("hookline");
 
     // The harness subscriber stamps each request as it arrives, so the
     // figure does not include how long the loop below takes to notice.
@@ -105,8 +105,8 @@ secrets = ["{SUB_SECRET}"]
         })
         .to_string();
         // A trace of its own per webhook: the sender's span is the root.
-        let trace_id = hookline_core::clock::new_id().replace('-', "");
-        let sender_span = &hookline_core::clock::new_id().replace('-', "")[16..];
+        let trace_id = hookline_model::clock::new_id().replace('-', "");
+        let sender_span = &hookline_model::clock::new_id().replace('-', "")[16..];
         let traceparent = format!("00-{trace_id}-{sender_span}-01");
         let started = Instant::now();
         let (status, answer) = post_signed(
@@ -140,7 +140,7 @@ secrets = ["{SUB_SECRET}"]
     }
     // Let the last spans be exported.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    hookline_core::tracing_export::flush();
+    hookline_runtime::tracing_export::flush();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let spans = collector.spans();
     let mut by_trace: HashMap<&str, Vec<&ReceivedSpan>> = HashMap::new();

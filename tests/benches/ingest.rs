@@ -16,8 +16,8 @@ use async_nats::jetstream::stream;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use hookline_core::catalog::Catalog;
-use hookline_core::signing;
+use hookline_model::catalog::Catalog;
+use hookline_model::signing;
 use hookline_tests::stats::median;
 use hookline_tests::{Pipeline, Service};
 use http_body_util::{BodyExt, Full};
@@ -209,9 +209,9 @@ async fn main() {
         // with it on in even rounds and after it in odd ones (the stream
         // grows as the run goes on, so neither always has the fuller one).
         let without_metrics = async |round: usize| {
-            hookline_core::metrics::set_enabled(false);
+            hookline_runtime::metrics::set_enabled(false);
             let (without, _) = closed_loop(addr, round + 1000, secs).await;
-            hookline_core::metrics::set_enabled(true);
+            hookline_runtime::metrics::set_enabled(true);
             without
         };
         let mut without = 0.0;

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_proto::{Header, InboundEvent};
 
 use hookline_router::routes::Routes;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt as _;
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_tests::NatsCluster;
 use hookline_tests::stats::{median, percentile};
 use hookline_tests::{Pipeline, Receiver, Service, post_github};

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookline_core::serve;
-use hookline_core::shutdown::CancellationToken;
+use hookline_runtime::serve;
+use hookline_runtime::shutdown::CancellationToken;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! webhooks signed as a provider signs them (by the providers crate).
 
 use bytes::Bytes;
-use hookline_core::catalog::Provider;
+use hookline_model::catalog::Provider;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -124,7 +124,7 @@ pub fn signed_headers(
         &hookline_providers::SignRequest {
             secret,
             body: body.as_bytes(),
-            now: hookline_core::clock::now_ms() / 1000,
+            now: hookline_model::clock::now_ms() / 1000,
             delivery_id: delivery,
             event,
             hmac: None,

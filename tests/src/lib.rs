@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hookline_core::catalog::Catalog;
-use hookline_core::nats::{self, Nats};
-use hookline_core::shutdown::CancellationToken;
-use hookline_core::store;
-use hookline_core::subjects::StreamKind;
+use hookline_bus::nats::{self, Nats};
+use hookline_bus::store;
+use hookline_model::catalog::Catalog;
+use hookline_model::subjects::StreamKind;
+use hookline_runtime::shutdown::CancellationToken;
 use tokio::task::JoinHandle;
 
 /// The admin API's bearer token in tests.
@@ -122,8 +122,8 @@ impl Pipeline {
         }
         let nats_settings = {
             let lookup = |k: &str| map.get(k).cloned();
-            let mut reader = hookline_core::settings::Reader::new(&lookup);
-            let read = hookline_core::settings::NatsSettings::read(&mut reader);
+            let mut reader = hookline_model::settings::Reader::new(&lookup);
+            let read = hookline_bus::nats::NatsSettings::read(&mut reader);
             reader.finish().expect("NATS settings");
             read
         };
@@ -244,7 +244,7 @@ impl Pipeline {
             .await
             .iter()
             .filter(|m| m.subject.as_str() == subject)
-            .flat_map(|m| hookline_core::log_sink::records(&m.payload, Some(&m.headers)))
+            .flat_map(|m| hookline_bus::log_sink::records(&m.payload, Some(&m.headers)))
             .map(|r| r.to_vec())
             .collect()
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hookline_core::settings::NatsSettings;
+use hookline_bus::nats::NatsSettings;
 
 /// The workspace root, where the project-local nats-server is installed.
 pub fn workspace_root() -> PathBuf {

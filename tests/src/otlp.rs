@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookline_core::serve;
-use hookline_core::shutdown::CancellationToken;
+use hookline_runtime::serve;
+use hookline_runtime::shutdown::CancellationToken;
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hookline_core::serve;
-use hookline_core::shutdown::CancellationToken;
+use hookline_runtime::serve;
+use hookline_runtime::shutdown::CancellationToken;
 use http_body_util::BodyExt;
 
 use tokio::sync::Notify;
@@ -122,7 +122,7 @@ impl Receiver {
     /// `data` against its type's JSON Schema, with the `jsonschema` crate)
     /// and the envelope; panics naming each one that does not match.
     pub fn assert_events_match_catalog(&self) -> usize {
-        let catalog = hookline_core::event_catalog::EventCatalog::builtin();
+        let catalog = hookline_model::event_catalog::EventCatalog::builtin();
         let mut problems = Vec::new();
         let received = self.received();
         for r in &received {

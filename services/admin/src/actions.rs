@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookline_core::catalog::Provider;
-use hookline_core::clock;
-use hookline_core::runs;
-use hookline_core::subjects::msg_id;
-use hookline_core::telemetry::TraceParent;
+use hookline_bus::runs;
+use hookline_model::catalog::Provider;
+use hookline_model::clock;
+use hookline_model::subjects::msg_id;
 use hookline_proto::{Header, InboundEvent, RunRequest, Trigger, WebhookContext};
+use hookline_runtime::telemetry::TraceParent;
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use hookline_core::serve::{self, Body};
-use hookline_core::subjects::ConfigKind;
+use hookline_model::subjects::ConfigKind;
+use hookline_runtime::serve::{self, Body};
 
 use crate::auth::{fingerprint, matching_token};
 use crate::error::{AdminError, Answer};
@@ -123,14 +123,14 @@ pub async fn route(state: Arc<AdminState>, req: Request<Incoming>, _peer: Socket
         Ok(response) => response,
         Err(e) => e.response(),
     };
-    if let Some(metrics) = hookline_core::metrics::get() {
-        let labels = hookline_core::metrics::AdminRequestLabels {
+    if let Some(metrics) = hookline_runtime::metrics::get() {
+        let labels = hookline_runtime::metrics::AdminRequestLabels {
             route: template.to_owned(),
             method,
             status: response.status().as_u16().to_string(),
         };
         metrics.admin_requests.get_or_create(&labels).inc();
-        let route = hookline_core::metrics::RouteLabels {
+        let route = hookline_runtime::metrics::RouteLabels {
             route: template.to_owned(),
         };
         metrics
@@ -177,8 +177,8 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<B
         (&Method::GET, ["healthz"]) => return Ok(serve::json(200, &json!({"status": "ok"}))),
         // Figures, never secrets: scraped without a token, like the probes.
         (&Method::GET, ["metrics"]) => {
-            let text = hookline_core::metrics::render();
-            return Ok(serve::text(200, hookline_core::metrics::CONTENT_TYPE, text));
+            let text = hookline_runtime::metrics::render();
+            return Ok(serve::text(200, hookline_runtime::metrics::CONTENT_TYPE, text));
         }
         (&Method::GET, ["readyz"]) => {
             let connected = state.nats.client.connection_state() == async_nats::connection::State::Connected;

@@ -3,7 +3,7 @@
 //! the caller's token fingerprint, and the name the caller gives in
 //! `{"by": "alice"}` (for people sharing a token).
 
-use hookline_core::approvals::{ApprovalError, Approved};
+use hookline_bus::approvals::{ApprovalError, Approved};
 use serde_json::Value;
 
 use crate::error::{AdminError, Answer, reply};

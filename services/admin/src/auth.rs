@@ -1,8 +1,8 @@
 //! Bearer tokens: the accepted token a caller presented, compared in
 //! constant time, and how a caller is named without its token.
 
-use hookline_core::catalog::Secret;
-use hookline_core::signing;
+use hookline_model::catalog::Secret;
+use hookline_model::signing;
 
 /// The accepted token `presented` is, if any. Every token is compared, so
 /// timing does not tell which one matched.

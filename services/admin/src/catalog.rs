@@ -8,12 +8,12 @@
 //! (`…abcd`, or the `env:`/`file:` reference). A PUT without `secrets`
 //! keeps the secrets already stored.
 
-use hookline_core::catalog::{
+use hookline_bus::store::{self, Entry, Expect, StoreError};
+use hookline_model::catalog::{
     AgentSpec, Catalog, ProfileSecret, ProfileSpec, SecretRef, SecretScope, SourceSpec, SubscriptionSpec,
 };
-use hookline_core::ids::Id;
-use hookline_core::store::{self, Entry, Expect, StoreError};
-use hookline_core::subjects::ConfigKind;
+use hookline_model::ids::Id;
+use hookline_model::subjects::ConfigKind;
 use serde_json::{Value, json};
 
 use crate::error::AdminError;

@@ -1,7 +1,7 @@
 //! Why an admin request failed, and the one place that maps it to an HTTP
 //! status and a JSON error body; what a JSON handler answers.
 
-use hookline_core::serve::{self, Body};
+use hookline_runtime::serve::{self, Body};
 use hyper::Response;
 use serde_json::Value;
 

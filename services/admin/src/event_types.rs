@@ -1,8 +1,8 @@
 //! `GET /v1/event-types` and `GET /v1/event-types/{type}`: the event
-//! catalog (`hookline_core::event_catalog`), built-in types and those the
+//! catalog (`hookline_model::event_catalog`), built-in types and those the
 //! live catalog's agents declare.
 
-use hookline_core::event_catalog::{EventCatalog, EventTypeDef};
+use hookline_model::event_catalog::{EventCatalog, EventTypeDef};
 use serde::Serialize;
 
 use crate::error::{AdminError, Answer, reply};

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use hookline_core::clock;
-use hookline_core::history::{self, Query};
-use hookline_core::state::State;
-use hookline_core::subjects::StreamKind;
+use hookline_bus::history::{self, Query};
+use hookline_bus::state::State;
+use hookline_model::clock;
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{Attempt, Invocation, Message as _};
 
 use crate::error::{AdminError, Answer, reply};

@@ -34,14 +34,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hookline_core::catalog::{Secret, SecretRef};
-use hookline_core::nats;
-use hookline_core::runs::Records;
-use hookline_core::serve;
-use hookline_core::settings::{NatsSettings, Reader, SettingsError};
-use hookline_core::shutdown::{CancellationToken, GRACE};
-use hookline_core::ssrf::{self, Guard};
-use hookline_core::store;
+use hookline_bus::nats;
+use hookline_bus::nats::NatsSettings;
+use hookline_bus::runs::Records;
+use hookline_bus::store;
+use hookline_model::catalog::{Secret, SecretRef};
+use hookline_model::settings::{Reader, SettingsError};
+use hookline_model::ssrf::{self, Guard};
+use hookline_runtime::serve;
+use hookline_runtime::shutdown::{CancellationToken, GRACE};
 use tokio::net::TcpListener;
 
 pub use api::ROUTES;
@@ -141,7 +142,7 @@ impl App {
             .with_context(|| format!("cannot listen on {} for the admin API", config.listen))?;
         let records = Records::open(&nats).await;
         let state = AdminState {
-            approvals: hookline_core::approvals::Approvals::open(&nats, records.clone()).await,
+            approvals: hookline_bus::approvals::Approvals::open(&nats, records.clone()).await,
             records,
             nats,
             catalog,

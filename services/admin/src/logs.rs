@@ -7,14 +7,14 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
-use hookline_core::catalog::Catalog;
-use hookline_core::clock;
-use hookline_core::history::{self, Page, Query};
-use hookline_core::runs::{RunRecord, RunStatus};
-use hookline_core::serve::{self, Body};
-use hookline_core::store::CatalogView;
-use hookline_core::subjects::StreamKind;
+use hookline_bus::history::{self, Page, Query};
+use hookline_bus::runs::{RunRecord, RunStatus};
+use hookline_bus::store::CatalogView;
+use hookline_model::catalog::Catalog;
+use hookline_model::clock;
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{Attempt, DeadLetter, Invocation, Message as _, RunLog};
+use hookline_runtime::serve::{self, Body};
 use hyper::Response;
 
 use crate::error::{AdminError, Answer, reply};
@@ -264,7 +264,7 @@ pub async fn run_log_as(
 /// agent prints them, the final record right after), sends the record and
 /// ends.
 async fn follow_until_final(
-    nats: hookline_core::nats::Nats,
+    nats: hookline_bus::nats::Nats,
     catalog: CatalogView,
     run_id: String,
     lines: impl futures::Stream<Item = async_nats::jetstream::Message> + Send,
@@ -277,7 +277,7 @@ async fn follow_until_final(
     loop {
         match tokio::time::timeout(QUIET, lines.next()).await {
             Ok(Some(message)) => {
-                for record in hookline_core::log_sink::records(&message.payload, message.headers.as_ref()) {
+                for record in hookline_bus::log_sink::records(&message.payload, message.headers.as_ref()) {
                     let Ok(line) = RunLog::decode(record.as_ref()) else {
                         continue;
                     };

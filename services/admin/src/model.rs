@@ -4,7 +4,7 @@
 //! the same shapes field by field; the schema-driven fuzz test checks every
 //! answer against it.
 
-use hookline_core::runs::{RunRecord, RunStatus};
+use hookline_bus::runs::{RunRecord, RunStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use hookline_core::control::{self, replay::Selection};
-use hookline_core::history::{self, Query};
-use hookline_core::ids::Id;
-use hookline_core::runs::{RecordError, RunRecord, RunStatus};
+use hookline_bus::control::{self, replay::Selection};
+use hookline_bus::history::{self, Query};
+use hookline_bus::runs::{RecordError, RunRecord, RunStatus};
+use hookline_model::ids::Id;
 use serde_json::Value;
 
 use crate::error::{AdminError, Answer, reply};
@@ -119,13 +119,13 @@ pub async fn cancel(state: &AdminState, run_id: &str) -> Result<(u16, Value), Ad
                 record.status
             )]));
         }
-        let now = hookline_core::clock::now_ms();
+        let now = hookline_model::clock::now_ms();
         if record.lease.as_ref().is_some_and(|l| l.expires_at_ms > now) {
             break; // an executor holds it: ask it
         }
         record.status = RunStatus::Cancelled;
-        record.reason = hookline_core::runs::RunReason::Cancelled;
-        record.finished_at_ms = hookline_core::clock::now_ms();
+        record.reason = hookline_bus::runs::RunReason::Cancelled;
+        record.finished_at_ms = hookline_model::clock::now_ms();
         record.will_retry = false;
         match state.records.write(&record, Some(revision)).await {
             Ok(_) => return cancelled(),

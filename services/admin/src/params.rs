@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use hookline_core::ids::Id;
-use hookline_core::subjects::ConfigKind;
-use hookline_core::{clock, settings};
+use hookline_model::clock;
+use hookline_model::ids::Id;
+use hookline_model::settings;
+use hookline_model::subjects::ConfigKind;
 
 use crate::error::AdminError;
 

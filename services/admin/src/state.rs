@@ -1,11 +1,11 @@
 //! What every admin handler shares: NATS, the live catalog, the accepted
 //! tokens, the address rules and the approval gate.
 
-use hookline_core::catalog::{Catalog, Secret};
-use hookline_core::nats::Nats;
-use hookline_core::runs::Records;
-use hookline_core::ssrf::{self, Guard};
-use hookline_core::store::CatalogView;
+use hookline_bus::nats::Nats;
+use hookline_bus::runs::Records;
+use hookline_bus::store::CatalogView;
+use hookline_model::catalog::{Catalog, Secret};
+use hookline_model::ssrf::{self, Guard};
 
 use crate::error::AdminError;
 
@@ -26,7 +26,7 @@ pub struct AdminState {
     /// The rule model upstreams must pass (`HOOKLINE_EGRESS_ALLOW`).
     pub egress_guard: Guard,
     /// The approval gate.
-    pub approvals: hookline_core::approvals::Approvals,
+    pub approvals: hookline_bus::approvals::Approvals,
 }
 
 impl AdminState {

@@ -6,11 +6,12 @@
 
 use std::sync::Arc;
 
-use hookline_core::catalog::{AgentSpec, Catalog, ForgeKind, PullRequestSpec};
-use hookline_core::forge_state::marker;
-use hookline_core::forge_state::{ForgeRecord, OutputOutcome, OutputResult, PullRequestRef};
-use hookline_core::runs::{RunRecord, RunStatus};
+use hookline_bus::runs::{RunRecord, RunStatus};
+use hookline_forge::github::GitHub;
 use hookline_forge::{Comment, Forge, ForgeError, NewPullRequest, PullRequest, Repo, Thread};
+use hookline_model::catalog::{AgentSpec, Catalog, ForgeKind, PullRequestSpec};
+use hookline_model::forge_state::marker;
+use hookline_model::forge_state::{ForgeRecord, OutputOutcome, OutputResult, PullRequestRef};
 use hookline_proto::RunRequest;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -96,11 +97,12 @@ impl RunForge {
             .filter_map(|s| s.secret.resolve().ok())
             .map(|s| s.expose().to_owned())
             .collect();
-        let kind = match spec.kind {
-            ForgeKind::Github => hookline_forge::Kind::Github,
+        // The catalog's forge kind is the one kind; each names its adapter here.
+        let forge: Box<dyn Forge> = match spec.kind {
+            ForgeKind::Github => Box::new(GitHub::new(&spec.api_url, token, hookline_runtime::https::client())),
         };
         Some(Self {
-            forge: hookline_forge::connect(kind, &spec.api_url, token),
+            forge,
             thread: (number > 0).then(|| Thread {
                 repo: repo.clone(),
                 number,
@@ -312,7 +314,7 @@ impl RunForge {
 pub fn final_text(record: &RunRecord, forge: &ForgeRecord) -> String {
     let head = match record.status {
         RunStatus::Succeeded => "✅ Succeeded.".to_owned(),
-        RunStatus::Failed if record.reason == hookline_core::runs::RunReason::NeedsHuman => {
+        RunStatus::Failed if record.reason == hookline_bus::runs::RunReason::NeedsHuman => {
             "🙋 The checks on this branch still fail after the fix-up runs allowed; a human is needed.".to_owned()
         }
         RunStatus::Failed if record.will_retry => format!(
@@ -370,7 +372,7 @@ pub fn wanted(agent: &AgentSpec) -> bool {
 /// noticed the run. A run that will be tried again says so and stays open.
 /// Answers false when the comment could not be written (the request is
 /// then asked for again, and the next delivery settles it).
-pub async fn settle_status(forge: &RunForge, records: &hookline_core::runs::Records, record: &RunRecord) -> bool {
+pub async fn settle_status(forge: &RunForge, records: &hookline_bus::runs::Records, record: &RunRecord) -> bool {
     let Some(state) = &record.forge else {
         return true;
     };
@@ -404,7 +406,7 @@ pub async fn settle_status(forge: &RunForge, records: &hookline_core::runs::Reco
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hookline_core::forge_state::OutputResult;
+    use hookline_model::forge_state::OutputResult;
 
     #[test]
     fn the_final_text_says_how_the_run_ended_with_its_pull_request_and_summary() {

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use std::os::fd::{FromRawFd as _, OwnedFd};
 
-use hookline_core::catalog::{AgentSpec, EgressRule, ProfileSpec, SandboxMode, SandboxPaths, parse_size};
-use hookline_core::runs::TokenUsage;
-use hookline_core::settings::parse_duration;
+use hookline_bus::runs::TokenUsage;
+use hookline_model::catalog::{AgentSpec, EgressRule, ProfileSpec, SandboxMode, SandboxPaths, parse_size};
+use hookline_model::settings::parse_duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::egress::{self, Egress};
@@ -296,7 +296,7 @@ fn gateways(
     token_budget: Option<u64>,
     meter: &Meter,
     emitter: &Emitter,
-    guard: &std::sync::Arc<hookline_core::ssrf::Guard>,
+    guard: &std::sync::Arc<hookline_model::ssrf::Guard>,
 ) -> Vec<(u16, String, Gateway)> {
     let Some(profile) = profile else {
         return Vec::new();

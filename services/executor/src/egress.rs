@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use hookline_core::catalog::EgressRule;
-use hookline_core::ssrf::Guard;
+use hookline_model::catalog::EgressRule;
+use hookline_model::ssrf::Guard;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;

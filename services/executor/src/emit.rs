@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use hookline_core::clock;
-use hookline_core::log_sink::LogSink;
-use hookline_core::nats::{Nats, Stamp};
-use hookline_core::outbox::PendingEvent;
-use hookline_core::subjects::msg_id;
+use hookline_bus::log_sink::LogSink;
+use hookline_bus::nats::{Nats, Stamp};
+use hookline_model::clock;
+use hookline_model::outbox::PendingEvent;
+use hookline_model::subjects::msg_id;
 use hookline_proto::{Event, Message as _, RunLog};
 
 /// Why an event was not stored.

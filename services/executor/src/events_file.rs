@@ -2,7 +2,7 @@
 //! object per line, `{"type": "deployment.failed", "data": {…}}`. A bad line
 //! is reported, never fatal.
 
-use hookline_core::ids::EventType;
+use hookline_model::ids::EventType;
 use serde_json::{Map, Value};
 
 /// Largest accepted line (one event).

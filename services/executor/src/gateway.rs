@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::usage::Tap;
 use bytes::Bytes;
-use hookline_core::runs::TokenUsage;
-use hookline_core::secret::Secret;
+use hookline_bus::runs::TokenUsage;
+use hookline_model::secret::Secret;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Frame, Incoming};
@@ -43,7 +43,7 @@ pub struct Gateway {
     prefix: &'static str,
     budget: Option<u64>,
     meter: Meter,
-    client: hookline_core::guarded_http::HttpClient,
+    client: hookline_runtime::guarded_http::HttpClient,
     emitter: Emitter,
 }
 
@@ -98,7 +98,7 @@ impl Gateway {
         budget: Option<u64>,
         meter: &Meter,
         emitter: Emitter,
-        guard: Arc<hookline_core::ssrf::Guard>,
+        guard: Arc<hookline_model::ssrf::Guard>,
     ) -> Self {
         let prefix = if header == hyper::header::AUTHORIZATION {
             "Bearer "
@@ -113,7 +113,7 @@ impl Gateway {
             prefix,
             budget,
             meter: meter.clone(),
-            client: hookline_core::guarded_http::http_client(CONNECT_TIMEOUT, guard),
+            client: hookline_runtime::guarded_http::http_client(CONNECT_TIMEOUT, guard),
             emitter,
         }
     }
@@ -186,7 +186,7 @@ impl Gateway {
         };
         let response = match self.client.request(request).await {
             Ok(response) => response,
-            Err(e) if hookline_core::guarded_http::is_refused(&e) => {
+            Err(e) if hookline_runtime::guarded_http::is_refused(&e) => {
                 self.emitter.log(
                     "hookline",
                     format!("model {}: upstream refused by the address rule: {e:#}", self.name),

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookline_core::catalog::SecretRef;
-use hookline_core::runs::TokenUsage;
+use hookline_bus::runs::TokenUsage;
+use hookline_model::catalog::SecretRef;
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -70,7 +70,7 @@ pub async fn run(request: ChatRequest<'_>, log: impl FnMut(&str, String)) -> (Ex
 }
 
 async fn call(request: ChatRequest<'_>, mut log: impl FnMut(&str, String), usage: &mut Option<TokenUsage>) -> Exit {
-    let client = hookline_core::https::client();
+    let client = hookline_runtime::https::client();
     let payload = body(request.model, request.system, request.prompt, request.max_tokens).to_string();
     let mut builder = hyper::Request::post(request.url).header("content-type", "application/json");
     if let Some(key) = request.api_key {

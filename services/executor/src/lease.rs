@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hookline_core::clock;
-use hookline_core::runs::{Lease, RecordError, Records, RunRecord, RunStatus};
+use hookline_bus::runs::{Lease, RecordError, Records, RunRecord, RunStatus};
+use hookline_model::clock;
 use hookline_proto::RunRequest;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -118,7 +118,7 @@ pub async fn claim(records: &Records, request: &RunRequest, owner: &str, ttl: Du
         record.started_at_ms = now;
         record.finished_at_ms = 0;
         record.exit_code = None;
-        record.reason = hookline_core::runs::RunReason::Unset;
+        record.reason = hookline_bus::runs::RunReason::Unset;
         record.will_retry = false;
         record.lease = Some(Lease {
             owner: owner.to_owned(),

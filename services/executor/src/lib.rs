@@ -7,7 +7,7 @@
 //! process in its own group ([`runner`]), and publishes `run.started`, the
 //! agent's own events ([`events_file`]) and `run.completed`/`run.failed`
 //! ([`emit`]) before its message is acked. It answers cancel requests
-//! (`hookline_core::control::cancel_run`) for the runs it has.
+//! (`hookline_bus::control::cancel_run`) for the runs it has.
 
 pub mod close_loop;
 pub mod contain;
@@ -39,17 +39,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hookline_core::consume::{self, ConsumerSpec};
-use hookline_core::log_sink::LogSink;
-use hookline_core::nats::{self, Nats};
-use hookline_core::runs::Records;
-use hookline_core::settings::{NatsSettings, Reader, SettingsError};
-use hookline_core::shutdown::{CancellationToken, GRACE};
-use hookline_core::store::{self, CatalogView};
-use hookline_core::subjects::StreamKind;
-use hookline_core::supervise;
-use hookline_core::telemetry::TraceParent;
+use hookline_bus::consume::{self, ConsumerSpec};
+use hookline_bus::log_sink::LogSink;
+use hookline_bus::nats::NatsSettings;
+use hookline_bus::nats::{self, Nats};
+use hookline_bus::runs::Records;
+use hookline_bus::store::{self, CatalogView};
+use hookline_bus::supervise;
+use hookline_model::settings::{Reader, SettingsError};
+use hookline_model::subjects::StreamKind;
 use hookline_proto::RunRequest;
+use hookline_runtime::shutdown::{CancellationToken, GRACE};
+use hookline_runtime::telemetry::TraceParent;
 
 /// Runs in progress in this copy, by run id, so a cancel can find them.
 type Registry = Arc<Mutex<HashMap<String, CancellationToken>>>;
@@ -74,7 +75,7 @@ pub struct Config {
     pub bwrap: String,
     /// `HOOKLINE_EGRESS_ALLOW`: private addresses or ranges runs' egress
     /// proxies and model gateways may reach (none by default).
-    pub egress_allow: hookline_core::ssrf::Guard,
+    pub egress_allow: hookline_model::ssrf::Guard,
 }
 
 impl Config {
@@ -91,15 +92,15 @@ impl Config {
         if ack_wait < Duration::from_secs(1) {
             r.problem("HOOKLINE_EXECUTOR_ACK_WAIT must be at least 1s".to_owned());
         }
-        let health_listen = hookline_core::probe::read_listen(&mut r);
+        let health_listen = hookline_runtime::probe::read_listen(&mut r);
         let bwrap = r.string("HOOKLINE_BWRAP", "bwrap");
-        let egress_allow = hookline_core::ssrf::Guard::parse_setting(
-            hookline_core::ssrf::EGRESS_ALLOW,
+        let egress_allow = hookline_model::ssrf::Guard::parse_setting(
+            hookline_model::ssrf::EGRESS_ALLOW,
             &r.string("HOOKLINE_EGRESS_ALLOW", ""),
         )
         .unwrap_or_else(|e| {
             r.problem(format!("HOOKLINE_EGRESS_ALLOW: {e}"));
-            hookline_core::ssrf::Guard::default()
+            hookline_model::ssrf::Guard::default()
         });
         r.finish()?;
         Ok(Self {
@@ -123,8 +124,8 @@ pub struct App {
     background: CancellationToken,
     /// Whether bubblewrap works here, found once at start.
     sandbox: Arc<crate::sandbox::Host>,
-    state: Option<hookline_core::state::State>,
-    threads: Option<hookline_core::threads::Threads>,
+    state: Option<hookline_bus::state::State>,
+    threads: Option<hookline_bus::threads::Threads>,
 }
 
 impl App {
@@ -134,25 +135,25 @@ impl App {
         let nats = nats::connect(&config.nats, "hookline-executor").await?;
         let background = CancellationToken::new();
         let catalog = store::watch(&nats, background.clone()).await?;
-        let health = hookline_core::probe::bind(config.health_listen).await?;
+        let health = hookline_runtime::probe::bind(config.health_listen).await?;
         let (bwrap, guard) = (config.bwrap.clone(), config.egress_allow.clone());
         let sandbox = Arc::new(tokio::task::spawn_blocking(move || crate::sandbox::Host::probe(&bwrap, guard)).await?);
         if let Some(why) = &sandbox.problem {
             tracing::error!(problem = %why, "Sandbox unavailable: runs of agents with sandbox = \"bubblewrap\" (the default) fail with reason sandbox_unavailable.");
         }
         for (agent, spec) in &catalog.borrow().agents {
-            if spec.sandbox == hookline_core::catalog::SandboxMode::None {
+            if spec.sandbox == hookline_model::catalog::SandboxMode::None {
                 tracing::warn!(
                     agent,
                     "sandbox = \"none\": this agent's runs see the executor's whole file system and network."
                 );
             }
         }
-        let state = hookline_core::state::State::open(&nats)
+        let state = hookline_bus::state::State::open(&nats)
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "State bucket unavailable: daily token budgets are not kept."))
             .ok();
-        let threads = hookline_core::threads::Threads::open(&nats)
+        let threads = hookline_bus::threads::Threads::open(&nats)
             .await
             .inspect_err(
                 |e| tracing::warn!(error = %e, "Threads bucket unavailable: follow-ups will not find run branches."),
@@ -178,7 +179,7 @@ impl App {
                 None => serde_json::json!({"sandbox": "bubblewrap"}),
                 Some(why) => serde_json::json!({"sandbox": "unavailable", "sandbox_problem": why}),
             };
-            tokio::spawn(hookline_core::probe::serve(
+            tokio::spawn(hookline_runtime::probe::serve(
                 listener,
                 self.nats.clone(),
                 sandbox,
@@ -196,7 +197,7 @@ impl App {
         .await;
         sweep::leftover_groups(&limits::group_parents(), &records).await;
         let logs = LogSink::start(self.nats.client.clone());
-        let owner: Arc<str> = Arc::from(hookline_core::clock::new_id());
+        let owner: Arc<str> = Arc::from(hookline_model::clock::new_id());
         let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());
         let sandbox = self.sandbox.clone();
@@ -274,8 +275,8 @@ struct AgentConsumer {
     registry: Registry,
     records: Records,
     sandbox: Arc<crate::sandbox::Host>,
-    state: Option<hookline_core::state::State>,
-    threads: Option<hookline_core::threads::Threads>,
+    state: Option<hookline_bus::state::State>,
+    threads: Option<hookline_bus::threads::Threads>,
 }
 
 impl AgentConsumer {
@@ -328,7 +329,7 @@ impl AgentConsumer {
                         runs.insert(run_id.clone(), cancel.clone());
                     }
                     let (own, incoming) = TraceParent::continued(parent.as_deref());
-                    let span = hookline_core::tracing_export::stage(
+                    let span = hookline_runtime::tracing_export::stage(
                         "run",
                         opentelemetry::trace::SpanKind::Consumer,
                         &own,

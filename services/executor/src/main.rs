@@ -1,6 +1,8 @@
 //! `hookline-executor`: agent runs, alone, against any NATS.
 
-use hookline_core::{settings, shutdown, telemetry};
+use hookline_model::settings;
+use hookline_runtime::shutdown;
+use hookline_runtime::telemetry;
 
 // mimalloc: measured faster than the system allocator for ingest (docs/BENCHMARKS.md).
 #[global_allocator]
@@ -9,11 +11,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
-    hookline_core::tracing_export::init("hookline-executor");
+    hookline_runtime::tracing_export::init("hookline-executor");
     let vars = settings::service_settings("hookline-executor", "runs agents for run requests");
     let config = hookline_executor::Config::from_lookup(&|k| vars.get(k).cloned())?;
     let app = hookline_executor::App::build(config).await?;
     app.run_until(shutdown::on_signal()).await;
-    hookline_core::tracing_export::flush();
+    hookline_runtime::tracing_export::flush();
     Ok(())
 }

@@ -18,10 +18,10 @@
 //! `@mentions` quoted (an agent cannot ping people or wake other bots),
 //! and the values of the profile's secrets redacted.
 
-use hookline_core::catalog::OutputPolicy;
-use hookline_core::forge_state::marker;
-use hookline_core::forge_state::{OutputOutcome, OutputResult};
 use hookline_forge::ReviewComment;
+use hookline_model::catalog::OutputPolicy;
+use hookline_model::forge_state::marker;
+use hookline_model::forge_state::{OutputOutcome, OutputResult};
 use serde_json::Value;
 
 /// Most requests read from the file.

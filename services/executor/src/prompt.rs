@@ -157,7 +157,7 @@ fn lookup(name: &str, input: &PromptInput<'_>, body: &Value) -> Option<Rendered>
         "sourceIp" => Some(Rendered::Value(event.map(|e| e.source_ip.clone()).unwrap_or_default())),
         "timestamp" => Some(Rendered::Trusted(
             event
-                .map(|e| hookline_core::clock::rfc3339_ms(e.received_at_ms))
+                .map(|e| hookline_model::clock::rfc3339_ms(e.received_at_ms))
                 .unwrap_or_default(),
         )),
         "runId" => Some(Rendered::Trusted(input.run_id.to_owned())),

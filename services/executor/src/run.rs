@@ -7,16 +7,16 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::{AgentSpec, Catalog};
-use hookline_core::clock;
-use hookline_core::consume::Outcome;
-use hookline_core::event_catalog::EventCatalog;
-use hookline_core::event_types;
-use hookline_core::follow_up::FollowUpReason;
-use hookline_core::log_sink::LogSink;
-use hookline_core::nats::Nats;
-use hookline_core::outbox::{MAX_OUTBOX_BYTES, PendingEvent};
-pub use hookline_core::runs::{RecordError, Records, RunRecord, RunStatus};
+use hookline_bus::consume::Outcome;
+use hookline_bus::log_sink::LogSink;
+use hookline_bus::nats::Nats;
+pub use hookline_bus::runs::{RecordError, Records, RunRecord, RunStatus};
+use hookline_model::catalog::{AgentSpec, Catalog};
+use hookline_model::clock;
+use hookline_model::event_catalog::EventCatalog;
+use hookline_model::event_types;
+use hookline_model::follow_up::FollowUpReason;
+use hookline_model::outbox::{MAX_OUTBOX_BYTES, PendingEvent};
 
 use crate::lease::{self, Claim, Held};
 use hookline_proto::RunRequest;
@@ -54,11 +54,11 @@ pub struct RunEnv<'a> {
     /// What the executor found at start about bubblewrap.
     pub sandbox: &'a crate::sandbox::Host,
     /// The state bucket (daily token totals), when it could be opened.
-    pub state: Option<&'a hookline_core::state::State>,
+    pub state: Option<&'a hookline_bus::state::State>,
     /// The threads bucket (forge thread → branch), when it could be opened.
-    pub threads: Option<&'a hookline_core::threads::Threads>,
+    pub threads: Option<&'a hookline_bus::threads::Threads>,
     /// The run's span, exported over OTLP when that is on.
-    pub span: &'a hookline_core::tracing_export::StageSpan,
+    pub span: &'a hookline_runtime::tracing_export::StageSpan,
 }
 
 fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
@@ -197,7 +197,7 @@ async fn execute_agent(
             "the branch's checks failed again after the last fix-up run allowed (ci_fixes); a human is needed"
                 .to_owned(),
         );
-        session::SessionOutput::failed(hookline_core::runs::RunReason::NeedsHuman)
+        session::SessionOutput::failed(hookline_bus::runs::RunReason::NeedsHuman)
     } else {
         let phase = |p: Phase| {
             if let Some(f) = &forge {
@@ -359,13 +359,13 @@ async fn execute_agent(
     if record.status != RunStatus::Succeeded {
         env.span.fail(record.reason.as_str());
     }
-    if let Some(metrics) = hookline_core::metrics::get() {
-        let labels = hookline_core::metrics::RunLabels {
+    if let Some(metrics) = hookline_runtime::metrics::get() {
+        let labels = hookline_runtime::metrics::RunLabels {
             agent: record.agent.clone(),
             status: record.status.to_string(),
         };
         metrics.runs_finished.get_or_create(&labels).inc();
-        let agent = hookline_core::metrics::AgentLabels {
+        let agent = hookline_runtime::metrics::AgentLabels {
             agent: record.agent.clone(),
         };
         metrics

@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline_core::catalog::AgentSpec;
-use hookline_core::consume::Outcome;
-use hookline_core::forge_state::ForgeRecord;
-use hookline_core::threads::ThreadLink;
+use hookline_bus::consume::Outcome;
+use hookline_bus::threads::ThreadLink;
 use hookline_forge::PullRequest;
+use hookline_model::catalog::AgentSpec;
+use hookline_model::forge_state::ForgeRecord;
 use hookline_proto::RunRequest;
 use tokio::sync::watch;
 

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use hookline_core::catalog::SandboxPaths;
+use hookline_model::catalog::SandboxPaths;
 
 /// What the executor found at start about bubblewrap on its host.
 #[derive(Debug, Clone)]
@@ -23,12 +23,12 @@ pub struct Host {
     pub problem: Option<String>,
     /// Which addresses a run's egress proxy may reach although private
     /// (`HOOKLINE_EGRESS_ALLOW`).
-    pub egress_guard: std::sync::Arc<hookline_core::ssrf::Guard>,
+    pub egress_guard: std::sync::Arc<hookline_model::ssrf::Guard>,
 }
 
 impl Host {
     /// Probes `bwrap` once.
-    pub fn probe(bwrap: &str, egress_guard: hookline_core::ssrf::Guard) -> Self {
+    pub fn probe(bwrap: &str, egress_guard: hookline_model::ssrf::Guard) -> Self {
         Self {
             bwrap: bwrap.to_owned(),
             problem: probe(bwrap).err(),

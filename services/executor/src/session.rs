@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use hookline_core::catalog::{AgentSpec, ProfileSpec, RunnerSpec, SecretScope};
-use hookline_core::runs::RunReason;
+use hookline_bus::runs::RunReason;
+use hookline_model::catalog::{AgentSpec, ProfileSpec, RunnerSpec, SecretScope};
 use hookline_proto::RunRequest;
 
 use crate::close_loop::Phase;
@@ -42,7 +42,7 @@ pub struct SessionOutput {
     /// `host:port`s the run's egress proxy refused.
     pub blocked_hosts: Vec<String>,
     /// Model tokens used through the gateway, when the run has models.
-    pub usage: Option<hookline_core::runs::TokenUsage>,
+    pub usage: Option<hookline_bus::runs::TokenUsage>,
 }
 
 impl SessionOutput {
@@ -179,7 +179,7 @@ async fn in_folder(
     // What is left of the agent's daily token budget caps this run's.
     let daily_left = match (agent.daily_token_budget, env.state) {
         (Some(budget), Some(state)) => {
-            let day = hookline_core::clock::utc_day(hookline_core::clock::now_ms());
+            let day = hookline_model::clock::utc_day(hookline_model::clock::now_ms());
             Some(budget.saturating_sub(state.daily_tokens(&request.agent, &day).await.unwrap_or(0)))
         }
         _ => None,

@@ -12,8 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use hookline_core::clock;
-use hookline_core::runs::{Records, RunRecord, RunStatus};
+use hookline_bus::runs::{Records, RunRecord, RunStatus};
+use hookline_model::clock;
 
 /// Folder names start with this, then the run id.
 pub const PREFIX: &str = "run-";
@@ -144,7 +144,7 @@ mod tests {
         let now = 1_700_000_000_000;
         let mut record = RunRecord::queued("r", "a", "", now);
         record.status = RunStatus::Running;
-        let held = |expires_at_ms| hookline_core::runs::Lease {
+        let held = |expires_at_ms| hookline_bus::runs::Lease {
             owner: "copy".into(),
             expires_at_ms,
             ..Default::default()

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use hookline_core::https::HttpsClient;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{Value, json};
 
-use crate::{Comment, Forge, ForgeError, NewPullRequest, PullRequest, Repo, ReviewComment, Thread};
+use crate::{Comment, Forge, ForgeError, HttpsClient, NewPullRequest, PullRequest, Repo, ReviewComment, Thread};
 
 /// Largest answer read.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
@@ -31,12 +30,13 @@ pub struct GitHub {
 }
 
 impl GitHub {
-    /// A client for the API at `api_url` (no trailing slash needed).
-    pub fn new(api_url: &str, token: String) -> Self {
+    /// A client for the API at `api_url` (no trailing slash needed),
+    /// calling through `client`.
+    pub fn new(api_url: &str, token: String, client: HttpsClient) -> Self {
         Self {
             base: api_url.trim_end_matches('/').to_owned(),
             token,
-            client: hookline_core::https::client(),
+            client,
         }
     }
 

@@ -186,19 +186,13 @@ pub trait Forge: Send + Sync {
     ) -> BoxFuture<'a, Result<(), ForgeError>>;
 }
 
-/// The forge a profile's settings name, with its token.
-pub fn connect(kind: Kind, api_url: &str, token: String) -> Box<dyn Forge> {
-    match kind {
-        Kind::Github => Box::new(github::GitHub::new(api_url, token)),
-    }
-}
-
-/// The forges there are adapters for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// GitHub and GitHub Enterprise Server.
-    Github,
-}
+/// The HTTPS client adapters call through (the services' one outbound
+/// client, `hookline_runtime::https::client()`, has this type), so this
+/// crate stands on no Hookline crate.
+pub type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
 
 #[cfg(test)]
 mod tests {

@@ -3,9 +3,11 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use hookline_core::catalog::Catalog;
-use hookline_core::settings::{NatsSettings, Reader};
-use hookline_core::{nats, store};
+use hookline_bus::nats;
+use hookline_bus::nats::NatsSettings;
+use hookline_bus::store;
+use hookline_model::catalog::Catalog;
+use hookline_model::settings::Reader;
 
 /// Validates `file` and makes the config bucket match it.
 pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
@@ -32,13 +34,13 @@ pub async fn run(file: &Path, dry_run: bool) -> anyhow::Result<()> {
 /// (names are checked again, resolved, at every connection), reading the
 /// allow-lists through `lookup`.
 pub fn check_targets(catalog: &Catalog, lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-    use hookline_core::ssrf::{DELIVERY_ALLOW, EGRESS_ALLOW, Guard};
+    use hookline_model::ssrf::{DELIVERY_ALLOW, EGRESS_ALLOW, Guard};
     let allow = |setting| lookup(setting).unwrap_or_default();
     let delivery = Guard::parse_setting(DELIVERY_ALLOW, &allow(DELIVERY_ALLOW))
         .map_err(|e| anyhow::anyhow!("{DELIVERY_ALLOW}: {e}"))?;
     let egress =
         Guard::parse_setting(EGRESS_ALLOW, &allow(EGRESS_ALLOW)).map_err(|e| anyhow::anyhow!("{EGRESS_ALLOW}: {e}"))?;
-    hookline_core::ssrf::check_catalog(&delivery, &egress, catalog)
+    hookline_model::ssrf::check_catalog(&delivery, &egress, catalog)
         .map_err(|problems| anyhow::anyhow!("invalid configuration:\n  - {}", problems.join("\n  - ")))
 }
 

@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hookline_core::catalog::Secret;
-use hookline_core::serve;
-use hookline_core::shutdown::CancellationToken;
-use hookline_core::signing;
+use hookline_model::catalog::Secret;
+use hookline_model::signing;
+use hookline_runtime::serve;
+use hookline_runtime::shutdown::CancellationToken;
 use http_body_util::BodyExt;
 use serde_json::json;
 use tokio::net::TcpListener;

@@ -4,8 +4,9 @@
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 use futures::StreamExt as _;
-use hookline_core::subjects::StreamKind;
-use hookline_core::{clock, history};
+use hookline_bus::history;
+use hookline_model::clock;
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{Event, Message as _};
 use serde_json::{Value, json};
 
@@ -41,7 +42,7 @@ pub async fn run(command: EventsCommand, json_out: bool) -> Result<(), CliError>
     let policy = match since {
         None => DeliverPolicy::New,
         Some(age) => {
-            let age = hookline_core::settings::parse_duration(age.trim())
+            let age = hookline_model::settings::parse_duration(age.trim())
                 .map_err(|e| CliError::Refused(format!("--since {age}: {e}")))?;
             let start_ms = clock::now_ms() - i64::try_from(age.as_millis()).unwrap_or(0);
             history::from_ms(start_ms)

@@ -86,7 +86,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result: Result<(), client::CliError> = match cli.command {
         Command::Up(args) => {
-            hookline_core::telemetry::init();
+            hookline_runtime::telemetry::init();
             up::run(args).await.map_err(Into::into)
         }
         Command::Apply { file, dry_run } => apply::run(&file, dry_run).await.map_err(Into::into),

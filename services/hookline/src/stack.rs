@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
-use hookline_core::settings::SettingsError;
-use hookline_core::shutdown::CancellationToken;
+use hookline_model::settings::SettingsError;
+use hookline_runtime::shutdown::CancellationToken;
 use tokio::task::JoinHandle;
 
 /// One of the five services.

@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use hookline::nats_server;
 use hookline::stack::{self, Service};
-use hookline_core::catalog::{Catalog, Provider};
-use hookline_core::shutdown::{self, CancellationToken};
-use hookline_core::{nats, signing, store};
+use hookline_bus::nats;
+use hookline_bus::store;
+use hookline_model::catalog::{Catalog, Provider};
+use hookline_model::signing;
+use hookline_runtime::shutdown::{self, CancellationToken};
 
 use crate::local_nats::LocalNats;
 
@@ -88,7 +90,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // An admin token for this session, unless one is configured.
     let admin_token = vars
         .entry("HOOKLINE_ADMIN_TOKENS".into())
-        .or_insert_with(|| format!("hl_{}", hookline_core::clock::new_id().replace('-', "")))
+        .or_insert_with(|| format!("hl_{}", hookline_model::clock::new_id().replace('-', "")))
         .clone();
     // The demo receiver is on this machine: let deliveries reach loopback.
     vars.entry("HOOKLINE_DELIVERY_ALLOW".into())
@@ -99,8 +101,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     crate::apply::check_targets(&catalog, &|k| vars.get(k).cloned())?;
     let lookup = move |k: &str| vars.get(k).cloned();
 
-    let mut reader = hookline_core::settings::Reader::new(&lookup);
-    let nats_settings = hookline_core::settings::NatsSettings::read(&mut reader);
+    let mut reader = hookline_model::settings::Reader::new(&lookup);
+    let nats_settings = hookline_bus::nats::NatsSettings::read(&mut reader);
     // The services drain for as long as each of them would.
     let grace = reader.duration("HOOKLINE_GRACE", shutdown::GRACE) + Duration::from_secs(1);
     reader.finish()?;

@@ -13,7 +13,7 @@ pub struct TrustedProxies(Vec<IpNet>);
 impl TrustedProxies {
     /// Parses `10.0.0.0/8, 127.0.0.1` (addresses or CIDR ranges).
     pub fn parse(text: &str) -> Result<Self, String> {
-        hookline_core::settings::parse_ip_ranges(text).map(Self)
+        hookline_model::settings::parse_ip_ranges(text).map(Self)
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {

@@ -13,16 +13,16 @@ use hyper::{Method, Request, Response};
 use serde_json::json;
 use tracing::Instrument as _;
 
-use hookline_core::catalog::Provider;
-use hookline_core::clock;
-use hookline_core::ids::Id;
-use hookline_core::metrics;
-use hookline_core::serve::{self, Body};
-use hookline_core::subjects::msg_id;
-use hookline_core::telemetry::TraceParent;
-use hookline_core::tracing_export;
+use hookline_model::catalog::Provider;
+use hookline_model::clock;
+use hookline_model::ids::Id;
+use hookline_model::subjects::msg_id;
 use hookline_proto::{Header, InboundEvent, Invocation};
 use hookline_providers::{self as providers, VerifyError, body};
+use hookline_runtime::metrics;
+use hookline_runtime::serve::{self, Body};
+use hookline_runtime::telemetry::TraceParent;
+use hookline_runtime::tracing_export;
 use opentelemetry::trace::SpanKind;
 
 use crate::limits::{Limited as RateLimited, Scope};

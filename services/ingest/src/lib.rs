@@ -19,11 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use hookline_core::catalog::{Catalog, Secret, SourceSpec};
-use hookline_core::nats;
-use hookline_core::settings::{NatsSettings, Reader, SettingsError};
-use hookline_core::shutdown::{CancellationToken, GRACE};
-use hookline_core::{serve, store};
+use hookline_bus::nats;
+use hookline_bus::nats::NatsSettings;
+use hookline_bus::store;
+use hookline_model::catalog::{Catalog, Secret, SourceSpec};
+use hookline_model::settings::{Reader, SettingsError};
+use hookline_runtime::serve;
+use hookline_runtime::shutdown::{CancellationToken, GRACE};
 use tokio::net::TcpListener;
 
 use crate::client_ip::TrustedProxies;

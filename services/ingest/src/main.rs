@@ -1,6 +1,8 @@
 //! `hookline-ingest`: the public webhook endpoint, alone, against any NATS.
 
-use hookline_core::{settings, shutdown, telemetry};
+use hookline_model::settings;
+use hookline_runtime::shutdown;
+use hookline_runtime::telemetry;
 
 // mimalloc: measured faster than the system allocator for ingest (docs/BENCHMARKS.md).
 #[global_allocator]
@@ -9,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
-    hookline_core::tracing_export::init("hookline-ingest");
+    hookline_runtime::tracing_export::init("hookline-ingest");
     let vars = settings::service_settings(
         "hookline-ingest",
         "the public webhook endpoint: verifies and stores webhooks",
@@ -17,6 +19,6 @@ async fn main() -> anyhow::Result<()> {
     let config = hookline_ingest::Config::from_lookup(&|k| vars.get(k).cloned())?;
     let app = hookline_ingest::App::build(config).await?;
     app.run_until(shutdown::on_signal()).await;
-    hookline_core::tracing_export::flush();
+    hookline_runtime::tracing_export::flush();
     Ok(())
 }

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use hookline_core::log_sink::LogSink;
-use hookline_core::nats::{Nats, Stamp};
-use hookline_core::state::State;
-use hookline_core::subjects::{EVENT_ID, StreamKind};
+use hookline_bus::log_sink::LogSink;
+use hookline_bus::nats::{Nats, Stamp};
+use hookline_bus::state::State;
+use hookline_model::subjects::{EVENT_ID, StreamKind};
 use hookline_proto::{Invocation, Message};
 use hookline_providers::VerifiedEvent;
 

@@ -1,11 +1,11 @@
 //! Property tests: every parser of untrusted headers and bodies returns an
 //! answer, never a panic, on any input.
 
-use hookline_core::catalog::{HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SecretRef};
-use hookline_core::telemetry::TraceParent;
 use hookline_ingest::client_ip::TrustedProxies;
+use hookline_model::catalog::{HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SecretRef};
 use hookline_providers::body;
 use hookline_providers::{Scheme, parse_stripe_header, verify};
+use hookline_runtime::telemetry::TraceParent;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 

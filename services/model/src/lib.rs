@@ -27,6 +27,7 @@ pub mod parse;
 pub mod reason;
 pub mod runs;
 pub mod secret;
+pub mod settings;
 pub mod signing;
 pub mod ssrf;
 pub mod subjects;

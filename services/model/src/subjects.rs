@@ -166,7 +166,7 @@ impl Subjects {
     }
 
     /// KV bucket linking forge threads and run branches
-    /// (`hookline_core::threads`): follow-ups continue the branch a thread's run
+    /// (`hookline_bus::threads`): follow-ups continue the branch a thread's run
     /// made.
     pub fn threads_bucket(&self) -> String {
         format!("{}_threads", self.prefix)

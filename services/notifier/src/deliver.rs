@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self};
 use bytes::Bytes;
-use hookline_core::catalog::{Catalog, Secret, SubscriptionSpec};
-use hookline_core::clock;
-use hookline_core::consume::{self, Outcome};
-use hookline_core::log_sink::LogSink;
-use hookline_core::nats::{Nats, Stamp};
-use hookline_core::ssrf::Guard;
-use hookline_core::store;
-use hookline_core::subjects::{ConfigKind, msg_id};
+use hookline_bus::consume::{self, Outcome};
+use hookline_bus::log_sink::LogSink;
+use hookline_bus::nats::{Nats, Stamp};
+use hookline_bus::store;
+use hookline_model::catalog::{Catalog, Secret, SubscriptionSpec};
+use hookline_model::clock;
+use hookline_model::ssrf::Guard;
+use hookline_model::subjects::{ConfigKind, msg_id};
 use hookline_proto::{Attempt, DeadLetter, Delivery, Event, Message as _};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::sync::watch;
@@ -29,7 +29,7 @@ use crate::delivered::Delivered;
 use crate::health::Health;
 use crate::outbound;
 use crate::retry::{self, Schedule, Verdict};
-use hookline_core::guarded_http::{self as connect, HttpClient};
+use hookline_runtime::guarded_http::{self as connect, HttpClient};
 
 /// Response bytes kept in the attempt log.
 const LOGGED_BODY_BYTES: usize = 1024;
@@ -189,8 +189,8 @@ impl Deliverer {
         }
         // Each attempt is a span of the event's trace; the subscriber's
         // `traceparent` names it.
-        let (attempt_trace, incoming) = hookline_core::telemetry::TraceParent::continued(trace.as_deref());
-        let span = hookline_core::tracing_export::stage(
+        let (attempt_trace, incoming) = hookline_runtime::telemetry::TraceParent::continued(trace.as_deref());
+        let span = hookline_runtime::tracing_export::stage(
             "deliver",
             opentelemetry::trace::SpanKind::Client,
             &attempt_trace,
@@ -356,8 +356,8 @@ impl Deliverer {
     }
 
     async fn dead_letter(&self, delivery: &Delivery, sequence: &(String, u64), attempts: u32, error: &str) -> Outcome {
-        if let Some(metrics) = hookline_core::metrics::get() {
-            let labels = hookline_core::metrics::SubscriptionLabels {
+        if let Some(metrics) = hookline_runtime::metrics::get() {
+            let labels = hookline_runtime::metrics::SubscriptionLabels {
                 subscription: delivery.subscription.clone(),
             };
             metrics.dead_letters.get_or_create(&labels).inc();
@@ -435,7 +435,7 @@ fn describe(r: &Response) -> String {
 
 /// Counts one attempt: its outcome, its latency, and the retry it schedules.
 fn record_attempt(subscription: &str, verdict: &Verdict, retried: bool, latency: Duration) {
-    let Some(metrics) = hookline_core::metrics::get() else {
+    let Some(metrics) = hookline_runtime::metrics::get() else {
         return;
     };
     let outcome = if *verdict == Verdict::Delivered {
@@ -443,12 +443,12 @@ fn record_attempt(subscription: &str, verdict: &Verdict, retried: bool, latency:
     } else {
         "failed"
     };
-    let labels = hookline_core::metrics::DeliveryLabels {
+    let labels = hookline_runtime::metrics::DeliveryLabels {
         subscription: subscription.to_owned(),
         outcome: outcome.to_owned(),
     };
     metrics.deliveries.get_or_create(&labels).inc();
-    let sub = hookline_core::metrics::SubscriptionLabels {
+    let sub = hookline_runtime::metrics::SubscriptionLabels {
         subscription: subscription.to_owned(),
     };
     metrics

@@ -10,9 +10,9 @@
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
-use hookline_core::log_sink::LogSink;
-use hookline_core::nats::Nats;
-use hookline_core::subjects::delivered_key;
+use hookline_bus::log_sink::LogSink;
+use hookline_bus::nats::Nats;
+use hookline_model::subjects::delivered_key;
 
 /// The delivered bucket; without it, nothing is marked or skipped.
 #[derive(Clone)]

@@ -10,7 +10,7 @@
 //! (`*.*`); the notifier then skips the few events the wider filter lets
 //! through that the subscription does not want ([`SubscriptionSpec::wants`]).
 //!
-//! [`SubscriptionSpec::wants`]: hookline_core::catalog::SubscriptionSpec::wants
+//! [`SubscriptionSpec::wants`]: hookline_model::catalog::SubscriptionSpec::wants
 
 /// The consumer filters (full subjects under `events_prefix`, such as
 /// `hookline.events.run.>`) for a subscription's `patterns` (none: all).
@@ -101,7 +101,7 @@ fn widen(a: &str, b: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hookline_core::ids::EventPattern;
+    use hookline_model::ids::EventPattern;
 
     fn owned(patterns: &[&str]) -> Vec<String> {
         patterns.iter().map(|p| (*p).to_owned()).collect()

@@ -9,10 +9,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use hookline_core::nats::{Nats, Stamp};
-use hookline_core::state::State;
-use hookline_core::subjects::{ConfigKind, msg_id};
-use hookline_core::{clock, outbox, store};
+use hookline_bus::nats::{Nats, Stamp};
+use hookline_bus::state::State;
+use hookline_bus::store;
+use hookline_model::clock;
+use hookline_model::outbox;
+use hookline_model::subjects::{ConfigKind, msg_id};
 use hookline_proto::{Event, Message as _};
 
 /// What this copy knows of a subscription.
@@ -136,7 +138,7 @@ impl Health {
         let (scope, dedupe) = (format!("subscription.{subscription}"), format!("disabled/{since}"));
         let event = Event {
             id: outbox::event_id(&scope, &dedupe, at_ms),
-            r#type: hookline_core::event_types::SUBSCRIPTION_DISABLED.to_owned(),
+            r#type: hookline_model::event_types::SUBSCRIPTION_DISABLED.to_owned(),
             timestamp_ms: at_ms,
             data_json: data.to_string().into_bytes(),
             ..Default::default()

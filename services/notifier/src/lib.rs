@@ -8,9 +8,9 @@
 //! stream. [`deliver`] POSTs them.
 //! The wire format is in [`outbound`]; retry decisions and delays in
 //! [`retry`]; the HTTP client and its SSRF-guarded resolver in
-//! `hookline_core::guarded_http`;
+//! `hookline_runtime::guarded_http`;
 //! auto-disabling of endpoints that only fail in [`health`]. Dead letters go
-//! to `hookline.dlq.<subscription>`; `hookline_core::control::replay` sends
+//! to `hookline.dlq.<subscription>`; `hookline_bus::control::replay` sends
 //! them again.
 
 pub mod deliver;
@@ -25,15 +25,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
-use hookline_core::catalog::Ordering;
-use hookline_core::consume::{self, ConsumerSpec};
-use hookline_core::nats::{self, Nats};
-use hookline_core::settings::{NatsSettings, Reader, SettingsError};
-use hookline_core::shutdown::{CancellationToken, GRACE};
-use hookline_core::ssrf::Guard;
-use hookline_core::store::{self, CatalogView};
-use hookline_core::subjects::{ConfigKind, StreamKind};
-use hookline_core::supervise;
+use hookline_bus::consume::{self, ConsumerSpec};
+use hookline_bus::nats::NatsSettings;
+use hookline_bus::nats::{self, Nats};
+use hookline_bus::store::{self, CatalogView};
+use hookline_bus::supervise;
+use hookline_model::catalog::Ordering;
+use hookline_model::settings::{Reader, SettingsError};
+use hookline_model::ssrf::Guard;
+use hookline_model::subjects::{ConfigKind, StreamKind};
+use hookline_runtime::shutdown::{CancellationToken, GRACE};
 
 use crate::deliver::Deliverer;
 use crate::health::Health;
@@ -92,7 +93,7 @@ impl Config {
             Guard::default()
         });
         let disable_after = r.duration("HOOKLINE_DISABLE_AFTER", Duration::from_secs(5 * 24 * 3600));
-        let health_listen = hookline_core::probe::read_listen(&mut r);
+        let health_listen = hookline_runtime::probe::read_listen(&mut r);
         r.finish()?;
         Ok(Self {
             nats,
@@ -123,7 +124,7 @@ impl App {
         let nats = nats::connect(&config.nats, "hookline-notifier").await?;
         let background = CancellationToken::new();
         let catalog = store::watch(&nats, background.clone()).await?;
-        let health = hookline_core::probe::bind(config.health_listen).await?;
+        let health = hookline_runtime::probe::bind(config.health_listen).await?;
         Ok(Self {
             nats,
             health,
@@ -136,7 +137,7 @@ impl App {
     /// Delivers until `shutdown`, then finishes attempts in hand.
     pub async fn run_until(self, shutdown: CancellationToken) {
         if let Some(listener) = self.health {
-            tokio::spawn(hookline_core::probe::serve(
+            tokio::spawn(hookline_runtime::probe::serve(
                 listener,
                 self.nats.clone(),
                 serde_json::Value::Null,
@@ -150,11 +151,11 @@ impl App {
         tracing::info!("Notifier running.");
         retire_fanout(&self.nats).await;
         let guard = Arc::new(self.config.guard.clone());
-        let logs = hookline_core::log_sink::LogSink::start(self.nats.client.clone());
+        let logs = hookline_bus::log_sink::LogSink::start(self.nats.client.clone());
         let deliverer = Deliverer {
             nats: self.nats.clone(),
             logs: logs.clone(),
-            client: hookline_core::guarded_http::http_client(self.config.connect_timeout, guard.clone()),
+            client: hookline_runtime::guarded_http::http_client(self.config.connect_timeout, guard.clone()),
             schedule: self.config.schedule.clone(),
             timeout: self.config.timeout,
             guard,
@@ -318,7 +319,7 @@ async fn when_enabled(
     msg: &Arc<async_nats::jetstream::Message>,
     ack_wait: Duration,
     stop: &CancellationToken,
-) -> Option<Arc<hookline_core::catalog::Catalog>> {
+) -> Option<Arc<hookline_model::catalog::Catalog>> {
     let mut alive = None;
     loop {
         let catalog = view.borrow_and_update().clone();

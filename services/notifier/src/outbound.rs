@@ -3,14 +3,14 @@
 //!
 //! Body: `{"id", "type", "timestamp", "data"}`, with `run_id`, `agent` and
 //! `event_id` (the webhook that started the run) when a run produced it
-//! (the envelope schema: `hookline_core::event_catalog::envelope_schema`). Headers: Standard Webhooks
+//! (the envelope schema: `hookline_model::event_catalog::envelope_schema`). Headers: Standard Webhooks
 //! (`webhook-id` = event id, stable across retries; a fresh
 //! `webhook-timestamp`; `webhook-signature` with one `v1,` signature per
 //! active secret) and `X-Hookline-Signature: sha256=<hex>` of the raw body,
 //! keyed like the Standard Webhooks signature with the first secret.
 
-use hookline_core::clock;
-use hookline_core::signing;
+use hookline_model::clock;
+use hookline_model::signing;
 use hookline_proto::Event;
 use serde::Serialize;
 use serde_json::value::RawValue;

@@ -66,7 +66,7 @@ impl Schedule {
     pub fn parse_delays(text: &str) -> Result<Vec<Duration>, String> {
         text.split(',')
             .filter(|p| !p.trim().is_empty())
-            .map(|part| hookline_core::settings::parse_duration(part.trim()))
+            .map(|part| hookline_model::settings::parse_duration(part.trim()))
             .collect()
     }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use hookline_core::consume::{self, Outcome};
+use hookline_bus::consume::{self, Outcome};
 use hookline_proto::{Event, Message as _};
 use tokio::sync::oneshot;
 

@@ -8,7 +8,7 @@
 //! the event lacks fails; `where` predicates read the JSON payload by pointer
 //! and a missing value fails `eq`, `in`, `regex` and `exists`.
 
-use hookline_core::catalog::{Predicate, TriggerSpec, glob_to_regex};
+use hookline_model::catalog::{Predicate, TriggerSpec, glob_to_regex};
 use hookline_proto::WebhookContext;
 use regex::Regex;
 use serde_json::Value;

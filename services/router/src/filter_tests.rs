@@ -1,6 +1,6 @@
 //! Table tests for every filter, including what a missing field does.
 
-use hookline_core::catalog::{Predicate, TriggerSpec};
+use hookline_model::catalog::{Predicate, TriggerSpec};
 use hookline_proto::WebhookContext;
 use serde_json::{Value, json};
 

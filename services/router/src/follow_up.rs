@@ -4,10 +4,10 @@
 //! ([`hookline_proto::FollowUp`]); and the loop guard: what Hookline's own
 //! forge identity wrote never starts anything.
 
-use hookline_core::catalog::Catalog;
-use hookline_core::follow_up::FollowUpReason;
-use hookline_core::forge_state::marker;
-use hookline_core::threads::{CiFix, ThreadLink, Threads, ThreadsError};
+use hookline_bus::threads::{CiFix, ThreadLink, Threads, ThreadsError};
+use hookline_model::catalog::Catalog;
+use hookline_model::follow_up::FollowUpReason;
+use hookline_model::forge_state::marker;
 use hookline_proto::{FollowUp, WebhookContext};
 use serde_json::{Value, json};
 

@@ -1,5 +1,5 @@
 //! Router: consumes `HOOKLINE_INGEST` and the catalog; emits `RunRequest`s
-//! on `hookline.runs.<agent>` (through `hookline_core::runs::request`),
+//! on `hookline.runs.<agent>` (through `hookline_bus::runs::request`),
 //! `queued` run records and one routing decision per event in the
 //! `hookline_decisions` bucket. It reads each event into a `WebhookContext`
 //! (`hookline_providers::context`), decides which agents it starts with the
@@ -7,7 +7,7 @@
 //! event only after every run request is acknowledged. An actor a
 //! trigger's trust policy does not trust ([`trust`]) starts no run, or, on
 //! an agent with `untrusted = "approve"`, a run held for approval
-//! (`hookline_core::approvals`). It also fires cron schedules
+//! (`hookline_bus::approvals`). It also fires cron schedules
 //! ([`schedule`]) and settles held runs (expiry) every half minute.
 
 pub mod filter;
@@ -21,18 +21,19 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
-use hookline_core::approvals::{Approval, ApprovalError, Approvals};
-use hookline_core::catalog::{Catalog, Untrusted};
-use hookline_core::clock;
-use hookline_core::consume::{self, ConsumerSpec, Outcome};
-use hookline_core::nats::{self, Nats};
-use hookline_core::runs::{self, Records};
-use hookline_core::settings::{NatsSettings, Reader, SettingsError};
-use hookline_core::shutdown::{CancellationToken, GRACE};
-use hookline_core::store::{self, CatalogView};
-use hookline_core::subjects::{StreamKind, msg_id};
-use hookline_core::telemetry::TraceParent;
+use hookline_bus::approvals::{Approval, ApprovalError, Approvals};
+use hookline_bus::consume::{self, ConsumerSpec, Outcome};
+use hookline_bus::nats::NatsSettings;
+use hookline_bus::nats::{self, Nats};
+use hookline_bus::runs::{self, Records};
+use hookline_bus::store::{self, CatalogView};
+use hookline_model::catalog::{Catalog, Untrusted};
+use hookline_model::clock;
+use hookline_model::settings::{Reader, SettingsError};
+use hookline_model::subjects::{StreamKind, msg_id};
 use hookline_proto::{InboundEvent, RunRequest, Trigger};
+use hookline_runtime::shutdown::{CancellationToken, GRACE};
+use hookline_runtime::telemetry::TraceParent;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -59,7 +60,7 @@ impl Config {
         let nats = NatsSettings::read(&mut r);
         let concurrency = r.parse("HOOKLINE_ROUTER_CONCURRENCY", 64usize);
         let grace = r.duration("HOOKLINE_GRACE", GRACE);
-        let health_listen = hookline_core::probe::read_listen(&mut r);
+        let health_listen = hookline_runtime::probe::read_listen(&mut r);
         r.finish()?;
         Ok(Self {
             nats,
@@ -95,7 +96,7 @@ enum RouteError {
     #[error(transparent)]
     Hold(#[from] ApprovalError),
     #[error(transparent)]
-    Threads(#[from] hookline_core::threads::ThreadsError),
+    Threads(#[from] hookline_bus::threads::ThreadsError),
 }
 
 impl App {
@@ -116,16 +117,16 @@ impl App {
                 .await
                 .map_err(|e| unopened(&nats.subjects.decisions_bucket(), e))?,
             approvals: Approvals::open(&nats, records.clone()).await,
-            state: hookline_core::state::State::open(&nats)
+            state: hookline_bus::state::State::open(&nats)
                 .await
                 .map_err(|e| unopened(&nats.subjects.state_bucket(), e))?,
-            threads: hookline_core::threads::Threads::open(&nats)
+            threads: hookline_bus::threads::Threads::open(&nats)
                 .await
                 .map_err(|e| unopened(&nats.subjects.threads_bucket(), e))?,
             records,
             nats: nats.clone(),
         };
-        let health = hookline_core::probe::bind(config.health_listen).await?;
+        let health = hookline_runtime::probe::bind(config.health_listen).await?;
         Ok(Self {
             nats,
             health,
@@ -141,7 +142,7 @@ impl App {
     /// the events in hand.
     pub async fn run_until(self, shutdown: CancellationToken) {
         if let Some(listener) = self.health {
-            tokio::spawn(hookline_core::probe::serve(
+            tokio::spawn(hookline_runtime::probe::serve(
                 listener,
                 self.nats.clone(),
                 serde_json::Value::Null,
@@ -211,9 +212,9 @@ struct Sinks {
     records: Records,
     approvals: Approvals,
     /// Daily token totals, for agents with a daily budget.
-    state: hookline_core::state::State,
+    state: hookline_bus::state::State,
     /// Forge threads and run branches, for follow-ups.
-    threads: hookline_core::threads::Threads,
+    threads: hookline_bus::threads::Threads,
 }
 
 /// A bucket the router needs could not be opened: it does not start
@@ -254,11 +255,11 @@ fn record_decision(
     follow_ups: &[(String, hookline_proto::FollowUp)],
     spent: &[Value],
 ) {
-    let Some(metrics) = hookline_core::metrics::get() else {
+    let Some(metrics) = hookline_runtime::metrics::get() else {
         return;
     };
     let count = |agent: &str, outcome: &str| {
-        let labels = hookline_core::metrics::DecisionLabels {
+        let labels = hookline_runtime::metrics::DecisionLabels {
             agent: agent.to_owned(),
             outcome: outcome.to_owned(),
         };
@@ -271,7 +272,7 @@ fn record_decision(
         .chain(follow_ups.iter().map(|(agent, _)| agent.as_str()));
     for agent in requested {
         count(agent, "matched");
-        let labels = hookline_core::metrics::AgentLabels {
+        let labels = hookline_runtime::metrics::AgentLabels {
             agent: agent.to_owned(),
         };
         metrics.runs_requested.get_or_create(&labels).inc();
@@ -356,7 +357,7 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     }
     record_decision(&decision, &follow_ups, &spent);
     let (own, incoming) = TraceParent::continued(parent);
-    let span = hookline_core::tracing_export::stage(
+    let span = hookline_runtime::tracing_export::stage(
         "route",
         opentelemetry::trace::SpanKind::Consumer,
         &own,

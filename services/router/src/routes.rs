@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use hookline_core::catalog::{Catalog, TrustSpec, Untrusted};
+use hookline_model::catalog::{Catalog, TrustSpec, Untrusted};
 use hookline_proto::WebhookContext;
 use serde::Serialize;
 use serde_json::Value;

@@ -10,16 +10,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookline_core::catalog::{Catalog, parse_cron};
-use hookline_core::clock;
-use hookline_core::nats::Nats;
-use hookline_core::runs::{self, Records};
-use hookline_core::shutdown::CancellationToken;
-use hookline_core::state::State;
-use hookline_core::store::CatalogView;
-use hookline_core::subjects::msg_id;
-use hookline_core::telemetry::TraceParent;
+use hookline_bus::nats::Nats;
+use hookline_bus::runs::{self, Records};
+use hookline_bus::state::State;
+use hookline_bus::store::CatalogView;
+use hookline_model::catalog::{Catalog, parse_cron};
+use hookline_model::clock;
+use hookline_model::subjects::msg_id;
 use hookline_proto::{RunRequest, Trigger, WebhookContext};
+use hookline_runtime::shutdown::CancellationToken;
+use hookline_runtime::telemetry::TraceParent;
 
 /// The ticks of `expression` in `(after, until]`, oldest first, at most 100.
 pub fn due_ticks(expression: &str, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {

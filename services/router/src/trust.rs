@@ -1,8 +1,8 @@
 //! Judging an event's actor against a trust policy
-//! ([`hookline_core::catalog::TrustSpec`]), from the verified payload only.
+//! ([`hookline_model::catalog::TrustSpec`]), from the verified payload only.
 //! Pure code; the order of the rules is the policy's documentation.
 
-use hookline_core::catalog::{Association, TrustSpec};
+use hookline_model::catalog::{Association, TrustSpec};
 use hookline_proto::{Actor, WebhookContext};
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, eventually, post_github, request};
 use serde_json::json;
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_tests::{Pipeline, request};
 use serde_json::json;
 
@@ -35,12 +35,12 @@ fn the_document_states_the_services_own_duration_and_size_grammars() {
         ),
         ("since", &doc["components"]["parameters"]["since"]["schema"]["anyOf"][1]),
     ] {
-        assert_eq!(schema["pattern"], hookline_core::settings::DURATION_PATTERN, "{what}");
+        assert_eq!(schema["pattern"], hookline_model::settings::DURATION_PATTERN, "{what}");
     }
     for what in ["memory", "file_size"] {
         assert_eq!(
             agent["limits"]["properties"][what]["pattern"],
-            hookline_core::catalog::SIZE_PATTERN,
+            hookline_model::catalog::SIZE_PATTERN,
             "limits.{what}"
         );
     }
@@ -192,9 +192,7 @@ async fn a_write_with_a_stale_revision_is_refused_and_changes_nothing() {
         "rev".to_owned(),
         serde_json::from_value(json!({"provider": "github", "secrets": ["from-apply"]})).expect("spec"),
     );
-    let plan = hookline_core::store::plan(&pipeline.nats, &catalog)
-        .await
-        .expect("plan");
+    let plan = hookline_bus::store::plan(&pipeline.nats, &catalog).await.expect("plan");
     assert_eq!(plan.report.updated, ["source.rev"]);
     let (status, _) = admin(
         &pipeline,
@@ -204,7 +202,7 @@ async fn a_write_with_a_stale_revision_is_refused_and_changes_nothing() {
     )
     .await;
     assert_eq!(status, 200);
-    let error = hookline_core::store::execute(&pipeline.nats, &plan)
+    let error = hookline_bus::store::execute(&pipeline.nats, &plan)
         .await
         .expect_err("the entry changed after apply read it");
     assert!(
@@ -220,7 +218,7 @@ async fn a_write_with_a_stale_revision_is_refused_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_admin_api_refuses_subscription_urls_with_the_same_words_as_apply() {
     let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[hookline_tests::Service::Admin]).await;
-    let guard = hookline_core::ssrf::Guard::parse("127.0.0.1").expect("allow-list");
+    let guard = hookline_model::ssrf::Guard::parse("127.0.0.1").expect("allow-list");
     for url in [
         "http://169.254.169.254/latest",
         "http://10.0.0.1/x",
@@ -237,7 +235,7 @@ async fn the_admin_api_refuses_subscription_urls_with_the_same_words_as_apply() 
         catalog
             .subscriptions
             .insert("ssrf".to_owned(), serde_json::from_value(spec).expect("spec"));
-        let apply_says = hookline_core::ssrf::check_catalog(&guard, &hookline_core::ssrf::Guard::default(), &catalog)
+        let apply_says = hookline_model::ssrf::check_catalog(&guard, &hookline_model::ssrf::Guard::default(), &catalog)
             .expect_err("apply refuses it too");
         assert_eq!(answer["error"]["problems"], json!(apply_says), "{url}");
     }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, eventually, post, script, workspace_binary};
 use serde_json::Value;
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_tests::browser::Browser;
 use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, call, eventually, post_github, script};
 use serde_json::{Value, json};

@@ -12,12 +12,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
-use hookline_core::nats::{self, Nats};
-use hookline_core::runs::{RunRecord, RunStatus};
-use hookline_core::settings::NatsSettings;
-use hookline_core::store;
-use hookline_core::subjects::StreamKind;
+use hookline_bus::nats::NatsSettings;
+use hookline_bus::nats::{self, Nats};
+use hookline_bus::runs::{RunRecord, RunStatus};
+use hookline_bus::store;
+use hookline_model::catalog::Catalog;
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{Event, Message as _};
 use hookline_providers::Provider;
 use hookline_tests::{NatsCluster, NatsServer, free_port};

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_tests::{Pipeline, Service, get, workspace_binary};
 use hookline_tests::{free_port, workspace_root};
 
@@ -175,7 +175,7 @@ async fn the_configuration_compose_applies_is_valid() {
     let catalog = Catalog::load(&workspace_root().join("examples/hookline.toml")).expect("example loads");
     assert!(catalog.validate().is_ok());
     let example = read("examples/hookline.toml");
-    for provider in hookline_core::catalog::Provider::ALL {
+    for provider in hookline_model::catalog::Provider::ALL {
         assert!(
             example.contains(&format!("provider = \"{}\"", provider.name())),
             "examples/hookline.toml does not show provider {}",

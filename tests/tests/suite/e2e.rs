@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use hookline_core::catalog::{Catalog, Provider};
-use hookline_core::signing;
-use hookline_core::subjects::StreamKind;
+use hookline_model::catalog::{Catalog, Provider};
+use hookline_model::signing;
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{DeadLetter, Message as _};
 use hookline_tests::{Pipeline, Receiver, Service, post, post_signed, script};
 
@@ -365,7 +365,7 @@ async fn configuration_applies_idempotently_and_live() {
     let subscriber = Receiver::start(|_, _| 200).await;
     let mut catalog = catalog("/bin/true", dir.path(), &subscriber.url());
     let pipeline = Pipeline::start(&catalog, &[]).await;
-    let again = hookline_core::store::apply(&pipeline.nats, &catalog, false)
+    let again = hookline_bus::store::apply(&pipeline.nats, &catalog, false)
         .await
         .expect("apply");
     assert!(
@@ -382,7 +382,7 @@ async fn configuration_applies_idempotently_and_live() {
             .await;
         assert_eq!(status, 200, "{answer}");
     }
-    let after_toggle = hookline_core::store::apply(&pipeline.nats, &catalog, true)
+    let after_toggle = hookline_bus::store::apply(&pipeline.nats, &catalog, true)
         .await
         .expect("dry run");
     assert!(after_toggle.updated.is_empty(), "{after_toggle:?}");
@@ -390,7 +390,7 @@ async fn configuration_applies_idempotently_and_live() {
 
     // Disabling the source in the bucket takes effect without a restart.
     catalog.sources.get_mut("github").expect("github").enabled = false;
-    let report = hookline_core::store::apply(&pipeline.nats, &catalog, false)
+    let report = hookline_bus::store::apply(&pipeline.nats, &catalog, false)
         .await
         .expect("apply");
     assert_eq!(report.updated, ["source.github"]);
@@ -414,7 +414,7 @@ async fn configuration_applies_idempotently_and_live() {
     }
     catalog.sources.clear();
     catalog.agents.clear();
-    let dry = hookline_core::store::apply(&pipeline.nats, &catalog, true)
+    let dry = hookline_bus::store::apply(&pipeline.nats, &catalog, true)
         .await
         .expect("dry run");
     assert_eq!(dry.removed, ["agent.triage", "source.github"]);

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
-use hookline_core::subjects::StreamKind;
+use hookline_model::catalog::Catalog;
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{Event, Message as _};
 use hookline_tests::git::{bare_origin, git};
 use hookline_tests::{Pipeline, Service, WAIT, post_github, script, workspace_binary};
@@ -219,12 +219,12 @@ wait"#,
     let run_id = wait_for_file(&dir.path().join("run_id")).await;
     assert!(alive(child));
     assert!(
-        !hookline_core::control::cancel_run(&pipeline.nats, "no-such-run", Duration::from_millis(300))
+        !hookline_bus::control::cancel_run(&pipeline.nats, "no-such-run", Duration::from_millis(300))
             .await
             .expect("request")
     );
     assert!(
-        hookline_core::control::cancel_run(&pipeline.nats, &run_id, Duration::from_secs(5))
+        hookline_bus::control::cancel_run(&pipeline.nats, &run_id, Duration::from_secs(5))
             .await
             .expect("request")
     );

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_proto::Message as _;
 use hookline_tests::{Pipeline, Service, WAIT};
 
@@ -17,9 +17,9 @@ async fn the_http_runner_asks_a_chat_completions_endpoint() {
     let asked: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let stop = hookline_core::shutdown::CancellationToken::new();
+    let stop = hookline_runtime::shutdown::CancellationToken::new();
     let seen = asked.clone();
-    tokio::spawn(hookline_core::serve::serve(
+    tokio::spawn(hookline_runtime::serve::serve(
         listener,
         move |req: hyper::Request<hyper::body::Incoming>, _| {
             let seen = seen.clone();
@@ -34,7 +34,7 @@ async fn the_http_runner_asks_a_chat_completions_endpoint() {
                 seen.lock()
                     .expect("lock")
                     .push((auth, serde_json::from_slice(&body).expect("json")));
-                hookline_core::serve::json(
+                hookline_runtime::serve::json(
                     200,
                     &serde_json::json!({"id": "c1", "object": "chat.completion",
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Root cause: a nil map.\nFix: initialise it."}}],
@@ -42,7 +42,7 @@ async fn the_http_runner_asks_a_chat_completions_endpoint() {
                 )
             }
         },
-        hookline_core::serve::Limits::default(),
+        hookline_runtime::serve::Limits::default(),
         stop.clone(),
         Duration::from_secs(1),
     ));

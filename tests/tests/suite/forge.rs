@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use hookline_core::catalog::Catalog;
-use hookline_core::runs::{Records, RunRecord, RunStatus};
+use hookline_bus::runs::{Records, RunRecord, RunStatus};
+use hookline_model::catalog::Catalog;
 use hookline_tests::git::{bare_origin, git};
 use hookline_tests::github::FakeGitHub;
 use hookline_tests::prism::{Prism, github_examples, webhook_example};
@@ -305,7 +305,7 @@ async fn outputs_beyond_the_policy_are_refused_and_recorded_and_a_preview_change
     let outputs = record.forge.expect("forge record").outputs;
     let refused: Vec<(String, String)> = outputs
         .iter()
-        .filter(|o| o.outcome == hookline_core::forge_state::OutputOutcome::Refused)
+        .filter(|o| o.outcome == hookline_model::forge_state::OutputOutcome::Refused)
         .map(|o| (o.kind.clone(), o.reason.clone()))
         .collect();
     assert_eq!(
@@ -328,7 +328,7 @@ async fn outputs_beyond_the_policy_are_refused_and_recorded_and_a_preview_change
     assert!(
         outputs
             .iter()
-            .any(|o| o.kind == "comment" && o.outcome == hookline_core::forge_state::OutputOutcome::Previewed),
+            .any(|o| o.kind == "comment" && o.outcome == hookline_model::forge_state::OutputOutcome::Previewed),
         "{outputs:?}"
     );
     assert!(world.forge.comments(REPO, 2).is_empty(), "a preview comments nothing");

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hookline_core::runs::RunStatus;
+use hookline_bus::runs::RunStatus;
 use hookline_tests::prism::webhook_example;
 use hookline_tests::{Pipeline, Service, eventually, workspace_binary};
 use serde_json::{Value, json};

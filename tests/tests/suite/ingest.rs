@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
-use hookline_core::signing;
-use hookline_core::subjects::StreamKind;
+use hookline_model::catalog::Catalog;
+use hookline_model::signing;
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{InboundEvent, Invocation, Message as _};
 use hookline_tests::{Pipeline, Service, WAIT, call, get, post};
 use tokio::io::AsyncWriteExt;
@@ -235,7 +235,7 @@ async fn slack_url_verification_is_answered_and_not_stored() {
     let pipeline = ingest_only(&catalog(""), &[]).await;
     let body =
         r#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
-    let ts = (hookline_core::clock::now_ms() / 1000).to_string();
+    let ts = (hookline_model::clock::now_ms() / 1000).to_string();
     let mac = signing::hmac_sha256(SECRET.as_bytes(), &[b"v0:", ts.as_bytes(), b":", body.as_bytes()]);
     let sig = format!("v0={}", hex::encode(mac));
     let headers = [
@@ -327,7 +327,7 @@ async fn every_request_is_logged_with_the_client_address() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let last_ms: i64 = String::from_utf8_lossy(&last).parse().expect("millis");
-    assert!((hookline_core::clock::now_ms() - last_ms).abs() < 60_000);
+    assert!((hookline_model::clock::now_ms() - last_ms).abs() < 60_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

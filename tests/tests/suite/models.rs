@@ -3,8 +3,8 @@
 //! plain and streamed answers, a run's token budget and an agent's daily
 //! budget hold.
 
-use hookline_core::catalog::Catalog;
-use hookline_core::runs::RunStatus;
+use hookline_bus::runs::RunStatus;
+use hookline_model::catalog::Catalog;
 use hookline_tests::{Pipeline, Service, eventually, script};
 use serde_json::{Value, json};
 
@@ -18,14 +18,14 @@ use crate::sandbox::run_once;
 async fn model_server() -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    hookline_core::shutdown::CancellationToken,
+    hookline_runtime::shutdown::CancellationToken,
 ) {
-    use hookline_core::serve;
+    use hookline_runtime::serve;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let keys: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
     let seen = keys.clone();
-    let stop = hookline_core::shutdown::CancellationToken::new();
+    let stop = hookline_runtime::shutdown::CancellationToken::new();
     tokio::spawn(serve::serve(
         listener,
         move |req: hyper::Request<hyper::body::Incoming>, _| {
@@ -72,9 +72,9 @@ async fn model_server() -> (
 /// minutes): the executor must end the run at the refusal, not at its
 /// timeout.
 /// A server-sent event stream sent in `chunks`, each its own write.
-fn event_stream(chunks: &[&'static str]) -> hyper::Response<hookline_core::serve::Body> {
+fn event_stream(chunks: &[&'static str]) -> hyper::Response<hookline_runtime::serve::Body> {
     let chunks: Vec<bytes::Bytes> = chunks.iter().map(|c| bytes::Bytes::from_static(c.as_bytes())).collect();
-    let mut response = hyper::Response::new(hookline_core::serve::streamed(futures::stream::iter(chunks)));
+    let mut response = hyper::Response::new(hookline_runtime::serve::streamed(futures::stream::iter(chunks)));
     response.headers_mut().insert(
         "content-type",
         hyper::header::HeaderValue::from_static("text/event-stream"),
@@ -143,8 +143,8 @@ timeout = "30s"
         "the agent was stopped at the first refusal, not left to retry: {lines:?}"
     );
     let usage = record.usage.expect("usage in the record");
-    let state = hookline_core::state::State::open(&pipeline.nats).await.expect("state");
-    let today = hookline_core::clock::utc_day(hookline_core::clock::now_ms());
+    let state = hookline_bus::state::State::open(&pipeline.nats).await.expect("state");
+    let today = hookline_model::clock::utc_day(hookline_model::clock::now_ms());
     assert_eq!(
         state.daily_tokens("hostile", &today).await.expect("daily"),
         2450,
@@ -189,8 +189,8 @@ triggers = [{{ source = "gh", events = ["push"] }}]
     let catalog = Catalog::parse(&text).expect("parse");
     catalog.validate().expect("valid");
     let pipeline = Pipeline::start(&catalog, &[]).await;
-    let state = hookline_core::state::State::open(&pipeline.nats).await.expect("state");
-    let today = hookline_core::clock::utc_day(hookline_core::clock::now_ms());
+    let state = hookline_bus::state::State::open(&pipeline.nats).await.expect("state");
+    let today = hookline_model::clock::utc_day(hookline_model::clock::now_ms());
     state.add_daily_tokens("hostile", &today, 1000).await.expect("spent");
 
     let (record, lines) = run_once(&pipeline).await;

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
-use hookline_core::catalog::Catalog;
-use hookline_core::clock;
-use hookline_core::control::replay::{self, Selection};
-use hookline_core::subjects::{ConfigKind, MSG_ID, StreamKind};
+use hookline_bus::control::replay::{self, Selection};
+use hookline_model::catalog::Catalog;
+use hookline_model::clock;
+use hookline_model::subjects::{ConfigKind, MSG_ID, StreamKind};
 use hookline_proto::{Attempt, DeadLetter, Event, Message as _};
 use hookline_tests::{Pipeline, Received, Receiver, Service, WAIT};
 
@@ -373,7 +373,7 @@ async fn a_subscription_disabled_twice_at_once_is_announced_once_under_one_id() 
     use hookline_notifier::health::Health;
     let catalog = Catalog::parse(&subscription("flaky", "https://example.com/hook", "")).expect("catalog");
     let pipeline = Pipeline::start_services(&catalog, &[], &[]).await;
-    let state = hookline_core::state::State::open(&pipeline.nats).await.expect("state");
+    let state = hookline_bus::state::State::open(&pipeline.nats).await.expect("state");
     state
         .mark_failing("flaky", clock::now_ms() - 5_000)
         .await
@@ -460,7 +460,7 @@ async fn each_subscription_reads_the_events_stream_through_its_own_filter() {
         Catalog::parse(&text).expect("catalog")
     };
     let mut pipeline = notifier("", &[]).await;
-    hookline_core::store::apply(&pipeline.nats, &text(false, "\"run.completed\""), false)
+    hookline_bus::store::apply(&pipeline.nats, &text(false, "\"run.completed\""), false)
         .await
         .expect("apply");
     let types = |r: &Receiver| -> Vec<String> {
@@ -490,7 +490,7 @@ async fn each_subscription_reads_the_events_stream_through_its_own_filter() {
     );
 
     // A live filter change; then `runs` disabled: its events wait.
-    hookline_core::store::apply(&pipeline.nats, &text(false, "\"run.completed\", \"run.failed\""), false)
+    hookline_bus::store::apply(&pipeline.nats, &text(false, "\"run.completed\", \"run.failed\""), false)
         .await
         .expect("apply");
     wait_for("the new filter", async || {
@@ -501,7 +501,7 @@ async fn each_subscription_reads_the_events_stream_through_its_own_filter() {
     // Disabled while the notifier is down, so it starts knowing it (a
     // change made while it runs reaches it a moment later).
     pipeline.stop_service(Service::Notifier).await;
-    hookline_core::store::write::set_enabled(&pipeline.nats, ConfigKind::Subscription, "runs", false)
+    hookline_bus::store::write::set_enabled(&pipeline.nats, ConfigKind::Subscription, "runs", false)
         .await
         .expect("disable");
     pipeline.start_service(Service::Notifier).await;
@@ -513,7 +513,7 @@ async fn each_subscription_reads_the_events_stream_through_its_own_filter() {
         })
         .await;
     assert_eq!(runs.received().len(), before, "nothing sent while disabled");
-    hookline_core::store::write::set_enabled(&pipeline.nats, ConfigKind::Subscription, "runs", true)
+    hookline_bus::store::write::set_enabled(&pipeline.nats, ConfigKind::Subscription, "runs", true)
         .await
         .expect("enable");
     runs.wait_until("the waiting event after enabling", |all| {
@@ -523,7 +523,7 @@ async fn each_subscription_reads_the_events_stream_through_its_own_filter() {
 
     // Added while the notifier is down.
     pipeline.stop_service(Service::Notifier).await;
-    hookline_core::store::apply(&pipeline.nats, &text(true, "\"run.completed\", \"run.failed\""), false)
+    hookline_bus::store::apply(&pipeline.nats, &text(true, "\"run.completed\", \"run.failed\""), false)
         .await
         .expect("apply");
     let stored_while_down = publish(&pipeline, "code.generated", serde_json::json!({})).await;

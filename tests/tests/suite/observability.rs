@@ -11,11 +11,11 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
-use hookline_core::nats;
-use hookline_core::settings::NatsSettings;
-use hookline_core::store;
-use hookline_core::subjects::StreamKind;
+use hookline_bus::nats;
+use hookline_bus::nats::NatsSettings;
+use hookline_bus::store;
+use hookline_model::catalog::Catalog;
+use hookline_model::subjects::StreamKind;
 use hookline_tests::otlp::Collector;
 use hookline_tests::{ADMIN_TOKEN, Receiver, ServiceProcess, call, post_github, stream_messages, try_call};
 use hookline_tests::{NatsServer, free_port};

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
+use hookline_model::catalog::Catalog;
 use hookline_tests::{Pipeline, Receiver, eventually, post_github, script};
 use serde_json::{Value, json};
 
@@ -366,10 +366,10 @@ async fn log_records_stored_in_batches_are_listed_and_paged_one_by_one() {
                 .build()
                 .expect("runtime");
             runtime.block_on(async {
-                let sink = hookline_core::log_sink::LogSink::start(client);
+                let sink = hookline_bus::log_sink::LogSink::start(client);
                 for n in 0..100u32 {
                     let record = hookline_proto::Invocation {
-                        at_ms: hookline_core::clock::now_ms(),
+                        at_ms: hookline_model::clock::now_ms(),
                         source: "gh".to_owned(),
                         status: 202,
                         reason: "stored".to_owned(),
@@ -384,7 +384,7 @@ async fn log_records_stored_in_batches_are_listed_and_paged_one_by_one() {
     });
     queued.join().expect("queued");
     let stored = pipeline
-        .stream_messages(hookline_core::subjects::StreamKind::Log)
+        .stream_messages(hookline_model::subjects::StreamKind::Log)
         .await
         .into_iter()
         .filter(|m| m.subject.as_str() == subject)

@@ -9,9 +9,9 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
-use hookline_core::catalog::Catalog;
-use hookline_core::clock;
-use hookline_core::subjects::MSG_ID;
+use hookline_model::catalog::Catalog;
+use hookline_model::clock;
+use hookline_model::subjects::MSG_ID;
 use hookline_proto::{Event, Message as _};
 use hookline_tests::{Pipeline, Receiver, Service};
 use serde_json::json;
@@ -63,7 +63,7 @@ async fn each_run_s_events_arrive_in_emitted_order_while_runs_overlap() {
     catalog.validate().expect("valid");
     assert_eq!(
         catalog.subscriptions["ops"].ordered,
-        hookline_core::catalog::Ordering::Run
+        hookline_model::catalog::Ordering::Run
     );
     let settings = [("HOOKLINE_RETRY_SCHEDULE", "300ms,300ms,300ms")];
     let pipeline = Pipeline::start_services(&catalog, &settings, &[Service::Notifier]).await;

@@ -7,9 +7,9 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
-use hookline_core::catalog::Catalog;
-use hookline_core::clock;
-use hookline_core::subjects::{MSG_ID, StreamKind, delivered_key};
+use hookline_model::catalog::Catalog;
+use hookline_model::clock;
+use hookline_model::subjects::{MSG_ID, StreamKind, delivered_key};
 use hookline_proto::{Delivery, Event, Message as _};
 use hookline_tests::{Pipeline, Receiver, Service, eventually};
 

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use hookline_core::catalog::Catalog;
-use hookline_core::signing;
-use hookline_core::subjects::StreamKind;
+use hookline_model::catalog::Catalog;
+use hookline_model::signing;
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{Message as _, RunRequest, Trigger};
 use hookline_tests::{Pipeline, Service, WAIT, post};
 

@@ -1,10 +1,10 @@
 //! A run happens once: its id is a pure function of (event, agent), and a
 //! request for a run that already ended never runs the agent again.
 
-use hookline_core::catalog::Catalog;
-use hookline_core::clock;
-use hookline_core::runs::{self, Records, RunStatus};
-use hookline_core::subjects::StreamKind;
+use hookline_bus::runs::{self, Records, RunStatus};
+use hookline_model::catalog::Catalog;
+use hookline_model::clock;
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{Event, InboundEvent, Message as _, RunRequest, Trigger};
 use hookline_tests::{Pipeline, Service, eventually, script};
 
@@ -209,7 +209,7 @@ async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_fo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_completion_redone_after_a_crash_publishes_the_same_events_under_the_same_ids() {
-    use hookline_core::outbox::PendingEvent;
+    use hookline_model::outbox::PendingEvent;
     let (out, catalog) = once_agent();
     let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
     let records = Records::open(&pipeline.nats).await;

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use hookline_core::catalog::Catalog;
-use hookline_core::runs::{Records, RunRecord, RunStatus};
+use hookline_bus::runs::{Records, RunRecord, RunStatus};
+use hookline_model::catalog::Catalog;
 use hookline_tests::{Pipeline, Service, ServiceProcess, eventually, script};
 use serde_json::{Value, json};
 
@@ -225,7 +225,7 @@ async fn without_bubblewrap_sandboxed_runs_fail_and_unsandboxed_ones_say_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_egress_proxy_lets_a_run_reach_only_its_allowed_hosts() {
-    use hookline_core::subjects::StreamKind;
+    use hookline_model::subjects::StreamKind;
     use hookline_proto::{Event, Message as _};
     let allowed = hookline_tests::Receiver::start(|_, _| 200).await;
     let port = allowed

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hookline_core::catalog::Catalog;
-use hookline_core::runs::{Records, RunRecord, RunStatus};
+use hookline_bus::runs::{Records, RunRecord, RunStatus};
+use hookline_model::catalog::Catalog;
 use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, Service, eventually, post_github, script};
 use serde_json::{Value, json};
 

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use hookline_core::clock;
-use hookline_core::subjects::ConfigKind;
+use hookline_model::clock;
+use hookline_model::subjects::ConfigKind;
 use serde_json::{Map, Value, json};
 
 use super::pages::typed;

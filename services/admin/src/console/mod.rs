@@ -18,7 +18,7 @@ pub mod views;
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use hookline_core::serve::{self, Body};
+use hookline_runtime::serve::{self, Body};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -227,9 +227,9 @@ async fn login(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
     };
     let next = form.get("next").map(String::as_str);
     let issued = form.get("token").and_then(|t| session::issue(&state.tokens, t));
-    if let Some(metrics) = hookline_core::metrics::get() {
+    if let Some(metrics) = hookline_runtime::metrics::get() {
         let outcome = if issued.is_some() { "signed_in" } else { "refused" };
-        let labels = hookline_core::metrics::OutcomeLabels {
+        let labels = hookline_runtime::metrics::OutcomeLabels {
             outcome: outcome.to_owned(),
         };
         metrics.console_sign_ins.get_or_create(&labels).inc();

@@ -2,9 +2,9 @@
 //! overview. Each reads through the admin API's own handlers (the same
 //! filters, limits and redaction) and renders their typed answers.
 
-use hookline_core::history;
-use hookline_core::runs::{RunRecord, RunStatus};
-use hookline_core::subjects::StreamKind;
+use hookline_bus::history;
+use hookline_bus::runs::{RunRecord, RunStatus};
+use hookline_model::subjects::StreamKind;
 use serde::de::DeserializeOwned;
 
 use super::views::{self, Chrome, SourceRow, SubscriptionRow};

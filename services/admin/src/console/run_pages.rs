@@ -1,8 +1,8 @@
 //! The console's pages for agents, runs and routing decisions.
 
-use hookline_core::history::{self, Query};
-use hookline_core::runs::{RunRecord, RunStatus};
-use hookline_core::subjects::StreamKind;
+use hookline_bus::history::{self, Query};
+use hookline_bus::runs::{RunRecord, RunStatus};
+use hookline_model::subjects::StreamKind;
 use hookline_proto::{Event, Message as _};
 use serde_json::Value;
 

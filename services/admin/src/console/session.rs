@@ -6,8 +6,9 @@
 //! token derived from the session; requests from another origin are refused
 //! before any of that is looked at.
 
-use hookline_core::catalog::Secret;
-use hookline_core::{clock, signing};
+use hookline_model::catalog::Secret;
+use hookline_model::clock;
+use hookline_model::signing;
 use hyper::HeaderMap;
 use hyper::header::{COOKIE, HOST, ORIGIN};
 
@@ -149,7 +150,7 @@ mod tests {
     use hyper::header::HeaderValue;
 
     fn secret(value: &str) -> Secret {
-        hookline_core::catalog::SecretRef::new(value)
+        hookline_model::catalog::SecretRef::new(value)
             .resolve()
             .expect("a literal")
     }

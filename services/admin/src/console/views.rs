@@ -3,9 +3,9 @@
 //! admin API's own answers so a page never says something the API would not.
 
 use askama::Template;
-use hookline_core::catalog::{AgentSpec, SubscriptionSpec};
-use hookline_core::clock;
-use hookline_core::runs::{RunRecord, RunStatus};
+use hookline_bus::runs::{RunRecord, RunStatus};
+use hookline_model::catalog::{AgentSpec, SubscriptionSpec};
+use hookline_model::clock;
 
 use crate::model;
 
@@ -146,8 +146,8 @@ impl AgentRow {
         Self {
             id: id.to_owned(),
             runner: match &spec.runner {
-                hookline_core::catalog::RunnerSpec::Command { .. } => "command".to_owned(),
-                hookline_core::catalog::RunnerSpec::Http { model, .. } => format!("http ({model})"),
+                hookline_model::catalog::RunnerSpec::Command { .. } => "command".to_owned(),
+                hookline_model::catalog::RunnerSpec::Http { model, .. } => format!("http ({model})"),
             },
             enabled: spec.enabled,
             triggers: if triggers.is_empty() {

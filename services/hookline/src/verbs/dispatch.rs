@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use hookline_admin::model;
-use hookline_core::runs::RunStatus;
+use hookline_bus::runs::RunStatus;
 use serde_json::{Value, json};
 
 use super::{DlqCommand, Verb};

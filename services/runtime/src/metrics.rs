@@ -18,7 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::nats::Nats;
+use hookline_bus::nats::Nats;
 
 /// The content type `GET /metrics` answers with: the Prometheus text
 /// format, which every scraper and `promtool check metrics` read.

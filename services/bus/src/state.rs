@@ -1,12 +1,12 @@
 //! The `hookline_state` bucket: small facts services share and that must
 //! survive restarts. Each fact has one typed getter and setter here; keys
-//! come from [`crate::subjects`], values are unix times as decimal text.
+//! come from [`hookline_model::subjects`], values are unix times as decimal text.
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
 
 use crate::nats::Nats;
-use crate::subjects::Subjects;
+use hookline_model::subjects::Subjects;
 
 /// Why a state fact could not be read or written.
 #[derive(Debug, thiserror::Error)]

@@ -106,7 +106,7 @@ pub struct RequestError {
     pub source: jetstream::context::PublishError,
 }
 
-/// One run to request, with its dedupe id (from [`crate::subjects::msg_id`]).
+/// One run to request, with its dedupe id (from [`hookline_model::subjects::msg_id`]).
 pub struct Request {
     /// The message to publish on `hookline.runs.<agent>`.
     pub run: RunRequest,

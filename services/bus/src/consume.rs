@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::subjects::{EVENT_ID, TRACEPARENT};
+use hookline_model::subjects::{EVENT_ID, TRACEPARENT};
 
 /// What a handler decided about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,12 +16,12 @@ use hookline_proto::{Event, Message as _, RunRequest};
 
 use serde_json::json;
 
-use crate::clock;
 use crate::nats::{Nats, Stamp};
-use crate::outbox;
 use crate::runs::{RecordError, Records, RunReason, RunRecord, RunStatus};
-use crate::subjects::msg_id;
 pub use hookline_model::approval::Approval;
+use hookline_model::clock;
+use hookline_model::outbox;
+use hookline_model::subjects::msg_id;
 
 /// Why an approval could not be recorded or decided.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +172,7 @@ impl Approvals {
         let dedupe = "awaiting_approval";
         let event = Event {
             id: outbox::event_id(&record.run_id, dedupe, record.requested_at_ms),
-            r#type: crate::event_types::RUN_AWAITING_APPROVAL.to_owned(),
+            r#type: hookline_model::event_types::RUN_AWAITING_APPROVAL.to_owned(),
             timestamp_ms: record.requested_at_ms,
             data_json: data.to_string().into_bytes(),
             run_id: record.run_id.clone(),

@@ -5,7 +5,7 @@
 //! back as a new dead letter.
 
 use crate::nats::{Nats, Stamp};
-use crate::subjects::{StreamKind, msg_id};
+use hookline_model::subjects::{StreamKind, msg_id};
 use hookline_proto::{DeadLetter, Message as _};
 
 /// Which dead letters to replay.

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::ssrf::Guard;
 use bytes::Bytes;
+use hookline_model::ssrf::Guard;
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;

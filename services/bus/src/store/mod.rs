@@ -3,7 +3,7 @@
 //! [`write`] is the only way to change it, always against the revision read.
 //!
 //! Keys are `<kind>.<id>` (`source.github`, `agent.triage`, …, spelled by
-//! [`crate::subjects`]); values are the spec as JSON.
+//! [`hookline_model::subjects`]); values are the spec as JSON.
 
 pub mod write;
 
@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use write::{ApplyReport, Entry, Expect, Plan, apply, execute, plan};
 
-use crate::catalog::Catalog;
 use crate::nats::Nats;
-use crate::subjects::{ConfigKind, Subjects};
+use hookline_model::catalog::Catalog;
+use hookline_model::subjects::{ConfigKind, Subjects};
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::nats::Nats;
-use crate::subjects::{thread_branch_key, thread_key};
+use hookline_model::subjects::{thread_branch_key, thread_key};
 
 /// A run branch on the forge and where it came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

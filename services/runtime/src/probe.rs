@@ -13,9 +13,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::nats::Nats;
 use crate::serve;
-use crate::settings::Reader;
+use hookline_bus::nats::Nats;
+use hookline_model::settings::Reader;
 
 /// Reads `HOOKLINE_HEALTH_LISTEN` (such as `0.0.0.0:9090`).
 pub fn read_listen(r: &mut Reader<'_>) -> Option<SocketAddr> {

@@ -8,8 +8,8 @@ use std::future::Future;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
 use crate::store::CatalogView;
+use hookline_model::catalog::Catalog;
 
 /// Runs `start(id, settings, stop)` for every `(id, settings)` that `wanted`
 /// reads from the catalog, until `shutdown`; then waits for them all.

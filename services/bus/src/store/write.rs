@@ -11,9 +11,9 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::{StoreError, open};
-use crate::catalog::Catalog;
 use crate::nats::Nats;
-use crate::subjects::ConfigKind;
+use hookline_model::catalog::Catalog;
+use hookline_model::subjects::ConfigKind;
 
 /// One stored object with the revision a write must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
