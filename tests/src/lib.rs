@@ -123,7 +123,7 @@ impl Pipeline {
         let nats_settings = {
             let lookup = |k: &str| map.get(k).cloned();
             let mut reader = hookline_model::settings::Reader::new(&lookup);
-            let read = hookline_bus::nats::NatsSettings::read(&mut reader);
+            let read = hookline_bus::settings::NatsSettings::read(&mut reader);
             reader.finish().expect("NATS settings");
             read
         };

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hookline_bus::nats::NatsSettings;
+use hookline_bus::settings::NatsSettings;
 
 /// The workspace root, where the project-local nats-server is installed.
 pub fn workspace_root() -> PathBuf {

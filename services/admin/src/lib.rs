@@ -35,8 +35,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hookline_bus::nats;
-use hookline_bus::nats::NatsSettings;
 use hookline_bus::runs::Records;
+use hookline_bus::settings::NatsSettings;
 use hookline_bus::store;
 use hookline_model::catalog::{Secret, SecretRef};
 use hookline_model::settings::{Reader, SettingsError};
@@ -140,9 +140,9 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} for the admin API", config.listen))?;
-        let records = Records::open(&nats).await;
+        let records = Records::new(&nats);
         let state = AdminState {
-            approvals: hookline_bus::approvals::Approvals::open(&nats, records.clone()).await,
+            approvals: hookline_bus::approvals::Approvals::new(&nats, records.clone()),
             records,
             nats,
             catalog,

@@ -273,7 +273,7 @@ async fn follow_until_final(
 ) {
     const QUIET: Duration = Duration::from_millis(300);
     let mut lines = std::pin::pin!(lines);
-    let kv = nats.js.get_key_value(nats.subjects.runs_bucket()).await.ok();
+    let kv = Some(nats.buckets.runs.clone());
     loop {
         match tokio::time::timeout(QUIET, lines.next()).await {
             Ok(Some(message)) => {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::kv;
 use hookline_bus::control::{self, replay::Selection};
 use hookline_bus::history::{self, Query};
 use hookline_bus::runs::{RecordError, RunRecord, RunStatus};
@@ -14,13 +15,7 @@ use crate::params::Params;
 use crate::state::AdminState;
 
 /// The JSON value under `key` in `bucket`, or 404 naming `what`.
-pub(crate) async fn read_value(state: &AdminState, bucket: String, key: &str, what: &str) -> Result<Value, AdminError> {
-    let store = state
-        .nats
-        .js
-        .get_key_value(bucket)
-        .await
-        .map_err(AdminError::unavailable)?;
+pub(crate) async fn read_value(store: &kv::Store, key: &str, what: &str) -> Result<Value, AdminError> {
     let bytes = store
         .get(key)
         .await
@@ -31,7 +26,7 @@ pub(crate) async fn read_value(state: &AdminState, bucket: String, key: &str, wh
 
 /// A run's record, or 404.
 pub(crate) async fn read_record(state: &AdminState, run_id: &str) -> Result<RunRecord, AdminError> {
-    let value = read_value(state, state.nats.subjects.runs_bucket(), run_id, "run").await?;
+    let value = read_value(&state.nats.buckets.runs, run_id, "run").await?;
     serde_json::from_value(value).map_err(AdminError::unavailable)
 }
 
@@ -85,13 +80,7 @@ pub async fn runs(state: &AdminState, params: &Params) -> Answer {
 pub async fn explain(state: &AdminState, event_id: &str) -> Result<(u16, Value), AdminError> {
     Ok((
         200,
-        read_value(
-            state,
-            state.nats.subjects.decisions_bucket(),
-            event_id,
-            "routing decision for event",
-        )
-        .await?,
+        read_value(&state.nats.buckets.decisions, event_id, "routing decision for event").await?,
     ))
 }
 

@@ -97,40 +97,27 @@ pub enum Approved {
 pub struct Approvals {
     nats: Nats,
     records: Records,
-    pending: Option<kv::Store>,
+    pending: kv::Store,
 }
 
 /// How many conflicting writers a decision tolerates before giving up.
 const TRIES: usize = 5;
 
 impl Approvals {
-    /// Opens the approvals bucket (made by `ensure_layout`).
-    pub async fn open(nats: &Nats, records: Records) -> Self {
-        let pending = match nats.js.get_key_value(nats.subjects.approvals_bucket()).await {
-            Ok(store) => Some(store),
-            Err(e) => {
-                tracing::error!(error = %e, "Approvals bucket unavailable; runs cannot be held for approval.");
-                None
-            }
-        };
+    /// The approval gate over `nats`'s approvals bucket.
+    pub fn new(nats: &Nats, records: Records) -> Self {
         Self {
             nats: nats.clone(),
             records,
-            pending,
+            pending: nats.buckets.approvals.clone(),
         }
-    }
-
-    fn pending(&self) -> Result<&kv::Store, ApprovalError> {
-        self.pending
-            .as_ref()
-            .ok_or_else(|| ApprovalError::Store("the bucket is unavailable".to_owned()))
     }
 
     /// Holds `request` for approval: stores it, writes its record
     /// `awaiting_approval` (if none exists) and publishes
     /// `run.awaiting_approval` (the same event however often it is held).
     pub async fn hold(&self, request: &RunRequest, approval: Approval, traceparent: &str) -> Result<(), ApprovalError> {
-        let pending = self.pending()?;
+        let pending = &self.pending;
         pending
             .put(&request.run_id, Bytes::from(request.encode_to_vec()))
             .await
@@ -256,7 +243,7 @@ impl Approvals {
     /// Publishes an approved run's held request (if it is still held) and
     /// forgets it.
     async fn release(&self, run_id: &str) -> Result<(), ApprovalError> {
-        let pending = self.pending()?;
+        let pending = &self.pending;
         let Some(bytes) = pending
             .get(run_id)
             .await
@@ -282,9 +269,7 @@ impl Approvals {
     }
 
     async fn forget(&self, run_id: &str) {
-        if let Ok(pending) = self.pending()
-            && let Err(e) = pending.purge(run_id).await
-        {
+        if let Err(e) = self.pending.purge(run_id).await {
             tracing::debug!(run_id, error = %e, "Held request not removed; it is settled later.");
         }
     }
@@ -293,7 +278,7 @@ impl Approvals {
     /// approved ones whose request was not yet published, forgets decided
     /// ones. Answers how many runs expired.
     pub async fn settle(&self) -> Result<usize, ApprovalError> {
-        let pending = self.pending()?;
+        let pending = &self.pending;
         let keys: Vec<String> = pending
             .keys()
             .await

@@ -13,12 +13,14 @@
 //! ([`history`]); cancel and replay ([`control`]).
 
 pub mod approvals;
+pub mod buckets;
 pub mod consume;
 pub mod control;
 pub mod history;
 pub mod log_sink;
 pub mod nats;
 pub mod runs;
+pub mod settings;
 pub mod state;
 pub mod store;
 pub mod supervise;

@@ -10,28 +10,20 @@ pub use hookline_model::runs::*;
 
 use crate::nats::{Nats, Stamp};
 
-/// The `hookline_runs` bucket, opened once by each writer.
+/// The `hookline_runs` bucket, opened at start with every other.
 #[derive(Clone)]
-pub struct Records(Option<kv::Store>);
+pub struct Records(kv::Store);
 
 impl Records {
-    /// Opens the bucket; without it, records are skipped (and logged).
-    pub async fn open(nats: &Nats) -> Self {
-        match nats.js.get_key_value(nats.subjects.runs_bucket()).await {
-            Ok(store) => Self(Some(store)),
-            Err(e) => {
-                tracing::error!(error = %e, "Run records bucket unavailable; runs will have no records.");
-                Self(None)
-            }
-        }
+    /// The run records of `nats`'s buckets.
+    pub fn new(nats: &Nats) -> Self {
+        Self(nats.buckets.runs.clone())
     }
 
     /// Reads a run's record with its revision, for a write that must not
     /// overwrite another writer's.
     pub async fn entry(&self, run_id: &str) -> Result<Option<(RunRecord, u64)>, RecordError> {
-        let Some(kv) = &self.0 else {
-            return Err(RecordError::NoBucket);
-        };
+        let kv = &self.0;
         let Some(entry) = kv.entry(run_id).await? else {
             return Ok(None);
         };
@@ -44,9 +36,7 @@ impl Records {
     /// Writes `record` only if its entry is still at `revision` (absent
     /// when `None`); answers the new revision.
     pub async fn write(&self, record: &RunRecord, revision: Option<u64>) -> Result<u64, RecordError> {
-        let Some(kv) = &self.0 else {
-            return Err(RecordError::NoBucket);
-        };
+        let kv = &self.0;
         let json: bytes::Bytes = serde_json::to_vec(record)?.into();
         match revision {
             None => kv.create(&record.run_id, json).await.map_err(|e| match e.kind() {
@@ -65,9 +55,7 @@ impl Records {
 
     /// Reads a run's record.
     pub async fn get(&self, run_id: &str) -> Result<Option<RunRecord>, RecordError> {
-        let Some(kv) = &self.0 else {
-            return Err(RecordError::NoBucket);
-        };
+        let kv = &self.0;
         let Some(bytes) = kv.get(run_id).await? else {
             return Ok(None);
         };
@@ -78,9 +66,6 @@ impl Records {
 /// Why a run record could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    /// The bucket could not be opened at start-up.
-    #[error("the run records bucket is unavailable")]
-    NoBucket,
     /// NATS did not answer.
     #[error("run records: {0}")]
     Kv(#[from] kv::EntryError),

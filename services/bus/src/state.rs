@@ -40,12 +40,12 @@ fn number(bytes: &[u8]) -> Option<i64> {
 }
 
 impl State {
-    /// Opens the bucket (laid out by [`crate::nats::connect`]).
-    pub async fn open(nats: &Nats) -> Result<Self, StateError> {
-        Ok(Self {
-            kv: nats.js.get_key_value(nats.subjects.state_bucket()).await?,
+    /// The state bucket of `nats`'s buckets.
+    pub fn new(nats: &Nats) -> Self {
+        Self {
+            kv: nats.buckets.state.clone(),
             subjects: nats.subjects.clone(),
-        })
+        }
     }
 
     async fn read(&self, key: String) -> Result<Option<i64>, StateError> {

@@ -96,11 +96,11 @@ pub struct Threads {
 const TRIES: usize = 5;
 
 impl Threads {
-    /// Opens the bucket (laid out by [`crate::nats::connect`]).
-    pub async fn open(nats: &Nats) -> Result<Self, ThreadsError> {
-        Ok(Self {
-            kv: nats.js.get_key_value(nats.subjects.threads_bucket()).await?,
-        })
+    /// The threads bucket of `nats`'s buckets.
+    pub fn new(nats: &Nats) -> Self {
+        Self {
+            kv: nats.buckets.threads.clone(),
+        }
     }
 
     async fn entry(&self, key: &str) -> Result<Option<(ThreadLink, u64)>, ThreadsError> {

@@ -41,9 +41,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use hookline_bus::consume::{self, ConsumerSpec};
 use hookline_bus::log_sink::LogSink;
-use hookline_bus::nats::NatsSettings;
 use hookline_bus::nats::{self, Nats};
 use hookline_bus::runs::Records;
+use hookline_bus::settings::NatsSettings;
 use hookline_bus::store::{self, CatalogView};
 use hookline_bus::supervise;
 use hookline_model::settings::{Reader, SettingsError};
@@ -124,8 +124,8 @@ pub struct App {
     background: CancellationToken,
     /// Whether bubblewrap works here, found once at start.
     sandbox: Arc<crate::sandbox::Host>,
-    state: Option<hookline_bus::state::State>,
-    threads: Option<hookline_bus::threads::Threads>,
+    state: hookline_bus::state::State,
+    threads: hookline_bus::threads::Threads,
 }
 
 impl App {
@@ -149,16 +149,8 @@ impl App {
                 );
             }
         }
-        let state = hookline_bus::state::State::open(&nats)
-            .await
-            .inspect_err(|e| tracing::warn!(error = %e, "State bucket unavailable: daily token budgets are not kept."))
-            .ok();
-        let threads = hookline_bus::threads::Threads::open(&nats)
-            .await
-            .inspect_err(
-                |e| tracing::warn!(error = %e, "Threads bucket unavailable: follow-ups will not find run branches."),
-            )
-            .ok();
+        let state = hookline_bus::state::State::new(&nats);
+        let threads = hookline_bus::threads::Threads::new(&nats);
         Ok(Self {
             nats,
             health,
@@ -189,7 +181,7 @@ impl App {
         }
         tracing::info!("Executor running.");
         let registry: Registry = Arc::default();
-        let records = Records::open(&self.nats).await;
+        let records = Records::new(&self.nats);
         let catalog_now = self.catalog.borrow().clone();
         sweep::leftovers(&self.config.work_root, &records, |agent| {
             catalog_now.agents.get(agent).is_some_and(|a| a.keep_failed_workspace)
@@ -275,8 +267,8 @@ struct AgentConsumer {
     registry: Registry,
     records: Records,
     sandbox: Arc<crate::sandbox::Host>,
-    state: Option<hookline_bus::state::State>,
-    threads: Option<hookline_bus::threads::Threads>,
+    state: hookline_bus::state::State,
+    threads: hookline_bus::threads::Threads,
 }
 
 impl AgentConsumer {
@@ -350,8 +342,8 @@ impl AgentConsumer {
                         span: &span,
                         cancel,
                         sandbox: &sandbox,
-                        state: state.as_ref(),
-                        threads: threads.as_ref(),
+                        state: &state,
+                        threads: &threads,
                     };
                     let outcome = run::execute(env, request).await;
                     registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);

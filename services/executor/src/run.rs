@@ -54,9 +54,9 @@ pub struct RunEnv<'a> {
     /// What the executor found at start about bubblewrap.
     pub sandbox: &'a crate::sandbox::Host,
     /// The state bucket (daily token totals), when it could be opened.
-    pub state: Option<&'a hookline_bus::state::State>,
+    pub state: &'a hookline_bus::state::State,
     /// The threads bucket (forge thread → branch), when it could be opened.
-    pub threads: Option<&'a hookline_bus::threads::Threads>,
+    pub threads: &'a hookline_bus::threads::Threads,
     /// The run's span, exported over OTLP when that is on.
     pub span: &'a hookline_runtime::tracing_export::StageSpan,
 }
@@ -280,7 +280,8 @@ async fn execute_agent(
     };
     record.finished_at_ms = finished_at;
     record.usage = output.usage;
-    if let (Some(state), Some(usage)) = (env.state, output.usage) {
+    if let Some(usage) = output.usage {
+        let state = env.state;
         let day = clock::utc_day(finished_at);
         if let Err(e) = state.add_daily_tokens(&record.agent, &day, usage.total()).await {
             tracing::warn!(agent = %record.agent, error = %e, "Daily token total not updated.");

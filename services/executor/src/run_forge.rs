@@ -188,7 +188,8 @@ impl Started {
                 format!("output {} {:?}{reason}", result.kind, result.outcome).to_lowercase(),
             );
         }
-        if let (Some(threads), Some((checkout, _, _))) = (env.threads, pushed) {
+        if let Some((checkout, _, _)) = pushed {
+            let threads = env.threads;
             let link = ThreadLink {
                 agent: request.agent.clone(),
                 repository: self.record.repository.clone(),

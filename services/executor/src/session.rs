@@ -177,12 +177,13 @@ async fn in_folder(
         matches!(agent.runner, RunnerSpec::Command { .. }) || profile.is_some_and(|p| !p.setup.is_empty());
     let name = crate::sweep::group_name(&request.run_id, env.attempt);
     // What is left of the agent's daily token budget caps this run's.
-    let daily_left = match (agent.daily_token_budget, env.state) {
-        (Some(budget), Some(state)) => {
+    let daily_left = match agent.daily_token_budget {
+        Some(budget) => {
+            let state = env.state;
             let day = hookline_model::clock::utc_day(hookline_model::clock::now_ms());
             Some(budget.saturating_sub(state.daily_tokens(&request.agent, &day).await.unwrap_or(0)))
         }
-        _ => None,
+        None => None,
     };
     if daily_left == Some(0) {
         emitter.log(

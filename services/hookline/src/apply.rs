@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use hookline_bus::nats;
-use hookline_bus::nats::NatsSettings;
+use hookline_bus::settings::NatsSettings;
 use hookline_bus::store;
 use hookline_model::catalog::Catalog;
 use hookline_model::settings::Reader;

@@ -102,7 +102,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let lookup = move |k: &str| vars.get(k).cloned();
 
     let mut reader = hookline_model::settings::Reader::new(&lookup);
-    let nats_settings = hookline_bus::nats::NatsSettings::read(&mut reader);
+    let nats_settings = hookline_bus::settings::NatsSettings::read(&mut reader);
     // The services drain for as long as each of them would.
     let grace = reader.duration("HOOKLINE_GRACE", shutdown::GRACE) + Duration::from_secs(1);
     reader.finish()?;

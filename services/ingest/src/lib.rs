@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hookline_bus::nats;
-use hookline_bus::nats::NatsSettings;
+use hookline_bus::settings::NatsSettings;
 use hookline_bus::store;
 use hookline_model::catalog::{Catalog, Secret, SourceSpec};
 use hookline_model::settings::{Reader, SettingsError};

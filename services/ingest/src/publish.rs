@@ -38,7 +38,7 @@ pub enum Stored {
 pub struct Publisher {
     nats: Nats,
     logs: LogSink,
-    state: Option<State>,
+    state: State,
     last_written: Mutex<HashMap<String, i64>>,
 }
 
@@ -48,7 +48,7 @@ const LAST_TRIGGERED_EVERY_MS: i64 = 1000;
 impl Publisher {
     /// A publisher over a connected client.
     pub async fn new(nats: Nats) -> Self {
-        let state = State::open(&nats).await.ok();
+        let state = State::new(&nats);
         Self {
             logs: LogSink::start(nats.client.clone()),
             nats,
@@ -111,9 +111,7 @@ impl Publisher {
 
     /// Records when `source` last stored an event, at most once a second.
     fn touch_last_triggered(&self, source: &str, at_ms: i64) {
-        let Some(state) = &self.state else {
-            return;
-        };
+        let state = &self.state;
         {
             let mut last = self.last_written.lock().unwrap_or_else(|p| p.into_inner());
             // Looked up by reference first: the key is copied once per source.

@@ -14,29 +14,21 @@ use hookline_bus::log_sink::LogSink;
 use hookline_bus::nats::Nats;
 use hookline_model::subjects::delivered_key;
 
-/// The delivered bucket; without it, nothing is marked or skipped.
+/// The delivered bucket: marks of deliveries made.
 #[derive(Clone)]
 pub struct Delivered {
-    store: Option<kv::Store>,
+    store: kv::Store,
     /// `$KV.<bucket>.`: a mark is a plain publish on its key's subject.
     subject_prefix: String,
     logs: LogSink,
 }
 
 impl Delivered {
-    /// Opens the bucket (made by `ensure_layout`).
-    pub async fn open(nats: &Nats, logs: LogSink) -> Self {
-        let bucket = nats.subjects.delivered_bucket();
-        let store = match nats.js.get_key_value(&bucket).await {
-            Ok(store) => Some(store),
-            Err(e) => {
-                tracing::warn!(error = %e, "Delivered bucket unavailable; deliveries are not checked for repeats.");
-                None
-            }
-        };
+    /// The marks in `nats`'s delivered bucket.
+    pub fn new(nats: &Nats, logs: LogSink) -> Self {
         Self {
-            store,
-            subject_prefix: format!("$KV.{bucket}."),
+            store: nats.buckets.delivered.clone(),
+            subject_prefix: format!("$KV.{}.", nats.subjects.delivered_bucket()),
             logs,
         }
     }
@@ -44,18 +36,13 @@ impl Delivered {
     /// Whether `event_id` was already delivered to `subscription`. An
     /// unanswered lookup says no: sending twice beats not sending.
     pub async fn already(&self, subscription: &str, event_id: &str) -> bool {
-        let Some(kv) = &self.store else {
-            return false;
-        };
-        matches!(kv.get(delivered_key(subscription, event_id)).await, Ok(Some(_)))
+        matches!(self.store.get(delivered_key(subscription, event_id)).await, Ok(Some(_)))
     }
 
     /// Marks `event_id` as delivered to `subscription`, without waiting; a
     /// mark that is not stored only means a possible resend.
     pub fn mark(&self, subscription: &str, event_id: &str) {
-        if self.store.is_some() {
-            let subject = format!("{}{}", self.subject_prefix, delivered_key(subscription, event_id));
-            self.logs.record(subject, Bytes::from_static(b"1"));
-        }
+        let subject = format!("{}{}", self.subject_prefix, delivered_key(subscription, event_id));
+        self.logs.record(subject, Bytes::from_static(b"1"));
     }
 }

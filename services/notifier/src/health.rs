@@ -27,7 +27,7 @@ enum Known {
 /// Tracks failures and disables endpoints that only fail.
 pub struct Health {
     nats: Nats,
-    state: Option<State>,
+    state: State,
     window: Duration,
     known: Mutex<HashMap<String, Known>>,
 }
@@ -35,7 +35,7 @@ pub struct Health {
 impl Health {
     /// Health tracking with a disable `window`.
     pub async fn new(nats: Nats, window: Duration) -> Self {
-        let state = State::open(&nats).await.ok();
+        let state = State::new(&nats);
         Self {
             nats,
             state,
@@ -64,9 +64,7 @@ impl Health {
         if self.known(subscription) == Some(Known::Healthy) {
             return;
         }
-        if let Some(state) = &self.state
-            && let Err(e) = state.clear_failing(subscription).await
-        {
+        if let Err(e) = self.state.clear_failing(subscription).await {
             tracing::debug!(subscription, error = %e, "failing_since not cleared.");
         }
         self.remember(subscription, Known::Healthy);
@@ -103,9 +101,7 @@ impl Health {
                         "Endpoint failed for the whole window; subscription disabled."
                     );
                 }
-                if let Some(state) = &self.state
-                    && let Err(e) = state.clear_failing(subscription).await
-                {
+                if let Err(e) = self.state.clear_failing(subscription).await {
                     tracing::debug!(subscription, error = %e, "failing_since not cleared.");
                 }
                 self.remember(subscription, Known::Healthy);
@@ -120,10 +116,7 @@ impl Health {
 
     /// When the subscription started failing, recording `now` if nobody had.
     async fn failing_since(&self, subscription: &str, now: i64) -> i64 {
-        let Some(state) = &self.state else {
-            return now;
-        };
-        state.mark_failing(subscription, now).await.unwrap_or(now)
+        self.state.mark_failing(subscription, now).await.unwrap_or(now)
     }
 
     /// Publishes `subscription.disabled` for the window that began at

@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 use hookline_bus::consume::{self, ConsumerSpec};
-use hookline_bus::nats::NatsSettings;
 use hookline_bus::nats::{self, Nats};
+use hookline_bus::settings::NatsSettings;
 use hookline_bus::store::{self, CatalogView};
 use hookline_bus::supervise;
 use hookline_model::catalog::Ordering;
@@ -161,7 +161,7 @@ impl App {
             guard,
             health: Arc::new(Health::new(self.nats.clone(), self.config.disable_after).await),
             pacing: Arc::default(),
-            delivered: delivered::Delivered::open(&self.nats, logs.clone()).await,
+            delivered: delivered::Delivered::new(&self.nats, logs.clone()),
             secrets: store::derive(self.catalog.clone(), self.background.clone(), |c| {
                 deliver::resolve_secrets(c)
             }),

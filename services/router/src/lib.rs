@@ -23,9 +23,9 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use hookline_bus::approvals::{Approval, ApprovalError, Approvals};
 use hookline_bus::consume::{self, ConsumerSpec, Outcome};
-use hookline_bus::nats::NatsSettings;
 use hookline_bus::nats::{self, Nats};
 use hookline_bus::runs::{self, Records};
+use hookline_bus::settings::NatsSettings;
 use hookline_bus::store::{self, CatalogView};
 use hookline_model::catalog::{Catalog, Untrusted};
 use hookline_model::clock;
@@ -109,20 +109,12 @@ impl App {
             routes: Routes::build(c),
             catalog: c.clone(),
         });
-        let records = Records::open(&nats).await;
+        let records = Records::new(&nats);
         let sinks = Sinks {
-            decisions: nats
-                .js
-                .get_key_value(nats.subjects.decisions_bucket())
-                .await
-                .map_err(|e| unopened(&nats.subjects.decisions_bucket(), e))?,
-            approvals: Approvals::open(&nats, records.clone()).await,
-            state: hookline_bus::state::State::open(&nats)
-                .await
-                .map_err(|e| unopened(&nats.subjects.state_bucket(), e))?,
-            threads: hookline_bus::threads::Threads::open(&nats)
-                .await
-                .map_err(|e| unopened(&nats.subjects.threads_bucket(), e))?,
+            decisions: nats.buckets.decisions.clone(),
+            approvals: Approvals::new(&nats, records.clone()),
+            state: hookline_bus::state::State::new(&nats),
+            threads: hookline_bus::threads::Threads::new(&nats),
             records,
             nats: nats.clone(),
         };
@@ -220,10 +212,6 @@ struct Sinks {
 /// A bucket the router needs could not be opened: it does not start
 /// (routing without decisions, budgets or follow-ups would be wrong in
 /// silence), and says which.
-fn unopened(bucket: &str, e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("the router needs the bucket `{bucket}`, which cannot be opened: {e}")
-}
-
 /// Takes out of `matched` the agents whose daily token budget is spent;
 /// answers them, with why, for the decision record.
 async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> Vec<Value> {

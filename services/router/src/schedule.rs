@@ -76,14 +76,12 @@ async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) 
     if fresh.first().copied().unwrap_or(false) {
         tracing::info!(agent, tick = %tick_text, "Scheduled run requested.");
     }
-    if let Ok(state) = State::open(nats).await {
-        state.set_last_tick(agent, tick.timestamp()).await;
-    }
+    State::new(nats).set_last_tick(agent, tick.timestamp()).await;
     Ok(())
 }
 
 async fn last_recorded_tick(nats: &Nats, agent: &str) -> Option<i64> {
-    State::open(nats).await.ok()?.last_tick(agent).await.ok()?
+    State::new(nats).last_tick(agent).await.ok()?
 }
 
 /// Fires scheduled agents' ticks until `shutdown`.

@@ -12,9 +12,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hookline_bus::nats::NatsSettings;
 use hookline_bus::nats::{self, Nats};
 use hookline_bus::runs::{RunRecord, RunStatus};
+use hookline_bus::settings::NatsSettings;
 use hookline_bus::store;
 use hookline_model::catalog::Catalog;
 use hookline_model::subjects::StreamKind;

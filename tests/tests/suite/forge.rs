@@ -141,7 +141,7 @@ pub(crate) async fn run_of(
     what: &str,
     done: impl Fn(&RunRecord) -> bool,
 ) -> RunRecord {
-    let records = Records::open(&pipeline.nats).await;
+    let records = Records::new(&pipeline.nats);
     eventually(what, || async {
         let (_, page) = pipeline.admin("GET", "/v1/runs?limit=100", Value::Null).await;
         let items = page["items"].as_array().cloned().unwrap_or_default();

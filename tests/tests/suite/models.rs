@@ -143,7 +143,7 @@ timeout = "30s"
         "the agent was stopped at the first refusal, not left to retry: {lines:?}"
     );
     let usage = record.usage.expect("usage in the record");
-    let state = hookline_bus::state::State::open(&pipeline.nats).await.expect("state");
+    let state = hookline_bus::state::State::new(&pipeline.nats);
     let today = hookline_model::clock::utc_day(hookline_model::clock::now_ms());
     assert_eq!(
         state.daily_tokens("hostile", &today).await.expect("daily"),
@@ -189,7 +189,7 @@ triggers = [{{ source = "gh", events = ["push"] }}]
     let catalog = Catalog::parse(&text).expect("parse");
     catalog.validate().expect("valid");
     let pipeline = Pipeline::start(&catalog, &[]).await;
-    let state = hookline_bus::state::State::open(&pipeline.nats).await.expect("state");
+    let state = hookline_bus::state::State::new(&pipeline.nats);
     let today = hookline_model::clock::utc_day(hookline_model::clock::now_ms());
     state.add_daily_tokens("hostile", &today, 1000).await.expect("spent");
 

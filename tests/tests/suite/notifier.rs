@@ -373,7 +373,7 @@ async fn a_subscription_disabled_twice_at_once_is_announced_once_under_one_id() 
     use hookline_notifier::health::Health;
     let catalog = Catalog::parse(&subscription("flaky", "https://example.com/hook", "")).expect("catalog");
     let pipeline = Pipeline::start_services(&catalog, &[], &[]).await;
-    let state = hookline_bus::state::State::open(&pipeline.nats).await.expect("state");
+    let state = hookline_bus::state::State::new(&pipeline.nats);
     state
         .mark_failing("flaky", clock::now_ms() - 5_000)
         .await

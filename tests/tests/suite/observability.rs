@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hookline_bus::nats;
-use hookline_bus::nats::NatsSettings;
+use hookline_bus::settings::NatsSettings;
 use hookline_bus::store;
 use hookline_model::catalog::Catalog;
 use hookline_model::subjects::StreamKind;

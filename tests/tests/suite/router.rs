@@ -133,3 +133,43 @@ triggers = [{ source = "gh", events = ["issues"], labels = ["docs"] }]
         (Some("queued"), Some(event_id.as_str()))
     );
 }
+
+/// A router that cannot open a bucket it needs does not start without it
+/// (it would route with no daily budgets and record no decisions): it exits
+/// with an error that names the bucket.
+#[tokio::test]
+async fn a_router_that_cannot_open_a_bucket_refuses_to_start_and_names_it() {
+    use async_nats::jetstream::{self, stream};
+    let server = hookline_tests::NatsServer::start();
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    // Another stream already holds the decisions bucket's subjects, so the
+    // bucket can be neither found nor created.
+    jetstream::new(client)
+        .create_stream(stream::Config {
+            name: "squatter".to_owned(),
+            subjects: vec!["$KV.hookline_decisions.>".to_owned()],
+            ..Default::default()
+        })
+        .await
+        .expect("the squatting stream");
+
+    let inherited = std::env::vars().filter(|(k, _)| !k.starts_with("HOOKLINE_"));
+    let run = tokio::process::Command::new(hookline_tests::workspace_binary("hookline-router"))
+        .env_clear()
+        .envs(inherited)
+        .env("HOOKLINE_NATS_URL", server.url())
+        .env("HOOKLINE_STARTUP_TIMEOUT", "2s")
+        .env("HOOKLINE_HEALTH_LISTEN", "127.0.0.1:0")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the router gave up instead of waiting forever")
+        .expect("hookline-router ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the router started without its bucket: {stderr}");
+    assert!(
+        stderr.contains("cannot set up bucket hookline_decisions"),
+        "the error names the bucket: {stderr}"
+    );
+}

@@ -44,7 +44,7 @@ fn once_agent() -> (tempfile::TempDir, Catalog) {
 async fn a_request_for_a_run_that_already_ended_does_not_run_the_agent_again() {
     let (out, catalog) = once_agent();
     let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
-    let records = Records::open(&pipeline.nats).await;
+    let records = Records::new(&pipeline.nats);
     let event_id = clock::new_id();
     let run_id = runs::webhook_run_id(&event_id, clock::now_ms(), "once");
 
@@ -101,7 +101,7 @@ async fn an_executor_that_starts_removes_the_folders_nobody_uses() {
     let mut pipeline = Pipeline::start_services(&catalog, &[], &[]).await;
     let work = tempfile::tempdir().expect("workdir");
     pipeline.set("HOOKLINE_EXECUTOR_WORKDIR", work.path().display().to_string());
-    let records = Records::open(&pipeline.nats).await;
+    let records = Records::new(&pipeline.nats);
     let (ended, live, orphan, unknown) = (clock::new_id(), clock::new_id(), clock::new_id(), clock::new_id());
     let mut done = runs::RunRecord::queued(&ended, "once", "", clock::now_ms());
     done.status = RunStatus::Succeeded;
@@ -142,7 +142,7 @@ async fn an_executor_that_starts_removes_the_folders_nobody_uses() {
 async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_for_it_to_expire_and_its_notice() {
     use hookline_executor::lease::{self, Claim};
     let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[]).await;
-    let records = Records::open(&pipeline.nats).await;
+    let records = Records::new(&pipeline.nats);
     let event_id = clock::new_id();
     let run = request(&runs::webhook_run_id(&event_id, clock::now_ms(), "once"), &event_id);
     let ttl = std::time::Duration::from_secs(1);
@@ -212,7 +212,7 @@ async fn a_completion_redone_after_a_crash_publishes_the_same_events_under_the_s
     use hookline_model::outbox::PendingEvent;
     let (out, catalog) = once_agent();
     let pipeline = Pipeline::start_services(&catalog, &[], &[Service::Executor]).await;
-    let records = Records::open(&pipeline.nats).await;
+    let records = Records::new(&pipeline.nats);
     let event_id = clock::new_id();
     let run_id = runs::webhook_run_id(&event_id, clock::now_ms(), "once");
 
@@ -275,7 +275,7 @@ async fn a_completion_redone_after_a_crash_publishes_the_same_events_under_the_s
 async fn a_run_cancelled_before_any_executor_took_it_never_starts() {
     let (out, catalog) = once_agent();
     let mut pipeline = Pipeline::start_services(&catalog, &[], &[Service::Admin]).await;
-    let records = Records::open(&pipeline.nats).await;
+    let records = Records::new(&pipeline.nats);
     let event_id = clock::new_id();
     let run_id = runs::webhook_run_id(&event_id, clock::now_ms(), "once");
     let queued = runs::Request {

@@ -38,7 +38,7 @@ pub(crate) async fn run_once(pipeline: &Pipeline) -> (RunRecord, Vec<String>) {
     let (status, manual) = pipeline.admin("POST", "/v1/agents/hostile/run", json!({})).await;
     assert_eq!(status, 202, "{manual}");
     let run_id = manual["run_id"].as_str().expect("run id").to_owned();
-    let records = Records::open(&pipeline.nats).await;
+    let records = Records::new(&pipeline.nats);
     let record = eventually("the run to end", || async {
         match records.get(&run_id).await {
             Ok(Some(r)) if r.is_done() => Ok(r),

@@ -143,7 +143,7 @@ async fn an_approval_starts_one_run_even_when_two_race_and_survives_a_restart() 
     let receiver = Receiver::start(|_, _| 200).await;
     let catalog = catalog(dir.path(), &receiver.url(), "untrusted = \"approve\"");
     let mut pipeline = Pipeline::start(&catalog, &[]).await;
-    let records = Records::open(&pipeline.nats).await;
+    let records = Records::new(&pipeline.nats);
     let event_id = send(&pipeline, "held", &comment("octocat", "NONE", false)).await;
     let run_id = held_run(&receiver).await;
     let held = record(&records, &run_id).await.expect("record");
@@ -218,7 +218,7 @@ async fn a_rejected_or_expired_run_never_starts() {
         "untrusted = \"approve\"\napproval_timeout = \"1s\"",
     );
     let mut pipeline = Pipeline::start(&catalog, &[]).await;
-    let records = Records::open(&pipeline.nats).await;
+    let records = Records::new(&pipeline.nats);
 
     send(&pipeline, "to-reject", &comment("octocat", "NONE", false)).await;
     let rejected = held_run(&receiver).await;

@@ -67,10 +67,7 @@ impl StoreError {
 }
 
 pub(crate) async fn open(nats: &Nats) -> Result<kv::Store, StoreError> {
-    nats.js
-        .get_key_value(nats.subjects.config_bucket())
-        .await
-        .map_err(StoreError::kv("open"))
+    Ok(nats.buckets.config.clone())
 }
 
 fn set_entry(subjects: &Subjects, catalog: &mut Catalog, key: &str, value: Option<&[u8]>) {
