@@ -114,7 +114,7 @@ pub async fn get(state: &AdminState, kind: ConfigKind, id: &str) -> Result<(u16,
 /// Puts `value` (typed) into `catalog` under `id`; a type error is a problem.
 fn insert(catalog: &mut Catalog, kind: ConfigKind, id: &str, value: Value) -> Result<Value, String> {
     fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(value: Value) -> Result<(T, Value), String> {
-        let spec: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let spec: T = hookline_model::catalog::read_json(value)?;
         let normal = serde_json::to_value(&spec).map_err(|e| e.to_string())?;
         Ok((spec, normal))
     }

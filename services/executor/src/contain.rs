@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::os::fd::{FromRawFd as _, OwnedFd};
 
 use hookline_bus::runs::TokenUsage;
-use hookline_model::catalog::{AgentSpec, EgressRule, ProfileSpec, SandboxMode, SandboxPaths, parse_size};
-use hookline_model::settings::parse_duration;
+use hookline_model::catalog::{AgentSpec, EgressRule, ProfileSpec, SandboxMode, SandboxPaths};
 use tokio_util::sync::CancellationToken;
 
 use crate::egress::{self, Egress};
@@ -44,14 +43,10 @@ pub struct Unavailable(pub String);
 fn budget(agent: &AgentSpec) -> Budget {
     let limits = &agent.limits;
     Budget {
-        memory: parse_size(&limits.memory).unwrap_or(4 << 30),
+        memory: limits.memory.get().0,
         processes: u64::from(limits.processes),
-        cpu_seconds: limits
-            .cpu_time
-            .as_deref()
-            .and_then(|t| parse_duration(t).ok())
-            .map(|d| d.as_secs().max(1)),
-        file_size: parse_size(&limits.file_size).unwrap_or(1 << 30),
+        cpu_seconds: limits.cpu_time.as_ref().map(|t| t.get().as_secs().max(1)),
+        file_size: limits.file_size.get().0,
     }
 }
 
@@ -337,7 +332,7 @@ fn gateways(
 
 fn profile_egress(profile: Option<&ProfileSpec>) -> Vec<EgressRule> {
     profile
-        .map(|p| p.egress.iter().filter_map(|e| EgressRule::parse(e).ok()).collect())
+        .map(|p| p.egress.iter().map(|e| e.get().clone()).collect())
         .unwrap_or_default()
 }
 

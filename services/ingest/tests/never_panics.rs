@@ -63,7 +63,7 @@ proptest! {
                 encoding: HmacEncoding::Base64,
                 prefix: "sha512=".into(),
                 timestamp_header: Some("x-timestamp".into()),
-                tolerance: "300s".into(),
+                tolerance: hookline_model::written::Written::parse("300s").expect("a duration"),
             }),
         };
         let secrets = vec![SecretRef::new("whsec_c2VjcmV0").resolve().expect("secret")];

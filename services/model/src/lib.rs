@@ -31,3 +31,4 @@ pub mod settings;
 pub mod signing;
 pub mod ssrf;
 pub mod subjects;
+pub mod written;

@@ -12,10 +12,13 @@
 //!
 //! [`SubscriptionSpec::wants`]: hookline_model::catalog::SubscriptionSpec::wants
 
+use hookline_model::ids::EventPattern;
+
 /// The consumer filters (full subjects under `events_prefix`, such as
 /// `hookline.events.run.>`) for a subscription's `patterns` (none: all).
-pub fn subjects(events_prefix: &str, patterns: &[String]) -> Vec<String> {
-    cover(patterns)
+pub fn subjects(events_prefix: &str, patterns: &[EventPattern]) -> Vec<String> {
+    let patterns: Vec<String> = patterns.iter().map(|p| p.as_str().to_owned()).collect();
+    cover(&patterns)
         .into_iter()
         .map(|p| format!("{events_prefix}.{p}"))
         .collect()
@@ -124,7 +127,7 @@ mod tests {
             ["run.completed", "run.failed"]
         );
         assert_eq!(
-            subjects("hookline.events", &owned(&["run.*"])),
+            subjects("hookline.events", &[EventPattern::parse("run.*").expect("a pattern")]),
             ["hookline.events.run.*"]
         );
     }

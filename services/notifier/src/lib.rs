@@ -178,7 +178,10 @@ impl App {
                     .map(|(id, sub)| {
                         let reads = Reads {
                             ordered: sub.ordered,
-                            filters: filters::subjects(&events_prefix, &sub.events),
+                            filters: filters::subjects(
+                                &events_prefix,
+                                &sub.events.iter().map(|p| p.get().clone()).collect::<Vec<_>>(),
+                            ),
                         };
                         (id.clone(), reads)
                     })

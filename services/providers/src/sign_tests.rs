@@ -28,7 +28,7 @@ fn every_provider_verifies_what_it_signs_and_refuses_another_secret() {
         encoding: HmacEncoding::Base64,
         prefix: "sha512=".into(),
         timestamp_header: Some("X-Custom-Ts".into()),
-        tolerance: "60s".into(),
+        tolerance: hookline_model::written::Written::parse("60s").expect("a duration"),
     };
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     for provider in Provider::ALL {

@@ -303,7 +303,7 @@ fn generic_hmac_sha512_base64_with_prefix_and_signed_timestamp() {
             encoding: HmacEncoding::Base64,
             prefix: "sha512=".into(),
             timestamp_header: Some("X-Timestamp".into()),
-            tolerance: "120s".into(),
+            tolerance: hookline_model::written::Written::parse("120s").expect("a duration"),
         }),
         sign: |secret, ts| {
             let content = [format!("{ts}.").as_bytes(), BODY].concat();

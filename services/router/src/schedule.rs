@@ -14,24 +14,21 @@ use hookline_bus::nats::Nats;
 use hookline_bus::runs::{self, Records};
 use hookline_bus::state::State;
 use hookline_bus::store::CatalogView;
-use hookline_model::catalog::{Catalog, parse_cron};
+use hookline_model::catalog::Catalog;
+use hookline_model::catalog::CronSchedule as Schedule;
 use hookline_model::clock;
 use hookline_model::subjects::msg_id;
 use hookline_proto::{RunRequest, Trigger, WebhookContext};
 use hookline_runtime::shutdown::CancellationToken;
 use hookline_runtime::telemetry::TraceParent;
 
-/// The ticks of `expression` in `(after, until]`, oldest first, at most 100.
-pub fn due_ticks(expression: &str, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    let Ok(schedule) = parse_cron(expression) else {
-        return Vec::new();
-    };
+/// The ticks of `schedule` in `(after, until]`, oldest first, at most 100.
+pub fn due_ticks(schedule: &Schedule, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     schedule.after(&after).take_while(|t| *t <= until).take(100).collect()
 }
 
-/// The latest tick of `expression` at or before `now`, within a year.
-pub fn previous_tick(expression: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let schedule = parse_cron(expression).ok()?;
+/// The latest tick of `schedule` at or before `now`, within a year.
+pub fn previous_tick(schedule: &Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let year_ago = now - chrono::Duration::days(366);
     // The cron crate iterates forwards; walk from a day back, then further.
     for days in [1, 7, 31, 366] {
@@ -43,7 +40,10 @@ pub fn previous_tick(expression: &str, now: DateTime<Utc>) -> Option<DateTime<Ut
     None
 }
 
-fn scheduled(catalog: &Catalog) -> HashMap<String, (String, bool)> {
+/// The catalog's schedule, as read with the catalog (parsed once there).
+type Written = hookline_model::written::Written<Schedule>;
+
+fn scheduled(catalog: &Catalog) -> HashMap<String, (Written, bool)> {
     catalog
         .agents
         .iter()
@@ -87,7 +87,7 @@ async fn last_recorded_tick(nats: &Nats, agent: &str) -> Option<i64> {
 /// Fires scheduled agents' ticks until `shutdown`.
 pub async fn run(nats: Nats, records: Records, catalog: CatalogView, shutdown: CancellationToken) {
     // Per agent: the expression and the last instant already considered.
-    let mut watched: HashMap<String, (String, DateTime<Utc>)> = HashMap::new();
+    let mut watched: HashMap<String, (Written, DateTime<Utc>)> = HashMap::new();
     loop {
         let now = Utc::now();
         let wanted = scheduled(&catalog.borrow());
@@ -98,7 +98,7 @@ pub async fn run(nats: Nats, records: Records, catalog: CatalogView, shutdown: C
             }
             let mut from = now;
             if *catch_up
-                && let Some(previous) = previous_tick(expr, now)
+                && let Some(previous) = previous_tick(expr.get(), now)
                 && last_recorded_tick(&nats, agent)
                     .await
                     .is_none_or(|last| last < previous.timestamp())
@@ -109,7 +109,7 @@ pub async fn run(nats: Nats, records: Records, catalog: CatalogView, shutdown: C
             watched.insert(agent.clone(), (expr.clone(), from));
         }
         for (agent, (expr, considered)) in watched.iter_mut() {
-            for tick in due_ticks(expr, *considered, now) {
+            for tick in due_ticks(expr.get(), *considered, now) {
                 match fire(&nats, &records, agent, tick).await {
                     Ok(()) => *considered = tick,
                     Err(e) => {
@@ -122,7 +122,7 @@ pub async fn run(nats: Nats, records: Records, catalog: CatalogView, shutdown: C
         // Wake for the next due tick, or within a second for config changes.
         let next = watched
             .values()
-            .filter_map(|(expr, considered)| parse_cron(expr).ok()?.after(considered).next())
+            .filter_map(|(expr, considered)| expr.get().after(considered).next())
             .min()
             .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(1))
@@ -142,18 +142,34 @@ mod tests {
         DateTime::parse_from_rfc3339(text).expect("time").with_timezone(&Utc)
     }
 
+    fn cron(text: &str) -> Schedule {
+        hookline_model::catalog::parse_cron(text).expect("a schedule")
+    }
+
     #[test]
     fn ticks_in_a_window() {
-        let ticks = due_ticks("*/15 * * * *", at("2026-01-01T10:00:00Z"), at("2026-01-01T10:45:00Z"));
+        let ticks = due_ticks(
+            &cron("*/15 * * * *"),
+            at("2026-01-01T10:00:00Z"),
+            at("2026-01-01T10:45:00Z"),
+        );
         let expected = [
             at("2026-01-01T10:15:00Z"),
             at("2026-01-01T10:30:00Z"),
             at("2026-01-01T10:45:00Z"),
         ];
         assert_eq!(ticks, expected, "after is exclusive, until inclusive");
-        assert!(due_ticks("not cron", at("2026-01-01T10:00:00Z"), at("2026-01-02T10:00:00Z")).is_empty());
+        assert!(
+            hookline_model::catalog::parse_cron("not cron").is_err(),
+            "a bad schedule never reaches the scheduler: the catalog refuses it"
+        );
         assert_eq!(
-            due_ticks("*/1 * * * * *", at("2026-01-01T10:00:00Z"), at("2026-01-01T10:00:03Z")).len(),
+            due_ticks(
+                &cron("*/1 * * * * *"),
+                at("2026-01-01T10:00:00Z"),
+                at("2026-01-01T10:00:03Z")
+            )
+            .len(),
             3,
             "seconds field"
         );
@@ -162,9 +178,9 @@ mod tests {
     #[test]
     fn the_previous_tick_is_found() {
         let now = at("2026-01-01T10:07:00Z");
-        assert_eq!(previous_tick("0 * * * *", now), Some(at("2026-01-01T10:00:00Z")));
+        assert_eq!(previous_tick(&cron("0 * * * *"), now), Some(at("2026-01-01T10:00:00Z")));
         assert_eq!(
-            previous_tick("0 9 * * 1", now),
+            previous_tick(&cron("0 9 * * 1"), now),
             Some(at("2025-12-29T09:00:00Z")),
             "a weekly schedule"
         );

@@ -255,3 +255,70 @@ async fn a_refused_request_leaves_the_delivery_id_it_claimed() {
         (Some(401), Some("signature_invalid"))
     );
 }
+
+/// Durations, schedules, sizes, event patterns and egress rules are read
+/// into typed values when an item is written: a bad one is refused there,
+/// with the field it is in, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_duration_schedule_size_pattern_or_egress_rule_is_refused_naming_its_field() {
+    let pipeline = edge_and_admin().await;
+    let agent = |field: &str, value: serde_json::Value| {
+        let mut body = json!({"prompt": "p", "runner": {"type": "command", "command": ["true"]}});
+        match field.split_once('.') {
+            Some((outer, inner)) => body[outer] = json!({ inner: value }),
+            None => body[field] = value,
+        }
+        body
+    };
+    let cases = [
+        (
+            "/v1/agents/a",
+            agent("timeout", json!("5 weeks")),
+            "agent `a`: timeout: `5 weeks`",
+        ),
+        (
+            "/v1/agents/a",
+            agent("approval_timeout", json!("soon")),
+            "agent `a`: approval_timeout: `soon`",
+        ),
+        (
+            "/v1/agents/a",
+            agent("schedule", json!("* * *")),
+            "agent `a`: schedule: `* * *`",
+        ),
+        (
+            "/v1/agents/a",
+            agent("limits.memory", json!("4T")),
+            "agent `a`: limits.memory:",
+        ),
+        (
+            "/v1/agents/a",
+            agent("limits.cpu_time", json!("1 hour")),
+            "agent `a`: limits.cpu_time:",
+        ),
+        (
+            "/v1/profiles/p",
+            json!({"egress": ["api.github.com", "bad host"]}),
+            "profile `p`: egress `bad host`",
+        ),
+        (
+            "/v1/subscriptions/s",
+            json!({"url": "https://example.com/hook", "events": ["run.>.x"], "secrets": [WHSEC]}),
+            "subscription `s`: `run.>.x`",
+        ),
+    ];
+    for (path, body, named) in cases {
+        let (status, answer) = admin(&pipeline, "PUT", path, body).await;
+        let problem = answer["error"]["problems"][0].as_str().unwrap_or("").to_owned();
+        assert_eq!(status, 400, "PUT {path}: {answer}");
+        assert!(
+            problem.starts_with(named),
+            "PUT {path}: the problem names the field: {problem}"
+        );
+        assert_eq!(
+            admin(&pipeline, "GET", path, serde_json::Value::Null).await.0,
+            404,
+            "nothing stored at {path}"
+        );
+    }
+}

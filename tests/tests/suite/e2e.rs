@@ -334,7 +334,8 @@ async fn exhausted_deliveries_land_in_the_dead_letter_queue() {
     let dir = tempfile::tempdir().expect("tmp");
     let subscriber = Receiver::start(|_, _| 500).await;
     let mut catalog = catalog("/bin/true", dir.path(), &subscriber.url());
-    catalog.subscriptions.get_mut("ops").expect("ops").events = vec!["run.started".into()];
+    catalog.subscriptions.get_mut("ops").expect("ops").events =
+        vec![hookline_model::written::Written::parse("run.started").expect("a pattern")];
     let pipeline = Pipeline::start(&catalog, &[("HOOKLINE_RETRY_SCHEDULE", "100ms,100ms")]).await;
     let (status, _) = send_github(&pipeline, "d-dlq", &issue_labeled("dlq"), GITHUB_SECRET).await;
     assert_eq!(status, 202);

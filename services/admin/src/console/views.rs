@@ -109,7 +109,7 @@ impl SubscriptionRow {
         Self {
             id: id.to_owned(),
             endpoint: endpoint(&spec.url),
-            events: spec.events.join(", "),
+            events: spec.events.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
             enabled: health.enabled,
             success_rate: health
                 .success_rate

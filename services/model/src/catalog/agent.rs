@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use super::SecretRef;
 use super::forge::{ForgeSpec, OutputPolicy, PullRequestSpec, pull_request_setting};
 use super::profile_secret::ProfileSecret;
-use super::sandbox::{Limits, SandboxMode, SandboxPaths};
+use super::sandbox::{EgressRule, Limits, SandboxMode, SandboxPaths};
 use super::source::yes;
 use super::trigger::TriggerSpec;
 use super::trust::{TrustSpec, Untrusted};
-use crate::parse::parse_duration;
+use crate::written::{Written, WrittenDuration};
 
 /// Environment for an agent's runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ pub struct ProfileSpec {
     /// `api.github.com`, `*.npmjs.org`, `pypi.org:443` (ports 80 and 443
     /// when none is given). Empty: no network at all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub egress: Vec<String>,
+    pub egress: Vec<Written<EgressRule>>,
     /// Model APIs a sandboxed run calls through the executor's gateway,
     /// which adds the key: the agent gets `HOOKLINE_MODEL_<NAME>_URL`,
     /// never the key.
@@ -113,7 +113,7 @@ pub struct AgentSpec {
     pub triggers: Vec<TriggerSpec>,
     /// Longest a run may take, such as `10m`.
     #[serde(default = "default_timeout")]
-    pub timeout: String,
+    pub timeout: WrittenDuration,
     /// Runs at once across all executors.
     #[serde(default = "one")]
     pub max_concurrency: u32,
@@ -122,7 +122,7 @@ pub struct AgentSpec {
     pub enabled: bool,
     /// A cron schedule (`*/15 * * * *`, UTC): runs without a webhook.
     #[serde(default)]
-    pub schedule: Option<String>,
+    pub schedule: Option<Written<cron::Schedule>>,
     /// Fire a tick missed while no router ran, once, when one starts again.
     #[serde(default)]
     pub catch_up: bool,
@@ -153,7 +153,7 @@ pub struct AgentSpec {
     pub untrusted: Untrusted,
     /// How long a run waits for approval before it expires, such as `7d`.
     #[serde(default = "default_approval_timeout")]
-    pub approval_timeout: String,
+    pub approval_timeout: WrittenDuration,
     /// How `command` runs are contained (default `bubblewrap`).
     #[serde(default)]
     pub sandbox: SandboxMode,
@@ -215,23 +215,23 @@ impl Default for RunnerSpec {
 }
 
 impl AgentSpec {
-    /// The timeout as a duration (validated when the catalog was).
+    /// How long one attempt may run.
     pub fn timeout(&self) -> Duration {
-        parse_duration(&self.timeout).unwrap_or(Duration::from_secs(600))
+        *self.timeout.get()
     }
 
-    /// The approval timeout as a duration (validated when the catalog was).
+    /// How long a held run waits for a decision.
     pub fn approval_timeout(&self) -> Duration {
-        parse_duration(&self.approval_timeout).unwrap_or(Duration::from_secs(7 * 24 * 3600))
+        *self.approval_timeout.get()
     }
 }
 
 fn one() -> u32 {
     1
 }
-fn default_timeout() -> String {
-    "10m".to_owned()
+fn default_timeout() -> WrittenDuration {
+    Written::known("10m", Duration::from_secs(600))
 }
-fn default_approval_timeout() -> String {
-    "7d".to_owned()
+fn default_approval_timeout() -> WrittenDuration {
+    Written::known("7d", Duration::from_secs(7 * 24 * 3600))
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{EventPattern, Id};
 pub use crate::secret::{Secret, SecretError, SecretRef};
+use crate::written::Written;
 
 mod agent;
 mod forge;
@@ -21,12 +22,11 @@ mod source;
 mod trigger;
 mod trust;
 
-use crate::parse::parse_duration;
 pub use agent::{AgentSpec, ModelSpec, ProfileSpec, RunnerSpec};
 pub use forge::{ForgeKind, ForgeSpec, OutputPolicy, PullRequestSpec};
 pub use profile_secret::{ProfileSecret, SecretScope};
 pub use sandbox::{EgressRule, Limits, SIZE_PATTERN, SandboxMode, SandboxPaths, parse_size};
-pub use schedule::parse_cron;
+pub use schedule::{CronSchedule, parse_cron};
 use source::yes;
 pub use source::{EventTypeFrom, HmacAlgorithm, HmacEncoding, HmacSpec, Provider, SourceSpec};
 pub use trigger::{Predicate, TriggerSpec, glob_to_regex};
@@ -59,7 +59,7 @@ pub struct SubscriptionSpec {
     pub url: String,
     /// Event-type filters; empty means every event.
     #[serde(default)]
-    pub events: Vec<String>,
+    pub events: Vec<Written<EventPattern>>,
     /// Signing secrets (`whsec_…`); every one signs, so a rotation lists the
     /// new and the old until receivers have switched.
     pub secrets: Vec<SecretRef>,
@@ -128,12 +128,7 @@ pub const RESERVED_HEADERS: [&str; 8] = [
 impl SubscriptionSpec {
     /// Whether an event of this type goes to this subscription.
     pub fn wants(&self, event_type: &str) -> bool {
-        self.events.is_empty()
-            || self
-                .events
-                .iter()
-                .filter_map(|p| EventPattern::parse(p).ok())
-                .any(|p| p.matches(event_type))
+        self.events.is_empty() || self.events.iter().any(|p| p.get().matches(event_type))
     }
 }
 
@@ -153,6 +148,21 @@ pub struct Catalog {
     /// Outbound endpoints by id.
     #[serde(default)]
     pub subscriptions: BTreeMap<String, SubscriptionSpec>,
+}
+
+/// Reads one catalog item from an API body, leniently (see
+/// [`crate::written`]): its written values' problems are listed by
+/// [`Catalog::validate`]; a shape error names its field (`limits: …`).
+pub fn read_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    crate::written::leniently(|| serde_path_to_error::deserialize(value)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
 }
 
 /// Largest body a source may accept (25 MiB).
@@ -200,9 +210,11 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Parses TOML text without validating it.
+    /// Parses TOML text without validating it: a bad duration, schedule,
+    /// size, pattern or egress rule is kept as a problem that
+    /// [`Catalog::validate`] lists with the others.
     pub fn parse(text: &str) -> Result<Self, CatalogError> {
-        toml::from_str(text).map_err(|e| CatalogError::Parse(e.to_string()))
+        crate::written::leniently(|| toml::from_str(text)).map_err(|e| CatalogError::Parse(e.to_string()))
     }
 
     /// Every problem in the catalog, or Ok.
@@ -234,7 +246,7 @@ impl Catalog {
                     if spec.header.trim().is_empty() {
                         problems.push(format!("source `{id}`: hmac.header is empty"));
                     }
-                    if let Err(e) = parse_duration(&spec.tolerance) {
+                    if let Some(e) = spec.tolerance.problem() {
                         problems.push(format!("source `{id}`: hmac.tolerance: {e}"));
                     }
                 }
@@ -296,27 +308,27 @@ impl Catalog {
             {
                 problems.push(format!("agent `{id}`: unknown profile `{profile}`"));
             }
-            if let Err(e) = parse_duration(&agent.timeout) {
-                problems.push(format!("agent `{id}`: timeout: {e}"));
+            let written = [
+                ("timeout", agent.timeout.problem()),
+                ("approval_timeout", agent.approval_timeout.problem()),
+                ("schedule", agent.schedule.as_ref().and_then(Written::problem)),
+                ("limits.memory", agent.limits.memory.problem()),
+                ("limits.file_size", agent.limits.file_size.problem()),
+                (
+                    "limits.cpu_time",
+                    agent.limits.cpu_time.as_ref().and_then(Written::problem),
+                ),
+            ];
+            for (field, problem) in written {
+                if let Some(e) = problem {
+                    problems.push(format!("agent `{id}`: {field}: {e}"));
+                }
             }
             if agent.max_concurrency == 0 {
                 problems.push(format!("agent `{id}`: max_concurrency must be at least 1"));
             }
-            if let Some(schedule) = &agent.schedule
-                && let Err(e) = parse_cron(schedule)
-            {
-                problems.push(format!("agent `{id}`: schedule: {e}"));
-            }
             if agent.max_attempts == 0 {
                 problems.push(format!("agent `{id}`: max_attempts must be at least 1"));
-            }
-            for (what, size) in [("memory", &agent.limits.memory), ("file_size", &agent.limits.file_size)] {
-                if let Err(e) = parse_size(size) {
-                    problems.push(format!("agent `{id}`: limits.{what}: {e}"));
-                }
-            }
-            if let Some(Err(e)) = agent.limits.cpu_time.as_deref().map(parse_duration) {
-                problems.push(format!("agent `{id}`: limits.cpu_time: {e}"));
             }
             if agent.limits.processes == 0 {
                 problems.push(format!("agent `{id}`: limits.processes must be at least 1"));
@@ -327,9 +339,6 @@ impl Catalog {
                         "agent `{id}`: sandbox_paths: `{path}` must be an absolute path"
                     ));
                 }
-            }
-            if let Err(e) = parse_duration(&agent.approval_timeout) {
-                problems.push(format!("agent `{id}`: approval_timeout: {e}"));
             }
             if let Some(trust) = &agent.trust {
                 trust.check(&format!("agent `{id}`: trust"), &mut problems);
@@ -366,10 +375,8 @@ impl Catalog {
         }
         for (id, profile) in &self.profiles {
             forge::check_profile(id, profile, &mut problems);
-            for entry in &profile.egress {
-                if let Err(e) = EgressRule::parse(entry) {
-                    problems.push(format!("profile `{id}`: {e}"));
-                }
+            for e in profile.egress.iter().filter_map(Written::problem) {
+                problems.push(format!("profile `{id}`: {e}"));
             }
             for (name, model) in &profile.models {
                 if !(model.upstream.starts_with("https://") || model.upstream.starts_with("http://")) {
@@ -393,10 +400,8 @@ impl Catalog {
             if !(sub.url.starts_with("http://") || sub.url.starts_with("https://")) {
                 problems.push(format!("subscription `{id}`: url must be http:// or https://"));
             }
-            for pattern in &sub.events {
-                if let Err(e) = EventPattern::parse(pattern) {
-                    problems.push(format!("subscription `{id}`: {e}"));
-                }
+            for e in sub.events.iter().filter_map(Written::problem) {
+                problems.push(format!("subscription `{id}`: {e}"));
             }
             if sub.secrets.is_empty() {
                 problems.push(format!("subscription `{id}`: needs a signing secret"));

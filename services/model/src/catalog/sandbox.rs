@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::written::{Bytes, Written, WrittenDuration};
+
 /// Whether runs are sandboxed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,16 +25,16 @@ pub enum SandboxMode {
 pub struct Limits {
     /// Memory of the run's processes together (`512M`, `4G`).
     #[serde(default = "default_memory")]
-    pub memory: String,
+    pub memory: Written<Bytes>,
     /// Processes (and threads) at once.
     #[serde(default = "default_processes")]
     pub processes: u32,
     /// CPU time of each process (`10m`); none when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_time: Option<String>,
+    pub cpu_time: Option<WrittenDuration>,
     /// Largest file a process may write (`1G`).
     #[serde(default = "default_file_size")]
-    pub file_size: String,
+    pub file_size: Written<Bytes>,
 }
 
 impl Default for Limits {
@@ -46,14 +48,14 @@ impl Default for Limits {
     }
 }
 
-fn default_memory() -> String {
-    "4G".to_owned()
+fn default_memory() -> Written<Bytes> {
+    Written::known("4G", Bytes(4 << 30))
 }
 fn default_processes() -> u32 {
     512
 }
-fn default_file_size() -> String {
-    "1G".to_owned()
+fn default_file_size() -> Written<Bytes> {
+    Written::known("1G", Bytes(1 << 30))
 }
 
 /// Extra host paths a sandboxed run may see (tools, caches).
@@ -102,6 +104,16 @@ impl EgressRule {
             ));
         }
         Ok(Self { host, wildcard, port })
+    }
+
+    /// A rule that lets nothing through: the placeholder of an entry that
+    /// could not be read, in a catalog validation refuses.
+    pub(crate) fn nothing() -> Self {
+        Self {
+            host: String::new(),
+            wildcard: false,
+            port: Some(0),
+        }
     }
 
     /// Whether it lets a run reach `host` (lowercase) on `port`.

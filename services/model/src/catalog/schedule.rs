@@ -1,5 +1,8 @@
 //! Cron expressions for agents' schedules.
 
+/// A parsed schedule (the `cron` crate's), as the catalog holds it.
+pub use cron::Schedule as CronSchedule;
+
 /// Parses a 5-field cron expression (minute hour day month weekday, UTC),
 /// or a 6-field one with seconds first.
 pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
-use crate::parse::parse_duration;
+use crate::written::{Written, WrittenDuration};
 
 /// How a source's requests are verified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +126,7 @@ pub struct HmacSpec {
     pub timestamp_header: Option<String>,
     /// Largest clock difference for a signed timestamp, default `300s`.
     #[serde(default = "default_tolerance")]
-    pub tolerance: String,
+    pub tolerance: WrittenDuration,
 }
 
 impl HmacSpec {
@@ -143,14 +143,14 @@ impl HmacSpec {
         }
     }
 
-    /// The timestamp tolerance as a duration (validated with the catalog).
+    /// The timestamp tolerance.
     pub fn tolerance(&self) -> Duration {
-        parse_duration(&self.tolerance).unwrap_or(Duration::from_secs(300))
+        *self.tolerance.get()
     }
 }
 
-fn default_tolerance() -> String {
-    "300s".to_owned()
+fn default_tolerance() -> WrittenDuration {
+    Written::known("300s", Duration::from_secs(300))
 }
 
 /// An inbound webhook endpoint, `POST /webhooks/{id}`.

@@ -126,3 +126,64 @@ secrets = ["env:not a name"]
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn a_bad_typed_value_is_refused_naming_its_field_with_every_other_problem() {
+    let text = r#"
+[agents.a]
+prompt = "p"
+runner = { type = "command", command = ["true"] }
+timeout = "5 weeks"
+schedule = "* * *"
+approval_timeout = "later"
+limits = { memory = "4T", cpu_time = "1 hour" }
+max_concurrency = 0
+
+[profiles.p]
+egress = ["api.github.com", "bad host"]
+"#;
+    let problems = Catalog::parse(text)
+        .expect("kept as problems")
+        .validate()
+        .expect_err("refused");
+    let text = problems.join("\n");
+    for expected in [
+        "agent `a`: timeout: `5 weeks` is not a duration",
+        "agent `a`: schedule: `* * *`",
+        "agent `a`: approval_timeout: `later`",
+        "agent `a`: limits.memory:",
+        "agent `a`: limits.cpu_time: `1 hour`",
+        "agent `a`: max_concurrency",
+        "profile `p`: egress `bad host`",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    // Read strictly (a bucket entry), the same value fails the read.
+    assert!(serde_json::from_value::<AgentSpec>(serde_json::json!({"prompt": "p", "timeout": "5 weeks"})).is_err());
+}
+
+#[test]
+fn typed_values_read_back_as_written() {
+    let text = "[agents.a]\nprompt = \"p\"\nrunner = { type = \"command\", command = [\"true\"] }\ntimeout = \"90s\"\nschedule = \"*/5 * * * *\"\nlimits = { memory = \"512M\" }\n";
+    let catalog = Catalog::parse(text).expect("valid");
+    let agent = &catalog.agents["a"];
+    assert_eq!(agent.timeout(), std::time::Duration::from_secs(90));
+    assert_eq!(agent.limits.memory.get().0, 512 << 20);
+    let json = serde_json::to_value(agent).expect("json");
+    assert_eq!(
+        (json["timeout"].as_str(), json["schedule"].as_str()),
+        (Some("90s"), Some("*/5 * * * *"))
+    );
+    assert_eq!(json["limits"]["memory"].as_str(), Some("512M"));
+    // The defaults written in code read back as the values they stand for.
+    let defaults =
+        Catalog::parse("[agents.b]\nprompt = \"p\"\nrunner = { type = \"command\", command = [\"true\"] }\n")
+            .expect("valid");
+    let b = &defaults.agents["b"];
+    for (written, value) in [(&b.timeout, b.timeout()), (&b.approval_timeout, b.approval_timeout())] {
+        assert_eq!(crate::parse::parse_duration(written.as_str()), Ok(value));
+    }
+    for size in [&b.limits.memory, &b.limits.file_size] {
+        assert_eq!(super::parse_size(size.as_str()), Ok(size.get().0));
+    }
+}
