@@ -1,6 +1,6 @@
 //! Every key-value bucket of DESIGN.md section 2, laid out and opened once
 //! at start into one value ([`Buckets`]) that each service keeps in its
-//! [`crate::nats::Nats`]. A service that cannot open one does not start,
+//! `Nats` handle. A service that cannot open one does not start,
 //! and its error names the bucket: a missing bucket would otherwise mean
 //! records, budgets or dedupe silently skipped.
 

@@ -145,6 +145,15 @@ impl EventPattern {
     }
 }
 
+impl crate::written::Grammar for EventPattern {
+    fn read(text: &str) -> Result<Self, String> {
+        EventPattern::parse(text).map_err(|e| e.to_string())
+    }
+    fn placeholder() -> Self {
+        EventPattern::nothing()
+    }
+}
+
 impl<'de> Deserialize<'de> for EventPattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;

@@ -31,4 +31,5 @@ pub mod settings;
 pub mod signing;
 pub mod ssrf;
 pub mod subjects;
+mod validation;
 pub mod written;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::written::{Bytes, Written, WrittenDuration};
+use crate::written::{Grammar, Written, WrittenDuration};
 
 /// Whether runs are sandboxed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +125,28 @@ impl EgressRule {
         };
         let port_ok = self.port.map_or(port == 80 || port == 443, |p| p == port);
         host_ok && port_ok
+    }
+}
+
+/// A size in bytes, written `512`, `64K`, `512M` or `4G` (powers of 1024).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bytes(pub u64);
+
+impl Grammar for Bytes {
+    fn read(text: &str) -> Result<Self, String> {
+        parse_size(text).map(Bytes)
+    }
+    fn placeholder() -> Self {
+        Bytes(0)
+    }
+}
+
+impl Grammar for EgressRule {
+    fn read(text: &str) -> Result<Self, String> {
+        EgressRule::parse(text)
+    }
+    fn placeholder() -> Self {
+        EgressRule::nothing()
     }
 }
 

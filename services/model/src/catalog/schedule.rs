@@ -3,6 +3,16 @@
 /// A parsed schedule (the `cron` crate's), as the catalog holds it.
 pub use cron::Schedule as CronSchedule;
 
+impl crate::written::Grammar for CronSchedule {
+    fn read(text: &str) -> Result<Self, String> {
+        parse_cron(text)
+    }
+    fn placeholder() -> Self {
+        // A constant (a test reads it) that fires on no day of this century.
+        parse_cron("0 0 0 1 1 * 2099").expect("a constant schedule")
+    }
+}
+
 /// Parses a 5-field cron expression (minute hour day month weekday, UTC),
 /// or a 6-field one with seconds first.
 pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
@@ -75,5 +85,7 @@ mod tests {
         }
         assert!(parse_cron("*/15 * * * *").is_ok());
         assert!(parse_cron("* * *").is_err());
+        let placeholder = <CronSchedule as crate::written::Grammar>::placeholder();
+        assert!(placeholder.upcoming(chrono::Utc).next().is_some_and(|t| t.timestamp() > 4_000_000_000));
     }
 }
