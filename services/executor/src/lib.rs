@@ -9,28 +9,9 @@
 //! ([`emit`]) before its message is acked. It answers cancel requests
 //! (`hookline_bus::control::cancel_run`) for the runs it has.
 
-pub mod close_loop;
-pub mod contain;
-pub mod dns;
-pub mod egress;
-pub mod emit;
-pub mod events_file;
-pub mod gateway;
-pub mod http_runner;
-pub mod lease;
-pub mod limits;
-pub mod outputs;
-pub mod program;
-pub mod prompt;
-pub mod run;
-pub mod run_forge;
-pub mod runner;
-pub mod sandbox;
-pub mod sanitize;
-pub mod session;
-pub mod sweep;
-pub mod usage;
-pub mod workspace;
+pub mod agent;
+pub mod attempt;
+pub(crate) mod forge;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -123,7 +104,7 @@ pub struct App {
     config: Config,
     background: CancellationToken,
     /// Whether bubblewrap works here, found once at start.
-    sandbox: Arc<crate::sandbox::Host>,
+    sandbox: Arc<hookline_sandbox::bwrap::Host>,
     state: hookline_bus::state::State,
     threads: hookline_bus::threads::Threads,
 }
@@ -137,7 +118,8 @@ impl App {
         let catalog = store::watch(&nats, background.clone()).await?;
         let health = hookline_runtime::probe::bind(config.health_listen).await?;
         let (bwrap, guard) = (config.bwrap.clone(), config.egress_allow.clone());
-        let sandbox = Arc::new(tokio::task::spawn_blocking(move || crate::sandbox::Host::probe(&bwrap, guard)).await?);
+        let sandbox =
+            Arc::new(tokio::task::spawn_blocking(move || hookline_sandbox::bwrap::Host::probe(&bwrap, guard)).await?);
         if let Some(why) = &sandbox.problem {
             tracing::error!(problem = %why, "Sandbox unavailable: runs of agents with sandbox = \"bubblewrap\" (the default) fail with reason sandbox_unavailable.");
         }
@@ -183,11 +165,11 @@ impl App {
         let registry: Registry = Arc::default();
         let records = Records::new(&self.nats);
         let catalog_now = self.catalog.borrow().clone();
-        sweep::leftovers(&self.config.work_root, &records, |agent| {
+        attempt::sweep::leftovers(&self.config.work_root, &records, |agent| {
             catalog_now.agents.get(agent).is_some_and(|a| a.keep_failed_workspace)
         })
         .await;
-        sweep::leftover_groups(&limits::group_parents(), &records).await;
+        attempt::sweep::leftover_groups(&hookline_sandbox::limits::group_parents(), &records).await;
         let logs = LogSink::start(self.nats.client.clone());
         let owner: Arc<str> = Arc::from(hookline_model::clock::new_id());
         let canceller = tokio::spawn(answer_cancels(self.nats.clone(), registry.clone(), shutdown.clone()));
@@ -266,7 +248,7 @@ struct AgentConsumer {
     config: Config,
     registry: Registry,
     records: Records,
-    sandbox: Arc<crate::sandbox::Host>,
+    sandbox: Arc<hookline_sandbox::bwrap::Host>,
     state: hookline_bus::state::State,
     threads: hookline_bus::threads::Threads,
 }
@@ -329,7 +311,7 @@ impl AgentConsumer {
                     );
                     span.set("hookline.agent", request.agent.clone());
                     span.set("hookline.run_id", request.run_id.clone());
-                    let env = run::RunEnv {
+                    let env = attempt::run::RunEnv {
                         nats: &nats,
                         logs: &logs,
                         records: &records,
@@ -345,7 +327,7 @@ impl AgentConsumer {
                         state: &state,
                         threads: &threads,
                     };
-                    let outcome = run::execute(env, request).await;
+                    let outcome = attempt::run::execute(env, request).await;
                     registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);
                     outcome
                 }

@@ -483,7 +483,7 @@ while [ ! -e "$OUT_DIR/go" ]; do sleep 0.05; done"#,
     };
     // Past any takeover notice: a copy that would start the agent again
     // would have by now.
-    tokio::time::sleep(hookline_executor::lease::TAKEOVER_GRACE + Duration::from_secs(3)).await;
+    tokio::time::sleep(hookline_executor::attempt::lease::TAKEOVER_GRACE + Duration::from_secs(3)).await;
     let starts = std::fs::read_to_string(out.join("starts")).unwrap_or_default();
     for record in &records {
         assert_eq!(

@@ -141,7 +141,7 @@ git commit --quiet -m "Fix the crash""#,
         prompt,
         format!(
             "{}Fix <untrusted-webhook-data>crash {{{{headers}}}} $API_TOKEN {{{{API_TOKEN}}}}</untrusted-webhook-data> in acme/api",
-            hookline_executor::prompt::NOTICE
+            hookline_executor::agent::prompt::NOTICE
         ),
         "free text fenced on its line, never rendered again; identifiers bare"
     );
@@ -342,8 +342,8 @@ sandbox_paths = {{ write = ["{out}"] }}
             )
         })
         .expect("the run's folder");
-    let group = hookline_executor::sweep::group_name(&run_id, 1);
-    let groups: Vec<_> = hookline_executor::limits::group_parents()
+    let group = hookline_executor::attempt::sweep::group_name(&run_id, 1);
+    let groups: Vec<_> = hookline_sandbox::limits::group_parents()
         .into_iter()
         .map(|parent| parent.join(&group))
         .filter(|g| g.exists())

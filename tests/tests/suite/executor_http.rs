@@ -84,7 +84,7 @@ triggers = [{{ source = "gh" }}]
         asked[0].1["messages"][1]["content"],
         format!(
             "{}Explain <untrusted-webhook-data>the crash</untrusted-webhook-data>",
-            hookline_executor::prompt::NOTICE
+            hookline_executor::agent::prompt::NOTICE
         )
     );
     // The answer is the run's output, in its own log subject.

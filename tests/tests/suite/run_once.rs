@@ -140,7 +140,7 @@ async fn an_executor_that_starts_removes_the_folders_nobody_uses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_copies_given_one_run_at_once_take_one_lease_and_the_second_waits_for_it_to_expire_and_its_notice() {
-    use hookline_executor::lease::{self, Claim};
+    use hookline_executor::attempt::lease::{self, Claim};
     let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[]).await;
     let records = Records::new(&pipeline.nats);
     let event_id = clock::new_id();

@@ -46,22 +46,60 @@ fn imports(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<Stri
     for (module, code) in modules {
         let mut targets = BTreeSet::new();
         for (at, _) in code.match_indices("crate::") {
-            let path: String = code[at + 7..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
-                .collect();
-            let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
-            let target = (1..=parts.len())
-                .rev()
-                .map(|n| parts[..n].join("/"))
-                .find(|candidate| modules.contains_key(candidate));
-            if let Some(target) = target.filter(|t| t != module && !t.is_empty()) {
-                targets.insert(target);
+            for path in paths_at(&code[at + 7..]) {
+                let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+                let target = (1..=parts.len())
+                    .rev()
+                    .map(|n| parts[..n].join("/"))
+                    .find(|candidate| modules.contains_key(candidate));
+                if let Some(target) = target.filter(|t| t != module && !t.is_empty()) {
+                    targets.insert(target);
+                }
             }
         }
         graph.insert(module.clone(), targets);
     }
     graph
+}
+
+/// The paths a `crate::` prefix leads to: `a::b`, or each of a group's
+/// (`{a, b::{c, d}}` gives `a`, `b::c`, `b::d`).
+fn paths_at(text: &str) -> Vec<String> {
+    let head: String = text
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+        .collect();
+    let rest = &text[head.len()..];
+    if !rest.starts_with('{') {
+        return vec![head];
+    }
+    // The group's items, split at top-level commas.
+    let (mut depth, mut items, mut item) = (0, Vec::new(), String::new());
+    for c in rest[1..].chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(std::mem::take(&mut item));
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+    }
+    items.push(item);
+    items
+        .iter()
+        .map(|i| i.trim())
+        .filter(|i| !i.is_empty() && *i != "self")
+        .flat_map(|i| {
+            paths_at(i)
+                .into_iter()
+                .map(|p| format!("{head}{p}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// The modules that reach themselves again, grouped by the cycle they are in.
@@ -123,12 +161,13 @@ fn the_cycle_check_sees_a_cycle() {
     let modules: BTreeMap<String, String> = [
         ("a".to_owned(), "use crate::b::Thing;".to_owned()),
         ("b".to_owned(), "fn f() { crate::c::g() }".to_owned()),
-        ("c".to_owned(), "use crate::a;".to_owned()),
+        ("c".to_owned(), "use crate::{a, d::{X, Y}};".to_owned()),
         ("d".to_owned(), "use crate::a::X;".to_owned()),
     ]
     .into_iter()
     .collect();
     let found = cycles(&imports(&modules));
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0], ["a", "b", "c"].into_iter().map(str::to_owned).collect());
+    assert_eq!(found[0], ["a", "b", "c", "d"].into_iter().map(str::to_owned).collect());
+    assert_eq!(paths_at("{a, b::{c, d}, self}"), ["a", "b::c", "b::d"]);
 }

@@ -86,6 +86,11 @@ mod tests {
         assert!(parse_cron("*/15 * * * *").is_ok());
         assert!(parse_cron("* * *").is_err());
         let placeholder = <CronSchedule as crate::written::Grammar>::placeholder();
-        assert!(placeholder.upcoming(chrono::Utc).next().is_some_and(|t| t.timestamp() > 4_000_000_000));
+        assert!(
+            placeholder
+                .upcoming(chrono::Utc)
+                .next()
+                .is_some_and(|t| t.timestamp() > 4_000_000_000)
+        );
     }
 }

@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 
 use std::os::fd::{FromRawFd as _, OwnedFd};
 
-use hookline_bus::runs::TokenUsage;
 use hookline_model::catalog::{AgentSpec, EgressRule, ProfileSpec, SandboxMode, SandboxPaths};
+use hookline_model::runs::TokenUsage;
 use tokio_util::sync::CancellationToken;
 
+use crate::Log;
+use crate::bwrap::{self, View};
 use crate::egress::{self, Egress};
-use crate::emit::Emitter;
 use crate::gateway::{Gateway, Meter};
 use crate::limits::{Budget, Hit, RunGroup};
 use crate::runner::{ChildLimits, Exit, Gate};
-use crate::sandbox::{self, View};
 
 /// How one run's processes are held.
 pub struct Containment {
@@ -28,7 +28,7 @@ pub struct Containment {
     models: Vec<(u16, String, Gateway)>,
     /// Their shared usage and budget.
     meter: Meter,
-    emitter: Emitter,
+    emitter: Log,
     /// Stops the proxies when the run's containment is dropped.
     stop: CancellationToken,
     /// The bubblewrap binary, the run's folder and extra paths, when sandboxed.
@@ -60,8 +60,8 @@ impl Containment {
         token_budget: Option<u64>,
         name: &str,
         run_dir: &Path,
-        host: &sandbox::Host,
-        emitter: &Emitter,
+        host: &bwrap::Host,
+        emitter: &Log,
         cancel: &CancellationToken,
     ) -> Result<Self, Unavailable> {
         let sandbox = match agent.sandbox {
@@ -119,7 +119,7 @@ impl Containment {
     }
 
     /// For a run that starts no process (an `http` runner without setup).
-    pub fn no_processes(agent: &AgentSpec, emitter: &Emitter) -> Self {
+    pub fn no_processes(agent: &AgentSpec, emitter: &Log) -> Self {
         Self {
             group: None,
             limits: ChildLimits {
@@ -232,7 +232,7 @@ impl Containment {
             // for a byte on 4 before it runs the command.
             wrapped.extend(["--info-fd", "3", "--block-fd", "4"].map(str::to_owned));
         }
-        wrapped.extend(sandbox::wrap(argv, &view));
+        wrapped.extend(bwrap::wrap(argv, &view));
         wrapped
     }
 
@@ -290,7 +290,7 @@ fn gateways(
     profile: Option<&ProfileSpec>,
     token_budget: Option<u64>,
     meter: &Meter,
-    emitter: &Emitter,
+    emitter: &Log,
     guard: &std::sync::Arc<hookline_model::ssrf::Guard>,
 ) -> Vec<(u16, String, Gateway)> {
     let Some(profile) = profile else {

@@ -16,7 +16,7 @@ use hookline_proto::RunRequest;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::outputs::{Action, Plan};
+use crate::forge::outputs::{Action, Plan};
 
 /// What the run is doing, for its status comment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,7 +389,7 @@ pub async fn settle_status(forge: &RunForge, records: &hookline_bus::runs::Recor
     if record.will_retry {
         return true;
     }
-    let marked = crate::lease::update(records, &record.run_id, |r| match r.forge.as_mut() {
+    let marked = crate::attempt::lease::update(records, &record.run_id, |r| match r.forge.as_mut() {
         Some(f) if !f.comment_final => {
             f.comment_final = true;
             true

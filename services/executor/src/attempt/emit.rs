@@ -132,3 +132,10 @@ impl Emitter {
         );
     }
 }
+
+/// Containment's own notes go to the run's log like the agent's lines.
+impl hookline_sandbox::RunLog for Emitter {
+    fn log(&self, stream: &str, line: String) {
+        Emitter::log(self, stream, line);
+    }
+}

@@ -29,8 +29,8 @@ pub enum Exit {
 
 impl Exit {
     /// `exit`, `crashed`, `timeout`, `cancelled` or `stopped`.
-    pub fn reason(&self) -> hookline_bus::runs::RunReason {
-        use hookline_bus::runs::RunReason;
+    pub fn reason(&self) -> hookline_model::reason::RunReason {
+        use hookline_model::reason::RunReason;
         match self {
             Exit::Exited(_) => RunReason::Exit,
             Exit::Crashed(_) => RunReason::Crashed,

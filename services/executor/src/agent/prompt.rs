@@ -3,7 +3,7 @@
 //! `{{name}}` placeholders are replaced left to right and the output is never
 //! scanned again, so payload text that contains `{{…}}` stays text. Every
 //! payload value is cleaned of hidden text and secrets first
-//! ([`crate::sanitize`], unless the agent opts out). Payload blocks
+//! ([`crate::agent::sanitize`], unless the agent opts out). Payload blocks
 //! (`{{body}}`, `{{bodyJson}}`, `{{headers}}`, `{{query}}`, objects from
 //! `{{body.a.b}}`) are fenced as untrusted data; so is every single value
 //! that could hold free text, on its line. Only values that cannot carry
@@ -15,7 +15,7 @@
 use hookline_proto::{InboundEvent, WebhookContext};
 use serde_json::Value;
 
-use crate::sanitize::{self, Removed};
+use crate::agent::sanitize::{self, Removed};
 
 /// Largest rendered prompt; the rest is cut with a marker.
 pub const MAX_PROMPT_BYTES: usize = 256 * 1024;
@@ -37,7 +37,7 @@ pub struct PromptInput<'a> {
     pub run_id: &'a str,
     /// The agent's id.
     pub agent: &'a str,
-    /// Whether payload values are cleaned ([`crate::sanitize`]).
+    /// Whether payload values are cleaned ([`crate::agent::sanitize`]).
     pub sanitize: bool,
     /// The earlier run a follow-up continues (`{{previous.*}}`).
     pub follow_up: Option<&'a hookline_proto::FollowUp>,

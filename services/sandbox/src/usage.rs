@@ -3,7 +3,7 @@
 //! Completions and Responses, Gemini; JSON bodies and server-sent event
 //! streams alike; each token counted once ([`TokenUsage`]). Pure code.
 
-use hookline_bus::runs::TokenUsage;
+use hookline_model::runs::TokenUsage;
 use serde_json::Value;
 
 /// The usage a whole answer (JSON, or a server-sent event stream) reports.

@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::emit::Emitter;
+use crate::Log;
 
 /// Where the proxy listens inside a run's network namespace.
 pub const LISTEN: &str = "127.0.0.1:3128";
@@ -34,12 +34,12 @@ pub struct Egress {
     rules: Arc<Vec<EgressRule>>,
     guard: Arc<Guard>,
     blocked: Arc<Mutex<BTreeSet<String>>>,
-    emitter: Emitter,
+    emitter: Log,
 }
 
 impl Egress {
     /// A proxy allowing `rules` at addresses `guard` allows.
-    pub fn new(rules: Vec<EgressRule>, guard: Arc<Guard>, emitter: Emitter) -> Self {
+    pub fn new(rules: Vec<EgressRule>, guard: Arc<Guard>, emitter: Log) -> Self {
         Self {
             rules: Arc::new(rules),
             guard,

@@ -113,7 +113,7 @@ pub async fn leftover_groups(parents: &[PathBuf], records: &Records) -> Vec<Path
             count = removed.len(),
             "Removing the control groups of runs nobody holds."
         );
-        crate::limits::remove_groups(removed.clone());
+        hookline_sandbox::limits::remove_groups(removed.clone());
     }
     removed
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::usage::Tap;
 use bytes::Bytes;
-use hookline_bus::runs::TokenUsage;
+use hookline_model::runs::TokenUsage;
 use hookline_model::secret::Secret;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::emit::Emitter;
+use crate::Log;
 
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -44,7 +44,7 @@ pub struct Gateway {
     budget: Option<u64>,
     meter: Meter,
     client: hookline_runtime::guarded_http::HttpClient,
-    emitter: Emitter,
+    emitter: Log,
 }
 
 /// What a run's gateways share: one usage total and one budget.
@@ -97,7 +97,7 @@ impl Gateway {
         key: Secret,
         budget: Option<u64>,
         meter: &Meter,
-        emitter: Emitter,
+        emitter: Log,
         guard: Arc<hookline_model::ssrf::Guard>,
     ) -> Self {
         let prefix = if header == hyper::header::AUTHORIZATION {

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookline_bus::runs::TokenUsage;
 use hookline_model::catalog::SecretRef;
+use hookline_model::runs::TokenUsage;
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;

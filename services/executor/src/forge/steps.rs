@@ -2,7 +2,7 @@
 //! at each phase), then, once the agent is done, the pull request, the
 //! outputs the agent asked for, and the link from the thread to the
 //! branch that follow-ups continue. The final comment is written after the
-//! final record ([`crate::close_loop::settle_status`]).
+//! final record ([`crate::forge::report::settle_status`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +15,13 @@ use hookline_model::forge_state::ForgeRecord;
 use hookline_proto::RunRequest;
 use tokio::sync::watch;
 
-use crate::close_loop::{self, Phase, RunForge};
-use crate::emit::Emitter;
-use crate::lease::Held;
-use crate::outputs;
-use crate::prompt::{self, PromptInput};
-use crate::run::RunEnv;
-use crate::session::SessionOutput;
+use crate::agent::prompt::{self, PromptInput};
+use crate::agent::session::SessionOutput;
+use crate::attempt::emit::Emitter;
+use crate::attempt::env::RunEnv;
+use crate::attempt::lease::Held;
+use crate::forge::outputs;
+use crate::forge::report::{self, Phase, RunForge};
 
 /// The forge side of an attempt under way.
 pub struct Started {
@@ -49,7 +49,7 @@ pub async fn start(
     held: &Held,
     emitter: &Emitter,
 ) -> Option<Started> {
-    if !close_loop::wanted(agent) {
+    if !report::wanted(agent) {
         return None;
     }
     let forge = Arc::new(RunForge::for_run(env.catalog, request, &|m| {
@@ -154,7 +154,7 @@ impl Started {
             {
                 Ok((pull, opened)) => {
                     emitter.log("hookline", format!("pull request #{}: {}", pull.number, pull.url));
-                    self.record.pull_request = Some(close_loop::pull_ref(&pull));
+                    self.record.pull_request = Some(report::pull_ref(&pull));
                     published.pull_request = Some((pull, opened));
                 }
                 Err(e) => emitter.log("hookline", format!("pull request not opened: {e}")),
@@ -254,7 +254,7 @@ pub async fn settle(env: &RunEnv<'_>, request: &RunRequest) -> Outcome {
     ) else {
         return Outcome::Ack;
     };
-    if close_loop::settle_status(&forge, env.records, &record).await {
+    if report::settle_status(&forge, env.records, &record).await {
         Outcome::Ack
     } else {
         Outcome::Retry(Duration::from_secs(5))

@@ -4,62 +4,28 @@
 //! `run.completed` or `run.failed`) in its outbox, publish them and clear
 //! it. The caller acks only after all of that is acknowledged.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hookline_bus::consume::Outcome;
-use hookline_bus::log_sink::LogSink;
-use hookline_bus::nats::Nats;
-pub use hookline_bus::runs::{RecordError, Records, RunRecord, RunStatus};
-use hookline_model::catalog::{AgentSpec, Catalog};
+pub use hookline_bus::runs::{RecordError, RunRecord, RunStatus};
+use hookline_model::catalog::AgentSpec;
 use hookline_model::clock;
 use hookline_model::event_catalog::EventCatalog;
 use hookline_model::event_types;
 use hookline_model::follow_up::FollowUpReason;
 use hookline_model::outbox::{MAX_OUTBOX_BYTES, PendingEvent};
 
-use crate::lease::{self, Claim, Held};
+use crate::attempt::lease::{self, Claim, Held};
 use hookline_proto::RunRequest;
 use serde_json::{Map, Value, json};
-use tokio_util::sync::CancellationToken;
 
-use crate::close_loop::{self, Phase};
-use crate::emit::{EmitError, Emitter};
-use crate::events_file;
-use crate::runner::Exit;
-use crate::{run_forge, session};
-
-/// Everything one run needs from the executor.
-pub struct RunEnv<'a> {
-    /// NATS.
-    pub nats: &'a Nats,
-    /// Where run output goes.
-    pub logs: &'a LogSink,
-    /// The run records bucket.
-    pub records: &'a Records,
-    /// The catalog as it is now.
-    pub catalog: &'a Catalog,
-    /// Where run folders are made.
-    pub work_root: &'a Path,
-    /// This executor copy, as a lease names it.
-    pub owner: &'a str,
-    /// The attempt this copy makes (set when it takes the lease).
-    pub attempt: u32,
-    /// How long a lease lasts unless renewed.
-    pub lease_ttl: Duration,
-    /// Trace context for what the run publishes.
-    pub traceparent: String,
-    /// Cancelled to stop this run.
-    pub cancel: CancellationToken,
-    /// What the executor found at start about bubblewrap.
-    pub sandbox: &'a crate::sandbox::Host,
-    /// The state bucket (daily token totals), when it could be opened.
-    pub state: &'a hookline_bus::state::State,
-    /// The threads bucket (forge thread → branch), when it could be opened.
-    pub threads: &'a hookline_bus::threads::Threads,
-    /// The run's span, exported over OTLP when that is on.
-    pub span: &'a hookline_runtime::tracing_export::StageSpan,
-}
+use crate::agent::events_file;
+use crate::agent::session;
+use crate::attempt::emit::{EmitError, Emitter};
+pub use crate::attempt::env::RunEnv;
+use crate::forge::report::{self, Phase};
+use crate::forge::steps;
+use hookline_sandbox::runner::Exit;
 
 fn run_data(record: &RunRecord, duration: Duration) -> Map<String, Value> {
     let value = json!({
@@ -94,7 +60,7 @@ pub async fn execute(mut env: RunEnv<'_>, request: RunRequest) -> Outcome {
         match lease::claim(env.records, &request, env.owner, env.lease_ttl).await {
             Ok(Claim::Done) => {
                 tracing::info!(run_id = %request.run_id, "Run already ended; not run again.");
-                return run_forge::settle(&env, &request).await;
+                return steps::settle(&env, &request).await;
             }
             Ok(Claim::HeldElsewhere(wait)) => {
                 tracing::info!(run_id = %request.run_id, ?wait, "Run held by another executor; asking again after its lease.");
@@ -106,7 +72,7 @@ pub async fn execute(mut env: RunEnv<'_>, request: RunRequest) -> Outcome {
                     return not_stored(&request, &e);
                 }
                 if record.is_done() {
-                    return run_forge::settle(&env, &request).await;
+                    return steps::settle(&env, &request).await;
                 }
             }
             Ok(Claim::Taken(taken)) => {
@@ -185,7 +151,7 @@ async fn execute_agent(
     );
     emitter.publish(&run_started).await?;
     tracing::info!(run_id = %record.run_id, agent = %record.agent, attempt, "Run started.");
-    let mut forge = run_forge::start(env, request, agent, &held, emitter).await;
+    let mut forge = steps::start(env, request, agent, &held, emitter).await;
 
     let exhausted = request
         .follow_up
@@ -214,9 +180,9 @@ async fn execute_agent(
         Some(f) if output.success() => f.publish(env, request, agent, &output, emitter).await,
         Some(f) => {
             f.stop_following().await;
-            run_forge::Published::default()
+            steps::Published::default()
         }
-        None => run_forge::Published::default(),
+        None => steps::Published::default(),
     };
     record.forge = forge.as_ref().map(|f| f.record.clone());
     let finished_at = clock::now_ms();
@@ -375,7 +341,7 @@ async fn execute_agent(
             .observe(duration.as_secs_f64());
     }
     if let Some(f) = &forge
-        && !close_loop::settle_status(f.forge(), env.records, &record).await
+        && !report::settle_status(f.forge(), env.records, &record).await
     {
         // Asked again: the next delivery finds the run done and settles it.
         return Ok(Settled::Lost);

@@ -1,0 +1,100 @@
+//! The agent itself: its program found on the run's PATH and run in its
+//! containment, or its endpoint called.
+
+use hookline_bus::runs::{RunReason, TokenUsage};
+use hookline_model::catalog::{AgentSpec, RunnerSpec};
+use hookline_sandbox::http_runner;
+use hookline_sandbox::runner::{self, Exit, Spawn};
+
+use crate::agent::session::output::SessionOutput;
+use crate::agent::session::prepare::{Prepared, log_line};
+use crate::attempt::emit::Emitter;
+use crate::attempt::env::RunEnv;
+
+/// Runs `agent` in `prepared`: how it ended and the tokens an endpoint
+/// reported; a runner that cannot start answers what the session produced.
+pub(crate) async fn invoke(
+    env: &RunEnv<'_>,
+    agent: &AgentSpec,
+    emitter: &Emitter,
+    prepared: &Prepared,
+) -> Result<(Exit, Option<TokenUsage>), SessionOutput> {
+    let exit = match &agent.runner {
+        RunnerSpec::Command { command } => {
+            let path_var = prepared
+                .process_env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.as_str());
+            let Some(first) = command.first() else {
+                emitter.log("hookline", "the runner's command is empty".to_owned());
+                return Err(SessionOutput::failed(RunReason::Crashed));
+            };
+            let program = match hookline_sandbox::program::find(
+                first,
+                path_var,
+                &prepared.workspace,
+                hookline_sandbox::bwrap::is_system,
+            ) {
+                Ok(program) => program,
+                Err(e) => {
+                    emitter.log("hookline", e.to_string());
+                    return Err(SessionOutput::failed(RunReason::AgentNotFound));
+                }
+            };
+            let mut command = command.clone();
+            command[0] = program.path.display().to_string();
+            let spawn = Spawn {
+                argv: prepared
+                    .contained
+                    .command(&command, &prepared.workspace, &program.folders),
+                cwd: prepared.workspace.clone(),
+                env: prepared.process_env.clone(),
+                stdin: prepared.prompt.clone(),
+                timeout: prepared.left(),
+                cancel: prepared.contained.stop(),
+                limits: prepared.contained.limits(),
+                gate: prepared.contained.gate(),
+            };
+            match runner::run(spawn, log_line(emitter)).await {
+                Ok(exit) => exit,
+                Err(e) => {
+                    emitter.log("hookline", e.to_string());
+                    return Err(SessionOutput::failed(RunReason::Crashed));
+                }
+            }
+        }
+        RunnerSpec::Http {
+            url,
+            model,
+            api_key,
+            system,
+            output_file,
+            max_tokens,
+        } => {
+            let chat = http_runner::ChatRequest {
+                url,
+                model,
+                api_key: api_key.as_ref(),
+                system: system.as_deref(),
+                prompt: &prepared.prompt,
+                max_tokens: *max_tokens,
+                output_file: output_file.as_deref(),
+                workspace: &prepared.workspace,
+                timeout: prepared.left(),
+                cancel: env.cancel.clone(),
+            };
+            let (exit, usage) = http_runner::run(chat, |stream, line| emitter.log(stream, line)).await;
+            return Ok((stopped(env, exit), usage));
+        }
+    };
+    Ok((stopped(env, exit), None))
+}
+
+/// Stopped by the executor (a spent budget), not cancelled by anyone.
+fn stopped(env: &RunEnv<'_>, exit: Exit) -> Exit {
+    match exit {
+        Exit::Cancelled if !env.cancel.is_cancelled() => Exit::Stopped,
+        exit => exit,
+    }
+}

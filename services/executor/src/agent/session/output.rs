@@ -1,0 +1,48 @@
+//! What a session hands back to the attempt.
+
+use hookline_bus::runs::RunReason;
+use hookline_sandbox::limits::Hit;
+use hookline_sandbox::runner::Exit;
+
+use crate::agent::workspace::{Changes, Checkout};
+
+/// What a run's session produced.
+pub struct SessionOutput {
+    /// How the agent ended.
+    pub exit: Exit,
+    /// A reason other than the exit's own (`setup`, `workspace`).
+    pub reason: Option<RunReason>,
+    /// The events file's content.
+    pub events_text: String,
+    /// The outputs file's content ([`crate::forge::outputs`]).
+    pub outputs_text: String,
+    /// The repository, when the agent has one, and what the agent committed.
+    pub code: Option<(Checkout, Changes, bool)>,
+    /// The resource limit that ended the run, if one did.
+    pub limit: Option<Hit>,
+    /// `host:port`s the run's egress proxy refused.
+    pub blocked_hosts: Vec<String>,
+    /// Model tokens used through the gateway, when the run has models.
+    pub usage: Option<hookline_bus::runs::TokenUsage>,
+}
+
+impl SessionOutput {
+    /// A run that ended before its agent ran, for `reason`.
+    pub fn failed(reason: RunReason) -> Self {
+        Self {
+            exit: Exit::Crashed(0),
+            reason: Some(reason),
+            events_text: String::new(),
+            outputs_text: String::new(),
+            code: None,
+            limit: None,
+            blocked_hosts: Vec::new(),
+            usage: None,
+        }
+    }
+
+    /// Whether the run succeeded.
+    pub fn success(&self) -> bool {
+        self.exit.success() && self.reason.is_none()
+    }
+}
