@@ -14,6 +14,7 @@
 
 pub mod approvals;
 pub mod buckets;
+pub mod budget;
 pub mod consume;
 pub mod control;
 pub mod history;

@@ -13,6 +13,7 @@
 //! to `hookline.dlq.<subscription>`; `hookline_bus::control::replay` sends
 //! them again.
 
+pub mod attempt;
 pub mod deliver;
 pub mod delivered;
 pub mod filters;
@@ -163,7 +164,7 @@ impl App {
             pacing: Arc::default(),
             delivered: delivered::Delivered::new(&self.nats, logs.clone()),
             secrets: store::derive(self.catalog.clone(), self.background.clone(), |c| {
-                deliver::resolve_secrets(c)
+                attempt::resolve_secrets(c)
             }),
         };
         let (nats, catalog, config) = (self.nats.clone(), self.catalog.clone(), self.config.clone());

@@ -22,6 +22,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use hookline_bus::approvals::{Approval, ApprovalError, Approvals};
+use hookline_bus::budget::{self, Daily};
 use hookline_bus::consume::{self, ConsumerSpec, Outcome};
 use hookline_bus::nats::{self, Nats};
 use hookline_bus::runs::{self, Records};
@@ -216,20 +217,18 @@ struct Sinks {
 /// answers them, with why, for the decision record.
 async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> Vec<Value> {
     let mut spent = Vec::new();
-    let state = &sinks.state;
-    let day = clock::utc_day(clock::now_ms());
     let mut keep = Vec::with_capacity(matched.len());
     for agent in matched.drain(..) {
-        let budget = table.catalog.agents.get(agent).and_then(|a| a.daily_token_budget);
-        if let Some(budget) = budget {
-            let used = state.daily_tokens(agent, &day).await.unwrap_or(0);
-            if used >= budget {
-                spent.push(json!({
-                    "agent": agent,
-                    "explain": format!("skipped: daily token budget spent ({used} of {budget} tokens on {day})"),
-                }));
-                continue;
-            }
+        let daily = match table.catalog.agents.get(agent) {
+            Some(spec) => budget::daily(&sinks.state, agent, spec).await,
+            None => None,
+        };
+        if let Some(Daily { day, used, budget }) = daily.filter(Daily::spent) {
+            spent.push(json!({
+                "agent": agent,
+                "explain": format!("skipped: daily token budget spent ({used} of {budget} tokens on {day})"),
+            }));
+            continue;
         }
         keep.push(agent);
     }

@@ -18,6 +18,7 @@ pub mod bwrap;
 pub mod contain;
 pub mod dns;
 pub mod egress;
+pub mod exit;
 pub mod gateway;
 pub mod http_runner;
 pub mod limits;

@@ -246,12 +246,10 @@ async fn execute_agent(
     };
     record.finished_at_ms = finished_at;
     record.usage = output.usage;
-    if let Some(usage) = output.usage {
-        let state = env.state;
-        let day = clock::utc_day(finished_at);
-        if let Err(e) = state.add_daily_tokens(&record.agent, &day, usage.total()).await {
-            tracing::warn!(agent = %record.agent, error = %e, "Daily token total not updated.");
-        }
+    if let Some(usage) = output.usage
+        && let Err(e) = hookline_bus::budget::spend(env.state, &record.agent, finished_at, usage.total()).await
+    {
+        tracing::warn!(agent = %record.agent, error = %e, "Daily token total not updated.");
     }
     // Only a run the agent itself failed is tried again, and only if asked.
     let again = record.status == RunStatus::Failed && attempt < agent.max_attempts;

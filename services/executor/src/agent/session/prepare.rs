@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use hookline_bus::budget::{self, Daily};
 use hookline_bus::runs::RunReason;
 use hookline_model::catalog::{AgentSpec, ProfileSpec, RunnerSpec, SecretScope};
 use hookline_proto::RunRequest;
@@ -143,25 +144,15 @@ pub(crate) async fn prepare(
         matches!(agent.runner, RunnerSpec::Command { .. }) || profile.is_some_and(|p| !p.setup.is_empty());
     let name = crate::attempt::sweep::group_name(&request.run_id, env.attempt);
     // What is left of the agent's daily token budget caps this run's.
-    let daily_left = match agent.daily_token_budget {
-        Some(budget) => {
-            let state = env.state;
-            let day = hookline_model::clock::utc_day(hookline_model::clock::now_ms());
-            Some(budget.saturating_sub(state.daily_tokens(&request.agent, &day).await.unwrap_or(0)))
-        }
-        None => None,
-    };
-    if daily_left == Some(0) {
+    let daily = budget::daily(env.state, &request.agent, agent).await;
+    if daily.as_ref().is_some_and(Daily::spent) {
         emitter.log(
             "hookline",
             "the agent's daily token budget is spent; run not started".to_owned(),
         );
         return Err(SessionOutput::failed(RunReason::BudgetExceeded));
     }
-    let token_budget = match (agent.token_budget, daily_left) {
-        (Some(run), Some(day)) => Some(run.min(day)),
-        (run, day) => run.or(day),
-    };
+    let token_budget = budget::run_cap(agent, daily.as_ref());
     let run_log: hookline_sandbox::Log = std::sync::Arc::new(emitter.clone());
     let contained = if runs_processes {
         match Containment::prepare(
