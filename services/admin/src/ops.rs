@@ -6,6 +6,7 @@ use async_nats::jetstream::kv;
 use hookline_bus::control::{self, replay::Selection};
 use hookline_bus::history::{self, Query};
 use hookline_bus::runs::{RecordError, RunRecord, RunStatus};
+use hookline_model::decision::RoutingDecision;
 use hookline_model::ids::Id;
 use serde_json::Value;
 
@@ -78,10 +79,14 @@ pub async fn runs(state: &AdminState, params: &Params) -> Answer {
 /// `GET /v1/events/{event_id}/explain`: which agents an event started, and
 /// the first filter each other agent on its source failed.
 pub async fn explain(state: &AdminState, event_id: &str) -> Result<(u16, Value), AdminError> {
-    Ok((
-        200,
-        read_value(&state.nats.buckets.decisions, event_id, "routing decision for event").await?,
-    ))
+    reply(200, &decision(state, event_id).await?)
+}
+
+/// The routing decision recorded for `event_id`, typed (the API and the
+/// console both read it here).
+pub async fn decision(state: &AdminState, event_id: &str) -> Result<RoutingDecision, AdminError> {
+    let value = read_value(&state.nats.buckets.decisions, event_id, "routing decision for event").await?;
+    serde_json::from_value(value).map_err(AdminError::unavailable)
 }
 
 /// `POST /v1/runs/{run_id}/cancel`. A run no executor holds (queued,

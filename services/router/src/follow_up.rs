@@ -6,10 +6,11 @@
 
 use hookline_bus::threads::{CiFix, ThreadLink, Threads, ThreadsError};
 use hookline_model::catalog::Catalog;
+use hookline_model::decision::Explained;
 use hookline_model::follow_up::FollowUpReason;
 use hookline_model::forge_state::marker;
 use hookline_proto::{FollowUp, WebhookContext};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::trust::{self, Verdict};
 
@@ -74,7 +75,7 @@ pub enum Outcome {
     /// Start this agent's run with this follow-up.
     Run(String, FollowUp),
     /// For the decision record.
-    Skipped(Value),
+    Skipped(Explained),
 }
 
 fn follow_up(link: &ThreadLink, reason: FollowUpReason, thread: u64) -> FollowUp {
@@ -110,8 +111,10 @@ pub async fn plan(
                 continue;
             };
             let Some(link) = threads.by_thread(&ctx.repo, number, agent).await? else {
-                out.push(Outcome::Skipped(json!({"agent": agent,
-                    "explain": format!("skipped: mentioned with {mention} on #{number}, which none of its runs handled")})));
+                out.push(Outcome::Skipped(Explained {
+                    agent: agent.clone(),
+                    explain: format!("skipped: mentioned with {mention} on #{number}, which none of its runs handled"),
+                }));
                 continue;
             };
             let policy = spec.trust.clone().unwrap_or_default();
@@ -120,8 +123,10 @@ pub async fn plan(
                     agent.clone(),
                     follow_up(&link, FollowUpReason::Mention, number),
                 )),
-                Verdict::Untrusted { reason, .. } => out.push(Outcome::Skipped(json!({"agent": agent,
-                    "explain": format!("skipped follow-up: {reason}")}))),
+                Verdict::Untrusted { reason, .. } => out.push(Outcome::Skipped(Explained {
+                    agent: agent.clone(),
+                    explain: format!("skipped follow-up: {reason}"),
+                })),
             }
         }
         return Ok(out);
@@ -159,8 +164,13 @@ pub async fn plan(
                     follow_up(&link, FollowUpReason::CiExhausted, thread),
                 ));
             }
-            Some(CiFix::Exhausted { used, tell: false }) => out.push(Outcome::Skipped(json!({"agent": agent,
-                "explain": format!("skipped: {used} fix-up run(s) already ran on {}; a human was told", ctx.branch)}))),
+            Some(CiFix::Exhausted { used, tell: false }) => out.push(Outcome::Skipped(Explained {
+                agent: agent.clone(),
+                explain: format!(
+                    "skipped: {used} fix-up run(s) already ran on {}; a human was told",
+                    ctx.branch
+                ),
+            })),
             None => {}
         }
     }

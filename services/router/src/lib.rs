@@ -10,6 +10,7 @@
 //! (`hookline_bus::approvals`). It also fires cron schedules
 //! ([`schedule`]) and settles held runs (expiry) every half minute.
 
+mod decisions;
 pub mod filter;
 pub mod follow_up;
 pub mod routes;
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
-use bytes::Bytes;
 use hookline_bus::approvals::{Approval, ApprovalError, Approvals};
 use hookline_bus::budget::{self, Daily};
 use hookline_bus::consume::{self, ConsumerSpec, Outcome};
@@ -30,12 +30,13 @@ use hookline_bus::settings::NatsSettings;
 use hookline_bus::store::{self, CatalogView};
 use hookline_model::catalog::{Catalog, Untrusted};
 use hookline_model::clock;
+use hookline_model::decision::Explained;
 use hookline_model::settings::{Reader, SettingsError};
 use hookline_model::subjects::{StreamKind, msg_id};
 use hookline_proto::{InboundEvent, RunRequest, Trigger};
 use hookline_runtime::shutdown::{CancellationToken, GRACE};
 use hookline_runtime::telemetry::TraceParent;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::routes::Routes;
@@ -215,7 +216,7 @@ struct Sinks {
 /// silence), and says which.
 /// Takes out of `matched` the agents whose daily token budget is spent;
 /// answers them, with why, for the decision record.
-async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> Vec<Value> {
+async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> Vec<Explained> {
     let mut spent = Vec::new();
     let mut keep = Vec::with_capacity(matched.len());
     for agent in matched.drain(..) {
@@ -224,10 +225,10 @@ async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> 
             None => None,
         };
         if let Some(Daily { day, used, budget }) = daily.filter(Daily::spent) {
-            spent.push(json!({
-                "agent": agent,
-                "explain": format!("skipped: daily token budget spent ({used} of {budget} tokens on {day})"),
-            }));
+            spent.push(Explained {
+                agent: agent.to_owned(),
+                explain: format!("skipped: daily token budget spent ({used} of {budget} tokens on {day})"),
+            });
             continue;
         }
         keep.push(agent);
@@ -240,7 +241,7 @@ async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> 
 fn record_decision(
     decision: &routes::Decision<'_>,
     follow_ups: &[(String, hookline_proto::FollowUp)],
-    spent: &[Value],
+    spent: &[Explained],
 ) {
     let Some(metrics) = hookline_runtime::metrics::get() else {
         return;
@@ -271,7 +272,7 @@ fn record_decision(
         count(agent, "unmatched");
     }
     for why in spent {
-        count(why["agent"].as_str().unwrap_or_default(), "budget_spent");
+        count(&why.agent, "budget_spent");
     }
 }
 
@@ -314,33 +315,15 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     decision.matched.retain(|a| !follow_ups.iter().any(|(f, _)| f == a));
     let spent = budget_spent(sinks, table, &mut decision.matched).await;
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
-    let kv = &sinks.decisions;
-    let record = json!({
-        "event_id": event.event_id,
-        "source": event.source,
-        "at_ms": clock::now_ms(),
-        "context": {"event": ctx.event, "action": ctx.action, "repo": ctx.repo, "labels": ctx.labels,
-                    "branch": ctx.branch, "author": ctx.author, "conclusion": ctx.conclusion},
-        "matched": decision.matched,
-        "ignored": own,
-        "follow_ups": follow_ups.iter().map(|(agent, f)| json!({
-            "agent": agent, "reason": f.reason, "branch": f.branch, "thread": f.thread,
-            "explain": format!("follow-up ({}) continuing {}", f.reason, f.branch),
-        })).chain(skipped_follow_ups).collect::<Vec<_>>(),
-        "budget_spent": spent,
-        "untrusted": decision.untrusted.iter().map(|h| json!({
-            "agent": h.agent, "actor": h.actor, "reason": h.reason, "outcome": h.outcome,
-            "explain": format!("{}: {}", match h.outcome {
-                Untrusted::Skip => "skipped",
-                Untrusted::Approve => "awaiting approval",
-            }, h.reason),
-        })).collect::<Vec<_>>(),
-        "unmatched": decision.unmatched.iter().map(|(a, f)| json!({"agent": a, "failed": f})).collect::<Vec<_>>(),
-        "other_agents": decision.other_agents,
-    });
+    let record = decisions::record(&event, &ctx, own, &decision, &follow_ups, skipped_follow_ups, &spent);
     // A decision record is a log: losing one never holds an event back.
-    if let Err(e) = kv.put(&event.event_id, Bytes::from(record.to_string())).await {
-        tracing::debug!(error = %e, "Decision not recorded.");
+    match serde_json::to_vec(&record) {
+        Ok(bytes) => {
+            if let Err(e) = sinks.decisions.put(&event.event_id, bytes.into()).await {
+                tracing::debug!(error = %e, "Decision not recorded.");
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "Decision not recorded."),
     }
     record_decision(&decision, &follow_ups, &spent);
     let (own, incoming) = TraceParent::continued(parent);

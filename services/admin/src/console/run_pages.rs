@@ -2,6 +2,7 @@
 
 use hookline_bus::history::{self, Query};
 use hookline_bus::runs::{RunRecord, RunStatus};
+use hookline_model::decision::RoutingDecision;
 use hookline_model::subjects::StreamKind;
 use hookline_proto::{Event, Message as _};
 use serde_json::Value;
@@ -191,52 +192,36 @@ fn text(value: &Value) -> String {
     }
 }
 
-fn decision_view(d: &Value) -> DecisionView {
-    let list = |key: &str| d.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+fn decision_view(d: &RoutingDecision) -> DecisionView {
     let mut agents = Vec::new();
-    for agent in list("matched") {
+    for agent in &d.matched {
         agents.push((
-            text(&agent),
+            agent.clone(),
             "run".to_owned(),
             "a trigger matched and the actor is trusted".to_owned(),
         ));
     }
-    for f in list("follow_ups") {
-        let outcome = if f.get("reason").is_some() {
-            "follow-up"
-        } else {
-            "skipped"
-        };
-        agents.push((text(&f["agent"]), outcome.to_owned(), text(&f["explain"])));
+    for f in &d.follow_ups {
+        let outcome = if f.reason.is_some() { "follow-up" } else { "skipped" };
+        agents.push((f.agent.clone(), outcome.to_owned(), f.explain.clone()));
     }
-    for u in list("untrusted") {
-        agents.push((text(&u["agent"]), text(&u["outcome"]), text(&u["explain"])));
+    for u in &d.untrusted {
+        let outcome = serde_json::to_value(u.outcome).map(|v| text(&v)).unwrap_or_default();
+        agents.push((u.agent.clone(), outcome, u.explain.clone()));
     }
-    for u in list("unmatched") {
-        agents.push((
-            text(&u["agent"]),
-            "no match".to_owned(),
-            format!("failed: {}", text(&u["failed"])),
-        ));
+    for u in &d.unmatched {
+        agents.push((u.agent.clone(), "no match".to_owned(), format!("failed: {}", u.failed)));
     }
-    for b in list("budget_spent") {
-        agents.push((text(&b["agent"]), "budget spent".to_owned(), text(&b["explain"])));
+    for b in &d.budget_spent {
+        agents.push((b.agent.clone(), "budget spent".to_owned(), b.explain.clone()));
     }
     DecisionView {
-        source: text(&d["source"]),
-        at: views::when(d["at_ms"].as_i64().unwrap_or(0)),
-        context: d["context"]
-            .as_object()
-            .map(|c| {
-                c.iter()
-                    .filter(|(_, v)| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
-                    .map(|(k, v)| (k.clone(), text(v)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        ignored: text(&d["ignored"]),
+        source: d.source.clone(),
+        at: views::when(d.at_ms),
+        context: d.context.fields().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        ignored: d.ignored.clone().unwrap_or_default(),
         agents,
-        other_agents: d["other_agents"].as_u64().unwrap_or(0),
+        other_agents: u64::try_from(d.other_agents).unwrap_or(u64::MAX),
     }
 }
 
@@ -247,8 +232,7 @@ pub async fn explain(state: &AdminState, chrome: Chrome, query: &Params) -> Resu
         None
     } else {
         crate::params::check_ids(&["v1", "events", &event_id])?;
-        let (_, value) = crate::ops::explain(state, &event_id).await?;
-        Some(decision_view(&value))
+        Some(decision_view(&crate::ops::decision(state, &event_id).await?))
     };
     render(&views::Explain {
         chrome,
