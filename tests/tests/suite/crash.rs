@@ -12,111 +12,31 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hookline_bus::nats::{self, Nats};
-use hookline_bus::runs::{RunRecord, RunStatus};
+use super::crash_records::*;
+use super::crash_setup::*;
+use hookline_bus::nats::{self};
+use hookline_bus::runs::RunStatus;
 use hookline_bus::settings::NatsSettings;
 use hookline_bus::store;
-use hookline_model::catalog::Catalog;
-use hookline_model::subjects::StreamKind;
-use hookline_proto::{Event, Message as _};
-use hookline_providers::Provider;
 use hookline_tests::{NatsCluster, NatsServer, free_port};
-use hookline_tests::{Receiver, ServiceProcess, script, signed_headers, stream_messages, try_call};
+use hookline_tests::{Receiver, ServiceProcess, script};
 
-const SECRET: &str = "crash-test-github-secret";
-const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const SECRET: &str = "crash-test-github-secret";
+pub(crate) const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// How long the webhooks are spread over (the crashes happen inside it).
-const LOAD: Duration = Duration::from_secs(10);
+pub(crate) const LOAD: Duration = Duration::from_secs(10);
 /// How long everything may take to settle after the last webhook.
-const CONVERGE: Duration = Duration::from_secs(150);
+pub(crate) const CONVERGE: Duration = Duration::from_secs(150);
 
-fn event_count() -> usize {
+pub(crate) fn event_count() -> usize {
     std::env::var("HOOKLINE_CRASH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40)
 }
 
-/// Holds a lock per run while it works, so a second process of the same
-/// run at the same time is seen (the lock dies with its holder, `sleep`
-/// does not inherit it); every start is recorded with its attempt.
-fn write_agent(dir: &Path) -> String {
-    script(
-        dir,
-        "agent.sh",
-        r#"exec 9>"$OUT_DIR/lock-$HOOKLINE_RUN_ID"
-if ! flock -n 9; then echo "$HOOKLINE_RUN_ID $HOOKLINE_ATTEMPT" >> "$OUT_DIR/overlaps"; fi
-echo "$HOOKLINE_RUN_ID $HOOKLINE_ATTEMPT" >> "$OUT_DIR/starts"
-sleep 1.5 9>&-
-echo "$HOOKLINE_RUN_ID $HOOKLINE_ATTEMPT" >> "$OUT_DIR/ends""#,
-    )
-}
-
-fn catalog(agent: &str, out: &Path, subscriber: &str) -> Catalog {
-    let text = format!(
-        r#"
-[sources.github]
-provider = "github"
-secrets = ["{SECRET}"]
-
-[profiles.crash]
-env = {{ OUT_DIR = "{out}" }}
-
-[agents.crash]
-prompt = "Issue {{{{body.issue.title}}}}"
-runner = {{ type = "command", command = ["{agent}"] }}
-profile = "crash"
-timeout = "60s"
-max_concurrency = 8
-triggers = [{{ source = "github", events = ["issues"], actions = ["labeled"], labels = ["agent"] }}]
-sandbox_paths = {{ write = ["{out}"] }}
-
-[subscriptions.sink]
-url = "{subscriber}"
-events = ["run.*"]
-secrets = ["{SUB_SECRET}"]
-"#,
-        out = out.display()
-    );
-    let catalog = Catalog::parse(&text).expect("parse");
-    catalog.validate().expect("valid");
-    catalog
-}
-
-fn issue_labeled(n: usize) -> String {
-    serde_json::json!({
-        "action": "labeled",
-        "label": {"name": "agent"},
-        "issue": {"number": n, "title": format!("crash {n}"), "labels": [{"name": "agent"}],
-                  "user": {"login": "alice"}, "author_association": "OWNER"},
-        "repository": {"full_name": "acme/api", "owner": {"login": "acme"}},
-        "sender": {"login": "alice"}
-    })
-    .to_string()
-}
-
-/// Sends webhook `n` until ingest answers 2xx, as a provider retries;
-/// answers the event id ingest gave it.
-async fn send_until_accepted(url: String, n: usize) -> String {
-    let body = issue_labeled(n);
-    let delivery = format!("crash-delivery-{n}");
-    let deadline = Instant::now() + CONVERGE;
-    loop {
-        let signed = signed_headers(Provider::Github, SECRET, "issues", &delivery, &body);
-        let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
-        headers.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        if let Ok(answer) = try_call("POST", &url, &headers, body.clone()).await
-            && (answer.status == 200 || answer.status == 202)
-        {
-            return answer.json()["event_id"].as_str().expect("an event id").to_owned();
-        }
-        assert!(Instant::now() < deadline, "webhook {n} never accepted");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The services as processes; two executor copies.
-struct Services {
+pub(crate) struct Services {
     ingest: ServiceProcess,
     router: ServiceProcess,
     executors: Vec<ServiceProcess>,
@@ -142,7 +62,7 @@ impl Services {
 }
 
 /// A crash to cause at a moment of the load.
-enum Crash {
+pub(crate) enum Crash {
     /// Kill nats-server (node `n` of a cluster), restart it after a pause.
     Nats(usize, Duration),
     Ingest,
@@ -152,7 +72,7 @@ enum Crash {
 }
 
 /// What a scenario saw.
-struct Figures {
+pub(crate) struct Figures {
     accepted: usize,
     runs: usize,
     executions: usize,
@@ -163,7 +83,12 @@ struct Figures {
     converged_after: Duration,
 }
 
-async fn scenario(name: &str, mut nodes: Vec<NatsServer>, replicas: usize, crashes: Vec<(Duration, Crash)>) -> Figures {
+pub(crate) async fn scenario(
+    name: &str,
+    mut nodes: Vec<NatsServer>,
+    replicas: usize,
+    crashes: Vec<(Duration, Crash)>,
+) -> Figures {
     let dir = tempfile::tempdir().expect("dir");
     let receiver = Receiver::start(|_, _| 200).await;
     let agent = write_agent(dir.path());
@@ -315,72 +240,6 @@ impl std::fmt::Display for Figures {
             self.converged_after.as_secs_f64()
         )
     }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// The run records and run events once everything settled, or what is
-/// still missing.
-async fn settled(
-    nats: &Nats,
-    accepted: &HashSet<String>,
-    receiver: &Receiver,
-) -> Result<(Vec<RunRecord>, Vec<Event>), String> {
-    let records = run_records(nats).await?;
-    let with_record: HashSet<&str> = records.iter().map(|r| r.event_id.as_str()).collect();
-    let missing = accepted.iter().filter(|e| !with_record.contains(e.as_str())).count();
-    if missing > 0 {
-        return Err(format!("{missing} accepted webhooks without a run record"));
-    }
-    let open: Vec<String> = records
-        .iter()
-        .filter(|r| !r.is_done() || !r.outbox.is_empty())
-        .map(|r| format!("{} {} attempt {}", r.run_id, r.status, r.attempt))
-        .collect();
-    if !open.is_empty() {
-        return Err(format!(
-            "{} runs not final: {:?}",
-            open.len(),
-            &open[..open.len().min(5)]
-        ));
-    }
-    let events: Vec<Event> = stream_messages(nats, StreamKind::Events)
-        .await
-        .iter()
-        .filter_map(|m| Event::decode(m.payload.as_ref()).ok())
-        .collect();
-    let received: HashSet<String> = receiver.received().iter().map(|r| r.header("webhook-id")).collect();
-    let undelivered = events.iter().filter(|e| !received.contains(&e.id)).count();
-    if undelivered > 0 {
-        return Err(format!("{undelivered} of {} events not delivered", events.len()));
-    }
-    Ok((records, events))
-}
-
-async fn run_records(nats: &Nats) -> Result<Vec<RunRecord>, String> {
-    use futures::TryStreamExt as _;
-    let kv = nats
-        .js
-        .get_key_value(nats.subjects.runs_bucket())
-        .await
-        .map_err(|e| e.to_string())?;
-    let keys: Vec<String> = kv
-        .keys()
-        .await
-        .map_err(|e| e.to_string())?
-        .try_collect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut records = Vec::new();
-    for key in keys {
-        if let Some(bytes) = kv.get(&key).await.map_err(|e| e.to_string())? {
-            records.push(serde_json::from_slice(&bytes).map_err(|e| e.to_string())?);
-        }
-    }
-    Ok(records)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -7,26 +7,26 @@
 //! each stage the child of the one before.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::observability_tools::*;
 use hookline_bus::nats;
 use hookline_bus::settings::NatsSettings;
 use hookline_bus::store;
 use hookline_model::catalog::Catalog;
 use hookline_model::subjects::StreamKind;
 use hookline_tests::otlp::Collector;
-use hookline_tests::{ADMIN_TOKEN, Receiver, ServiceProcess, call, post_github, stream_messages, try_call};
+use hookline_tests::{ADMIN_TOKEN, Receiver, ServiceProcess, post_github, stream_messages, try_call};
 use hookline_tests::{NatsServer, free_port};
 use serde_json::json;
 
-const SECRET: &str = "metrics-test-github-secret";
-const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const ACCEPTED: usize = 5;
-const FORGED: usize = 2;
+pub(crate) const SECRET: &str = "metrics-test-github-secret";
+pub(crate) const SUB_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const ACCEPTED: usize = 5;
+pub(crate) const FORGED: usize = 2;
 
-fn catalog(healthy: &str, failing: &str) -> Catalog {
+pub(crate) fn catalog(healthy: &str, failing: &str) -> Catalog {
     let text = format!(
         r#"
 [sources.github]
@@ -50,56 +50,6 @@ secrets = ["{SUB_SECRET}"]
     let catalog = Catalog::parse(&text).expect("parse");
     catalog.validate().expect("valid");
     catalog
-}
-
-fn promtool_check(service: &str, text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (scripts/install-prometheus)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics on {service}: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-async fn metrics_text(url: &str) -> String {
-    let answer = call("GET", url, &[], bytes::Bytes::new()).await;
-    assert_eq!(answer.status, 200, "{url}");
-    let content_type = answer
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
-        "{url}: {content_type}"
-    );
-    String::from_utf8_lossy(&answer.body).into_owned()
-}
-
-/// A Prometheus instant query's single value.
-async fn query(prometheus: &str, expr: &str) -> Option<f64> {
-    let url = format!(
-        "{prometheus}/api/v1/query?query={}",
-        form_urlencoded::byte_serialize(expr.as_bytes()).collect::<String>()
-    );
-    // Prometheus may still be starting: no answer is no value yet.
-    let answer = try_call("GET", &url, &[], bytes::Bytes::new()).await.ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
-    value["data"]["result"][0]["value"][1].as_str()?.parse().ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,6 +11,7 @@
 
 pub mod actions;
 pub mod pages;
+pub mod rows;
 pub mod run_pages;
 pub mod session;
 pub mod views;
