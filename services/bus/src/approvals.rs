@@ -16,12 +16,11 @@ use hookline_proto::{Event, Message as _, RunRequest};
 
 use serde_json::json;
 
-use crate::nats::{Nats, Stamp};
+use crate::nats::Nats;
 use crate::runs::{RecordError, Records, RunReason, RunRecord, RunStatus};
 pub use hookline_model::approval::Approval;
 use hookline_model::clock;
 use hookline_model::outbox;
-use hookline_model::subjects::msg_id;
 
 /// Why an approval could not be recorded or decided.
 #[derive(Debug, thiserror::Error)]
@@ -166,18 +165,9 @@ impl Approvals {
             agent: record.agent.clone(),
             source_event_id: record.event_id.clone(),
         };
-        let stamp = Stamp {
-            msg_id: &msg_id::emitted(&record.run_id, dedupe),
-            event_id: Some(&event.id),
-            traceparent: Some(traceparent),
-        };
-        self.nats
-            .send(self.nats.subjects.events(&event.r#type), event.encode_to_vec(), stamp)
+        crate::events::publish(&self.nats, &event, &record.run_id, dedupe, Some(traceparent))
             .await
-            .map_err(|e| ApprovalError::Publish(e.to_string()))?
-            .await
-            .map_err(|e| ApprovalError::Publish(e.to_string()))?;
-        Ok(())
+            .map_err(|e| ApprovalError::Publish(e.to_string()))
     }
 
     /// Approves `run_id` for `by`: its record becomes `queued`, then its
@@ -252,16 +242,7 @@ impl Approvals {
             return Ok(()); // released before
         };
         let request = RunRequest::decode(bytes.as_ref()).map_err(|e| ApprovalError::Store(e.to_string()))?;
-        let event_id = request.event.as_ref().map(|e| e.event_id.clone());
-        let stamp = Stamp {
-            msg_id: &msg_id::approved(run_id),
-            event_id: event_id.as_deref(),
-            traceparent: None,
-        };
-        self.nats
-            .send(self.nats.subjects.runs(&request.agent), bytes.to_vec(), stamp)
-            .await
-            .map_err(|e| ApprovalError::Publish(e.to_string()))?
+        crate::runs::request_approved(&self.nats, &request)
             .await
             .map_err(|e| ApprovalError::Publish(e.to_string()))?;
         self.forget(run_id).await;

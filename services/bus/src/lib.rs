@@ -17,6 +17,7 @@ pub mod buckets;
 pub mod budget;
 pub mod consume;
 pub mod control;
+pub mod events;
 pub mod history;
 pub mod log_sink;
 pub mod nats;

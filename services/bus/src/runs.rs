@@ -102,6 +102,29 @@ pub struct Request {
 /// Requests runs: publishes every `RunRequest` (all at once), waits for
 /// every ack, then writes a `queued` record for each one JetStream took as
 /// new. Returns, per request in order, whether it was new. This is the only
+/// Publishes an approved run's held `request` (its record already says
+/// `queued`), once whoever else approves it meanwhile: its dedupe id is the
+/// run's. The approval gate's way onto `hookline.runs.<agent>`; every other
+/// run is requested through [`request`].
+pub async fn request_approved(nats: &Nats, request: &RunRequest) -> Result<(), RequestError> {
+    let event_id = request.event.as_ref().map(|e| e.event_id.as_str());
+    let stamp = Stamp {
+        msg_id: &hookline_model::subjects::msg_id::approved(&request.run_id),
+        event_id,
+        traceparent: None,
+    };
+    let failed = |source| RequestError {
+        agent: request.agent.clone(),
+        source,
+    };
+    nats.send(nats.subjects.runs(&request.agent), request.encode_to_vec(), stamp)
+        .await
+        .map_err(failed)?
+        .await
+        .map_err(failed)?;
+    Ok(())
+}
+
 /// way a run is started: the router, schedules and manual runs call it.
 pub async fn request(
     nats: &Nats,

@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use hookline_bus::nats::{Nats, Stamp};
+use hookline_bus::nats::Nats;
 use hookline_bus::state::State;
 use hookline_bus::store;
 use hookline_model::clock;
 use hookline_model::outbox;
-use hookline_model::subjects::{ConfigKind, msg_id};
-use hookline_proto::{Event, Message as _};
+use hookline_model::subjects::ConfigKind;
+use hookline_proto::Event;
 
 /// What this copy knows of a subscription.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -136,16 +136,7 @@ impl Health {
             data_json: data.to_string().into_bytes(),
             ..Default::default()
         };
-        let stamp = Stamp {
-            msg_id: &msg_id::emitted(&scope, &dedupe),
-            event_id: Some(&event.id),
-            traceparent: None,
-        };
-        let ack = self
-            .nats
-            .send(self.nats.subjects.events(&event.r#type), event.encode_to_vec(), stamp)
-            .await?;
-        ack.await?;
+        hookline_bus::events::publish(&self.nats, &event, &scope, &dedupe, None).await?;
         Ok(())
     }
 }

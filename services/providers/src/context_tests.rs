@@ -290,3 +290,26 @@ fn unreadable_bodies_give_an_empty_context_not_a_panic() {
         assert!(c.repo.is_empty() && c.labels.is_empty(), "{provider}");
     }
 }
+
+#[test]
+fn github_comments_give_their_thread_and_text_other_events_no_text() {
+    let c = ctx(
+        "github",
+        &[("X-GitHub-Event", "issue_comment")],
+        json!({"action": "created", "issue": {"number": 12, "pull_request": {"url": "u"}},
+               "comment": {"body": "@fixer please", "user": {"login": "eve"}}}),
+    );
+    assert_eq!((c.thread, c.on_pull_request, c.comment.as_str()), (12, true, "@fixer please"));
+    let c = ctx(
+        "github",
+        &[("X-GitHub-Event", "pull_request_review")],
+        json!({"action": "submitted", "pull_request": {"number": 7}, "review": {"body": "looks off"}}),
+    );
+    assert_eq!((c.thread, c.on_pull_request, c.comment.as_str()), (7, true, "looks off"));
+    let c = ctx(
+        "github",
+        &[("X-GitHub-Event", "issues")],
+        json!({"action": "edited", "issue": {"number": 3, "body": "not a comment"}}),
+    );
+    assert_eq!((c.thread, c.on_pull_request, c.comment.as_str()), (3, false, ""));
+}

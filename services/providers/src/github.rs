@@ -69,6 +69,16 @@ fn context(event: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
             "/pull_request/assignee/login",
         ],
     );
+    ctx.thread = ["/issue/number", "/pull_request/number", "/number"]
+        .iter()
+        .find_map(|p| body.pointer(p).and_then(Value::as_u64))
+        .unwrap_or(0);
+    ctx.on_pull_request = body.pointer("/issue/pull_request").is_some() || body.pointer("/pull_request").is_some();
+    ctx.comment = match (ctx.event.as_str(), ctx.action.as_str()) {
+        ("issue_comment" | "pull_request_review_comment", "created") => text(body, "/comment/body"),
+        ("pull_request_review", "submitted") => text(body, "/review/body"),
+        _ => String::new(),
+    };
     ctx.merged = body
         .pointer("/pull_request/merged")
         .and_then(Value::as_bool)

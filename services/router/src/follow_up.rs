@@ -20,7 +20,7 @@ const CHECK_EVENTS: [&str; 5] = ["check_suite", "check_run", "workflow_run", "wo
 
 /// Whether Hookline itself caused the event: its forge account is the
 /// actor, or the comment, review or body carries one of its markers.
-pub fn is_own(catalog: &Catalog, ctx: &WebhookContext, body: &Value) -> Option<String> {
+pub fn is_own(catalog: &Catalog, ctx: &WebhookContext) -> Option<String> {
     if ctx.provider != "github" || CHECK_EVENTS.contains(&ctx.event.as_str()) {
         return None;
     }
@@ -33,29 +33,18 @@ pub fn is_own(catalog: &Catalog, ctx: &WebhookContext, body: &Value) -> Option<S
     if own_login {
         return Some(format!("ignored: written by Hookline's own forge account {login}"));
     }
-    (comment_text(ctx, body).is_some_and(marker::is_ours)).then(|| "ignored: a comment Hookline wrote".to_owned())
+    (comment_text(ctx).is_some_and(marker::is_ours)).then(|| "ignored: a comment Hookline wrote".to_owned())
 }
 
-/// The new text of a comment or review event, if the event is one.
-fn comment_text<'b>(ctx: &WebhookContext, body: &'b Value) -> Option<&'b str> {
-    let pointer = match (ctx.event.as_str(), ctx.action.as_str()) {
-        ("issue_comment" | "pull_request_review_comment", "created") => "/comment/body",
-        ("pull_request_review", "submitted") => "/review/body",
-        _ => return None,
-    };
-    body.pointer(pointer).and_then(Value::as_str)
+/// The new text of a comment or review event, if the event is one (the
+/// provider read it into the context).
+fn comment_text(ctx: &WebhookContext) -> Option<&str> {
+    (!ctx.comment.is_empty()).then_some(ctx.comment.as_str())
 }
 
-/// The thread (issue or pull request number) a comment event is on, and
-/// whether it is a pull request.
-fn comment_thread(ctx: &WebhookContext, body: &Value) -> Option<(u64, bool)> {
-    match ctx.event.as_str() {
-        "issue_comment" => Some((
-            body.pointer("/issue/number")?.as_u64()?,
-            body.pointer("/issue/pull_request").is_some(),
-        )),
-        _ => Some((body.pointer("/pull_request/number")?.as_u64()?, true)),
-    }
+/// The thread (issue or pull request number) an event is on.
+fn comment_thread(ctx: &WebhookContext) -> Option<u64> {
+    (ctx.thread > 0).then_some(ctx.thread)
 }
 
 /// Whether `text` mentions `mention` as a whole word.
@@ -105,7 +94,7 @@ pub async fn plan(
     if ctx.provider != "github" || ctx.repo.is_empty() {
         return Ok(out);
     }
-    if let (Some(text), Some((number, _))) = (comment_text(ctx, body), comment_thread(ctx, body)) {
+    if let (Some(text), Some(number)) = (comment_text(ctx), comment_thread(ctx)) {
         for (agent, spec) in catalog.agents.iter().filter(|(_, a)| a.enabled) {
             let Some(mention) = spec.mention.as_deref().filter(|m| mentions(text, m)) else {
                 continue;

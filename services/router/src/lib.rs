@@ -294,7 +294,7 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     let nats = &sinks.nats;
     let body: Value = serde_json::from_slice(&event.body).unwrap_or(Value::Null);
     let ctx = hookline_providers::context(&event, &body, table.catalog.sources.get(&event.source));
-    let own = follow_up::is_own(&table.catalog, &ctx, &body);
+    let own = follow_up::is_own(&table.catalog, &ctx);
     let mut decision = if own.is_some() {
         routes::Decision::default()
     } else {

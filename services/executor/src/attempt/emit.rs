@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use hookline_bus::log_sink::LogSink;
-use hookline_bus::nats::{Nats, Stamp};
+use hookline_bus::nats::Nats;
 use hookline_model::clock;
 use hookline_model::outbox::PendingEvent;
-use hookline_model::subjects::msg_id;
 use hookline_proto::{Event, Message as _, RunLog};
 
 /// Why an event was not stored.
@@ -70,19 +69,15 @@ impl Emitter {
             run_id: self.run_id.clone(),
             agent: self.agent.clone(),
             source_event_id: self.source_event_id.clone(),
-        }
-        .encode_to_vec();
-        let msg_id = msg_id::emitted(&self.run_id, &event.dedupe);
-        let publish_once = || async {
-            let stamp = Stamp {
-                msg_id: &msg_id,
-                event_id: Some(&event.id),
-                traceparent: Some(&self.traceparent),
-            };
-            self.nats
-                .send(self.nats.subjects.events(&event.event_type), payload.clone(), stamp)
-                .await?
-                .await
+        };
+        let publish_once = || {
+            hookline_bus::events::publish(
+                &self.nats,
+                &payload,
+                &self.run_id,
+                &event.dedupe,
+                Some(&self.traceparent),
+            )
         };
         publish_once
             .retry(

@@ -13,7 +13,6 @@ use hookline_model::catalog::{AgentSpec, Catalog, ForgeKind, PullRequestSpec};
 use hookline_model::forge_state::marker;
 use hookline_model::forge_state::{ForgeRecord, OutputOutcome, OutputResult, PullRequestRef};
 use hookline_proto::RunRequest;
-use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::forge::outputs::{Action, Plan};
@@ -32,14 +31,6 @@ pub struct RunForge {
     pub secrets: Vec<String>,
 }
 
-/// The issue or pull request number a GitHub payload is about.
-fn thread_number(body: &Value) -> u64 {
-    ["/issue/number", "/pull_request/number", "/number"]
-        .iter()
-        .find_map(|p| body.pointer(p).and_then(Value::as_u64))
-        .unwrap_or(0)
-}
-
 impl RunForge {
     /// The forge of `request`'s agent, if its profile has one and the run
     /// names a repository on it. A token that cannot be read is logged.
@@ -55,17 +46,13 @@ impl RunForge {
             }
             None => return None,
         };
-        let body: Value = request
-            .event
-            .as_ref()
-            .and_then(|e| serde_json::from_slice(&e.body).ok())
-            .unwrap_or(Value::Null);
         let (repository, number) = match &request.follow_up {
             Some(f) => (f.repository.clone(), f.thread),
-            None => (
-                request.context.as_ref().map(|c| c.repo.clone()).unwrap_or_default(),
-                thread_number(&body),
-            ),
+            None => request
+                .context
+                .as_ref()
+                .map(|c| (c.repo.clone(), c.thread))
+                .unwrap_or_default(),
         };
         let Some(repo) = Repo::parse(&repository) else {
             log("no forge repository in the event; nothing is reported on the forge".to_owned());
