@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::error::{AdminError, Answer, reply};
 use crate::model;
+use crate::route::{Route, json_route};
 use crate::state::AdminState;
 use hookline_providers::{self as providers, Scheme, SignRequest};
 
@@ -165,3 +166,15 @@ pub async fn manual_run(state: &AdminState, id: &str, body: Option<&Value>) -> A
         },
     )
 }
+
+/// This module's routes.
+pub(crate) const ROUTES: &[Route] = &[
+    json_route!("POST", "/v1/sources/{id}/test", |c| async move {
+        let (state, id) = (c.state, c.id(0).to_owned());
+        send_test(state, &id, c.optional_json().await?.as_ref()).await
+    }),
+    json_route!("POST", "/v1/agents/{id}/run", |c| async move {
+        let (state, id) = (c.state, c.id(0).to_owned());
+        manual_run(state, &id, c.optional_json().await?.as_ref()).await
+    }),
+];

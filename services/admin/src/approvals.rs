@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::error::{AdminError, Answer, reply};
 use crate::model::RunDecision;
+use crate::route::{Call, Route, json_route};
 use crate::state::AdminState;
 
 /// Longest name a caller may give.
@@ -57,4 +58,16 @@ pub async fn decide(state: &AdminState, run_id: &str, decision: &str, caller: &s
         Err(e @ ApprovalError::NotAwaiting { .. }) => Err(AdminError::State(e.to_string())),
         Err(e) => Err(AdminError::unavailable(e)),
     }
+}
+
+/// This module's routes.
+pub(crate) const ROUTES: &[Route] = &[
+    json_route!("POST", "/v1/runs/{run_id}/approve", |c| decided(c, "approve")),
+    json_route!("POST", "/v1/runs/{run_id}/reject", |c| decided(c, "reject")),
+];
+
+async fn decided(call: Call<'_>, decision: &str) -> Answer {
+    let (state, run_id, caller) = (call.state, call.id(0).to_owned(), call.caller.clone());
+    let body = call.optional_json().await?;
+    decide(state, &run_id, decision, &caller, body.as_ref()).await
 }

@@ -16,7 +16,8 @@ use hookline_model::ids::Id;
 use hookline_model::subjects::ConfigKind;
 use serde_json::{Value, json};
 
-use crate::error::AdminError;
+use crate::error::{AdminError, Answer};
+use crate::route::{Call, Route, json_route};
 use crate::state::AdminState;
 
 /// The kind named in a path (`sources`, …).
@@ -250,4 +251,82 @@ pub async fn set_enabled(
     let mut value = decode(&existing)?;
     value["enabled"] = json!(enabled);
     write(state, kind, id, value, expect(if_match, Some(&existing))).await
+}
+
+/// This module's routes: every collection's, the same five verbs
+/// (profiles are never disabled, so they have no enable or disable).
+pub(crate) const ROUTES: &[Route] = &[
+    json_route!("GET", "/v1/sources", |c| list(c.state, ConfigKind::Source)),
+    json_route!("GET", "/v1/sources/{id}", |c| get(c.state, ConfigKind::Source, c.id(0))),
+    json_route!("PUT", "/v1/sources/{id}", |c| put_call(c, ConfigKind::Source)),
+    json_route!("DELETE", "/v1/sources/{id}", |c| delete_call(c, ConfigKind::Source)),
+    json_route!("POST", "/v1/sources/{id}/enable", |c| toggle_call(
+        c,
+        ConfigKind::Source,
+        true
+    )),
+    json_route!("POST", "/v1/sources/{id}/disable", |c| toggle_call(
+        c,
+        ConfigKind::Source,
+        false
+    )),
+    json_route!("GET", "/v1/profiles", |c| list(c.state, ConfigKind::Profile)),
+    json_route!("GET", "/v1/profiles/{id}", |c| get(
+        c.state,
+        ConfigKind::Profile,
+        c.id(0)
+    )),
+    json_route!("PUT", "/v1/profiles/{id}", |c| put_call(c, ConfigKind::Profile)),
+    json_route!("DELETE", "/v1/profiles/{id}", |c| delete_call(c, ConfigKind::Profile)),
+    json_route!("GET", "/v1/agents", |c| list(c.state, ConfigKind::Agent)),
+    json_route!("GET", "/v1/agents/{id}", |c| get(c.state, ConfigKind::Agent, c.id(0))),
+    json_route!("PUT", "/v1/agents/{id}", |c| put_call(c, ConfigKind::Agent)),
+    json_route!("DELETE", "/v1/agents/{id}", |c| delete_call(c, ConfigKind::Agent)),
+    json_route!("POST", "/v1/agents/{id}/enable", |c| toggle_call(
+        c,
+        ConfigKind::Agent,
+        true
+    )),
+    json_route!("POST", "/v1/agents/{id}/disable", |c| toggle_call(
+        c,
+        ConfigKind::Agent,
+        false
+    )),
+    json_route!("GET", "/v1/subscriptions", |c| list(c.state, ConfigKind::Subscription)),
+    json_route!("GET", "/v1/subscriptions/{id}", |c| get(
+        c.state,
+        ConfigKind::Subscription,
+        c.id(0)
+    )),
+    json_route!("PUT", "/v1/subscriptions/{id}", |c| put_call(
+        c,
+        ConfigKind::Subscription
+    )),
+    json_route!("DELETE", "/v1/subscriptions/{id}", |c| delete_call(
+        c,
+        ConfigKind::Subscription
+    )),
+    json_route!("POST", "/v1/subscriptions/{id}/enable", |c| toggle_call(
+        c,
+        ConfigKind::Subscription,
+        true
+    )),
+    json_route!("POST", "/v1/subscriptions/{id}/disable", |c| toggle_call(
+        c,
+        ConfigKind::Subscription,
+        false
+    )),
+];
+
+async fn put_call(call: Call<'_>, kind: ConfigKind) -> Answer {
+    let (state, id, if_match) = (call.state, call.id(0).to_owned(), call.if_match()?);
+    put(state, kind, &id, call.json().await?, if_match).await
+}
+
+async fn delete_call(call: Call<'_>, kind: ConfigKind) -> Answer {
+    delete(call.state, kind, call.id(0), call.if_match()?).await
+}
+
+async fn toggle_call(call: Call<'_>, kind: ConfigKind, enabled: bool) -> Answer {
+    set_enabled(call.state, kind, call.id(0), enabled, call.if_match()?).await
 }

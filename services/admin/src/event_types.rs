@@ -6,6 +6,7 @@ use hookline_model::event_catalog::{EventCatalog, EventTypeDef};
 use serde::Serialize;
 
 use crate::error::{AdminError, Answer, reply};
+use crate::route::{Route, json_route};
 use crate::state::AdminState;
 
 /// A list of event types.
@@ -39,3 +40,13 @@ pub fn get(state: &AdminState, name: &str) -> Answer {
         None => Err(AdminError::NotFound(format!("no event type `{name}` in the catalog"))),
     }
 }
+
+/// This module's routes.
+pub(crate) const ROUTES: &[Route] = &[
+    json_route!("GET", "/v1/event-types", |c| async move { list(c.state) }),
+    json_route!(
+        "GET",
+        "/v1/event-types/{type}",
+        |c| async move { get(c.state, c.id(0)) }
+    ),
+];

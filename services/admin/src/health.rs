@@ -15,6 +15,7 @@ use hookline_proto::{Attempt, Invocation, Message as _};
 use crate::error::{AdminError, Answer, reply};
 use crate::model;
 use crate::params::Params;
+use crate::route::{Route, json_route};
 use crate::state::AdminState;
 
 /// Reads every message on `subject` since `since_ms`, handing each to `count`.
@@ -172,6 +173,16 @@ pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answ
         },
     )
 }
+
+/// This module's routes.
+pub(crate) const ROUTES: &[Route] = &[
+    json_route!("GET", "/v1/sources/{id}/health", |c| source(c.state, c.id(0), c.params)),
+    json_route!("GET", "/v1/subscriptions/{id}/health", |c| subscription(
+        c.state,
+        c.id(0),
+        c.params
+    )),
+];
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,7 @@ pub mod logs;
 pub mod model;
 pub mod ops;
 pub mod params;
+mod route;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -45,7 +46,7 @@ use hookline_runtime::serve;
 use hookline_runtime::shutdown::{CancellationToken, GRACE};
 use tokio::net::TcpListener;
 
-pub use api::ROUTES;
+pub use api::routes;
 pub use error::AdminError;
 pub use state::AdminState;
 

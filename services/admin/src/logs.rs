@@ -20,6 +20,7 @@ use hyper::Response;
 use crate::error::{AdminError, Answer, reply};
 use crate::model;
 use crate::params::Params;
+use crate::route::{Route, json_route};
 use crate::state::AdminState;
 
 /// `status=404` (exact) or `status=4xx` (a class).
@@ -327,3 +328,24 @@ fn ndjson(item: &model::Followed) -> Bytes {
     text.push('\n');
     Bytes::from(text)
 }
+
+/// This module's routes.
+pub(crate) const ROUTES: &[Route] = &[
+    json_route!("GET", "/v1/sources/{id}/invocations", |c| invocations(
+        c.state,
+        c.id(0),
+        c.params
+    )),
+    json_route!("GET", "/v1/subscriptions/{id}/attempts", |c| attempts(
+        c.state,
+        c.id(0),
+        c.params
+    )),
+    json_route!("GET", "/v1/dlq", |c| dead_letters(c.state, c.params)),
+    Route {
+        method: "GET",
+        template: "/v1/runs/{run_id}/log",
+        public: false,
+        handler: |c| Box::pin(async move { run_log(c.state, c.id(0), c.params).await }),
+    },
+];

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::error::{AdminError, Answer, reply};
 use crate::model;
 use crate::params::Params;
+use crate::route::{Route, json_route};
 use crate::state::AdminState;
 
 /// The JSON value under `key` in `bucket`, or 404 naming `what`.
@@ -189,3 +190,15 @@ fn selection(body: &Value) -> Result<Selection, AdminError> {
         (None, None, None) => Err(invalid("give `seq`, `subscription` or `since`")),
     }
 }
+
+/// This module's routes.
+pub(crate) const ROUTES: &[Route] = &[
+    json_route!("GET", "/v1/runs", |c| runs(c.state, c.params)),
+    json_route!("GET", "/v1/runs/{run_id}", |c| run(c.state, c.id(0))),
+    json_route!("POST", "/v1/runs/{run_id}/cancel", |c| cancel(c.state, c.id(0))),
+    json_route!("GET", "/v1/events/{event_id}/explain", |c| explain(c.state, c.id(0))),
+    json_route!("POST", "/v1/dlq/replay", |c| async move {
+        let state = c.state;
+        replay(state, &c.json().await?).await
+    }),
+];

@@ -299,13 +299,19 @@ fn github_comments_give_their_thread_and_text_other_events_no_text() {
         json!({"action": "created", "issue": {"number": 12, "pull_request": {"url": "u"}},
                "comment": {"body": "@fixer please", "user": {"login": "eve"}}}),
     );
-    assert_eq!((c.thread, c.on_pull_request, c.comment.as_str()), (12, true, "@fixer please"));
+    assert_eq!(
+        (c.thread, c.on_pull_request, c.comment.as_str()),
+        (12, true, "@fixer please")
+    );
     let c = ctx(
         "github",
         &[("X-GitHub-Event", "pull_request_review")],
         json!({"action": "submitted", "pull_request": {"number": 7}, "review": {"body": "looks off"}}),
     );
-    assert_eq!((c.thread, c.on_pull_request, c.comment.as_str()), (7, true, "looks off"));
+    assert_eq!(
+        (c.thread, c.on_pull_request, c.comment.as_str()),
+        (7, true, "looks off")
+    );
     let c = ctx(
         "github",
         &[("X-GitHub-Event", "issues")],

@@ -199,7 +199,7 @@ async fn the_admin_api_is_served_by_the_admin_service_only() {
     let pipeline = edge_and_admin().await;
     let token = auth();
     let headers = [("authorization", token.as_str())];
-    for (method, path) in hookline_admin::ROUTES {
+    for (method, path) in hookline_admin::routes() {
         let path = path
             .replace("{kind}", "sources")
             .replace("{id}", "x")
