@@ -12,10 +12,10 @@ use hookline_model::clock;
 use hookline_model::subjects::StreamKind;
 use hookline_proto::{Attempt, Invocation, Message as _};
 
-use crate::error::{AdminError, Answer, reply};
+use crate::error::AdminError;
 use crate::model;
 use crate::params::Params;
-use crate::route::{Route, json_route};
+use crate::route::{Route, typed_route};
 use crate::state::AdminState;
 
 /// Reads every message on `subject` since `since_ms`, handing each to `count`.
@@ -45,7 +45,7 @@ async fn state(state: &AdminState) -> Result<State, AdminError> {
 }
 
 /// `GET /v1/sources/{id}/health`.
-pub async fn source(state: &AdminState, id: &str, params: &Params) -> Answer {
+pub async fn source(state: &AdminState, id: &str, params: &Params) -> Result<model::SourceHealth, AdminError> {
     let enabled = state.find("source", id, |c| c.sources.get(id).map(|s| s.enabled))?;
     let since = params.since_ms()?;
     let (mut accepted, mut refused) = (0u64, 0u64);
@@ -71,21 +71,18 @@ pub async fn source(state: &AdminState, id: &str, params: &Params) -> Answer {
         .last_triggered(id)
         .await
         .map_err(AdminError::unavailable)?;
-    reply(
-        200,
-        &model::SourceHealth {
-            source: id.to_owned(),
-            enabled,
-            since: clock::rfc3339_ms(since),
-            last_triggered_at: last_triggered.map(clock::rfc3339_ms),
-            last_refused_at: last_refused.map(clock::rfc3339_ms),
-            invocations: accepted + refused,
-            accepted,
-            refused,
-            by_reason,
-            by_status: by_status.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        },
-    )
+    Ok(model::SourceHealth {
+        source: id.to_owned(),
+        enabled,
+        since: clock::rfc3339_ms(since),
+        last_triggered_at: last_triggered.map(clock::rfc3339_ms),
+        last_refused_at: last_refused.map(clock::rfc3339_ms),
+        invocations: accepted + refused,
+        accepted,
+        refused,
+        by_reason,
+        by_status: by_status.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    })
 }
 
 /// The `q` quantile (0..=1) of `values`, nearest rank.
@@ -99,7 +96,11 @@ fn quantile(values: &mut [u64], q: f64) -> Option<u64> {
 }
 
 /// `GET /v1/subscriptions/{id}/health`.
-pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answer {
+pub async fn subscription(
+    state: &AdminState,
+    id: &str,
+    params: &Params,
+) -> Result<model::SubscriptionHealth, AdminError> {
     let enabled = state.find("subscription", id, |c| c.subscriptions.get(id).map(|s| s.enabled))?;
     let since = params.since_ms()?;
     let (mut succeeded, mut failed) = (0u64, 0u64);
@@ -148,36 +149,33 @@ pub async fn subscription(state: &AdminState, id: &str, params: &Params) -> Answ
         .failing_since(id)
         .await
         .map_err(AdminError::unavailable)?;
-    reply(
-        200,
-        &model::SubscriptionHealth {
-            subscription: id.to_owned(),
-            enabled,
-            since: clock::rfc3339_ms(since),
-            attempts,
-            succeeded,
-            failed,
-            success_rate: (attempts > 0).then(|| succeeded as f64 / attempts as f64),
-            latency_ms: model::Latency {
-                p50: quantile(&mut latencies, 0.5),
-                p95: quantile(&mut latencies, 0.95),
-            },
-            last_success_at: last_success.map(clock::rfc3339_ms),
-            last_failure: last_failure.map(|(at, error)| model::LastFailure {
-                at: clock::rfc3339_ms(at),
-                error,
-            }),
-            pending,
-            dead_letters,
-            failing_since: failing_since.map(clock::rfc3339_ms),
+    Ok(model::SubscriptionHealth {
+        subscription: id.to_owned(),
+        enabled,
+        since: clock::rfc3339_ms(since),
+        attempts,
+        succeeded,
+        failed,
+        success_rate: (attempts > 0).then(|| succeeded as f64 / attempts as f64),
+        latency_ms: model::Latency {
+            p50: quantile(&mut latencies, 0.5),
+            p95: quantile(&mut latencies, 0.95),
         },
-    )
+        last_success_at: last_success.map(clock::rfc3339_ms),
+        last_failure: last_failure.map(|(at, error)| model::LastFailure {
+            at: clock::rfc3339_ms(at),
+            error,
+        }),
+        pending,
+        dead_letters,
+        failing_since: failing_since.map(clock::rfc3339_ms),
+    })
 }
 
 /// This module's routes.
 pub(crate) const ROUTES: &[Route] = &[
-    json_route!("GET", "/v1/sources/{id}/health", |c| source(c.state, c.id(0), c.params)),
-    json_route!("GET", "/v1/subscriptions/{id}/health", |c| subscription(
+    typed_route!("GET", "/v1/sources/{id}/health", |c| source(c.state, c.id(0), c.params)),
+    typed_route!("GET", "/v1/subscriptions/{id}/health", |c| subscription(
         c.state,
         c.id(0),
         c.params

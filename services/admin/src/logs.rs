@@ -17,10 +17,10 @@ use hookline_proto::{Attempt, DeadLetter, Invocation, Message as _, RunLog};
 use hookline_runtime::serve::{self, Body};
 use hyper::Response;
 
-use crate::error::{AdminError, Answer, reply};
+use crate::error::AdminError;
 use crate::model;
 use crate::params::Params;
-use crate::route::{Route, json_route};
+use crate::route::{Route, typed_route};
 use crate::state::AdminState;
 
 /// `status=404` (exact) or `status=4xx` (a class).
@@ -51,7 +51,7 @@ fn check_status(params: &Params) -> Result<Option<String>, AdminError> {
 }
 
 /// A page of the log whose items learn their stream sequence.
-fn page_of<T: serde::Serialize>(page: Page<T>, at_seq: impl Fn(&mut T, u64)) -> Answer {
+fn page_of<T>(page: Page<T>, at_seq: impl Fn(&mut T, u64)) -> model::Page<T, u64> {
     let items = page
         .items
         .into_iter()
@@ -60,11 +60,10 @@ fn page_of<T: serde::Serialize>(page: Page<T>, at_seq: impl Fn(&mut T, u64)) -> 
             item
         })
         .collect();
-    let page = model::Page {
+    model::Page {
         items,
         next_before: page.next_before,
-    };
-    reply(200, &page)
+    }
 }
 
 fn query(params: &Params, subject: String, since_ms: Option<i64>) -> Result<Query, AdminError> {
@@ -82,7 +81,11 @@ fn query(params: &Params, subject: String, since_ms: Option<i64>) -> Result<Quer
 /// `GET /v1/sources/{id}/invocations`: every request the source received,
 /// newest first; filters `outcome` (accepted|refused), `status`, `reason`,
 /// `event_id`, `since`, `until`; paging `limit`, `before`.
-pub async fn invocations(state: &AdminState, source: &str, params: &Params) -> Answer {
+pub async fn invocations(
+    state: &AdminState,
+    source: &str,
+    params: &Params,
+) -> Result<model::Page<model::Invocation, u64>, AdminError> {
     let outcome = params.text("outcome");
     if outcome.is_some_and(|o| o != "accepted" && o != "refused") {
         return Err(AdminError::Invalid(vec!["outcome: accepted or refused".into()]));
@@ -115,13 +118,17 @@ pub async fn invocations(state: &AdminState, source: &str, params: &Params) -> A
     })
     .await
     .map_err(AdminError::unavailable)?;
-    page_of(page, |i, seq| i.seq = seq)
+    Ok(page_of(page, |i, seq| i.seq = seq))
 }
 
 /// `GET /v1/subscriptions/{id}/attempts`: every delivery attempt, newest
 /// first; filters `outcome` (succeeded|failed), `status`, `event_id`,
 /// `since`, `until`; paging `limit`, `before`.
-pub async fn attempts(state: &AdminState, subscription: &str, params: &Params) -> Answer {
+pub async fn attempts(
+    state: &AdminState,
+    subscription: &str,
+    params: &Params,
+) -> Result<model::Page<model::Attempt, u64>, AdminError> {
     let outcome = params.text("outcome");
     if outcome.is_some_and(|o| o != "succeeded" && o != "failed") {
         return Err(AdminError::Invalid(vec!["outcome: succeeded or failed".into()]));
@@ -154,12 +161,15 @@ pub async fn attempts(state: &AdminState, subscription: &str, params: &Params) -
     })
     .await
     .map_err(AdminError::unavailable)?;
-    page_of(page, |a, seq| a.seq = seq)
+    Ok(page_of(page, |a, seq| a.seq = seq))
 }
 
 /// `GET /v1/dlq`: dead letters, newest first; filters `subscription`,
 /// `since`; paging `limit`, `before`. Replay one with its `seq`.
-pub async fn dead_letters(state: &AdminState, params: &Params) -> Answer {
+pub async fn dead_letters(
+    state: &AdminState,
+    params: &Params,
+) -> Result<model::Page<model::DeadLetter, u64>, AdminError> {
     let subjects = &state.nats.subjects;
     let subject = params
         .id("subscription")?
@@ -181,7 +191,7 @@ pub async fn dead_letters(state: &AdminState, params: &Params) -> Answer {
     })
     .await
     .map_err(AdminError::unavailable)?;
-    page_of(page, |d, seq| d.seq = seq)
+    Ok(page_of(page, |d, seq| d.seq = seq))
 }
 
 /// How a run's lines are given.
@@ -331,17 +341,17 @@ fn ndjson(item: &model::Followed) -> Bytes {
 
 /// This module's routes.
 pub(crate) const ROUTES: &[Route] = &[
-    json_route!("GET", "/v1/sources/{id}/invocations", |c| invocations(
+    typed_route!("GET", "/v1/sources/{id}/invocations", |c| invocations(
         c.state,
         c.id(0),
         c.params
     )),
-    json_route!("GET", "/v1/subscriptions/{id}/attempts", |c| attempts(
+    typed_route!("GET", "/v1/subscriptions/{id}/attempts", |c| attempts(
         c.state,
         c.id(0),
         c.params
     )),
-    json_route!("GET", "/v1/dlq", |c| dead_letters(c.state, c.params)),
+    typed_route!("GET", "/v1/dlq", |c| dead_letters(c.state, c.params)),
     Route {
         method: "GET",
         template: "/v1/runs/{run_id}/log",

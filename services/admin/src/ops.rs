@@ -10,10 +10,10 @@ use hookline_model::decision::RoutingDecision;
 use hookline_model::ids::Id;
 use serde_json::Value;
 
-use crate::error::{AdminError, Answer, reply};
+use crate::error::{AdminError, reply};
 use crate::model;
 use crate::params::Params;
-use crate::route::{Route, json_route};
+use crate::route::{Route, json_route, typed_route};
 use crate::state::AdminState;
 
 /// The JSON value under `key` in `bucket`, or 404 naming `what`.
@@ -39,7 +39,7 @@ pub async fn run(state: &AdminState, run_id: &str) -> Result<(u16, Value), Admin
 
 /// `GET /v1/runs`: run records, newest first; filters `agent`, `status`,
 /// `since` (default 24 h ago), `until`; paging `limit`, `before` (a run id).
-pub async fn runs(state: &AdminState, params: &Params) -> Answer {
+pub async fn runs(state: &AdminState, params: &Params) -> Result<model::Page<RunRecord, String>, AdminError> {
     let agent = params.id("agent")?;
     let status = params
         .text("status")
@@ -74,7 +74,7 @@ pub async fn runs(state: &AdminState, params: &Params) -> Answer {
     items.sort_by(|a, b| b.run_id.cmp(&a.run_id));
     let next_before = (items.len() > limit).then(|| items[limit - 1].run_id.clone());
     items.truncate(limit);
-    reply(200, &model::Page { items, next_before })
+    Ok(model::Page { items, next_before })
 }
 
 /// `GET /v1/events/{event_id}/explain`: which agents an event started, and
@@ -193,7 +193,7 @@ fn selection(body: &Value) -> Result<Selection, AdminError> {
 
 /// This module's routes.
 pub(crate) const ROUTES: &[Route] = &[
-    json_route!("GET", "/v1/runs", |c| runs(c.state, c.params)),
+    typed_route!("GET", "/v1/runs", |c| runs(c.state, c.params)),
     json_route!("GET", "/v1/runs/{run_id}", |c| run(c.state, c.id(0))),
     json_route!("POST", "/v1/runs/{run_id}/cancel", |c| cancel(c.state, c.id(0))),
     json_route!("GET", "/v1/events/{event_id}/explain", |c| explain(c.state, c.id(0))),

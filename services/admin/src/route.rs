@@ -132,3 +132,23 @@ macro_rules! json_route {
     };
 }
 pub(crate) use json_route;
+
+/// Declares a route whose handler answers a typed model value, sent as
+/// JSON with 200: `typed_route!("GET", "/v1/runs", |c| ops::runs(c.state,
+/// c.params))`. The console calls the same handlers and gets the values.
+macro_rules! typed_route {
+    ($method:literal, $template:literal, |$call:ident| $body:expr) => {
+        $crate::route::Route {
+            method: $method,
+            template: $template,
+            public: false,
+            handler: |$call| {
+                Box::pin(async move {
+                    let answer = async { $crate::error::reply(200, &$body.await?) }.await;
+                    $crate::route::respond(answer)
+                })
+            },
+        }
+    };
+}
+pub(crate) use typed_route;

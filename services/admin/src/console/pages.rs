@@ -34,7 +34,7 @@ pub fn render(template: &impl askama::Template) -> Result<String, AdminError> {
 
 async fn source_row(state: &AdminState, id: &str, window: &str) -> Result<SourceRow, AdminError> {
     let provider = state.find("source", id, |c| c.sources.get(id).map(|s| s.provider))?;
-    let health: model::SourceHealth = typed(crate::health::source(state, id, &params(&[("since", window)])).await)?;
+    let health: model::SourceHealth = crate::health::source(state, id, &params(&[("since", window)])).await?;
     Ok(SourceRow {
         id: id.to_owned(),
         provider: serde_json::to_value(provider)
@@ -66,7 +66,7 @@ async fn subscription_row(
 ) -> Result<(SubscriptionRow, model::SubscriptionHealth), AdminError> {
     let spec = state.find("subscription", id, |c| c.subscriptions.get(id).cloned())?;
     let health: model::SubscriptionHealth =
-        typed(crate::health::subscription(state, id, &params(&[("since", window)])).await)?;
+        crate::health::subscription(state, id, &params(&[("since", window)])).await?;
     Ok((SubscriptionRow::new(id, &spec, &health), health))
 }
 
@@ -81,13 +81,11 @@ async fn subscription_rows(state: &AdminState, window: &str) -> Result<Vec<Subsc
 
 /// Run records of `status` (all agents), newest first.
 pub async fn runs_with(state: &AdminState, status: RunStatus, limit: &str) -> Result<Vec<RunRecord>, AdminError> {
-    let page: model::Page<RunRecord, String> = typed(
-        crate::ops::runs(
-            state,
-            &params(&[("status", status.as_str()), ("since", "7d"), ("limit", limit)]),
-        )
-        .await,
-    )?;
+    let page = crate::ops::runs(
+        state,
+        &params(&[("status", status.as_str()), ("since", "7d"), ("limit", limit)]),
+    )
+    .await?;
     Ok(page.items)
 }
 
@@ -127,14 +125,12 @@ pub async fn source(state: &AdminState, chrome: Chrome, id: &str, query: &Params
     let source = source_row(state, id, "24h").await?;
     let outcome = query.text("outcome").unwrap_or_default().to_owned();
     let before = query.text("before").unwrap_or_default();
-    let page: model::Page<model::Invocation, u64> = typed(
-        crate::logs::invocations(
-            state,
-            id,
-            &params(&[("outcome", &outcome), ("before", before), ("limit", "100")]),
-        )
-        .await,
-    )?;
+    let page: model::Page<model::Invocation, u64> = crate::logs::invocations(
+        state,
+        id,
+        &params(&[("outcome", &outcome), ("before", before), ("limit", "100")]),
+    )
+    .await?;
     let default_event = match source.provider.as_str() {
         "github" => "ping",
         "stripe" => "ping",
@@ -172,9 +168,9 @@ pub async fn subscription(state: &AdminState, chrome: Chrome, id: &str, query: &
     let (subscription, health) = subscription_row(state, id, "24h").await?;
     let outcome = query.text("outcome").unwrap_or_default().to_owned();
     let attempts: model::Page<model::Attempt, u64> =
-        typed(crate::logs::attempts(state, id, &params(&[("outcome", &outcome), ("limit", "100")])).await)?;
+        crate::logs::attempts(state, id, &params(&[("outcome", &outcome), ("limit", "100")])).await?;
     let letters: model::Page<model::DeadLetter, u64> =
-        typed(crate::logs::dead_letters(state, &params(&[("subscription", id), ("limit", "100")])).await)?;
+        crate::logs::dead_letters(state, &params(&[("subscription", id), ("limit", "100")])).await?;
     let ms = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v} ms"));
     render(&views::Subscription {
         chrome,

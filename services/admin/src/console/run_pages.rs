@@ -7,7 +7,7 @@ use hookline_model::subjects::StreamKind;
 use hookline_proto::{Event, Message as _};
 use serde_json::Value;
 
-use super::pages::{params, render, typed};
+use super::pages::{params, render};
 use super::views::{self, AgentRow, Chrome, DecisionView, EventRow, RunView};
 use crate::error::AdminError;
 use crate::model;
@@ -27,7 +27,7 @@ pub async fn agents(state: &AdminState, chrome: Chrome) -> Result<String, AdminE
 }
 
 async fn run_records(state: &AdminState, pairs: &[(&str, &str)]) -> Result<model::Page<RunRecord, String>, AdminError> {
-    typed(crate::ops::runs(state, &params(pairs)).await)
+    crate::ops::runs(state, &params(pairs)).await
 }
 
 /// `/console/agents/{id}`: its recent runs and the Run now form.
