@@ -1,13 +1,18 @@
 //! Executor: consumes `hookline.runs.<agent>` and the catalog; emits
 //! `run.*`, `code.generated` and the agent's events on
-//! `hookline.events.<type>`, run records and run logs. One durable consumer
-//! per agent whose `max_ack_pending` is the agent's `max_concurrency`, so the
-//! limit holds across every executor copy. Each run ([`run`]) gets a fresh
-//! workspace, a prompt rendered in one pass ([`prompt`]), the agent as a real
-//! process in its own group ([`runner`]), and publishes `run.started`, the
-//! agent's own events ([`events_file`]) and `run.completed`/`run.failed`
-//! ([`emit`]) before its message is acked. It answers cancel requests
+//! `hookline.events.<type>`, run records and run logs, and a run's status
+//! comment, pull request and outputs on its forge. One durable consumer per
+//! agent whose `max_ack_pending` is the agent's `max_concurrency`, so the
+//! limit holds across every executor copy. It answers cancel requests
 //! (`hookline_bus::control::cancel_run`) for the runs it has.
+//!
+//! By job: [`attempt`] (one context per attempt, the lease, the final
+//! record with its events in the outbox, publishing, the sweep of what
+//! killed executors left), [`agent`] (the workspace, the prompt and its
+//! sanitizer, the session: prepare, invoke, collect, the agent's events
+//! file), `forge` (the steps on the forge, the status comment and its
+//! words, the pull request, the outputs). Containment and the runners are
+//! the `hookline-sandbox` crate's.
 
 pub mod agent;
 pub mod attempt;

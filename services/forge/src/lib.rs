@@ -1,7 +1,9 @@
 //! The forge a run closes its loop on: the status comment, the pull
-//! request, and the outputs an agent asked for. Only the executor uses it,
-//! with a token the agent never sees. One small trait ([`Forge`]); each
-//! forge is one file behind it ([`github`]).
+//! request, and the outputs an agent asked for. It consumes a forge's REST
+//! API (over the HTTPS client it is handed, so it stands on no Hookline
+//! crate) and emits comments, pull requests, labels and review comments
+//! there. Only the executor uses it, with a token the agent never sees. One
+//! small trait ([`Forge`]); each forge is one file behind it ([`github`]).
 
 pub mod github;
 

@@ -231,12 +231,7 @@ pub(crate) async fn prepare(
             return Err(SessionOutput {
                 exit,
                 reason,
-                events_text: String::new(),
-                outputs_text: String::new(),
-                code: None,
-                limit: None,
-                blocked_hosts: Vec::new(),
-                usage: None,
+                ..SessionOutput::failed(RunReason::Setup)
             });
         }
     }
