@@ -349,11 +349,10 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
         follow_up: None,
     };
     for held in decision.untrusted.iter().filter(|h| h.outcome == Untrusted::Approve) {
-        let timeout = table
-            .catalog
-            .agents
-            .get(held.agent)
-            .map_or(Duration::from_secs(7 * 24 * 3600), |a| a.approval_timeout());
+        // Held agents come from this same catalog's routes.
+        let Some(timeout) = table.catalog.agents.get(held.agent).map(|a| a.approval_timeout()) else {
+            continue;
+        };
         let approval = Approval {
             reason: held.reason.clone(),
             actor: held.actor.clone(),
