@@ -1,6 +1,6 @@
 //! One admin API route: its method, its path template and its handler,
 //! declared next to the handler in that handler's module (each module's
-//! `ROUTES`); [`crate::api`] serves their union and derives the 405s, the
+//! `ROUTES`); `api.rs` serves their union and derives the 405s, the
 //! metrics' route labels and the list the OpenAPI document is checked
 //! against from it.
 
