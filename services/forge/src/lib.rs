@@ -189,7 +189,7 @@ pub trait Forge: Send + Sync {
 }
 
 /// The HTTPS client adapters call through (the services' one outbound
-/// client, `hookline_runtime::https::client()`, has this type), so this
+/// client, `hookline_http::https::client()`, has this type), so this
 /// crate stands on no Hookline crate.
 pub type HttpsClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookline_runtime::https::HttpsClient;
+use hookline_http::https::HttpsClient;
 use http_body_util::{BodyExt as _, Full};
 use serde_json::Value;
 
@@ -49,7 +49,7 @@ impl Api {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             token,
-            client: hookline_runtime::https::client(),
+            client: hookline_http::https::client(),
         }
     }
 

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hookline_http::guarded_http::{self as connect, HttpClient};
 use hookline_model::catalog::{Catalog, Secret, SubscriptionSpec};
 use hookline_model::clock;
 use hookline_model::ssrf::Guard;
 use hookline_proto::Event;
-use hookline_runtime::guarded_http::{self as connect, HttpClient};
 use http_body_util::{BodyExt, Full, Limited};
 
 use crate::outbound;

@@ -27,7 +27,7 @@ use crate::attempt::{self, AttemptError, ResolvedSecrets, Response, describe};
 use crate::delivered::Delivered;
 use crate::health::Health;
 use crate::retry::{self, Schedule, Verdict};
-use hookline_runtime::guarded_http::HttpClient;
+use hookline_http::guarded_http::HttpClient;
 
 /// What a delivery consumer needs.
 #[derive(Clone)]

@@ -8,7 +8,7 @@
 //! stream. [`deliver`] POSTs them.
 //! The wire format is in [`outbound`]; retry decisions and delays in
 //! [`retry`]; the HTTP client and its SSRF-guarded resolver in
-//! `hookline_runtime::guarded_http`;
+//! `hookline_http::guarded_http`;
 //! auto-disabling of endpoints that only fail in [`health`]. Dead letters go
 //! to `hookline.dlq.<subscription>`; `hookline_bus::control::replay` sends
 //! them again.
@@ -156,7 +156,7 @@ impl App {
         let deliverer = Deliverer {
             nats: self.nats.clone(),
             logs: logs.clone(),
-            client: hookline_runtime::guarded_http::http_client(self.config.connect_timeout, guard.clone()),
+            client: hookline_http::guarded_http::http_client(self.config.connect_timeout, guard.clone()),
             schedule: self.config.schedule.clone(),
             timeout: self.config.timeout,
             guard,

@@ -49,7 +49,7 @@ impl IdGenerator for PropagatedIds {
 /// call of Hookline's.
 #[derive(Debug, Clone)]
 struct OtlpClient {
-    client: crate::https::HttpsClient,
+    client: hookline_http::https::HttpsClient,
 }
 
 #[async_trait::async_trait]
@@ -85,7 +85,7 @@ pub fn init(service: &str) {
         return;
     }
     let client = OtlpClient {
-        client: crate::https::client(),
+        client: hookline_http::https::client(),
     };
     let exporter = match opentelemetry_otlp::SpanExporter::builder()
         .with_http()

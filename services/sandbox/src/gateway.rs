@@ -43,7 +43,7 @@ pub struct Gateway {
     prefix: &'static str,
     budget: Option<u64>,
     meter: Meter,
-    client: hookline_runtime::guarded_http::HttpClient,
+    client: hookline_http::guarded_http::HttpClient,
     emitter: Log,
 }
 
@@ -113,7 +113,7 @@ impl Gateway {
             prefix,
             budget,
             meter: meter.clone(),
-            client: hookline_runtime::guarded_http::http_client(CONNECT_TIMEOUT, guard),
+            client: hookline_http::guarded_http::http_client(CONNECT_TIMEOUT, guard),
             emitter,
         }
     }
@@ -186,7 +186,7 @@ impl Gateway {
         };
         let response = match self.client.request(request).await {
             Ok(response) => response,
-            Err(e) if hookline_runtime::guarded_http::is_refused(&e) => {
+            Err(e) if hookline_http::guarded_http::is_refused(&e) => {
                 self.emitter.log(
                     "hookline",
                     format!("model {}: upstream refused by the address rule: {e:#}", self.name),

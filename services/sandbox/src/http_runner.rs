@@ -70,7 +70,7 @@ pub async fn run(request: ChatRequest<'_>, log: impl FnMut(&str, String)) -> (Ex
 }
 
 async fn call(request: ChatRequest<'_>, mut log: impl FnMut(&str, String), usage: &mut Option<TokenUsage>) -> Exit {
-    let client = hookline_runtime::https::client();
+    let client = hookline_http::https::client();
     let payload = body(request.model, request.system, request.prompt, request.max_tokens).to_string();
     let mut builder = hyper::Request::post(request.url).header("content-type", "application/json");
     if let Some(key) = request.api_key {

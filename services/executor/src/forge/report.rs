@@ -66,7 +66,7 @@ impl RunForge {
             .collect();
         // The catalog's forge kind is the one kind; each names its adapter here.
         let forge: Box<dyn Forge> = match spec.kind {
-            ForgeKind::Github => Box::new(GitHub::new(&spec.api_url, token, hookline_runtime::https::client())),
+            ForgeKind::Github => Box::new(GitHub::new(&spec.api_url, token, hookline_http::https::client())),
         };
         Some(Self {
             forge,
