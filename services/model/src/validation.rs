@@ -186,6 +186,9 @@ impl Catalog {
                 if let Err(e) = model.secret.check_form() {
                     problems.push(format!("profile `{id}`: models.{name}.secret: {e}"));
                 }
+                for e in model.allow.iter().filter_map(Written::problem) {
+                    problems.push(format!("profile `{id}`: models.{name}.allow: {e}"));
+                }
             }
         }
         for (id, sub) in &self.subscriptions {

@@ -324,7 +324,8 @@ fn gateways(
             meter,
             emitter.clone(),
             guard.clone(),
-        );
+        )
+        .allowing(model.allow.iter().map(|glob| glob.get().clone()).collect());
         out.push((port, name.clone(), gateway));
     }
     out

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::usage::Tap;
 use bytes::Bytes;
+use hookline_model::catalog::ModelGlob;
 use hookline_model::runs::TokenUsage;
 use hookline_model::secret::Secret;
 use http_body_util::combinators::BoxBody;
@@ -45,6 +46,8 @@ pub struct Gateway {
     meter: Meter,
     client: hookline_http::guarded_http::HttpClient,
     emitter: Log,
+    /// The models runs may ask for (empty: any).
+    allow: Vec<ModelGlob>,
 }
 
 /// What a run's gateways share: one usage total and one budget.
@@ -115,7 +118,15 @@ impl Gateway {
             meter: meter.clone(),
             client: hookline_http::guarded_http::http_client(CONNECT_TIMEOUT, guard),
             emitter,
+            allow: Vec::new(),
         }
+    }
+
+    /// The same gateway, refusing calls for models `allow` does not fit
+    /// (none given: any model).
+    pub fn allowing(mut self, allow: Vec<ModelGlob>) -> Self {
+        self.allow = allow;
+        self
     }
 
     /// Serves calls on `listener` until `stop`.
@@ -164,6 +175,30 @@ impl Gateway {
         let Ok(body) = Limited::new(body, MAX_REQUEST).collect().await.map(|b| b.to_bytes()) else {
             return Ok(answer(400, "invalid_request", "request body unreadable or too large"));
         };
+        if !self.allow.is_empty() {
+            let model = requested_model(parts.uri.path(), &body);
+            if !model
+                .as_deref()
+                .is_some_and(|m| self.allow.iter().any(|g| g.matches(m)))
+            {
+                let named = model.as_deref().unwrap_or("(none named)");
+                self.emitter.log(
+                    "hookline",
+                    format!(
+                        "model {}: call for `{named}` refused: not in the profile's allow list",
+                        self.name
+                    ),
+                );
+                return Ok(answer(
+                    403,
+                    "model_not_allowed",
+                    &format!(
+                        "the model `{named}` is not allowed for this agent (models.{}.allow)",
+                        self.name
+                    ),
+                ));
+            }
+        }
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut upstream = Request::builder()
             .method(parts.method)
@@ -226,6 +261,20 @@ impl Gateway {
     }
 }
 
+/// The model a call asks for: the body's `model` (Anthropic Messages and
+/// `count_tokens`, OpenAI Chat Completions and Responses), else the path's
+/// `models/<name>:<method>` (Gemini).
+fn requested_model(path: &str, body: &[u8]) -> Option<String> {
+    let named = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("model")?.as_str().map(str::to_owned));
+    named.or_else(|| {
+        let (_, after) = path.split_once("/models/")?;
+        let name = after.split([':', '/']).next()?;
+        (!name.is_empty()).then(|| name.to_owned())
+    })
+}
+
 fn answer(status: u16, code: &str, message: &str) -> Response<BoxBody<Bytes, hyper::Error>> {
     let body = serde_json::json!({"error": {"type": code, "message": message}}).to_string();
     let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
@@ -235,4 +284,22 @@ fn answer(status: u16, code: &str, message: &str) -> Response<BoxBody<Bytes, hyp
         hyper::header::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_is_read_from_the_body_or_a_gemini_path() {
+        assert_eq!(
+            requested_model("/v1/messages", br#"{"model":"claude-sonnet-4-5","max_tokens":1}"#).as_deref(),
+            Some("claude-sonnet-4-5")
+        );
+        assert_eq!(
+            requested_model("/v1beta/models/gemini-2.5-pro:streamGenerateContent", b"{}").as_deref(),
+            Some("gemini-2.5-pro")
+        );
+        assert_eq!(requested_model("/v1/responses", b"not json"), None);
+    }
 }

@@ -287,3 +287,64 @@ profile = "p"
     assert_eq!(record.status, RunStatus::Succeeded);
     assert!(keys.lock().expect("lock").is_empty(), "nothing reached the upstream");
 }
+
+/// A profile's model allow-list: a call for a listed model goes upstream,
+/// a call for another (named in the body, or in a Gemini path) is refused
+/// by the gateway with 403 `model_not_allowed` and never reaches the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_model_outside_the_allow_list_is_refused_and_never_sent_upstream() {
+    let (upstream, keys, _stop) = model_server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let body = r#"python3 - <<'PY'
+import json, os, urllib.request, urllib.error
+base = os.environ["HOOKLINE_MODEL_ANTHROPIC_URL"]
+def call(path, model):
+    data = json.dumps({"model": model}).encode() if model else b"{}"
+    req = urllib.request.Request(base + path, data=data, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+            return r.status, ""
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())["error"]["type"]
+for path, model in [("/v1/messages", "claude-sonnet-4-5"), ("/v1/messages", "claude-opus-4-1"),
+                    ("/v1beta/models/gemini-2.5-pro:generateContent", None)]:
+    status, error = call(path, model)
+    print("CALL", model or path, status, error, flush=True)
+PY"#;
+    let agent = script(dir.path(), "agent.sh", body);
+    let text = format!(
+        r#"
+[profiles.p]
+models = {{ anthropic = {{ upstream = "{upstream}", header = "x-api-key", secret = "model-key-789", allow = ["claude-sonnet-*"] }} }}
+
+[agents.hostile]
+prompt = "x"
+runner = {{ type = "command", command = ["{agent}"] }}
+profile = "p"
+timeout = "30s"
+"#
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    catalog.validate().expect("valid");
+    let allow = [("HOOKLINE_EGRESS_ALLOW", "127.0.0.1")];
+    let pipeline = Pipeline::start_services(&catalog, &allow, &[Service::Admin, Service::Executor]).await;
+    let (record, lines) = run_once(&pipeline).await;
+    for expected in [
+        "CALL claude-sonnet-4-5 200 ",
+        "CALL claude-opus-4-1 403 model_not_allowed",
+        "CALL /v1beta/models/gemini-2.5-pro:generateContent 403 model_not_allowed",
+    ] {
+        assert!(lines.contains(&expected.to_owned()), "{expected}: {lines:?}");
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("call for `claude-opus-4-1` refused")),
+        "the refusal is in the run log: {lines:?}"
+    );
+    assert_eq!(record.status, RunStatus::Succeeded, "{lines:?}");
+    assert_eq!(
+        keys.lock().expect("lock").len(),
+        1,
+        "only the allowed call reached the model API"
+    );
+}

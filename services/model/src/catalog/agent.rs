@@ -12,7 +12,7 @@ use super::sandbox::{EgressRule, Limits, SandboxMode, SandboxPaths};
 use super::source::yes;
 use super::trigger::TriggerSpec;
 use super::trust::{TrustSpec, Untrusted};
-use crate::written::{Written, WrittenDuration};
+use crate::written::{Grammar, Written, WrittenDuration};
 
 /// Environment for an agent's runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -56,6 +56,64 @@ pub struct ModelSpec {
     pub header: String,
     /// The key (a literal, `env:` or `file:`).
     pub secret: SecretRef,
+    /// The models a run may ask this API for (`claude-sonnet-*`, `*` any
+    /// run of characters); empty: any. Another model is refused by the
+    /// gateway with 403 `model_not_allowed`, never sent upstream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<Written<ModelGlob>>,
+}
+
+impl ModelSpec {
+    /// Whether a run may ask for `model`.
+    pub fn allows(&self, model: &str) -> bool {
+        self.allow.is_empty() || self.allow.iter().any(|glob| glob.get().matches(model))
+    }
+}
+
+/// A model name pattern: letters, digits, `.`, `-`, `_`, `:`, `/`, `@`,
+/// and `*` for any run of characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelGlob(String);
+
+impl ModelGlob {
+    /// Whether `model` fits the pattern.
+    pub fn matches(&self, model: &str) -> bool {
+        let mut parts = self.0.split('*');
+        let first = parts.next().unwrap_or_default();
+        let Some(mut rest) = model.strip_prefix(first) else {
+            return false;
+        };
+        let parts: Vec<&str> = parts.collect();
+        let Some((last, middle)) = parts.split_last() else {
+            return rest.is_empty();
+        };
+        for part in middle {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last)
+    }
+}
+
+impl Grammar for ModelGlob {
+    fn read(text: &str) -> Result<Self, String> {
+        let valid = !text.is_empty()
+            && text.len() <= 128
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:/@*".contains(c));
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(format!(
+                "`{text}` is not a model pattern: letters, digits, . - _ : / @ and * for any run of characters"
+            ))
+        }
+    }
+    fn placeholder() -> Self {
+        // Fits no model name: a refused catalog never uses it.
+        Self("\u{0}".to_owned())
+    }
 }
 
 fn default_header() -> String {

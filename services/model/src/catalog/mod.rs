@@ -22,7 +22,7 @@ mod source;
 mod trigger;
 mod trust;
 
-pub use agent::{AgentSpec, ModelSpec, ProfileSpec, RunnerSpec};
+pub use agent::{AgentSpec, ModelGlob, ModelSpec, ProfileSpec, RunnerSpec};
 pub use forge::{ForgeKind, ForgeSpec, OutputPolicy, PullRequestSpec};
 pub use profile_secret::{ProfileSecret, SecretScope};
 pub use sandbox::{Bytes, EgressRule, Limits, SIZE_PATTERN, SandboxMode, SandboxPaths, parse_size};

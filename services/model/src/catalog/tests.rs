@@ -1,5 +1,6 @@
 //! Catalog parsing and validation, table by table.
 use super::*;
+use crate::written::Grammar;
 
 const GOOD: &str = r#"
 [sources.github]
@@ -186,4 +187,38 @@ fn typed_values_read_back_as_written() {
     for size in [&b.limits.memory, &b.limits.file_size] {
         assert_eq!(super::parse_size(size.as_str()), Ok(size.get().0));
     }
+}
+
+#[test]
+fn a_model_allow_list_fits_names_by_pattern() {
+    let text = r#"
+[profiles.p]
+models = { anthropic = { upstream = "https://api.anthropic.com", secret = "k", allow = ["claude-sonnet-*", "claude-haiku-4-5"] } }
+"#;
+    let catalog = Catalog::parse(text).expect("parses");
+    catalog.validate().expect("valid");
+    let spec = &catalog.profiles["p"].models["anthropic"];
+    for (model, allowed) in [
+        ("claude-sonnet-4-5-20250929", true),
+        ("claude-sonnet-", true),
+        ("claude-haiku-4-5", true),
+        ("claude-haiku-4-5-x", false),
+        ("claude-opus-4-1", false),
+        ("", false),
+    ] {
+        assert_eq!(spec.allows(model), allowed, "{model}");
+    }
+    let middle = ModelGlob::read("gpt-*-mini-*").expect("pattern");
+    assert!(middle.matches("gpt-5-mini-2025") && !middle.matches("gpt-5-nano-2025"));
+    let bad = r#"
+[profiles.p]
+models = { a = { upstream = "https://x", secret = "k", allow = ["claude sonnet"] } }
+"#;
+    let problems = Catalog::parse(bad).expect("kept").validate().expect_err("refused");
+    assert!(
+        problems
+            .join("\n")
+            .contains("profile `p`: models.a.allow: `claude sonnet`"),
+        "{problems:?}"
+    );
 }
