@@ -292,10 +292,6 @@ async fn execute_agent(
     }
     outbox.push_final(final_type, data, format!("{attempt}/run.finished"));
     record.outbox = outbox.events;
-    // Every line the run printed is sent before its record says it ended,
-    // so a follower that sees the final record has seen them all (bounded:
-    // with NATS away, the record's own write decides, not the log).
-    let _ = tokio::time::timeout(Duration::from_secs(1), env.logs.flush()).await;
     // The final record and its events are one write; the events are
     // published from it, so a crash anywhere after it redoes only the
     // publishing, under the same ids.
