@@ -265,9 +265,13 @@ impl Gateway {
 /// `count_tokens`, OpenAI Chat Completions and Responses), else the path's
 /// `models/<name>:<method>` (Gemini).
 fn requested_model(path: &str, body: &[u8]) -> Option<String> {
-    let named = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("model")?.as_str().map(str::to_owned));
+    // Only `model` is read: the rest of a large request (a whole
+    // conversation) is skipped, not built into a tree.
+    #[derive(serde::Deserialize)]
+    struct Named {
+        model: Option<String>,
+    }
+    let named = serde_json::from_slice::<Named>(body).ok().and_then(|n| n.model);
     named.or_else(|| {
         let (_, after) = path.split_once("/models/")?;
         let name = after.split([':', '/']).next()?;
