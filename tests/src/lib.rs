@@ -33,6 +33,7 @@ pub mod otlp;
 pub mod prism;
 mod process;
 mod receiver;
+pub mod scripted_model;
 pub mod stats;
 
 pub use http::{Answer, call, get, post, post_github, post_signed, request, signed_headers, try_call};

@@ -32,5 +32,6 @@ pub mod settings;
 pub mod signing;
 pub mod ssrf;
 pub mod subjects;
+pub mod transcript;
 mod validation;
 pub mod written;

@@ -45,6 +45,16 @@ pub enum RunReason {
     Rejected,
     /// Nobody approved it in time.
     Expired,
+    /// An ACP agent stopped answering: no reply to the handshake or the
+    /// prompt before the run's timeout.
+    AgentUnresponsive,
+    /// An ACP agent broke the protocol (the message is in the run log),
+    /// or exited before the handshake (with the tail of its stderr).
+    ProtocolError,
+    /// The agent refused the prompt (ACP stop reason `refusal`).
+    Refused,
+    /// The agent hit its turn or output-token limit before it finished.
+    TurnLimit,
     /// A word this version does not know (written by a newer one).
     #[serde(other)]
     Other,
@@ -52,7 +62,7 @@ pub enum RunReason {
 
 impl RunReason {
     /// Every reason, as written.
-    pub const ALL: [RunReason; 17] = [
+    pub const ALL: [RunReason; 21] = [
         RunReason::Unset,
         RunReason::Exit,
         RunReason::Timeout,
@@ -69,6 +79,10 @@ impl RunReason {
         RunReason::NeedsHuman,
         RunReason::Rejected,
         RunReason::Expired,
+        RunReason::AgentUnresponsive,
+        RunReason::ProtocolError,
+        RunReason::Refused,
+        RunReason::TurnLimit,
         RunReason::Other,
     ];
 
@@ -91,6 +105,10 @@ impl RunReason {
             RunReason::NeedsHuman => "needs_human",
             RunReason::Rejected => "rejected",
             RunReason::Expired => "expired",
+            RunReason::AgentUnresponsive => "agent_unresponsive",
+            RunReason::ProtocolError => "protocol_error",
+            RunReason::Refused => "refused",
+            RunReason::TurnLimit => "turn_limit",
             RunReason::Other => "other",
         }
     }

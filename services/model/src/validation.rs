@@ -4,7 +4,8 @@
 //! made from the catalog's types (so neither file imports the other).
 
 use crate::catalog::{
-    Catalog, MAX_BODY_LIMIT, Predicate, Provider, RESERVED_HEADERS, RunnerSpec, SecretRef, forge, glob_to_regex,
+    AgentSpec, Catalog, MAX_BODY_LIMIT, Predicate, Provider, RESERVED_HEADERS, RunnerSpec, SecretRef, forge,
+    glob_to_regex,
 };
 use crate::ids::Id;
 use crate::written::Written;
@@ -70,6 +71,13 @@ impl Catalog {
                     problems.push(format!("agent `{id}`: runner.command is empty (or no runner is given)"));
                 }
                 RunnerSpec::Command { .. } => {}
+                RunnerSpec::Acp { command, .. } if command.is_empty() => {
+                    problems.push(format!("agent `{id}`: runner.command is empty"));
+                }
+                RunnerSpec::Acp { .. } => {}
+                RunnerSpec::ClaudeCode(_) | RunnerSpec::Codex(_) | RunnerSpec::Gemini(_) | RunnerSpec::Opencode(_) => {
+                    self.check_preset(id, agent, &mut problems);
+                }
                 RunnerSpec::Http {
                     url,
                     model,
@@ -96,6 +104,7 @@ impl Catalog {
                     }
                 }
             }
+            Self::check_mcp(id, agent, &mut problems);
             if let Some(profile) = &agent.profile
                 && !self.profiles.contains_key(profile)
             {
@@ -222,6 +231,70 @@ impl Catalog {
             }
         }
         if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+
+    /// A preset needs its model entry in the agent's profile, since it
+    /// calls its model through the gateway alone.
+    fn check_preset(&self, id: &str, agent: &AgentSpec, problems: &mut Vec<String>) {
+        let Some((preset, options)) = agent.runner.preset() else {
+            return;
+        };
+        let wanted = preset.model_entries();
+        let profile = agent.profile.as_ref().and_then(|p| self.profiles.get(p));
+        let has_model = profile.is_some_and(|p| wanted.iter().any(|name| p.models.contains_key(*name)));
+        if !has_model {
+            let entry = wanted.first().copied().unwrap_or_default();
+            let profile = agent.profile.as_deref().unwrap_or("<its profile>");
+            problems.push(format!(
+                "agent `{id}`: runner `{}` calls its model through the gateway: add \
+                 `[profiles.{profile}.models.{entry}]` with `upstream` and `secret`{}",
+                preset.name(),
+                if agent.profile.is_none() {
+                    ", and `profile` to the agent"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if options.max_turns == Some(0) {
+            problems.push(format!("agent `{id}`: runner.max_turns must be at least 1"));
+        }
+        if options.bin.as_ref().is_some_and(|b| b.trim().is_empty()) {
+            problems.push(format!("agent `{id}`: runner.bin is empty"));
+        }
+    }
+
+    /// Each MCP server is a command or a URL, handed to an agent that
+    /// speaks ACP.
+    fn check_mcp(id: &str, agent: &AgentSpec, problems: &mut Vec<String>) {
+        if !agent.mcp.is_empty() && !agent.runner.speaks_acp() {
+            problems.push(format!(
+                "agent `{id}`: mcp servers are handed to an `acp` or preset runner, not to `{}`",
+                agent.runner.describe()
+            ));
+        }
+        for (name, server) in &agent.mcp {
+            if Id::parse(name).is_err() {
+                problems.push(format!("agent `{id}`: mcp server name `{name}` is not an id"));
+            }
+            match (&server.command.is_empty(), &server.url) {
+                (true, None) | (false, Some(_)) => problems.push(format!(
+                    "agent `{id}`: mcp.{name} needs either `command` (a stdio server) or `url` (a remote one)"
+                )),
+                (true, Some(url)) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                    problems.push(format!("agent `{id}`: mcp.{name}.url must be http:// or https://"));
+                }
+                _ => {}
+            }
+            if server.url.is_none() && server.secret.is_some() {
+                problems.push(format!(
+                    "agent `{id}`: mcp.{name}.secret is for a remote server; give a stdio server `env`"
+                ));
+            }
+            if let Some(Err(e)) = server.secret.as_ref().map(SecretRef::check_form) {
+                problems.push(format!("agent `{id}`: mcp.{name}.secret: {e}"));
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+pub mod acp;
 pub mod bwrap;
 pub mod contain;
 pub mod dns;
@@ -22,6 +23,7 @@ pub mod exit;
 pub mod gateway;
 pub mod http_runner;
 pub mod limits;
+pub mod preset;
 pub mod program;
 pub mod runner;
 pub mod usage;

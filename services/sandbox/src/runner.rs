@@ -134,7 +134,7 @@ fn limit(command: &mut Command, limits: ChildLimits) {
 }
 
 #[allow(unsafe_code)]
-fn kill_group(pgid: u32) {
+pub(crate) fn kill_group(pgid: u32) {
     let Ok(pgid) = libc::pid_t::try_from(pgid) else {
         return;
     };
@@ -145,21 +145,29 @@ fn kill_group(pgid: u32) {
     }
 }
 
-/// Runs `spawn`, calling `on_line` for each output line, until it exits,
-/// times out or is cancelled.
-pub async fn run(spawn: Spawn, mut on_line: impl FnMut(Stream, String)) -> Result<Exit, RunnerError> {
+/// A contained process, started: its group ends with the run.
+pub(crate) struct Started {
+    /// The child, its stdin, stdout and stderr piped.
+    pub child: tokio::process::Child,
+    /// Its process group (its pid).
+    pub pgid: u32,
+}
+
+/// Starts `spawn`'s process in its own group with its limits, its
+/// descriptors placed and its gate opened; stdin, stdout and stderr piped.
+pub(crate) async fn start(spawn: &mut Spawn) -> Result<Started, RunnerError> {
     let (program, args) = spawn.argv.split_first().ok_or(RunnerError::EmptyCommand)?;
     let mut command = Command::new(program);
     die_with_parent(&mut command);
     if let Some(limits) = spawn.limits.clone() {
         limit(&mut command, limits);
     }
-    let (child_fds, after_spawn) = match spawn.gate {
+    let (child_fds, after_spawn) = match spawn.gate.take() {
         Some(gate) => (gate.fds, Some(gate.after_spawn)),
         None => (Vec::new(), None),
     };
     place_fds(&mut command, &child_fds);
-    let mut child = command
+    let child = command
         .args(args)
         .current_dir(&spawn.cwd)
         .env_clear()
@@ -180,6 +188,25 @@ pub async fn run(spawn: Spawn, mut on_line: impl FnMut(Stream, String)) -> Resul
     if let Some(after_spawn) = after_spawn {
         after_spawn().await;
     }
+    Ok(Started { child, pgid })
+}
+
+/// How a process ended, from its wait status.
+pub(crate) fn exit_of(status: std::io::Result<std::process::ExitStatus>) -> Exit {
+    match status {
+        Ok(status) => match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+            (Some(code), _) => Exit::Exited(code),
+            (None, Some(signal)) => Exit::Crashed(signal),
+            (None, None) => Exit::Crashed(0),
+        },
+        Err(_) => Exit::Crashed(0),
+    }
+}
+
+/// Runs `spawn`, calling `on_line` for each output line, until it exits,
+/// times out or is cancelled.
+pub async fn run(mut spawn: Spawn, mut on_line: impl FnMut(Stream, String)) -> Result<Exit, RunnerError> {
+    let Started { mut child, pgid } = start(&mut spawn).await?;
     if let Some(mut stdin) = child.stdin.take() {
         let prompt = spawn.stdin;
         // An agent that never reads stdin must not block the run.
@@ -216,16 +243,7 @@ pub async fn run(spawn: Spawn, mut on_line: impl FnMut(Stream, String)) -> Resul
                 Some((stream, line)) => on_line(stream, line),
                 None => output_open = false,
             },
-            status = child.wait() => {
-                break match status {
-                    Ok(status) => match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
-                        (Some(code), _) => Exit::Exited(code),
-                        (None, Some(signal)) => Exit::Crashed(signal),
-                        (None, None) => Exit::Crashed(0),
-                    },
-                    Err(_) => Exit::Crashed(0),
-                };
-            }
+            status = child.wait() => break exit_of(status),
             _ = &mut deadline => {
                 kill_group(pgid);
                 let _ = child.wait().await;

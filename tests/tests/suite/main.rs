@@ -5,6 +5,7 @@
 mod admin;
 mod admin_contract;
 mod admin_fuzz;
+mod agents;
 mod cli;
 mod console;
 mod console_session;

@@ -74,10 +74,7 @@ impl AgentRow {
         }
         Self {
             id: id.to_owned(),
-            runner: match &spec.runner {
-                hookline_model::catalog::RunnerSpec::Command { .. } => "command".to_owned(),
-                hookline_model::catalog::RunnerSpec::Http { model, .. } => format!("http ({model})"),
-            },
+            runner: spec.runner.describe(),
             enabled: spec.enabled,
             triggers: if triggers.is_empty() {
                 "manual only".to_owned()

@@ -276,6 +276,10 @@ async fn execute_agent(
     if let Some(usage) = output.usage {
         data.insert("usage".to_owned(), json!(usage));
     }
+    if let Some(summary) = &output.summary {
+        data.insert("summary".to_owned(), json!(summary.final_message));
+        data.insert("tool_calls".to_owned(), json!(summary.tool_calls));
+    }
     if let Some((pull, _)) = &published.pull_request {
         // One id per run and pull request, whichever attempt publishes it.
         let data = json!({"run_id": record.run_id, "agent": record.agent, "repository": record.forge.as_ref().map(|f| f.repository.clone()),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::SecretRef;
 use super::forge::{ForgeSpec, OutputPolicy, PullRequestSpec, pull_request_setting};
 use super::profile_secret::ProfileSecret;
+use super::runner::{McpServerSpec, RunnerSpec};
 use super::sandbox::{EgressRule, Limits, SandboxMode, SandboxPaths};
 use super::source::yes;
 use super::trigger::TriggerSpec;
@@ -120,37 +121,6 @@ fn default_header() -> String {
     "authorization".to_owned()
 }
 
-/// The process or endpoint that does an agent's work.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RunnerSpec {
-    /// Any agent CLI: argv, prompt on stdin and in `HOOKLINE_PROMPT_FILE`.
-    Command {
-        /// Program and arguments.
-        command: Vec<String>,
-    },
-    /// An OpenAI-compatible chat completions endpoint: the prompt is the
-    /// user message, the answer is the run's output.
-    Http {
-        /// The endpoint, such as `https://api.openai.com/v1/chat/completions`.
-        url: String,
-        /// The model name.
-        model: String,
-        /// Sent as `Authorization: Bearer …`.
-        #[serde(default)]
-        api_key: Option<SecretRef>,
-        /// A system message before the prompt.
-        #[serde(default)]
-        system: Option<String>,
-        /// Where in the workspace the answer is written, if anywhere.
-        #[serde(default)]
-        output_file: Option<String>,
-        /// `max_tokens` for the request.
-        #[serde(default)]
-        max_tokens: Option<u32>,
-    },
-}
-
 /// What runs when an event matches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +136,11 @@ pub struct AgentSpec {
     /// Environment profile.
     #[serde(default)]
     pub profile: Option<String>,
+    /// MCP servers the agent's runner hands to the agent (`acp` and the
+    /// presets): a stdio server runs inside the sandbox; a remote one is
+    /// reached through the gateway, which adds its credential.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mcp: BTreeMap<String, McpServerSpec>,
     /// Webhook triggers.
     #[serde(default)]
     pub triggers: Vec<TriggerSpec>,
@@ -263,13 +238,6 @@ pub struct AgentSpec {
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
-}
-
-impl Default for RunnerSpec {
-    /// No runner: an empty command, which validation refuses.
-    fn default() -> Self {
-        RunnerSpec::Command { command: Vec::new() }
-    }
 }
 
 impl AgentSpec {

@@ -16,15 +16,17 @@ use crate::written::Written;
 mod agent;
 pub(crate) mod forge;
 mod profile_secret;
+mod runner;
 mod sandbox;
 mod schedule;
 mod source;
 mod trigger;
 mod trust;
 
-pub use agent::{AgentSpec, ModelGlob, ModelSpec, ProfileSpec, RunnerSpec};
+pub use agent::{AgentSpec, ModelGlob, ModelSpec, ProfileSpec};
 pub use forge::{ForgeKind, ForgeSpec, OutputPolicy, PullRequestSpec};
 pub use profile_secret::{ProfileSecret, SecretScope};
+pub use runner::{McpServerSpec, Preset, PresetOptions, RunnerSpec};
 pub use sandbox::{Bytes, EgressRule, Limits, SIZE_PATTERN, SandboxMode, SandboxPaths, parse_size};
 pub use schedule::{CronSchedule, parse_cron};
 use source::yes;
@@ -199,7 +201,7 @@ impl Catalog {
         let base = path.parent().unwrap_or(Path::new("."));
         let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
         for agent in catalog.agents.values_mut() {
-            if let RunnerSpec::Command { command } = &mut agent.runner
+            if let RunnerSpec::Command { command } | RunnerSpec::Acp { command, .. } = &mut agent.runner
                 && let Some(program) = command.first_mut()
                 && (program.starts_with("./") || program.starts_with("../"))
             {

@@ -50,7 +50,7 @@ fn relative_agent_paths_are_stored_without_dots() {
     let base = std::fs::canonicalize(&dir).expect("canonical");
     let command = |id: &str| match &catalog.agents[id].runner {
         RunnerSpec::Command { command } => command[0].clone(),
-        RunnerSpec::Http { .. } => String::new(),
+        _ => String::new(),
     };
     assert_eq!(command("a"), base.join("conf/agents/x.sh").display().to_string());
     assert_eq!(command("b"), base.join("y.sh").display().to_string());
@@ -221,4 +221,58 @@ models = { a = { upstream = "https://x", secret = "k", allow = ["claude sonnet"]
             .contains("profile `p`: models.a.allow: `claude sonnet`"),
         "{problems:?}"
     );
+}
+
+#[test]
+fn a_preset_without_its_model_entry_is_refused_naming_what_to_add() {
+    let text = r#"
+[profiles.p]
+[agents.a]
+prompt = "x"
+profile = "p"
+runner = { type = "claude-code", model = "claude-sonnet-4-5" }
+[agents.b]
+prompt = "x"
+runner = { type = "codex" }
+[agents.c]
+prompt = "x"
+runner = { type = "command", command = ["true"] }
+mcp = { files = { command = ["mcp-files"] } }
+[agents.d]
+prompt = "x"
+runner = { type = "acp", command = ["my-agent"], deny_tools = ["Bash"] }
+mcp = { both = { command = ["x"], url = "https://mcp.example.com" }, none = {} }
+"#;
+    let problems = Catalog::parse(text).expect("parses").validate().expect_err("refused");
+    let all = problems.join("\n");
+    assert!(
+        all.contains(
+            "agent `a`: runner `claude-code` calls its model through the gateway: add `[profiles.p.models.anthropic]`"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains("agent `b`: runner `codex`")
+            && all.contains("models.openai")
+            && all.contains("`profile` to the agent"),
+        "{all}"
+    );
+    assert!(
+        all.contains("agent `c`: mcp servers are handed to an `acp` or preset runner"),
+        "{all}"
+    );
+    assert!(all.contains("agent `d`: mcp.both needs either"), "{all}");
+    assert!(all.contains("agent `d`: mcp.none needs either"), "{all}");
+    let fixed = text.replace(
+        "[profiles.p]",
+        "[profiles.p.models.anthropic]\nupstream = \"https://api.anthropic.com\"\nsecret = \"env:K\"",
+    );
+    let problems = Catalog::parse(&fixed)
+        .expect("parses")
+        .validate()
+        .expect_err("still b, c, d");
+    assert!(!problems.iter().any(|p| p.contains("agent `a`")), "{problems:?}");
+    let catalog = Catalog::parse(&fixed).expect("parses");
+    assert_eq!(catalog.agents["a"].runner.describe(), "claude-code (claude-sonnet-4-5)");
+    assert_eq!(catalog.agents["d"].runner.deny_tools(), ["Bash".to_owned()]);
 }

@@ -2,10 +2,10 @@
 //! refused, the tokens it used, the limit it hit, and what it committed
 //! (pushed when the agent says `push = true`).
 
-use hookline_bus::runs::{RunReason, TokenUsage};
+use hookline_bus::runs::RunReason;
 use hookline_model::catalog::AgentSpec;
-use hookline_sandbox::runner::Exit;
 
+use crate::agent::session::invoke::Invoked;
 use crate::agent::session::output::SessionOutput;
 use crate::agent::session::prepare::Prepared;
 use crate::agent::workspace::{self, Checkout};
@@ -16,13 +16,14 @@ pub(crate) async fn collect(
     agent: &AgentSpec,
     emitter: &Emitter,
     mut prepared: Prepared,
-    exit: Exit,
-    http_usage: Option<TokenUsage>,
+    invoked: Invoked,
 ) -> SessionOutput {
     let events_text = read_agent_file(&prepared.events_path);
+    let http_usage = invoked.usage;
     let mut output = SessionOutput {
-        exit,
-        reason: None,
+        exit: invoked.exit,
+        reason: invoked.reason,
+        summary: invoked.summary,
         events_text,
         outputs_text: read_agent_file(&prepared.outputs_path),
         code: None,

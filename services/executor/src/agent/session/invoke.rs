@@ -3,22 +3,55 @@
 
 use hookline_bus::runs::{RunReason, TokenUsage};
 use hookline_model::catalog::{AgentSpec, RunnerSpec};
+use hookline_model::transcript::Summary;
 use hookline_sandbox::http_runner;
 use hookline_sandbox::runner::{self, Exit, Spawn};
 
+use crate::agent::session::acp;
 use crate::agent::session::output::SessionOutput;
 use crate::agent::session::prepare::{Prepared, log_line};
 use crate::attempt::emit::Emitter;
 use crate::attempt::env::RunEnv;
 
-/// Runs `agent` in `prepared`: how it ended and the tokens an endpoint
-/// reported; a runner that cannot start answers what the session produced.
+/// How the agent ended.
+pub(crate) struct Invoked {
+    /// Its exit.
+    pub exit: Exit,
+    /// Why it failed, when its exit alone does not say.
+    pub reason: Option<RunReason>,
+    /// Tokens an endpoint reported (the `http` runner's).
+    pub usage: Option<TokenUsage>,
+    /// Its transcript, summed up (an ACP agent's).
+    pub summary: Option<Summary>,
+}
+
+impl Invoked {
+    fn exited(env: &RunEnv<'_>, exit: Exit) -> Self {
+        Self {
+            exit: stopped(env, exit),
+            reason: None,
+            usage: None,
+            summary: None,
+        }
+    }
+}
+
+/// Runs `agent` in `prepared`; a runner that cannot start answers what the
+/// session produced.
 pub(crate) async fn invoke(
     env: &RunEnv<'_>,
     agent: &AgentSpec,
     emitter: &Emitter,
     prepared: &Prepared,
-) -> Result<(Exit, Option<TokenUsage>), SessionOutput> {
+) -> Result<Invoked, SessionOutput> {
+    if agent.runner.speaks_acp() {
+        let outcome = acp::run(agent, emitter, prepared).await?;
+        return Ok(Invoked {
+            reason: outcome.reason,
+            summary: Some(outcome.summary),
+            ..Invoked::exited(env, outcome.exit)
+        });
+    }
     let exit = match &agent.runner {
         RunnerSpec::Command { command } => {
             let path_var = prepared
@@ -85,10 +118,18 @@ pub(crate) async fn invoke(
                 cancel: env.cancel.clone(),
             };
             let (exit, usage) = http_runner::run(chat, |stream, line| emitter.log(stream, line)).await;
-            return Ok((stopped(env, exit), usage));
+            return Ok(Invoked {
+                usage,
+                ..Invoked::exited(env, exit)
+            });
         }
+        RunnerSpec::Acp { .. }
+        | RunnerSpec::ClaudeCode(_)
+        | RunnerSpec::Codex(_)
+        | RunnerSpec::Gemini(_)
+        | RunnerSpec::Opencode(_) => unreachable!("ACP runners are driven above"),
     };
-    Ok((stopped(env, exit), None))
+    Ok(Invoked::exited(env, exit))
 }
 
 /// Stopped by the executor (a spent budget), not cancelled by anyone.

@@ -14,6 +14,7 @@ use crate::attempt::emit::Emitter;
 use crate::attempt::env::RunEnv;
 use crate::forge::report::Phase;
 
+pub(crate) mod acp;
 pub(crate) mod collect;
 pub(crate) mod invoke;
 pub(crate) mod output;
@@ -61,9 +62,9 @@ async fn in_folder(
         Err(output) => return output,
     };
     phase(Phase::Running);
-    let (exit, http_usage) = match invoke::invoke(env, agent, emitter, &prepared).await {
-        Ok(ended) => ended,
+    let invoked = match invoke::invoke(env, agent, emitter, &prepared).await {
+        Ok(invoked) => invoked,
         Err(output) => return output,
     };
-    collect::collect(agent, emitter, prepared, exit, http_usage).await
+    collect::collect(agent, emitter, prepared, invoked).await
 }

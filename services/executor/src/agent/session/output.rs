@@ -12,6 +12,8 @@ pub struct SessionOutput {
     pub exit: Exit,
     /// A reason other than the exit's own (`setup`, `workspace`).
     pub reason: Option<RunReason>,
+    /// The agent's transcript summed up, when it has one (ACP runners).
+    pub summary: Option<hookline_model::transcript::Summary>,
     /// The events file's content.
     pub events_text: String,
     /// The outputs file's content ([`crate::forge::outputs`]).
@@ -32,6 +34,7 @@ impl SessionOutput {
         Self {
             exit: Exit::Crashed(0),
             reason: Some(reason),
+            summary: None,
             events_text: String::new(),
             outputs_text: String::new(),
             code: None,

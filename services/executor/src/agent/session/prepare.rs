@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hookline_bus::budget::{self, Daily};
 use hookline_bus::runs::RunReason;
-use hookline_model::catalog::{AgentSpec, ProfileSpec, RunnerSpec, SecretScope};
+use hookline_model::catalog::{AgentSpec, ProfileSpec, SecretScope};
 use hookline_proto::RunRequest;
 use hookline_sandbox::contain::Containment;
 use hookline_sandbox::runner::{self, Exit, Spawn, Stream};
@@ -27,6 +27,8 @@ const PASSED_THROUGH: [&str; 6] = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "
 pub(crate) struct Prepared {
     /// The agent's working folder (the checkout, when it has a repository).
     pub workspace: PathBuf,
+    /// The agent's home for the run (its own configuration and state).
+    pub home: PathBuf,
     /// The rendered prompt (also in `prompt.txt`).
     pub prompt: String,
     /// Where the agent writes its events.
@@ -72,6 +74,8 @@ fn env_for(
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
         .collect();
     if let Some(profile) = profile {
+        // The profile's value replaces the executor's (one `PATH`, not two).
+        env.retain(|(k, _)| !profile.env.contains_key(k));
         env.extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         for (name, secret) in profile.secrets.iter().filter(|(_, s)| s.scope == scope) {
             match secret.secret.resolve() {
@@ -140,8 +144,7 @@ pub(crate) async fn prepare(
     // Git runs in the executor, not the sandbox, with the git-scoped
     // secrets the agent never sees.
     let git_env = env_for(profile, SecretScope::Git, emitter, &extra);
-    let runs_processes =
-        matches!(agent.runner, RunnerSpec::Command { .. }) || profile.is_some_and(|p| !p.setup.is_empty());
+    let runs_processes = agent.runner.runs_a_process() || profile.is_some_and(|p| !p.setup.is_empty());
     let name = crate::attempt::sweep::group_name(&request.run_id, env.attempt);
     // What is left of the agent's daily token budget caps this run's.
     let daily = budget::daily(env.state, &request.agent, agent).await;
@@ -235,8 +238,14 @@ pub(crate) async fn prepare(
             });
         }
     }
+    let home = run_dir.join("home");
+    if let Err(e) = std::fs::create_dir_all(&home) {
+        emitter.log("hookline", format!("cannot create the run's home: {e}"));
+        return Err(SessionOutput::failed(RunReason::Workspace));
+    }
     Ok(Prepared {
         workspace,
+        home,
         prompt,
         events_path,
         outputs_path,

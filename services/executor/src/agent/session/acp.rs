@@ -1,0 +1,169 @@
+//! An agent driven over the Agent Client Protocol: an `acp` runner's
+//! command, or a preset's (its files written into the run's home, its
+//! variables added, pointed at the profile's gateway). Every transcript
+//! entry goes to the run log (stream `transcript`, one JSON line each) as
+//! it arrives, and is summed up for `run.completed`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use agent_client_protocol::v1::schema::{EnvVariable, McpServer, McpServerStdio};
+use hookline_bus::runs::RunReason;
+use hookline_model::catalog::{AgentSpec, McpServerSpec, RunnerSpec};
+use hookline_model::transcript::{self, Entry, Summary};
+use hookline_sandbox::acp::{self, AcpRun};
+use hookline_sandbox::preset;
+use hookline_sandbox::runner::{Exit, Spawn};
+
+use crate::agent::session::output::SessionOutput;
+use crate::agent::session::prepare::Prepared;
+use crate::attempt::emit::Emitter;
+
+/// How an ACP agent's run ended: its exit, a reason when the exit alone
+/// does not say, and its transcript's summary.
+pub(crate) struct AcpOutcome {
+    pub exit: Exit,
+    pub reason: Option<RunReason>,
+    pub summary: Summary,
+}
+
+/// Runs the ACP agent of `agent` in `prepared`; one that cannot start
+/// answers what the session produced.
+pub(crate) async fn run(
+    agent: &AgentSpec,
+    emitter: &Emitter,
+    prepared: &Prepared,
+) -> Result<AcpOutcome, SessionOutput> {
+    let mut env = prepared.process_env.clone();
+    let (command, session_meta) = match &agent.runner {
+        RunnerSpec::Acp { command, .. } => (command.clone(), None),
+        runner => {
+            let Some((preset, options)) = runner.preset() else {
+                emitter.log("hookline", "this runner does not speak ACP".to_owned());
+                return Err(SessionOutput::failed(RunReason::Crashed));
+            };
+            let home = prepared.home.clone();
+            let gateway = |name: &str| {
+                let var = format!("HOOKLINE_MODEL_{}_URL", name.to_ascii_uppercase());
+                env.iter().find(|(k, _)| *k == var).map(|(_, v)| v.clone())
+            };
+            let launch = match preset::launch(preset, options, gateway, &home) {
+                Ok(launch) => launch,
+                Err(e) => {
+                    emitter.log("hookline", format!("run not started: {e}"));
+                    return Err(SessionOutput::failed(RunReason::SandboxUnavailable));
+                }
+            };
+            if let Err(e) = write_files(&home, &launch.files) {
+                emitter.log("hookline", format!("cannot write the agent's configuration: {e}"));
+                return Err(SessionOutput::failed(RunReason::Workspace));
+            }
+            env.retain(|(k, _)| k != "HOME" && !launch.env.iter().any(|(name, _)| name == k));
+            env.push(("HOME".to_owned(), home.display().to_string()));
+            env.extend(launch.env);
+            (launch.command, launch.session_meta)
+        }
+    };
+    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+    let Some(first) = command.first() else {
+        emitter.log("hookline", "the runner's command is empty".to_owned());
+        return Err(SessionOutput::failed(RunReason::Crashed));
+    };
+    let program = match hookline_sandbox::program::find(
+        first,
+        path_var.as_deref(),
+        &prepared.workspace,
+        hookline_sandbox::bwrap::is_system,
+    ) {
+        Ok(program) => program,
+        Err(e) => {
+            emitter.log("hookline", e.to_string());
+            return Err(SessionOutput::failed(RunReason::AgentNotFound));
+        }
+    };
+    let mut command = command;
+    command[0] = program.path.display().to_string();
+    let spawn = Spawn {
+        argv: prepared
+            .contained
+            .command(&command, &prepared.workspace, &program.folders),
+        cwd: prepared.workspace.clone(),
+        env,
+        stdin: String::new(),
+        timeout: prepared.left(),
+        cancel: prepared.contained.stop(),
+        limits: prepared.contained.limits(),
+        gate: prepared.contained.gate(),
+    };
+    let run = AcpRun {
+        spawn,
+        workspace: prepared.workspace.clone(),
+        prompt: prepared.prompt.clone(),
+        mcp: mcp_servers(&agent.mcp, emitter),
+        deny_tools: agent.runner.deny_tools().to_vec(),
+        session_meta,
+    };
+    let mut summary = Summary::default();
+    let mut calls = HashSet::new();
+    let on_entry = |entry: Entry| {
+        summary.observe(&entry, &mut calls);
+        if let Ok(line) = serde_json::to_string(&entry) {
+            emitter.log(transcript::LOG_STREAM, line);
+        }
+    };
+    let ended = acp::run(run, on_entry, |line| emitter.log("stderr", line)).await;
+    match ended {
+        Ok(end) => {
+            if let Some((_, note)) = &end.failure {
+                emitter.log("hookline", note.clone());
+            }
+            Ok(AcpOutcome {
+                exit: end.exit,
+                reason: end.failure.map(|(reason, _)| reason),
+                summary,
+            })
+        }
+        Err(e) => {
+            emitter.log("hookline", e.to_string());
+            Err(SessionOutput::failed(RunReason::Crashed))
+        }
+    }
+}
+
+/// The agent's stdio MCP servers, as ACP hands them over (they run inside
+/// the sandbox, started by the agent). Remote ones are not handed over yet.
+fn mcp_servers(specs: &BTreeMap<String, McpServerSpec>, emitter: &Emitter) -> Vec<McpServer> {
+    let mut servers = Vec::new();
+    for (name, spec) in specs {
+        let Some((program, args)) = spec.command.split_first() else {
+            emitter.log(
+                "hookline",
+                format!("mcp server {name} not handed to the agent: remote servers are not supported yet"),
+            );
+            continue;
+        };
+        let env = spec
+            .env
+            .iter()
+            .map(|(k, v)| EnvVariable::new(k.clone(), v.clone()))
+            .collect();
+        servers.push(McpServer::Stdio(
+            McpServerStdio::new(name.clone(), program.clone())
+                .args(args.to_vec())
+                .env(env),
+        ));
+    }
+    servers
+}
+
+/// Writes a preset's files under `home`, which it owns for the run.
+fn write_files(home: &Path, files: &[(std::path::PathBuf, String)]) -> std::io::Result<()> {
+    for (path, content) in files {
+        let path = home.join(path);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        std::fs::write(path, content)?;
+    }
+    Ok(())
+}

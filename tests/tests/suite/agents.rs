@@ -1,0 +1,246 @@
+//! Real agents from npm (pinned, installed by `scripts/test` into
+//! `.tools/agents`), each started by a signed webhook through its preset,
+//! in the real sandbox, against the scripted model server behind the
+//! gateway: the agent writes a file and commits it with its own tools, the
+//! transcript holds those calls in order, usage is exact, the model server
+//! sees the key and the sandbox never holds it.
+
+use std::path::{Path, PathBuf};
+
+use hookline_bus::runs::{RunRecord, RunStatus};
+use hookline_model::catalog::Catalog;
+use hookline_model::transcript::{Entry, ToolStatus};
+use hookline_tests::git::bare_origin;
+use hookline_tests::scripted_model::{ScriptedModel, Step, USAGE};
+use hookline_tests::{Pipeline, eventually, workspace_root};
+use serde_json::{Value, json};
+
+use crate::e2e::{GITHUB_SECRET, issue_labeled, send_github};
+
+/// The real key: only the gateway and the model server ever see it.
+const MODEL_KEY: &str = "sk-ant-real-key-4417";
+
+/// Where `scripts/test` installs the agents.
+fn agents_bin() -> PathBuf {
+    let bin = workspace_root().join(".tools/agents/node_modules/.bin");
+    assert!(
+        bin.join("claude-code-acp").exists(),
+        "the agents are not installed in {}: run scripts/test (it installs them)",
+        bin.display()
+    );
+    bin
+}
+
+/// The script: write `hello.txt`, commit it, say done. Each step names the
+/// tool in each agent's own vocabulary.
+fn write_and_commit() -> Vec<Step> {
+    vec![
+        Step::tool(&[
+            (
+                "Write",
+                json!({"file_path": "{cwd}/hello.txt", "content": "hello from the agent\n"}),
+            ),
+            (
+                "write",
+                json!({"filePath": "{cwd}/hello.txt", "content": "hello from the agent\n"}),
+            ),
+        ]),
+        Step::tool(&[
+            (
+                "Bash",
+                json!({"command": "git add hello.txt && git commit -q -m 'Add hello.txt' && env | sort > /tmp/env.txt && git log --oneline | head -1", "description": "Commit hello.txt"}),
+            ),
+            (
+                "bash",
+                json!({"command": "git add hello.txt && git commit -q -m 'Add hello.txt' && git log --oneline | head -1", "description": "Commit hello.txt"}),
+            ),
+        ]),
+        Step::Say("I wrote hello.txt and committed it.".to_owned()),
+    ]
+}
+
+fn catalog(runner: &str, model_url: &str, origin: &Path) -> Catalog {
+    let text = format!(
+        r#"
+[sources.github]
+provider = "github"
+secrets = ["{GITHUB_SECRET}"]
+
+[profiles.agents]
+env = {{ PATH = "{bin}:/usr/local/bin:/usr/bin:/bin" }}
+models = {{ anthropic = {{ upstream = "{model_url}", header = "x-api-key", secret = "{MODEL_KEY}", allow = ["claude-*"] }} }}
+
+[agents.coder]
+prompt = "Add hello.txt for issue {{{{body.issue.title}}}} and commit it."
+runner = {runner}
+profile = "agents"
+repository = "{origin}"
+timeout = "120s"
+triggers = [{{ source = "github", events = ["issues"], actions = ["labeled"] }}]
+"#,
+        bin = agents_bin().display(),
+        origin = origin.display(),
+    );
+    let catalog = Catalog::parse(&text).expect("parse");
+    catalog.validate().expect("valid");
+    catalog
+}
+
+/// Sends the webhook and waits for the run to end: its record and log.
+async fn run_by_webhook(pipeline: &Pipeline, delivery: &str) -> (RunRecord, Vec<(String, String)>) {
+    let (status, answer) = send_github(pipeline, delivery, &issue_labeled("Greet"), GITHUB_SECRET).await;
+    assert_eq!(status, 202, "{answer}");
+    let run_id = eventually("the run to be requested", || async {
+        let (_, runs) = pipeline.admin("GET", "/v1/runs?agent=coder", Value::Null).await;
+        runs["items"][0]["run_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| runs.to_string())
+    })
+    .await;
+    let records = hookline_bus::runs::Records::new(&pipeline.nats);
+    let record = eventually("the agent's run to end", || async {
+        match records.get(&run_id).await {
+            Ok(Some(r)) if r.is_done() => Ok(r),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let (_, log) = pipeline
+        .admin("GET", &format!("/v1/runs/{}/log", record.run_id), Value::Null)
+        .await;
+    let lines = log["lines"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|x| {
+                    (
+                        x["stream"].as_str().unwrap_or("").to_owned(),
+                        x["line"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (record, lines)
+}
+
+fn transcript(lines: &[(String, String)]) -> Vec<Entry> {
+    lines
+        .iter()
+        .filter(|(stream, _)| stream == "transcript")
+        .map(|(_, line)| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// The whole check for one preset.
+async fn writes_and_commits(runner: &str, tools: [&str; 2]) {
+    let dir = tempfile::tempdir().expect("dir");
+    let origin = bare_origin(dir.path(), "api");
+    let model = ScriptedModel::start(write_and_commit()).await;
+    let allow = [("HOOKLINE_EGRESS_ALLOW", "127.0.0.1")];
+    let pipeline = Pipeline::start(&catalog(runner, &model.url, &origin), &allow).await;
+    let (record, lines) = run_by_webhook(&pipeline, &format!("d-{}", tools[0])).await;
+    let shown = || {
+        lines
+            .iter()
+            .map(|(s, l)| format!("[{s}] {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        (record.status, record.reason.as_str()),
+        (RunStatus::Succeeded, "exit"),
+        "{}",
+        shown()
+    );
+    // The agent's own tools, in order, with their inputs.
+    eprintln!("{}", shown());
+    let entries = transcript(&lines);
+    assert!(
+        matches!(&entries[0], Entry::Prompt { text } if text.contains("Greet")),
+        "{entries:?}"
+    );
+    let completed: Vec<(String, Value)> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::ToolCall {
+                name,
+                title,
+                input,
+                status: ToolStatus::Completed,
+                ..
+            } => Some((format!("{name} {title}"), input.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        completed.len(),
+        2,
+        "two tool calls completed: {entries:#?}\n{}",
+        shown()
+    );
+    assert!(
+        completed[0].0.to_lowercase().contains(&tools[0].to_lowercase())
+            && completed[0].1.to_string().contains("hello.txt"),
+        "first the write: {completed:?}"
+    );
+    assert!(
+        completed[1].1.to_string().contains("git commit"),
+        "then the commit: {completed:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e, Entry::AgentMessage { text } if text.contains("committed it"))),
+        "{entries:?}"
+    );
+    let seen = model.seen();
+    // Usage is exactly what the model server reported, cache included.
+    let answered = seen.iter().filter(|s| s.path.ends_with("/v1/messages")).count() as u64;
+    let usage = record.usage.expect("usage");
+    assert_eq!(
+        (
+            usage.calls,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens
+        ),
+        (
+            answered,
+            answered * USAGE.0,
+            answered * USAGE.1,
+            answered * USAGE.2,
+            answered * USAGE.3
+        ),
+        "{seen:?}"
+    );
+    assert!(seen.iter().filter(|s| s.scripted).count() >= 3, "{seen:?}");
+    assert!(
+        seen.iter().all(|s| s.key == MODEL_KEY),
+        "the key was added to every call: {seen:?}"
+    );
+    assert!(
+        !lines.iter().any(|(_, l)| l.contains(MODEL_KEY)),
+        "the key is nowhere in the run's log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claude_code_writes_and_commits_a_file_through_its_preset() {
+    writes_and_commits(
+        r#"{ type = "claude-code", model = "claude-sonnet-4-5" }"#,
+        ["Write", "Bash"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opencode_writes_and_commits_a_file_through_its_preset() {
+    writes_and_commits(
+        r#"{ type = "opencode", model = "claude-sonnet-4-5" }"#,
+        ["write", "bash"],
+    )
+    .await;
+}
