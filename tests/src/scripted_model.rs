@@ -56,6 +56,8 @@ pub struct ScriptedModel {
     seen: Arc<Mutex<Vec<Seen>>>,
     /// Held while the test wants calls answered slowly (ms per answer).
     delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Calls received, answered or not yet.
+    arrived: Arc<std::sync::atomic::AtomicU64>,
     stop: CancellationToken,
 }
 
@@ -72,13 +74,15 @@ impl ScriptedModel {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let arrived = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let stop = CancellationToken::new();
         let script = Arc::new(script);
-        let (log, delay) = (seen.clone(), delay_ms.clone());
+        let (log, delay, count) = (seen.clone(), delay_ms.clone(), arrived.clone());
         tokio::spawn(serve::serve(
             listener,
             move |req: hyper::Request<hyper::body::Incoming>, _| {
                 let (log, script, delay) = (log.clone(), script.clone(), delay.clone());
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 async move {
                     let path = req.uri().path().to_owned();
                     let key = key_of(req.headers());
@@ -102,6 +106,7 @@ impl ScriptedModel {
             url,
             seen,
             delay_ms,
+            arrived,
             stop,
         }
     }
@@ -109,6 +114,11 @@ impl ScriptedModel {
     /// Every call answered so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("lock").clone()
+    }
+
+    /// Calls received so far, answered or not.
+    pub fn arrived(&self) -> u64 {
+        self.arrived.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Makes each later answer wait `ms` first (a model still thinking).

@@ -4,6 +4,7 @@
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
+use hookline_model::cost::Measure;
 
 use crate::nats::Nats;
 use hookline_model::subjects::Subjects;
@@ -88,16 +89,18 @@ impl State {
         Ok(())
     }
 
-    /// The model tokens `agent`'s runs used on `day` (UTC, `YYYY-MM-DD`).
-    pub async fn daily_tokens(&self, agent: &str, day: &str) -> Result<u64, StateError> {
-        let used = self.read(self.subjects.state_daily_tokens(agent, day)).await?;
+    /// The model tokens (or cost) `agent`'s runs used on `day` (UTC,
+    /// `YYYY-MM-DD`).
+    pub async fn daily(&self, measure: Measure, agent: &str, day: &str) -> Result<u64, StateError> {
+        let used = self.read(self.subjects.state_daily(measure, agent, day)).await?;
         Ok(used.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
     }
 
-    /// Adds `tokens` to `agent`'s total for `day`, revision-checked (copies
-    /// adding at once each add theirs); answers the new total.
-    pub async fn add_daily_tokens(&self, agent: &str, day: &str, tokens: u64) -> Result<u64, StateError> {
-        let key = self.subjects.state_daily_tokens(agent, day);
+    /// Adds `tokens` (or micro-dollars) to `agent`'s total for `day`,
+    /// revision-checked (copies adding at once each add theirs); answers
+    /// the new total.
+    pub async fn add_daily(&self, measure: Measure, agent: &str, day: &str, tokens: u64) -> Result<u64, StateError> {
+        let key = self.subjects.state_daily(measure, agent, day);
         let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
         for _ in 0..10 {
             let entry = self.kv.entry(&key).await?;

@@ -16,6 +16,7 @@
 pub mod approval;
 pub mod catalog;
 pub mod clock;
+pub mod cost;
 pub mod decision;
 pub mod event_catalog;
 pub mod event_docs;

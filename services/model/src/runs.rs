@@ -138,9 +138,25 @@ pub struct RunRecord {
     /// Model tokens its attempt used through the gateway, if it called any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<TokenUsage>,
+    /// Each model call of its attempt (its API, model, tokens and cost),
+    /// the first thousand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_calls: Vec<ModelCall>,
     /// Its status comment, pull request and outputs on the forge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forge: Option<crate::forge_state::ForgeRecord>,
+}
+
+/// One model call through the gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelCall {
+    /// The profile's model entry it went through (`anthropic`).
+    pub api: String,
+    /// The model it asked for.
+    pub model: String,
+    /// Its tokens and cost.
+    #[serde(flatten)]
+    pub usage: TokenUsage,
 }
 
 /// Model token usage of one attempt. Each token is counted once, in one
@@ -162,6 +178,16 @@ pub struct TokenUsage {
     /// Input tokens written to the provider's prompt cache (absent: none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cache_write_tokens: u64,
+    /// What the calls cost at the profile's prices, in micro-dollars;
+    /// written as `cost_usd` in dollars (absent: no price known).
+    #[serde(
+        default,
+        rename = "cost_usd",
+        skip_serializing_if = "is_zero",
+        serialize_with = "crate::cost::serialize_dollars",
+        deserialize_with = "crate::cost::deserialize_dollars"
+    )]
+    pub cost_micros: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -181,6 +207,7 @@ impl TokenUsage {
         self.output_tokens += other.output_tokens;
         self.cache_read_tokens += other.cache_read_tokens;
         self.cache_write_tokens += other.cache_write_tokens;
+        self.cost_micros += other.cost_micros;
     }
 }
 
@@ -242,6 +269,7 @@ impl RunRecord {
             outbox: Vec::new(),
             approval: None,
             usage: None,
+            model_calls: Vec::new(),
             forge: None,
         }
     }

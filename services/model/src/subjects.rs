@@ -189,8 +189,8 @@ impl Subjects {
 
     /// State key: the model tokens an agent's runs used on one UTC day
     /// (`YYYY-MM-DD`).
-    pub fn state_daily_tokens(&self, agent: &str, day: &str) -> String {
-        format!("agent.{agent}.tokens.{day}")
+    pub fn state_daily(&self, measure: crate::cost::Measure, agent: &str, day: &str) -> String {
+        format!("agent.{agent}.{}.{day}", measure.key())
     }
 
     /// State key: the last schedule tick an agent fired (unix seconds).

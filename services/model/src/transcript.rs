@@ -109,11 +109,7 @@ impl Summary {
     pub fn observe(&mut self, entry: &Entry, seen_calls: &mut std::collections::HashSet<String>) {
         match entry {
             Entry::AgentMessage { text } if !text.trim().is_empty() => self.final_message = text.clone(),
-            Entry::ToolCall { id, .. } => {
-                if seen_calls.insert(id.clone()) {
-                    self.tool_calls += 1;
-                }
-            }
+            Entry::ToolCall { id, .. } if seen_calls.insert(id.clone()) => self.tool_calls += 1,
             _ => {}
         }
     }

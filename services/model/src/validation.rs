@@ -61,6 +61,20 @@ impl Catalog {
                 }
             }
         }
+        for (id, profile) in &self.profiles {
+            for (name, model) in &profile.models {
+                for (pattern, price) in &model.prices {
+                    if let Err(e) = <crate::catalog::ModelGlob as crate::written::Grammar>::read(pattern) {
+                        problems.push(format!("profile `{id}`: models.{name}.prices: {e}"));
+                    }
+                    if !price.is_valid() {
+                        problems.push(format!(
+                            "profile `{id}`: models.{name}.prices.\"{pattern}\": prices are dollars per million tokens, 0 or more"
+                        ));
+                    }
+                }
+            }
+        }
         for (id, agent) in &self.agents {
             check_id("agent", id, &mut problems);
             if agent.prompt.trim().is_empty() {
@@ -105,6 +119,14 @@ impl Catalog {
                 }
             }
             Self::check_mcp(id, agent, &mut problems);
+            for (field, dollars) in [
+                ("budget_usd", agent.budget_usd),
+                ("daily_budget_usd", agent.daily_budget_usd),
+            ] {
+                if dollars.is_some_and(|d| !d.is_finite() || d <= 0.0) {
+                    problems.push(format!("agent `{id}`: {field} must be an amount of dollars above 0"));
+                }
+            }
             if let Some(profile) = &agent.profile
                 && !self.profiles.contains_key(profile)
             {

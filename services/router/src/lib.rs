@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use hookline_bus::approvals::{Approval, ApprovalError, Approvals};
-use hookline_bus::budget::{self, Daily};
+use hookline_bus::budget;
 use hookline_bus::consume::{self, ConsumerSpec, Outcome};
 use hookline_bus::nats::{self, Nats};
 use hookline_bus::runs::{self, Records};
@@ -222,12 +222,12 @@ async fn budget_spent(sinks: &Sinks, table: &Table, matched: &mut Vec<&str>) -> 
     for agent in matched.drain(..) {
         let daily = match table.catalog.agents.get(agent) {
             Some(spec) => budget::daily(&sinks.state, agent, spec).await,
-            None => None,
+            None => budget::Dailies::default(),
         };
-        if let Some(Daily { day, used, budget }) = daily.filter(Daily::spent) {
+        if let Some(spent_one) = daily.spent() {
             spent.push(Explained {
                 agent: agent.to_owned(),
-                explain: format!("skipped: daily token budget spent ({used} of {budget} tokens on {day})"),
+                explain: format!("skipped: {}", spent_one.explain()),
             });
             continue;
         }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Log;
 use crate::bwrap::{self, View};
 use crate::egress::{self, Egress};
-use crate::gateway::{Gateway, Meter};
+use crate::gateway::{Gateway, Meter, RunLimits};
 use crate::limits::{Budget, Hit, RunGroup};
 use crate::runner::{ChildLimits, Exit, Gate};
 
@@ -57,7 +57,7 @@ impl Containment {
     pub fn prepare(
         agent: &AgentSpec,
         profile: Option<&ProfileSpec>,
-        token_budget: Option<u64>,
+        spend: RunLimits,
         name: &str,
         run_dir: &Path,
         host: &bwrap::Host,
@@ -97,7 +97,7 @@ impl Containment {
         };
         let meter = Meter::new(cancel);
         let models = match &sandbox {
-            Some(_) => gateways(profile, token_budget, &meter, emitter, &host.egress_guard),
+            Some(_) => gateways(profile, spend, &meter, emitter, &host.egress_guard),
             None => Vec::new(),
         };
         let egress = match (&sandbox, profile_egress(profile)) {
@@ -208,6 +208,16 @@ impl Containment {
         self.meter.exceeded()
     }
 
+    /// Whether a model call was refused for the run's turn limit.
+    pub fn out_of_turns(&self) -> bool {
+        self.meter.out_of_turns()
+    }
+
+    /// Each model call of the run.
+    pub fn model_calls(&self) -> Vec<hookline_model::runs::ModelCall> {
+        self.meter.calls()
+    }
+
     /// What stops the run's processes: the run's cancel, or (at once) a
     /// model call refused for the budget.
     pub fn stop(&self) -> CancellationToken {
@@ -288,7 +298,7 @@ const FIRST_MODEL_PORT: u16 = 3129;
 
 fn gateways(
     profile: Option<&ProfileSpec>,
-    token_budget: Option<u64>,
+    limits: RunLimits,
     meter: &Meter,
     emitter: &Log,
     guard: &std::sync::Arc<hookline_model::ssrf::Guard>,
@@ -320,12 +330,14 @@ fn gateways(
             &model.upstream,
             header,
             key,
-            token_budget,
+            limits,
             meter,
             emitter.clone(),
             guard.clone(),
         )
         .allowing(model.allow.iter().map(|glob| glob.get().clone()).collect());
+        let priced = model.clone();
+        let gateway = gateway.pricing(move |name| priced.price_of(name));
         out.push((port, name.clone(), gateway));
     }
     out

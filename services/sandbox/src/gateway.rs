@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use crate::usage::Tap;
 use bytes::Bytes;
 use hookline_model::catalog::ModelGlob;
-use hookline_model::runs::TokenUsage;
+use hookline_model::cost::Price;
+use hookline_model::runs::{ModelCall, TokenUsage};
 use hookline_model::secret::Secret;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -42,12 +43,25 @@ pub struct Gateway {
     key: Arc<Secret>,
     /// `Bearer ` for `authorization`, else nothing.
     prefix: &'static str,
-    budget: Option<u64>,
+    limits: RunLimits,
     meter: Meter,
     client: hookline_http::guarded_http::HttpClient,
     emitter: Log,
     /// The models runs may ask for (empty: any).
     allow: Vec<ModelGlob>,
+    /// Prices by model (none: calls cost nothing known).
+    prices: Arc<dyn Fn(&str) -> Option<Price> + Send + Sync>,
+}
+
+/// What a run may spend through its gateways.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Tokens of every kind.
+    pub tokens: Option<u64>,
+    /// Cost in micro-dollars, at the profile's prices.
+    pub cost_micros: Option<u64>,
+    /// Model calls (a preset's `max_turns`).
+    pub calls: Option<u64>,
 }
 
 /// What a run's gateways share: one usage total and one budget.
@@ -57,6 +71,14 @@ pub struct Meter {
     exceeded: Arc<AtomicBool>,
     /// The most tokens one call took so far.
     largest: Arc<AtomicU64>,
+    /// The most one call cost so far, in micro-dollars.
+    dearest: Arc<AtomicU64>,
+    /// Model calls forwarded.
+    started: Arc<AtomicU64>,
+    /// Whether a call was refused for the run's `max_turns`.
+    out_of_turns: Arc<AtomicBool>,
+    /// Each call: its API, model and usage (cost included).
+    calls: Arc<Mutex<Vec<ModelCall>>>,
     /// Cancelled when a call is refused for the budget: the run's agent
     /// is stopped then, not left to retry what looks like a rate limit.
     stop: CancellationToken,
@@ -86,7 +108,26 @@ impl Meter {
     pub fn exceeded(&self) -> bool {
         self.exceeded.load(Ordering::SeqCst)
     }
+
+    /// Whether a call was refused for the run's turn limit.
+    pub fn out_of_turns(&self) -> bool {
+        self.out_of_turns.load(Ordering::SeqCst)
+    }
+
+    /// Each call so far (at most [`MAX_CALLS_KEPT`]).
+    pub fn calls(&self) -> Vec<ModelCall> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Refuses a call: the agent is stopped at once, not left to retry.
+    fn refuse(&self, flag: &AtomicBool) {
+        flag.store(true, Ordering::SeqCst);
+        self.stop.cancel();
+    }
 }
+
+/// Most calls kept one by one in a run's record (all are counted).
+pub const MAX_CALLS_KEPT: usize = 1000;
 
 impl Gateway {
     /// A gateway to `upstream` for model `name`, adding `header: key`
@@ -98,7 +139,7 @@ impl Gateway {
         upstream: &str,
         header: hyper::header::HeaderName,
         key: Secret,
-        budget: Option<u64>,
+        limits: RunLimits,
         meter: &Meter,
         emitter: Log,
         guard: Arc<hookline_model::ssrf::Guard>,
@@ -114,12 +155,19 @@ impl Gateway {
             header,
             key: Arc::new(key),
             prefix,
-            budget,
+            limits,
             meter: meter.clone(),
             client: hookline_http::guarded_http::http_client(CONNECT_TIMEOUT, guard),
             emitter,
             allow: Vec::new(),
+            prices: Arc::new(|_: &str| None),
         }
+    }
+
+    /// The same gateway, pricing each call by its model.
+    pub fn pricing(mut self, prices: impl Fn(&str) -> Option<Price> + Send + Sync + 'static) -> Self {
+        self.prices = Arc::new(prices);
+        self
     }
 
     /// The same gateway, refusing calls for models `allow` does not fit
@@ -152,52 +200,35 @@ impl Gateway {
     }
 
     async fn forward(self, req: Request<Incoming>) -> Result<Response<BoxBody<Bytes, hyper::Error>>, Infallible> {
-        if let Some(budget) = self.budget {
-            let used = self.meter.usage();
-            let used = used.total();
-            // A call that would pass the budget at the size of the largest
-            // call so far is refused: a budget is a ceiling, not a floor.
-            if used + self.meter.largest.load(Ordering::SeqCst) > budget || used >= budget {
-                self.meter.exceeded.store(true, Ordering::SeqCst);
-                self.meter.stop.cancel();
-                self.emitter.log(
-                    "hookline",
-                    format!("model call refused: the run's token budget ({budget}) is spent ({used} used)"),
-                );
-                return Ok(answer(
-                    429,
-                    "budget_exceeded",
-                    &format!("the run's token budget of {budget} is spent"),
-                ));
-            }
+        if let Some(refusal) = self.over_a_limit(req.uri().path()) {
+            return Ok(refusal);
         }
         let (parts, body) = req.into_parts();
         let Ok(body) = Limited::new(body, MAX_REQUEST).collect().await.map(|b| b.to_bytes()) else {
             return Ok(answer(400, "invalid_request", "request body unreadable or too large"));
         };
-        if !self.allow.is_empty() {
-            let model = requested_model(parts.uri.path(), &body);
-            if !model
+        let model = requested_model(parts.uri.path(), &body);
+        if !self.allow.is_empty()
+            && !model
                 .as_deref()
                 .is_some_and(|m| self.allow.iter().any(|g| g.matches(m)))
-            {
-                let named = model.as_deref().unwrap_or("(none named)");
-                self.emitter.log(
-                    "hookline",
-                    format!(
-                        "model {}: call for `{named}` refused: not in the profile's allow list",
-                        self.name
-                    ),
-                );
-                return Ok(answer(
-                    403,
-                    "model_not_allowed",
-                    &format!(
-                        "the model `{named}` is not allowed for this agent (models.{}.allow)",
-                        self.name
-                    ),
-                ));
-            }
+        {
+            let named = model.as_deref().unwrap_or("(none named)");
+            self.emitter.log(
+                "hookline",
+                format!(
+                    "model {}: call for `{named}` refused: not in the profile's allow list",
+                    self.name
+                ),
+            );
+            return Ok(answer(
+                403,
+                "model_not_allowed",
+                &format!(
+                    "the model `{named}` is not allowed for this agent (models.{}.allow)",
+                    self.name
+                ),
+            ));
         }
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut upstream = Request::builder()
@@ -244,20 +275,81 @@ impl Gateway {
         };
         let (parts, body) = response.into_parts();
         let tap = Arc::new(Mutex::new(Tap::default()));
-        let (usage, largest) = (self.meter.usage.clone(), self.meter.largest.clone());
+        let price = model.as_deref().and_then(|m| (self.prices)(m));
+        let call = self.meter.calls.lock().ok().and_then(|mut calls| {
+            (calls.len() < MAX_CALLS_KEPT).then(|| {
+                calls.push(ModelCall {
+                    api: self.name.clone(),
+                    model: model.clone().unwrap_or_default(),
+                    usage: TokenUsage::default(),
+                });
+                calls.len() - 1
+            })
+        });
+        let meter = self.meter.clone();
         let counted = body.map_frame(move |frame: Frame<Bytes>| {
             if let Some(data) = frame.data_ref()
                 && let Ok(mut tap) = tap.lock()
             {
-                let delta = tap.feed(data);
-                largest.fetch_max(tap.seen.total(), Ordering::SeqCst);
-                if let Ok(mut total) = usage.lock() {
+                let before = price.map_or(0, |p| p.cost_micros(&tap.seen));
+                let mut delta = tap.feed(data);
+                let mut seen = tap.seen;
+                seen.cost_micros = price.map_or(0, |p| p.cost_micros(&seen));
+                delta.cost_micros = seen.cost_micros - before;
+                meter.largest.fetch_max(seen.total(), Ordering::SeqCst);
+                meter.dearest.fetch_max(seen.cost_micros, Ordering::SeqCst);
+                if let Ok(mut total) = meter.usage.lock() {
                     total.add(&delta);
+                }
+                if let (Some(at), Ok(mut calls)) = (call, meter.calls.lock())
+                    && let Some(call) = calls.get_mut(at)
+                {
+                    call.usage = TokenUsage { calls: 1, ..seen };
                 }
             }
             frame
         });
         Ok(Response::from_parts(parts, counted.boxed()))
+    }
+}
+
+impl Gateway {
+    /// A refusal when the run is at one of its limits: the token budget or
+    /// the cost budget at the size of its largest call so far (a budget is
+    /// a ceiling, not a floor), or its turn limit.
+    fn over_a_limit(&self, path: &str) -> Option<Response<BoxBody<Bytes, hyper::Error>>> {
+        let used = self.meter.usage();
+        if let Some(budget) = self.limits.tokens
+            && (used.total() + self.meter.largest.load(Ordering::SeqCst) > budget || used.total() >= budget)
+        {
+            self.meter.refuse(&self.meter.exceeded);
+            let note = format!("the run's token budget of {budget} is spent ({} used)", used.total());
+            self.emitter.log("hookline", format!("model call refused: {note}"));
+            return Some(answer(429, "budget_exceeded", &note));
+        }
+        if let Some(budget) = self.limits.cost_micros
+            && (used.cost_micros + self.meter.dearest.load(Ordering::SeqCst) > budget || used.cost_micros >= budget)
+        {
+            self.meter.refuse(&self.meter.exceeded);
+            let note = format!(
+                "the run's budget of ${} is spent (${} used)",
+                hookline_model::cost::dollars(budget),
+                hookline_model::cost::dollars(used.cost_micros)
+            );
+            self.emitter.log("hookline", format!("model call refused: {note}"));
+            return Some(answer(429, "budget_exceeded", &note));
+        }
+        let counts = !(path.ends_with("/count_tokens") || path.ends_with(":countTokens"));
+        if counts
+            && let Some(turns) = self.limits.calls
+            && self.meter.started.fetch_add(1, Ordering::SeqCst) >= turns
+        {
+            self.meter.refuse(&self.meter.out_of_turns);
+            let note = format!("the run's turn limit of {turns} model calls is reached");
+            self.emitter.log("hookline", format!("model call refused: {note}"));
+            return Some(answer(429, "turn_limit", &note));
+        }
+        None
     }
 }
 

@@ -65,6 +65,7 @@ impl Tap {
             output_tokens: now.output_tokens - before.output_tokens,
             cache_read_tokens: now.cache_read_tokens - before.cache_read_tokens,
             cache_write_tokens: now.cache_write_tokens - before.cache_write_tokens,
+            cost_micros: 0,
         }
     }
 
@@ -141,6 +142,7 @@ impl Reported {
             output_tokens: self.output,
             cache_read_tokens: self.cached_inside + self.cache_read_beside,
             cache_write_tokens: self.cache_write,
+            cost_micros: 0,
         }
     }
 }
@@ -165,6 +167,7 @@ mod tests {
             output_tokens: output,
             cache_read_tokens: cache_read,
             cache_write_tokens: cache_write,
+            cost_micros: 0,
         }
     }
 

@@ -34,6 +34,12 @@ fn agents_bin() -> PathBuf {
 /// The script: write `hello.txt`, commit it, say done. Each step names the
 /// tool in each agent's own vocabulary.
 fn write_and_commit() -> Vec<Step> {
+    // The key's text is put together in the shell, so that the command
+    // (which is in the transcript) never holds it.
+    let commit = "git add hello.txt && git commit -q -m 'Add hello.txt' && git log --oneline | head -1; \
+                  needle=\"$(printf 'sk-ant-real-key-%s' 4417)\"; \
+                  if env | grep -q \"$needle\" || grep -rqs \"$needle\" \"$HOME\" /tmp ..; \
+                  then echo KEY-IN-SANDBOX; else echo key-absent; fi";
     vec![
         Step::tool(&[
             (
@@ -46,20 +52,23 @@ fn write_and_commit() -> Vec<Step> {
             ),
         ]),
         Step::tool(&[
-            (
-                "Bash",
-                json!({"command": "git add hello.txt && git commit -q -m 'Add hello.txt' && env | sort > /tmp/env.txt && git log --oneline | head -1", "description": "Commit hello.txt"}),
-            ),
-            (
-                "bash",
-                json!({"command": "git add hello.txt && git commit -q -m 'Add hello.txt' && git log --oneline | head -1", "description": "Commit hello.txt"}),
-            ),
+            ("Bash", json!({"command": commit, "description": "Commit hello.txt"})),
+            ("bash", json!({"command": commit, "description": "Commit hello.txt"})),
         ]),
         Step::Say("I wrote hello.txt and committed it.".to_owned()),
     ]
 }
 
+/// Dollars per million tokens: 120 in, 30 out, 40 cache read and 10 cache
+/// write cost 859.5 micro-dollars, rounded to 860 per call.
+const PRICES: &str = r#"{ "claude-*" = { input = 3.0, output = 15.0, cache_read = 0.3, cache_write = 3.75 } }"#;
+const CALL_MICROS: u64 = 860;
+
 fn catalog(runner: &str, model_url: &str, origin: &Path) -> Catalog {
+    catalog_with(runner, model_url, origin, "")
+}
+
+fn catalog_with(runner: &str, model_url: &str, origin: &Path, extra: &str) -> Catalog {
     let text = format!(
         r#"
 [sources.github]
@@ -68,7 +77,7 @@ secrets = ["{GITHUB_SECRET}"]
 
 [profiles.agents]
 env = {{ PATH = "{bin}:/usr/local/bin:/usr/bin:/bin" }}
-models = {{ anthropic = {{ upstream = "{model_url}", header = "x-api-key", secret = "{MODEL_KEY}", allow = ["claude-*"] }} }}
+models = {{ anthropic = {{ upstream = "{model_url}", header = "x-api-key", secret = "{MODEL_KEY}", allow = ["claude-*"], prices = {PRICES} }} }}
 
 [agents.coder]
 prompt = "Add hello.txt for issue {{{{body.issue.title}}}} and commit it."
@@ -77,6 +86,7 @@ profile = "agents"
 repository = "{origin}"
 timeout = "120s"
 triggers = [{{ source = "github", events = ["issues"], actions = ["labeled"] }}]
+{extra}
 "#,
         bin = agents_bin().display(),
         origin = origin.display(),
@@ -155,22 +165,21 @@ async fn writes_and_commits(runner: &str, tools: [&str; 2]) {
         shown()
     );
     // The agent's own tools, in order, with their inputs.
-    eprintln!("{}", shown());
     let entries = transcript(&lines);
     assert!(
         matches!(&entries[0], Entry::Prompt { text } if text.contains("Greet")),
         "{entries:?}"
     );
-    let completed: Vec<(String, Value)> = entries
+    let completed: Vec<(String, Value, String)> = entries
         .iter()
         .filter_map(|e| match e {
             Entry::ToolCall {
                 name,
-                title,
                 input,
+                output,
                 status: ToolStatus::Completed,
                 ..
-            } => Some((format!("{name} {title}"), input.clone())),
+            } => Some((name.clone(), input.clone(), output.to_string())),
             _ => None,
         })
         .collect();
@@ -180,14 +189,20 @@ async fn writes_and_commits(runner: &str, tools: [&str; 2]) {
         "two tool calls completed: {entries:#?}\n{}",
         shown()
     );
+    assert_eq!(completed[0].0, tools[0], "first the write: {completed:?}");
+    assert!(completed[0].1.to_string().contains("hello.txt"), "{completed:?}");
+    assert_eq!(completed[1].0, tools[1], "then the commit: {completed:?}");
+    assert!(completed[1].1.to_string().contains("git commit"), "{completed:?}");
     assert!(
-        completed[0].0.to_lowercase().contains(&tools[0].to_lowercase())
-            && completed[0].1.to_string().contains("hello.txt"),
-        "first the write: {completed:?}"
+        completed[1].2.contains("Add hello.txt") && completed[1].2.contains("key-absent"),
+        "committed, and the key is in neither the agent's environment nor its files: {completed:?}"
     );
     assert!(
-        completed[1].1.to_string().contains("git commit"),
-        "then the commit: {completed:?}"
+        entries
+            .iter()
+            .any(|e| matches!(e, Entry::FileEdit { path, .. } if path.ends_with("hello.txt")))
+            || tools[0] == "write",
+        "Claude Code reports its edit as a diff: {entries:?}"
     );
     assert!(
         entries
@@ -217,6 +232,17 @@ async fn writes_and_commits(runner: &str, tools: [&str; 2]) {
         "{seen:?}"
     );
     assert!(seen.iter().filter(|s| s.scripted).count() >= 3, "{seen:?}");
+    // Cost follows the price table, per call and in all.
+    assert_eq!(usage.cost_micros, answered * CALL_MICROS, "{usage:?}");
+    assert_eq!(record.model_calls.len() as u64, answered, "{:?}", record.model_calls);
+    assert!(
+        record
+            .model_calls
+            .iter()
+            .all(|c| c.api == "anthropic" && c.model.starts_with("claude-") && c.usage.cost_micros == CALL_MICROS),
+        "{:?}",
+        record.model_calls
+    );
     assert!(
         seen.iter().all(|s| s.key == MODEL_KEY),
         "the key was added to every call: {seen:?}"
@@ -243,4 +269,78 @@ async fn opencode_writes_and_commits_a_file_through_its_preset() {
         ["write", "bash"],
     )
     .await;
+}
+
+/// A run whose budget in money is spent after its first call, and a run
+/// cancelled while its model call is in flight: each ends within 2 s, the
+/// agent's process group gone, not at the agent's 120 s timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spent_budget_and_a_cancel_each_end_a_real_agent_within_two_seconds() {
+    let dir = tempfile::tempdir().expect("dir");
+    let origin = bare_origin(dir.path(), "api");
+    let model = ScriptedModel::start(write_and_commit()).await;
+    let allow = [("HOOKLINE_EGRESS_ALLOW", "127.0.0.1")];
+    // One call (860 micro-dollars) fits in $0.001; the next would not.
+    let tight = catalog_with(
+        r#"{ type = "claude-code", model = "claude-sonnet-4-5" }"#,
+        &model.url,
+        &origin,
+        "budget_usd = 0.001",
+    );
+    let pipeline = Pipeline::start(&tight, &allow).await;
+    let (record, lines) = run_by_webhook(&pipeline, "d-budget").await;
+    assert_eq!(
+        (record.status, record.reason.as_str()),
+        (RunStatus::Failed, "budget_exceeded"),
+        "{lines:?}"
+    );
+    let refused = lines
+        .iter()
+        .any(|(_, l)| l.contains("model call refused: the run's budget of $0.001 is spent"));
+    assert!(refused, "{lines:?}");
+    let usage = record.usage.expect("usage");
+    assert!(usage.cost_micros <= 1000, "never past the budget: {usage:?}");
+    drop(pipeline);
+
+    // A cancel while the agent waits on its model.
+    let model = ScriptedModel::start(write_and_commit()).await;
+    model.slow_down(60_000);
+    let slow = catalog(
+        r#"{ type = "claude-code", model = "claude-sonnet-4-5" }"#,
+        &model.url,
+        &origin,
+    );
+    let pipeline = Pipeline::start(&slow, &allow).await;
+    let (status, answer) = send_github(&pipeline, "d-cancel", &issue_labeled("Slow"), GITHUB_SECRET).await;
+    assert_eq!(status, 202, "{answer}");
+    let run_id = eventually("the run to start", || async {
+        let (_, runs) = pipeline.admin("GET", "/v1/runs?agent=coder", Value::Null).await;
+        match runs["items"][0]["status"].as_str() {
+            Some("running") => Ok(runs["items"][0]["run_id"].as_str().unwrap_or_default().to_owned()),
+            _ => Err(runs.to_string()),
+        }
+    })
+    .await;
+    eventually("the agent's first model call", || async {
+        (model.arrived() > 0).then_some(()).ok_or_else(|| "not yet".to_owned())
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    let (status, answer) = pipeline
+        .admin("POST", &format!("/v1/runs/{run_id}/cancel"), Value::Null)
+        .await;
+    assert!(status == 200 || status == 202, "{status} {answer}");
+    let records = hookline_bus::runs::Records::new(&pipeline.nats);
+    let record = eventually("the run to end", || async {
+        match records.get(&run_id).await {
+            Ok(Some(r)) if r.is_done() => Ok(r),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let took = asked.elapsed();
+    assert_eq!(record.status, RunStatus::Cancelled, "{record:?}");
+    assert!(took < std::time::Duration::from_secs(2), "the cancel took {took:?}");
+    // Its processes run in the run's folder, which is named after the run.
+    hookline_tests::until_no_process("the agent after its cancel", |line| line.contains(run_id.as_str())).await;
 }

@@ -146,7 +146,10 @@ timeout = "30s"
     let state = hookline_bus::state::State::new(&pipeline.nats);
     let today = hookline_model::clock::utc_day(hookline_model::clock::now_ms());
     assert_eq!(
-        state.daily_tokens("hostile", &today).await.expect("daily"),
+        state
+            .daily(hookline_model::cost::Measure::Tokens, "hostile", &today)
+            .await
+            .expect("daily"),
         2450,
         "the run's tokens, cached ones included, count towards the agent's day"
     );
@@ -191,7 +194,10 @@ triggers = [{{ source = "gh", events = ["push"] }}]
     let pipeline = Pipeline::start(&catalog, &[]).await;
     let state = hookline_bus::state::State::new(&pipeline.nats);
     let today = hookline_model::clock::utc_day(hookline_model::clock::now_ms());
-    state.add_daily_tokens("hostile", &today, 1000).await.expect("spent");
+    state
+        .add_daily(hookline_model::cost::Measure::Tokens, "hostile", &today, 1000)
+        .await
+        .expect("spent");
 
     let (record, lines) = run_once(&pipeline).await;
     assert_eq!(

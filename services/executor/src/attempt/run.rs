@@ -246,10 +246,11 @@ async fn execute_agent(
     };
     record.finished_at_ms = finished_at;
     record.usage = output.usage;
+    record.model_calls = output.model_calls.clone();
     if let Some(usage) = output.usage
-        && let Err(e) = hookline_bus::budget::spend(env.state, &record.agent, finished_at, usage.total()).await
+        && let Err(e) = hookline_bus::budget::spend(env.state, &record.agent, finished_at, &usage).await
     {
-        tracing::warn!(agent = %record.agent, error = %e, "Daily token total not updated.");
+        tracing::warn!(agent = %record.agent, error = %e, "Daily totals not updated.");
     }
     // Only a run the agent itself failed is tried again, and only if asked.
     let again = record.status == RunStatus::Failed && attempt < agent.max_attempts;

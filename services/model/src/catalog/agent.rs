@@ -62,9 +62,24 @@ pub struct ModelSpec {
     /// gateway with 403 `model_not_allowed`, never sent upstream.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<Written<ModelGlob>>,
+    /// US dollars per million tokens, by model pattern:
+    /// `{ "claude-sonnet-*" = { input = 3, output = 15, cache_read = 0.3,
+    /// cache_write = 3.75 } }`. A call's cost is its tokens at the price of
+    /// the most specific pattern its model fits; none: no cost counted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<String, crate::cost::Price>,
 }
 
 impl ModelSpec {
+    /// The price of `model`: the longest pattern it fits.
+    pub fn price_of(&self, model: &str) -> Option<crate::cost::Price> {
+        self.prices
+            .iter()
+            .filter(|(pattern, _)| ModelGlob::read(pattern).is_ok_and(|glob| glob.matches(model)))
+            .max_by_key(|(pattern, _)| pattern.len())
+            .map(|(_, price)| *price)
+    }
+
     /// Whether a run may ask for `model`.
     pub fn allows(&self, model: &str) -> bool {
         self.allow.is_empty() || self.allow.iter().any(|glob| glob.get().matches(model))
@@ -205,6 +220,15 @@ pub struct AgentSpec {
     /// run already under way gets no further model call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_token_budget: Option<u64>,
+    /// Most a run may cost, in US dollars, at the profile's prices; a call
+    /// past it gets 429 and the run ends `budget_exceeded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+    /// Most all of this agent's runs may cost in one UTC day, in US
+    /// dollars: once spent, its triggers are skipped and a run under way
+    /// gets no further model call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_budget_usd: Option<f64>,
     /// Open a (draft) pull request from the pushed branch, once per run.
     #[serde(
         default,

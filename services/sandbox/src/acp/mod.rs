@@ -88,7 +88,7 @@ impl Phase {
 /// What the protocol side tells the loop.
 enum Heard {
     Update(Box<SessionNotification>),
-    Refused(Entry),
+    Refused(Box<Entry>),
     Phase(Phase),
 }
 
@@ -159,7 +159,7 @@ pub async fn run(
                         let entries = lock(&transcriber).update(notification.update);
                         entries.into_iter().for_each(&mut on_entry);
                     }
-                    Heard::Refused(entry) => on_entry(entry),
+                    Heard::Refused(entry) => on_entry(*entry),
                     Heard::Phase(now) => phase = now,
                 }
             }
@@ -199,7 +199,7 @@ pub async fn run(
                 .update(notification.update)
                 .into_iter()
                 .for_each(&mut on_entry),
-            Heard::Refused(entry) => on_entry(entry),
+            Heard::Refused(entry) => on_entry(*entry),
             Heard::Phase(_) => {}
         }
     }
@@ -338,7 +338,7 @@ where
                         &request.tool_call.fields,
                         "refused by the agent's policy (deny_tools)",
                     );
-                    let _ = refusals.send(Heard::Refused(entry));
+                    let _ = refusals.send(Heard::Refused(Box::new(entry)));
                 }
                 let chosen = wanted.iter().find_map(|kind| {
                     request

@@ -41,7 +41,11 @@ impl Transcriber {
             }
             SessionUpdate::ToolCallUpdate(update) => {
                 self.flush_into(&mut out);
-                self.merge(update.tool_call_id.to_string(), update.fields, &mut out);
+                let mut fields = update.fields;
+                if fields.name.is_none() {
+                    fields.name = name_in_meta(update.meta.as_ref());
+                }
+                self.merge(update.tool_call_id.to_string(), fields, &mut out);
             }
             SessionUpdate::Plan(plan) => {
                 self.flush_into(&mut out);
@@ -133,7 +137,7 @@ impl Transcriber {
             .title(call.title)
             .status(call.status)
             .content(call.content)
-            .name(call.name)
+            .name(call.name.or_else(|| name_in_meta(call.meta.as_ref())))
             .raw_input(call.raw_input)
             .raw_output(call.raw_output);
         self.merge(call.tool_call_id.to_string(), fields, out);
@@ -199,6 +203,15 @@ impl Transcriber {
     }
 }
 
+/// The tool's name where an agent keeps it in `_meta` (Claude Code:
+/// `{"claudeCode": {"toolName": "Bash"}}`), for agents that leave the
+/// protocol's `name` out.
+fn name_in_meta(meta: Option<&serde_json::Map<String, Value>>) -> Option<String> {
+    meta?
+        .values()
+        .find_map(|vendor| vendor.get("toolName")?.as_str().map(str::to_owned))
+}
+
 fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null => true,
@@ -245,7 +258,10 @@ mod tests {
         let mut entries = Vec::new();
         entries.extend(t.update(chunk("I will ")));
         entries.extend(t.update(chunk("write it.")));
-        let call = ToolCall::new("t1", "Write hello.txt").raw_input(json!({"file_path": "hello.txt"}));
+        let meta = json!({"claudeCode": {"toolName": "Write"}});
+        let call = ToolCall::new("t1", "Write hello.txt")
+            .raw_input(json!({"file_path": "hello.txt"}))
+            .meta(meta.as_object().cloned());
         entries.extend(t.update(SessionUpdate::ToolCall(call)));
         let done = ToolCallUpdateFields::new()
             .status(ToolCallStatus::Completed)
@@ -265,7 +281,11 @@ mod tests {
         else {
             panic!("{entries:?}")
         };
-        assert_eq!((name.as_str(), status), ("Write hello.txt", &ToolStatus::Pending));
+        assert_eq!(
+            (name.as_str(), status),
+            ("Write", &ToolStatus::Pending),
+            "named from _meta"
+        );
         assert_eq!(input, &json!({"file_path": "hello.txt"}));
         let Entry::ToolCall { status, input, .. } = &entries[2] else {
             panic!("{entries:?}")

@@ -30,9 +30,15 @@ pub(crate) async fn collect(
         limit: None,
         blocked_hosts: Vec::new(),
         usage: None,
+        model_calls: Vec::new(),
     };
     output.blocked_hosts = prepared.contained.blocked_hosts();
     output.usage = prepared.contained.usage().or(http_usage);
+    output.model_calls = prepared.contained.model_calls();
+    if prepared.contained.out_of_turns() && output.reason.is_none() {
+        emitter.log("hookline", "the run's turn limit (max_turns) was reached".to_owned());
+        output.reason = Some(RunReason::TurnLimit);
+    }
     if prepared.contained.budget_exceeded() && output.reason.is_none() {
         emitter.log("hookline", "the run's token budget was spent".to_owned());
         output.reason = Some(RunReason::BudgetExceeded);

@@ -26,6 +26,8 @@ pub struct SessionOutput {
     pub blocked_hosts: Vec<String>,
     /// Model tokens used through the gateway, when the run has models.
     pub usage: Option<hookline_bus::runs::TokenUsage>,
+    /// Each model call through the gateway.
+    pub model_calls: Vec<hookline_model::runs::ModelCall>,
 }
 
 impl SessionOutput {
@@ -41,6 +43,7 @@ impl SessionOutput {
             limit: None,
             blocked_hosts: Vec::new(),
             usage: None,
+            model_calls: Vec::new(),
         }
     }
 

@@ -6,11 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hookline_bus::budget::{self, Daily};
+use hookline_bus::budget;
 use hookline_bus::runs::RunReason;
 use hookline_model::catalog::{AgentSpec, ProfileSpec, SecretScope};
+use hookline_model::cost;
 use hookline_proto::RunRequest;
 use hookline_sandbox::contain::Containment;
+use hookline_sandbox::gateway::RunLimits;
 use hookline_sandbox::runner::{self, Exit, Spawn, Stream};
 
 use crate::agent::prompt::{self, PromptInput};
@@ -146,22 +148,23 @@ pub(crate) async fn prepare(
     let git_env = env_for(profile, SecretScope::Git, emitter, &extra);
     let runs_processes = agent.runner.runs_a_process() || profile.is_some_and(|p| !p.setup.is_empty());
     let name = crate::attempt::sweep::group_name(&request.run_id, env.attempt);
-    // What is left of the agent's daily token budget caps this run's.
+    // What is left of the agent's daily budgets caps this run's.
     let daily = budget::daily(env.state, &request.agent, agent).await;
-    if daily.as_ref().is_some_and(Daily::spent) {
-        emitter.log(
-            "hookline",
-            "the agent's daily token budget is spent; run not started".to_owned(),
-        );
+    if let Some(spent) = daily.spent() {
+        emitter.log("hookline", format!("the agent's {}; run not started", spent.explain()));
         return Err(SessionOutput::failed(RunReason::BudgetExceeded));
     }
-    let token_budget = budget::run_cap(agent, daily.as_ref());
+    let spend = RunLimits {
+        tokens: budget::run_cap(agent.token_budget, daily.tokens.as_ref()),
+        cost_micros: budget::run_cap(agent.budget_usd.map(cost::micros_of), daily.cost.as_ref()),
+        calls: agent.runner.preset().and_then(|(_, o)| o.max_turns).map(u64::from),
+    };
     let run_log: hookline_sandbox::Log = std::sync::Arc::new(emitter.clone());
     let contained = if runs_processes {
         match Containment::prepare(
             agent,
             profile,
-            token_budget,
+            spend,
             &name,
             run_dir,
             env.sandbox,
