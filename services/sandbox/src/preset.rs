@@ -86,30 +86,31 @@ pub fn launch(
         Preset::Codex => {
             // Codex's own sandbox fails inside bubblewrap and then fails
             // every command silently: Hookline's sandbox is the boundary.
-            let mut command = vec![program("codex-acp")];
-            let mut config = vec![
-                "model_provider=\"hookline\"".to_owned(),
-                "model_providers.hookline.name=\"hookline\"".to_owned(),
-                format!("model_providers.hookline.base_url=\"{url}/v1\""),
-                "model_providers.hookline.wire_api=\"responses\"".to_owned(),
-                "model_providers.hookline.env_key=\"OPENAI_API_KEY\"".to_owned(),
-                "sandbox_mode=\"danger-full-access\"".to_owned(),
-                "approval_policy=\"never\"".to_owned(),
-                "check_for_update_on_startup=false".to_owned(),
-            ];
-            if let Some(model) = &options.model {
-                config.push(format!("model=\"{model}\""));
-            }
-            for setting in config {
-                command.extend(["-c".to_owned(), setting]);
-            }
+            let model = options
+                .model
+                .as_ref()
+                .map(|m| format!("model = {}\n", toml_string(m)))
+                .unwrap_or_default();
+            let config = format!(
+                "{model}model_provider = \"hookline\"\n\
+                 sandbox_mode = \"danger-full-access\"\n\
+                 approval_policy = \"never\"\n\
+                 check_for_update_on_startup = false\n\
+                 \n\
+                 [model_providers.hookline]\n\
+                 name = \"hookline\"\n\
+                 base_url = {}\n\
+                 wire_api = \"responses\"\n\
+                 env_key = \"OPENAI_API_KEY\"\n",
+                toml_string(&format!("{url}/v1"))
+            );
             Launch {
-                command,
+                command: vec![program("codex-acp")],
                 env: env(&[
                     ("OPENAI_API_KEY", PLACEHOLDER_KEY),
                     ("CODEX_HOME", &home.join(".codex").display().to_string()),
                 ]),
-                files: Vec::new(),
+                files: vec![(PathBuf::from(".codex/config.toml"), config)],
                 session_meta: None,
             }
         }
@@ -182,6 +183,11 @@ pub fn state_folders(preset: Preset) -> &'static [&'static str] {
     }
 }
 
+/// `text` as a TOML basic string (JSON's escapes are TOML's).
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
 fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
@@ -231,16 +237,10 @@ mod tests {
         );
         let openai = |name: &str| (name == "openai").then(|| "http://127.0.0.1:3130".to_owned());
         let codex = launch(Preset::Codex, &PresetOptions::default(), openai, home).expect("launches");
-        assert!(
-            codex
-                .command
-                .contains(&"model_providers.hookline.base_url=\"http://127.0.0.1:3130/v1\"".to_owned())
-        );
-        assert!(
-            codex
-                .command
-                .contains(&"sandbox_mode=\"danger-full-access\"".to_owned())
-        );
+        let (path, config) = &codex.files[0];
+        assert_eq!(path, Path::new(".codex/config.toml"));
+        assert!(config.contains("base_url = \"http://127.0.0.1:3130/v1\""), "{config}");
+        assert!(config.contains("sandbox_mode = \"danger-full-access\""), "{config}");
         assert_eq!(var(&codex, "CODEX_HOME").as_deref(), Some("/run/home/.codex"));
     }
 }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use hookline_bus::runs::{RunRecord, RunStatus};
 use hookline_model::catalog::Catalog;
 use hookline_model::transcript::{Entry, ToolStatus};
-use hookline_tests::git::bare_origin;
-use hookline_tests::scripted_model::{ScriptedModel, Step, USAGE};
+use hookline_tests::git::{bare_origin, git};
+use hookline_tests::scripted_model::{Api, ScriptedModel, Step};
 use hookline_tests::{Pipeline, eventually, workspace_root};
 use serde_json::{Value, json};
 
@@ -36,10 +36,13 @@ fn agents_bin() -> PathBuf {
 fn write_and_commit() -> Vec<Step> {
     // The key's text is put together in the shell, so that the command
     // (which is in the transcript) never holds it.
-    let commit = "git add hello.txt && git commit -q -m 'Add hello.txt' && git log --oneline | head -1; \
-                  needle=\"$(printf 'sk-ant-real-key-%s' 4417)\"; \
-                  if env | grep -q \"$needle\" || grep -rqs \"$needle\" \"$HOME\" /tmp ..; \
-                  then echo KEY-IN-SANDBOX; else echo key-absent; fi";
+    // (Gemini CLI refuses command substitution, so plain variables.)
+    // What it finds is committed beside the file and read from the pushed
+    // branch (Gemini CLI reports no shell output over ACP).
+    let commit = "a=sk-ant-real-key-; b=4417; \
+                  if env | grep -q \"$a$b\" || grep -rqs \"$a$b\" \"$HOME\" /tmp ..; \
+                  then echo KEY-IN-SANDBOX > key-check.txt; else echo key-absent > key-check.txt; fi; \
+                  git add hello.txt key-check.txt && git commit -q -m 'Add hello.txt' && git log --oneline | head -1";
     vec![
         Step::tool(&[
             (
@@ -50,10 +53,26 @@ fn write_and_commit() -> Vec<Step> {
                 "write",
                 json!({"filePath": "{cwd}/hello.txt", "content": "hello from the agent\n"}),
             ),
+            (
+                "write_file",
+                json!({"file_path": "hello.txt", "content": "hello from the agent\n"}),
+            ),
+            (
+                "exec_command",
+                json!({"cmd": "printf 'hello from the agent\\n' > hello.txt", "workdir": "{cwd}", "login": false}),
+            ),
         ]),
         Step::tool(&[
             ("Bash", json!({"command": commit, "description": "Commit hello.txt"})),
             ("bash", json!({"command": commit, "description": "Commit hello.txt"})),
+            (
+                "run_shell_command",
+                json!({"command": commit, "description": "Commit hello.txt"}),
+            ),
+            (
+                "exec_command",
+                json!({"cmd": commit, "workdir": "{cwd}", "login": false}),
+            ),
         ]),
         Step::Say("I wrote hello.txt and committed it.".to_owned()),
     ]
@@ -63,12 +82,35 @@ fn write_and_commit() -> Vec<Step> {
 /// write cost 859.5 micro-dollars, rounded to 860 per call.
 const PRICES: &str = r#"{ "claude-*" = { input = 3.0, output = 15.0, cache_read = 0.3, cache_write = 3.75 } }"#;
 const CALL_MICROS: u64 = 860;
+/// The same without cache writes (OpenAI and Gemini report none): 822.
+const CALL_MICROS_NO_CACHE_WRITE: u64 = 822;
 
 fn catalog(runner: &str, model_url: &str, origin: &Path) -> Catalog {
     catalog_with(runner, model_url, origin, "")
 }
 
+/// The profile's model entry for `api`, behind which the server runs.
+fn model_entry(api: Api, model_url: &str) -> String {
+    let (entry, header, family) = match api {
+        Api::Anthropic => ("anthropic", "x-api-key", "claude-*"),
+        Api::OpenAiResponses => ("openai", "authorization", "gpt-*"),
+        Api::Gemini => ("gemini", "x-goog-api-key", "gemini-*"),
+    };
+    let prices = PRICES.replace("claude-*", family);
+    format!(
+        r#"{entry} = {{ upstream = "{model_url}", header = "{header}", secret = "{MODEL_KEY}", allow = ["{family}"], prices = {prices} }}"#
+    )
+}
+
 fn catalog_with(runner: &str, model_url: &str, origin: &Path, extra: &str) -> Catalog {
+    let api = if runner.contains("codex") {
+        Api::OpenAiResponses
+    } else if runner.contains("gemini") {
+        Api::Gemini
+    } else {
+        Api::Anthropic
+    };
+    let models = model_entry(api, model_url);
     let text = format!(
         r#"
 [sources.github]
@@ -77,13 +119,14 @@ secrets = ["{GITHUB_SECRET}"]
 
 [profiles.agents]
 env = {{ PATH = "{bin}:/usr/local/bin:/usr/bin:/bin" }}
-models = {{ anthropic = {{ upstream = "{model_url}", header = "x-api-key", secret = "{MODEL_KEY}", allow = ["claude-*"], prices = {PRICES} }} }}
+models = {{ {models} }}
 
 [agents.coder]
 prompt = "Add hello.txt for issue {{{{body.issue.title}}}} and commit it."
 runner = {runner}
 profile = "agents"
 repository = "{origin}"
+push = true
 timeout = "120s"
 triggers = [{{ source = "github", events = ["issues"], actions = ["labeled"] }}]
 {extra}
@@ -144,7 +187,7 @@ fn transcript(lines: &[(String, String)]) -> Vec<Entry> {
 }
 
 /// The whole check for one preset.
-async fn writes_and_commits(runner: &str, tools: [&str; 2]) {
+async fn writes_and_commits(runner: &str, tools: [&str; 2], api: Api) {
     let dir = tempfile::tempdir().expect("dir");
     let origin = bare_origin(dir.path(), "api");
     let model = ScriptedModel::start(write_and_commit()).await;
@@ -173,13 +216,16 @@ async fn writes_and_commits(runner: &str, tools: [&str; 2]) {
     let completed: Vec<(String, Value, String)> = entries
         .iter()
         .filter_map(|e| match e {
+            // Its input as the agent reported it: the arguments, or for an
+            // agent that sends none (Gemini CLI) its title.
             Entry::ToolCall {
                 name,
+                title,
                 input,
                 output,
                 status: ToolStatus::Completed,
                 ..
-            } => Some((name.clone(), input.clone(), output.to_string())),
+            } => Some((name.clone(), json!([input, title]), output.to_string())),
             _ => None,
         })
         .collect();
@@ -193,15 +239,20 @@ async fn writes_and_commits(runner: &str, tools: [&str; 2]) {
     assert!(completed[0].1.to_string().contains("hello.txt"), "{completed:?}");
     assert_eq!(completed[1].0, tools[1], "then the commit: {completed:?}");
     assert!(completed[1].1.to_string().contains("git commit"), "{completed:?}");
-    assert!(
-        completed[1].2.contains("Add hello.txt") && completed[1].2.contains("key-absent"),
-        "committed, and the key is in neither the agent's environment nor its files: {completed:?}"
+    // Committed with its own tools, and pushed by Hookline.
+    let branch = format!("hookline/coder/{}:", record.run_id);
+    let show = |file: &str| git(&origin, &["show", &format!("{branch}{file}")]);
+    assert_eq!(show("hello.txt"), "hello from the agent");
+    assert_eq!(
+        show("key-check.txt"),
+        "key-absent",
+        "the key is in neither the agent's environment nor its files"
     );
     assert!(
         entries
             .iter()
             .any(|e| matches!(e, Entry::FileEdit { path, .. } if path.ends_with("hello.txt")))
-            || tools[0] == "write",
+            || tools[0] != "Write",
         "Claude Code reports its edit as a diff: {entries:?}"
     );
     assert!(
@@ -212,34 +263,24 @@ async fn writes_and_commits(runner: &str, tools: [&str; 2]) {
     );
     let seen = model.seen();
     // Usage is exactly what the model server reported, cache included.
-    let answered = seen.iter().filter(|s| s.path.ends_with("/v1/messages")).count() as u64;
+    let answered = seen.iter().filter(|s| s.answered).count() as u64;
     let usage = record.usage.expect("usage");
-    assert_eq!(
-        (
-            usage.calls,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_read_tokens,
-            usage.cache_write_tokens
-        ),
-        (
-            answered,
-            answered * USAGE.0,
-            answered * USAGE.1,
-            answered * USAGE.2,
-            answered * USAGE.3
-        ),
-        "{seen:?}"
-    );
+    let (input, output, cache_read, cache_write) = api.per_call();
+    let counted = (usage.calls, usage.input_tokens, usage.output_tokens);
+    assert_eq!(counted, (answered, answered * input, answered * output), "{seen:?}");
+    let cached = (usage.cache_read_tokens, usage.cache_write_tokens);
+    assert_eq!(cached, (answered * cache_read, answered * cache_write), "{seen:?}");
+    let call_micros = if api == Api::Anthropic {
+        CALL_MICROS
+    } else {
+        CALL_MICROS_NO_CACHE_WRITE
+    };
     assert!(seen.iter().filter(|s| s.scripted).count() >= 3, "{seen:?}");
     // Cost follows the price table, per call and in all.
-    assert_eq!(usage.cost_micros, answered * CALL_MICROS, "{usage:?}");
+    assert_eq!(usage.cost_micros, answered * call_micros, "{usage:?}");
     assert_eq!(record.model_calls.len() as u64, answered, "{:?}", record.model_calls);
     assert!(
-        record
-            .model_calls
-            .iter()
-            .all(|c| c.api == "anthropic" && c.model.starts_with("claude-") && c.usage.cost_micros == CALL_MICROS),
+        record.model_calls.iter().all(|c| c.usage.cost_micros == call_micros),
         "{:?}",
         record.model_calls
     );
@@ -258,6 +299,27 @@ async fn claude_code_writes_and_commits_a_file_through_its_preset() {
     writes_and_commits(
         r#"{ type = "claude-code", model = "claude-sonnet-4-5" }"#,
         ["Write", "Bash"],
+        Api::Anthropic,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codex_writes_and_commits_a_file_through_its_preset() {
+    writes_and_commits(
+        r#"{ type = "codex", model = "gpt-5-codex" }"#,
+        ["execute", "execute"],
+        Api::OpenAiResponses,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gemini_writes_and_commits_a_file_through_its_preset() {
+    writes_and_commits(
+        r#"{ type = "gemini", model = "gemini-2.5-pro" }"#,
+        ["edit", "execute"],
+        Api::Gemini,
     )
     .await;
 }
@@ -266,7 +328,8 @@ async fn claude_code_writes_and_commits_a_file_through_its_preset() {
 async fn opencode_writes_and_commits_a_file_through_its_preset() {
     writes_and_commits(
         r#"{ type = "opencode", model = "claude-sonnet-4-5" }"#,
-        ["write", "bash"],
+        ["edit", "execute"],
+        Api::Anthropic,
     )
     .await;
 }

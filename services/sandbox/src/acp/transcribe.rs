@@ -22,6 +22,8 @@ pub(crate) struct Transcriber {
 #[derive(Clone, Default)]
 struct Call {
     name: String,
+    /// ACP's kind (`execute`, `edit`, `read`), when the agent gave one.
+    kind: Option<String>,
     title: String,
     input: Value,
     output: Value,
@@ -135,6 +137,7 @@ impl Transcriber {
     fn tool_call(&mut self, call: ToolCall, out: &mut Vec<Entry>) {
         let fields = ToolCallUpdateFields::new()
             .title(call.title)
+            .kind(call.kind)
             .status(call.status)
             .content(call.content)
             .name(call.name.or_else(|| name_in_meta(call.meta.as_ref())))
@@ -184,8 +187,12 @@ impl Transcriber {
             .unwrap_or(ToolStatus::Pending);
         let changed = call.status != Some(status);
         call.status = Some(status);
+        if let Some(kind) = fields.kind.and_then(|k| serde_json::to_value(k).ok()) {
+            call.kind = kind.as_str().filter(|k| *k != "other").map(str::to_owned);
+        }
         if call.name.is_empty() {
-            call.name = call.title.clone();
+            // An agent that names no tool (Codex): its kind, else its title.
+            call.name = call.kind.clone().unwrap_or_else(|| call.title.clone());
         }
         // A call is recorded when it appears and when its status changes;
         // smaller updates (streamed input, progress) are folded in.

@@ -1,6 +1,7 @@
 //! A scripted model server for real agent CLIs: it speaks the Anthropic
-//! Messages API (streamed or not, with `count_tokens`) as the real one does
-//! on the wire, and plays a script. Each answer to the agent's main
+//! Messages API ([`anthropic`], with `count_tokens`), OpenAI's Responses API
+//! ([`openai`]) and Gemini's `generateContent` ([`gemini`]), streamed or
+//! not, as the real ones do on the wire, and plays a script. Each answer to the agent's main
 //! conversation (a request that offers tools) is the script's next step,
 //! chosen by how many tool results the conversation already holds; a step
 //! names the tool in each agent's vocabulary, and the first one the request
@@ -13,6 +14,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use hookline_runtime::serve;
 use hookline_runtime::shutdown::CancellationToken;
+
+mod anthropic;
+mod gemini;
+mod openai;
 use serde_json::{Value, json};
 
 /// Usage each answer reports: (input, output, cache read, cache write).
@@ -45,6 +50,8 @@ pub struct Seen {
     pub model: String,
     /// Whether it was a main-conversation call.
     pub scripted: bool,
+    /// Whether it was a model call answered with usage.
+    pub answered: bool,
     /// The tool the answer called, if any.
     pub called: Option<String>,
 }
@@ -135,6 +142,56 @@ fn key_of(headers: &hyper::HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// What the script says, in no API's words.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reply {
+    /// Text, ending the turn.
+    Text(String),
+    /// A tool call.
+    Call {
+        /// The call's id.
+        id: String,
+        /// The tool.
+        name: String,
+        /// Its arguments.
+        input: Value,
+    },
+}
+
+/// The wire formats the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// Anthropic Messages (`/v1/messages`).
+    Anthropic,
+    /// OpenAI Responses (`/v1/responses`).
+    OpenAiResponses,
+    /// Gemini (`/v1beta/models/<model>:streamGenerateContent`).
+    Gemini,
+}
+
+impl Api {
+    fn of(path: &str) -> Option<Self> {
+        if path.ends_with("/v1/messages") {
+            Some(Api::Anthropic)
+        } else if path.ends_with("/responses") {
+            Some(Api::OpenAiResponses)
+        } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
+            Some(Api::Gemini)
+        } else {
+            None
+        }
+    }
+
+    /// What the gateway counts for one answer: OpenAI and Gemini report
+    /// cached input inside their input (and no cache writes).
+    pub fn per_call(self) -> (u64, u64, u64, u64) {
+        match self {
+            Api::Anthropic => USAGE,
+            Api::OpenAiResponses | Api::Gemini => (USAGE.0, USAGE.1, USAGE.2, 0),
+        }
+    }
+}
+
 fn answer(
     path: &str,
     key: String,
@@ -142,65 +199,85 @@ fn answer(
     script: &[Step],
     log: &Mutex<Vec<Seen>>,
 ) -> hyper::Response<serve::Body> {
-    let model = body["model"].as_str().unwrap_or_default().to_owned();
+    let model = body["model"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| gemini::model_of(path))
+        .unwrap_or_default();
     let mut seen = Seen {
         path: path.to_owned(),
         key,
         model: model.clone(),
         scripted: false,
+        answered: false,
         called: None,
     };
-    if path.ends_with("/count_tokens") {
+    if path.ends_with("/count_tokens") || path.ends_with(":countTokens") {
         log.lock().expect("lock").push(seen);
-        return serve::json(200, &json!({"input_tokens": USAGE.0}));
+        return serve::json(200, &json!({"input_tokens": USAGE.0, "totalTokens": USAGE.0}));
     }
-    if !path.ends_with("/v1/messages") {
+    let Some(api) = Api::of(path) else {
         log.lock().expect("lock").push(seen);
         return serve::json(
             404,
             &json!({"type": "error", "error": {"type": "not_found_error", "message": format!("no {path} here")}}),
         );
-    }
-    let offered: Vec<&str> = body["tools"]
-        .as_array()
-        .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
-        .unwrap_or_default();
+    };
+    seen.answered = true;
+    let (offered, done) = match api {
+        Api::Anthropic => (anthropic::offered(body), anthropic::results(body)),
+        Api::OpenAiResponses => (openai::offered(body), openai::results(body)),
+        Api::Gemini => (gemini::offered(body), gemini::results(body)),
+    };
     let step = if offered.is_empty() {
         Step::Say("Hookline test".to_owned())
     } else {
         seen.scripted = true;
-        let done = tool_results(body);
         script
             .get(done)
             .cloned()
             .unwrap_or_else(|| Step::Say("Done.".to_owned()))
     };
-    let block = match &step {
-        Step::Say(text) => json!({"type": "text", "text": text}),
-        Step::Tool(choices) => match choices.iter().find(|(name, _)| offered.contains(&name.as_str())) {
+    let reply = match &step {
+        Step::Say(text) => Reply::Text(text.clone()),
+        Step::Tool(choices) => match choices.iter().find(|(name, _)| offered.contains(name)) {
             Some((name, input)) => {
                 seen.called = Some(name.clone());
-                let input = in_workspace(input, &working_directory(body));
-                json!({"type": "tool_use", "id": format!("toolu_{:04}", tool_results(body)), "name": name, "input": input})
+                Reply::Call {
+                    id: format!("call_{done:04}"),
+                    name: name.clone(),
+                    input: in_workspace(input, &working_directory(body)),
+                }
             }
-            None => json!({"type": "text", "text": format!("none of my tools is offered: {offered:?}")}),
+            None => Reply::Text(format!("none of my tools is offered: {offered:?}")),
         },
     };
     log.lock().expect("lock").push(seen);
-    let stop_reason = if block["type"] == "tool_use" {
-        "tool_use"
-    } else {
-        "end_turn"
-    };
-    if body["stream"] == json!(true) {
-        streamed(&model, &block, stop_reason)
-    } else {
-        serve::json(
-            200,
-            &json!({"id": "msg_test", "type": "message", "role": "assistant", "model": model,
-                    "content": [block], "stop_reason": stop_reason, "stop_sequence": null, "usage": usage()}),
-        )
+    let streamed = body["stream"] == json!(true) || path.contains(":streamGenerateContent");
+    match api {
+        Api::Anthropic => anthropic::respond(&model, &reply, streamed),
+        Api::OpenAiResponses => openai::respond(&model, &reply, streamed),
+        Api::Gemini => gemini::respond(&reply, streamed),
     }
+}
+
+/// A server-sent event stream, each event its own write.
+pub(crate) fn event_stream(events: Vec<Bytes>) -> hyper::Response<serve::Body> {
+    let mut response = hyper::Response::new(serve::streamed(futures::stream::iter(events)));
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
+/// `text` in two pieces, cut at a character boundary near its middle.
+pub(crate) fn halves(text: &str) -> [&str; 2] {
+    let middle = (0..=text.len() / 2)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    [&text[..middle], &text[middle..]]
 }
 
 /// The agent's working directory, as its system prompt tells the model
@@ -234,83 +311,4 @@ fn in_workspace(input: &Value, cwd: &str) -> Value {
         Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), in_workspace(v, cwd))).collect()),
         other => other.clone(),
     }
-}
-
-/// Tool results in the conversation so far: how far the script went.
-fn tool_results(body: &Value) -> usize {
-    body["messages"]
-        .as_array()
-        .map(|messages| {
-            messages
-                .iter()
-                .filter_map(|m| m["content"].as_array())
-                .flatten()
-                .filter(|block| block["type"] == "tool_result")
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn usage() -> Value {
-    json!({"input_tokens": USAGE.0, "output_tokens": USAGE.1,
-           "cache_read_input_tokens": USAGE.2, "cache_creation_input_tokens": USAGE.3})
-}
-
-/// The answer as Anthropic streams it: `message_start` (input usage),
-/// one content block in pieces, `message_delta` (output usage, stop
-/// reason), `message_stop`; each event its own write.
-fn streamed(model: &str, block: &Value, stop_reason: &str) -> hyper::Response<serve::Body> {
-    let event = |name: &str, data: Value| Bytes::from(format!("event: {name}\ndata: {data}\n\n"));
-    let mut start_usage = usage();
-    start_usage["output_tokens"] = json!(1);
-    let mut events = vec![
-        event(
-            "message_start",
-            json!({"type": "message_start", "message": {"id": "msg_test", "type": "message", "role": "assistant",
-                   "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": start_usage}}),
-        ),
-        event("ping", json!({"type": "ping"})),
-    ];
-    if block["type"] == "tool_use" {
-        let mut empty = block.clone();
-        empty["input"] = json!({});
-        events.push(event(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 0, "content_block": empty}),
-        ));
-        let input = block["input"].to_string();
-        let middle = input.len() / 2;
-        let middle = (0..=middle).rev().find(|i| input.is_char_boundary(*i)).unwrap_or(0);
-        for part in [&input[..middle], &input[middle..]] {
-            events.push(event(
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}}),
-            ));
-        }
-    } else {
-        events.push(event(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ));
-        events.push(event(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": block["text"]}}),
-        ));
-    }
-    events.push(event(
-        "content_block_stop",
-        json!({"type": "content_block_stop", "index": 0}),
-    ));
-    events.push(event(
-        "message_delta",
-        json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
-               "usage": {"output_tokens": USAGE.1}}),
-    ));
-    events.push(event("message_stop", json!({"type": "message_stop"})));
-    let mut response = hyper::Response::new(serve::streamed(futures::stream::iter(events)));
-    response.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("text/event-stream"),
-    );
-    response
 }
