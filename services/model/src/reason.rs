@@ -51,6 +51,9 @@ pub enum RunReason {
     /// An ACP agent broke the protocol (the message is in the run log),
     /// or exited before the handshake (with the tail of its stderr).
     ProtocolError,
+    /// The agent answered the prompt with an error (its message is in the
+    /// run log: a model API's refusal, a failed login).
+    AgentError,
     /// The agent refused the prompt (ACP stop reason `refusal`).
     Refused,
     /// The agent hit its turn or output-token limit before it finished.
@@ -62,7 +65,7 @@ pub enum RunReason {
 
 impl RunReason {
     /// Every reason, as written.
-    pub const ALL: [RunReason; 21] = [
+    pub const ALL: [RunReason; 22] = [
         RunReason::Unset,
         RunReason::Exit,
         RunReason::Timeout,
@@ -81,6 +84,7 @@ impl RunReason {
         RunReason::Expired,
         RunReason::AgentUnresponsive,
         RunReason::ProtocolError,
+        RunReason::AgentError,
         RunReason::Refused,
         RunReason::TurnLimit,
         RunReason::Other,
@@ -107,6 +111,7 @@ impl RunReason {
             RunReason::Expired => "expired",
             RunReason::AgentUnresponsive => "agent_unresponsive",
             RunReason::ProtocolError => "protocol_error",
+            RunReason::AgentError => "agent_error",
             RunReason::Refused => "refused",
             RunReason::TurnLimit => "turn_limit",
             RunReason::Other => "other",

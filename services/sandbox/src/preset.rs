@@ -73,13 +73,24 @@ pub fn launch(
                 ("DISABLE_TELEMETRY", "1"),
                 ("DISABLE_ERROR_REPORTING", "1"),
             ]);
+            // The ACP adapter picks its model from the settings file, by
+            // alias (`opus`); the alias's variable maps it back to the
+            // exact model asked for.
+            let mut files = Vec::new();
             if let Some(model) = &options.model {
                 vars.push(("ANTHROPIC_MODEL".to_owned(), model.clone()));
+                for family in ["opus", "sonnet", "haiku"] {
+                    if model.contains(family) {
+                        let alias = format!("ANTHROPIC_DEFAULT_{}_MODEL", family.to_ascii_uppercase());
+                        vars.push((alias, model.clone()));
+                    }
+                }
+                files.push((PathBuf::from(".claude/settings.json"), pretty(&json!({"model": model}))));
             }
             Launch {
                 command: vec![program("claude-code-acp")],
                 env: vars,
-                files: Vec::new(),
+                files,
                 session_meta: None,
             }
         }

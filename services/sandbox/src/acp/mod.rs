@@ -251,6 +251,10 @@ pub async fn run(
                         phase.describe()
                     ),
                 ),
+                // Still running, it answered the prompt with an error.
+                (None, Phase::Prompt) => {
+                    ended_with(RunReason::AgentError, &format!("the agent failed the prompt: {error}"))
+                }
                 (None, _) => ended_with(
                     RunReason::ProtocolError,
                     &format!("protocol error during {}: {error}", phase.describe()),

@@ -4,12 +4,13 @@
 //! by the executor, which forwards each request to the upstream with the
 //! key in the named header, connecting only where the address rule allows.
 //! The agent never holds the key. Every answer is read for token usage as
-//! it passes ([`crate::usage`]); a call that would take a run past its token
-//! budget (at the size of its largest call so far) gets 429, the agent is
-//! stopped at once, and the run ends `budget_exceeded`.
+//! it passes ([`crate::usage`]) and priced by its model (`prices`); the
+//! run's limits ([`meter`]: tokens, money, turns) refuse the call past them
+//! with 429 and stop the agent at once. A model outside the entry's
+//! `allow` list is refused with 403 and never sent upstream.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use crate::usage::Tap;
@@ -27,6 +28,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::Log;
+
+mod meter;
+
+pub use meter::{MAX_CALLS_KEPT, Meter, RunLimits};
 
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -52,82 +57,6 @@ pub struct Gateway {
     /// Prices by model (none: calls cost nothing known).
     prices: Arc<dyn Fn(&str) -> Option<Price> + Send + Sync>,
 }
-
-/// What a run may spend through its gateways.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RunLimits {
-    /// Tokens of every kind.
-    pub tokens: Option<u64>,
-    /// Cost in micro-dollars, at the profile's prices.
-    pub cost_micros: Option<u64>,
-    /// Model calls (a preset's `max_turns`).
-    pub calls: Option<u64>,
-}
-
-/// What a run's gateways share: one usage total and one budget.
-#[derive(Clone, Default)]
-pub struct Meter {
-    usage: Arc<Mutex<TokenUsage>>,
-    exceeded: Arc<AtomicBool>,
-    /// The most tokens one call took so far.
-    largest: Arc<AtomicU64>,
-    /// The most one call cost so far, in micro-dollars.
-    dearest: Arc<AtomicU64>,
-    /// Model calls forwarded.
-    started: Arc<AtomicU64>,
-    /// Whether a call was refused for the run's `max_turns`.
-    out_of_turns: Arc<AtomicBool>,
-    /// Each call: its API, model and usage (cost included).
-    calls: Arc<Mutex<Vec<ModelCall>>>,
-    /// Cancelled when a call is refused for the budget: the run's agent
-    /// is stopped then, not left to retry what looks like a rate limit.
-    stop: CancellationToken,
-}
-
-impl Meter {
-    /// A meter whose budget stop is a child of `run` (a cancel of the
-    /// run stops the agent too; a spent budget stops only the agent).
-    pub fn new(run: &CancellationToken) -> Self {
-        Self {
-            stop: run.child_token(),
-            ..Self::default()
-        }
-    }
-
-    /// What stops the run's agent: the run's cancel, or a spent budget.
-    pub fn stop(&self) -> &CancellationToken {
-        &self.stop
-    }
-
-    /// The run's usage so far.
-    pub fn usage(&self) -> TokenUsage {
-        self.usage.lock().map(|u| *u).unwrap_or_default()
-    }
-
-    /// Whether a call was refused for the budget.
-    pub fn exceeded(&self) -> bool {
-        self.exceeded.load(Ordering::SeqCst)
-    }
-
-    /// Whether a call was refused for the run's turn limit.
-    pub fn out_of_turns(&self) -> bool {
-        self.out_of_turns.load(Ordering::SeqCst)
-    }
-
-    /// Each call so far (at most [`MAX_CALLS_KEPT`]).
-    pub fn calls(&self) -> Vec<ModelCall> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-
-    /// Refuses a call: the agent is stopped at once, not left to retry.
-    fn refuse(&self, flag: &AtomicBool) {
-        flag.store(true, Ordering::SeqCst);
-        self.stop.cancel();
-    }
-}
-
-/// Most calls kept one by one in a run's record (all are counted).
-pub const MAX_CALLS_KEPT: usize = 1000;
 
 impl Gateway {
     /// A gateway to `upstream` for model `name`, adding `header: key`
@@ -310,46 +239,6 @@ impl Gateway {
             frame
         });
         Ok(Response::from_parts(parts, counted.boxed()))
-    }
-}
-
-impl Gateway {
-    /// A refusal when the run is at one of its limits: the token budget or
-    /// the cost budget at the size of its largest call so far (a budget is
-    /// a ceiling, not a floor), or its turn limit.
-    fn over_a_limit(&self, path: &str) -> Option<Response<BoxBody<Bytes, hyper::Error>>> {
-        let used = self.meter.usage();
-        if let Some(budget) = self.limits.tokens
-            && (used.total() + self.meter.largest.load(Ordering::SeqCst) > budget || used.total() >= budget)
-        {
-            self.meter.refuse(&self.meter.exceeded);
-            let note = format!("the run's token budget of {budget} is spent ({} used)", used.total());
-            self.emitter.log("hookline", format!("model call refused: {note}"));
-            return Some(answer(429, "budget_exceeded", &note));
-        }
-        if let Some(budget) = self.limits.cost_micros
-            && (used.cost_micros + self.meter.dearest.load(Ordering::SeqCst) > budget || used.cost_micros >= budget)
-        {
-            self.meter.refuse(&self.meter.exceeded);
-            let note = format!(
-                "the run's budget of ${} is spent (${} used)",
-                hookline_model::cost::dollars(budget),
-                hookline_model::cost::dollars(used.cost_micros)
-            );
-            self.emitter.log("hookline", format!("model call refused: {note}"));
-            return Some(answer(429, "budget_exceeded", &note));
-        }
-        let counts = !(path.ends_with("/count_tokens") || path.ends_with(":countTokens"));
-        if counts
-            && let Some(turns) = self.limits.calls
-            && self.meter.started.fetch_add(1, Ordering::SeqCst) >= turns
-        {
-            self.meter.refuse(&self.meter.out_of_turns);
-            let note = format!("the run's turn limit of {turns} model calls is reached");
-            self.emitter.log("hookline", format!("model call refused: {note}"));
-            return Some(answer(429, "turn_limit", &note));
-        }
-        None
     }
 }
 
