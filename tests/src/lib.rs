@@ -28,6 +28,7 @@ pub mod git;
 pub mod github;
 mod github_api;
 mod http;
+pub mod mcp_server;
 mod nats_server;
 pub mod otlp;
 pub mod prism;

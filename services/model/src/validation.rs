@@ -308,6 +308,12 @@ impl Catalog {
                 }
                 _ => {}
             }
+            if server.url.is_none() && !server.tools.is_empty() {
+                problems.push(format!(
+                    "agent `{id}`: mcp.{name}.tools: a tools list is held by the gateway, for a remote server (`url`); \
+                     a stdio server runs with all its tools"
+                ));
+            }
             if server.url.is_none() && server.secret.is_some() {
                 problems.push(format!(
                     "agent `{id}`: mcp.{name}.secret is for a remote server; give a stdio server `env`"

@@ -23,6 +23,7 @@ pub mod exit;
 pub mod gateway;
 pub mod http_runner;
 pub mod limits;
+pub mod mcp_gateway;
 pub mod preset;
 pub mod program;
 pub mod runner;

@@ -54,6 +54,8 @@ pub struct Seen {
     pub answered: bool,
     /// The tool the answer called, if any.
     pub called: Option<String>,
+    /// The tools the request offered.
+    pub offered: Vec<String>,
 }
 
 /// A running scripted model server.
@@ -211,6 +213,7 @@ fn answer(
         scripted: false,
         answered: false,
         called: None,
+        offered: Vec::new(),
     };
     if path.ends_with("/count_tokens") || path.ends_with(":countTokens") {
         log.lock().expect("lock").push(seen);
@@ -229,6 +232,7 @@ fn answer(
         Api::OpenAiResponses => (openai::offered(body), openai::results(body)),
         Api::Gemini => (gemini::offered(body), gemini::results(body)),
     };
+    seen.offered.clone_from(&offered);
     let step = if offered.is_empty() {
         Step::Say("Hookline test".to_owned())
     } else {

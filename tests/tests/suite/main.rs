@@ -6,6 +6,7 @@ mod admin;
 mod admin_contract;
 mod admin_fuzz;
 mod agents;
+mod agents_mcp;
 mod agents_stop;
 mod cli;
 mod console;

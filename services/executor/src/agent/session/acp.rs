@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use agent_client_protocol::v1::schema::{EnvVariable, McpServer, McpServerStdio};
+use agent_client_protocol::v1::schema::{EnvVariable, McpServer, McpServerHttp, McpServerStdio};
 use hookline_bus::runs::RunReason;
 use hookline_model::catalog::{AgentSpec, McpServerSpec, RunnerSpec};
 use hookline_model::transcript::{self, Entry, Summary};
@@ -99,7 +99,7 @@ pub(crate) async fn run(
         spawn,
         workspace: prepared.workspace.clone(),
         prompt: prepared.prompt.clone(),
-        mcp: mcp_servers(&agent.mcp, emitter),
+        mcp: mcp_servers(&agent.mcp, prepared, emitter),
         deny_tools: agent.runner.deny_tools().to_vec(),
         session_meta,
     };
@@ -130,28 +130,31 @@ pub(crate) async fn run(
     }
 }
 
-/// The agent's stdio MCP servers, as ACP hands them over (they run inside
-/// the sandbox, started by the agent). Remote ones are not handed over yet.
-fn mcp_servers(specs: &BTreeMap<String, McpServerSpec>, emitter: &Emitter) -> Vec<McpServer> {
+/// The agent's MCP servers as ACP hands them over: a stdio server as its
+/// command (the agent starts it, inside the sandbox); a remote one as the
+/// URL of its gateway inside the sandbox (which adds its credential).
+fn mcp_servers(specs: &BTreeMap<String, McpServerSpec>, prepared: &Prepared, emitter: &Emitter) -> Vec<McpServer> {
     let mut servers = Vec::new();
     for (name, spec) in specs {
-        let Some((program, args)) = spec.command.split_first() else {
+        if let Some((program, args)) = spec.command.split_first() {
+            let env = spec
+                .env
+                .iter()
+                .map(|(k, v)| EnvVariable::new(k.clone(), v.clone()))
+                .collect();
+            servers.push(McpServer::Stdio(
+                McpServerStdio::new(name.clone(), program.clone())
+                    .args(args.to_vec())
+                    .env(env),
+            ));
+        } else if let Some(url) = prepared.contained.mcp_url(name) {
+            servers.push(McpServer::Http(McpServerHttp::new(name.clone(), url)));
+        } else {
             emitter.log(
                 "hookline",
-                format!("mcp server {name} not handed to the agent: remote servers are not supported yet"),
+                format!("mcp server {name} not handed to the agent (see above)"),
             );
-            continue;
-        };
-        let env = spec
-            .env
-            .iter()
-            .map(|(k, v)| EnvVariable::new(k.clone(), v.clone()))
-            .collect();
-        servers.push(McpServer::Stdio(
-            McpServerStdio::new(name.clone(), program.clone())
-                .args(args.to_vec())
-                .env(env),
-        ));
+        }
     }
     servers
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use std::os::fd::{FromRawFd as _, OwnedFd};
 
-use hookline_model::catalog::{AgentSpec, EgressRule, ProfileSpec, SandboxMode, SandboxPaths};
+use hookline_model::catalog::{AgentSpec, ProfileSpec, SandboxMode, SandboxPaths};
 use hookline_model::runs::TokenUsage;
 use tokio_util::sync::CancellationToken;
 
@@ -15,8 +15,13 @@ use crate::Log;
 use crate::bwrap::{self, View};
 use crate::egress::{self, Egress};
 use crate::gateway::{Gateway, Meter, RunLimits};
+use crate::mcp_gateway::McpGateway;
+
+mod gateways;
+
 use crate::limits::{Budget, Hit, RunGroup};
 use crate::runner::{ChildLimits, Exit, Gate};
+use gateways::{gateways, mcp_gateways, profile_egress};
 
 /// How one run's processes are held.
 pub struct Containment {
@@ -26,6 +31,7 @@ pub struct Containment {
     egress: Option<Egress>,
     /// The run's model gateways: port, model name, gateway.
     models: Vec<(u16, String, Gateway)>,
+    mcp: Vec<(u16, String, McpGateway)>,
     /// Their shared usage and budget.
     meter: Meter,
     emitter: Log,
@@ -100,6 +106,10 @@ impl Containment {
             Some(_) => gateways(profile, spend, &meter, emitter, &host.egress_guard),
             None => Vec::new(),
         };
+        let mcp = match &sandbox {
+            Some(_) => mcp_gateways(agent, profile, emitter, &host.egress_guard),
+            None => Vec::new(),
+        };
         let egress = match (&sandbox, profile_egress(profile)) {
             (Some(_), rules) if !rules.is_empty() => {
                 Some(Egress::new(rules, host.egress_guard.clone(), emitter.clone()))
@@ -112,6 +122,7 @@ impl Containment {
             sandbox,
             egress,
             models,
+            mcp,
             meter,
             emitter: emitter.clone(),
             stop: CancellationToken::new(),
@@ -130,6 +141,7 @@ impl Containment {
             sandbox: None,
             egress: None,
             models: Vec::new(),
+            mcp: Vec::new(),
             meter: Meter::default(),
             emitter: emitter.clone(),
             stop: CancellationToken::new(),
@@ -150,6 +162,7 @@ impl Containment {
             return None;
         }
         let (egress, models, stop) = (self.egress.clone(), self.models.clone(), self.stop.clone());
+        let mcp = self.mcp.clone();
         let emitter = self.emitter.clone();
         let (info_read, info_write) = pipe().ok()?;
         let (block_read, block_write) = pipe().ok()?;
@@ -157,6 +170,7 @@ impl Containment {
             Box::pin(async move {
                 let mut addrs: Vec<String> = egress.iter().map(|_| egress::LISTEN.to_owned()).collect();
                 addrs.extend(models.iter().map(|(port, _, _)| format!("127.0.0.1:{port}")));
+                addrs.extend(mcp.iter().map(|(port, _, _)| format!("127.0.0.1:{port}")));
                 match child_pid(info_read)
                     .await
                     .and_then(|pid| egress::listen_in(pid, addrs, crate::dns::LISTEN))
@@ -172,7 +186,12 @@ impl Containment {
                         {
                             drop(tokio::spawn(egress.clone().serve(listener, stop.clone())));
                         }
-                        for ((_, _, gateway), listener) in models.iter().zip(listeners) {
+                        for ((_, _, gateway), listener) in models.iter().zip(listeners.by_ref()) {
+                            if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                                drop(tokio::spawn(gateway.clone().serve(listener, stop.clone())));
+                            }
+                        }
+                        for ((_, _, gateway), listener) in mcp.iter().zip(listeners) {
                             if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
                                 drop(tokio::spawn(gateway.clone().serve(listener, stop.clone())));
                             }
@@ -267,10 +286,24 @@ impl Containment {
                 format!("http://127.0.0.1:{port}"),
             ));
         }
+        for (port, name, _) in &self.mcp {
+            env.push((
+                format!("HOOKLINE_MCP_{}_URL", name.to_ascii_uppercase().replace('-', "_")),
+                format!("http://127.0.0.1:{port}/mcp"),
+            ));
+        }
         env
     }
 
     /// The limits the child sets on itself.
+    /// The URL inside the sandbox of remote MCP server `name`'s gateway.
+    pub fn mcp_url(&self, name: &str) -> Option<String> {
+        self.mcp
+            .iter()
+            .find(|(_, n, _)| n == name)
+            .map(|(port, _, _)| format!("http://127.0.0.1:{port}/mcp"))
+    }
+
     pub fn limits(&self) -> Option<ChildLimits> {
         Some(self.limits.clone())
     }
@@ -294,61 +327,6 @@ impl Drop for Containment {
 }
 
 /// First port of the model gateways inside a run (the proxy has 3128).
-const FIRST_MODEL_PORT: u16 = 3129;
-
-fn gateways(
-    profile: Option<&ProfileSpec>,
-    limits: RunLimits,
-    meter: &Meter,
-    emitter: &Log,
-    guard: &std::sync::Arc<hookline_model::ssrf::Guard>,
-) -> Vec<(u16, String, Gateway)> {
-    let Some(profile) = profile else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (port, (name, model)) in (FIRST_MODEL_PORT..).zip(&profile.models) {
-        if let Err(e) = guard.check_credentialed_url(&model.upstream) {
-            emitter.log(
-                "hookline",
-                format!("model {name} unavailable: upstream {}: {e}", model.upstream),
-            );
-            continue;
-        }
-        let key = match model.secret.resolve() {
-            Ok(key) => key,
-            Err(e) => {
-                emitter.log("hookline", format!("model {name} unavailable: {e}"));
-                continue;
-            }
-        };
-        let Ok(header) = hyper::header::HeaderName::from_bytes(model.header.to_ascii_lowercase().as_bytes()) else {
-            continue;
-        };
-        let gateway = Gateway::new(
-            name,
-            &model.upstream,
-            header,
-            key,
-            limits,
-            meter,
-            emitter.clone(),
-            guard.clone(),
-        )
-        .allowing(model.allow.iter().map(|glob| glob.get().clone()).collect());
-        let priced = model.clone();
-        let gateway = gateway.pricing(move |name| priced.price_of(name));
-        out.push((port, name.clone(), gateway));
-    }
-    out
-}
-
-fn profile_egress(profile: Option<&ProfileSpec>) -> Vec<EgressRule> {
-    profile
-        .map(|p| p.egress.iter().map(|e| e.get().clone()).collect())
-        .unwrap_or_default()
-}
-
 /// A pipe whose ends close on exec (the child gets its end by `dup2`).
 #[allow(unsafe_code)]
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
