@@ -14,22 +14,80 @@ use serde_json::Value;
 use crate::agents::{catalog, catalog_text, catalog_with, parsed, run_by_webhook, transcript, write_and_commit};
 use crate::e2e::{GITHUB_SECRET, issue_labeled, send_github};
 
-/// A run whose budget in money is spent after its first call, and a run
-/// cancelled while its model call is in flight: each ends within 2 s, the
-/// agent's process group gone, not at the agent's 120 s timeout.
+/// One agent as the stop tests run it: its runner, and the same runner
+/// asking for a model its profile's allow list leaves out.
+struct Agent {
+    runner: &'static str,
+    outside: &'static str,
+    model: &'static str,
+    /// The allow list as written, and narrowed to exclude `model`.
+    allow: (&'static str, &'static str),
+}
+
+const CLAUDE: Agent = Agent {
+    runner: r#"{ type = "claude-code", model = "claude-sonnet-4-5" }"#,
+    outside: r#"{ type = "claude-code", model = "claude-opus-4-1" }"#,
+    model: "claude-opus-4-1",
+    allow: (r#"allow = ["claude-*"]"#, r#"allow = ["claude-sonnet-*"]"#),
+};
+const CODEX: Agent = Agent {
+    runner: r#"{ type = "codex", model = "gpt-5-codex" }"#,
+    outside: r#"{ type = "codex", model = "gpt-4o" }"#,
+    model: "gpt-4o",
+    allow: (r#"allow = ["gpt-*"]"#, r#"allow = ["gpt-5*"]"#),
+};
+const GEMINI: Agent = Agent {
+    runner: r#"{ type = "gemini", model = "gemini-2.5-pro" }"#,
+    outside: r#"{ type = "gemini", model = "gemini-1.5-pro" }"#,
+    model: "gemini-1.5-pro",
+    allow: (r#"allow = ["gemini-*"]"#, r#"allow = ["gemini-2.5-*"]"#),
+};
+const OPENCODE: Agent = Agent {
+    runner: r#"{ type = "opencode", model = "claude-sonnet-4-5" }"#,
+    // (opencode waits forever on a model its bundled list lacks, such as
+    // claude-opus-4-1, without calling it.)
+    outside: r#"{ type = "opencode", model = "claude-haiku-4-5" }"#,
+    model: "claude-haiku-4-5",
+    allow: (r#"allow = ["claude-*"]"#, r#"allow = ["claude-sonnet-*"]"#),
+};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_spent_budget_and_a_cancel_each_end_a_real_agent_within_two_seconds() {
+async fn claude_code_is_held_by_its_budget_a_cancel_and_the_allow_list() {
+    held(&CLAUDE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codex_is_held_by_its_budget_a_cancel_and_the_allow_list() {
+    held(&CODEX).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gemini_is_held_by_its_budget_a_cancel_and_the_allow_list() {
+    held(&GEMINI).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opencode_is_held_by_its_budget_a_cancel_and_the_allow_list() {
+    held(&OPENCODE).await;
+}
+
+/// A run whose budget in money is spent after its first call and a run
+/// cancelled while its model call is in flight each end within 2 s, the
+/// agent's processes gone, not at the agent's 120 s timeout; a model
+/// outside the allow list never reaches the model API, and the run says so.
+async fn held(agent: &Agent) {
+    spent_budget(agent).await;
+    cancelled(agent).await;
+    outside_the_allow_list(agent).await;
+}
+
+async fn spent_budget(agent: &Agent) {
     let dir = tempfile::tempdir().expect("dir");
     let origin = bare_origin(dir.path(), "api");
     let model = ScriptedModel::start(write_and_commit()).await;
     let allow = [("HOOKLINE_EGRESS_ALLOW", "127.0.0.1")];
-    // One call (860 micro-dollars) fits in $0.001; the next would not.
-    let tight = catalog_with(
-        r#"{ type = "claude-code", model = "claude-sonnet-4-5" }"#,
-        &model.url,
-        &origin,
-        "budget_usd = 0.001",
-    );
+    // One call (822 or 860 micro-dollars) fits in $0.001; the next would not.
+    let tight = catalog_with(agent.runner, &model.url, &origin, "budget_usd = 0.001");
     let pipeline = Pipeline::start(&tight, &allow).await;
     let (record, lines) = run_by_webhook(&pipeline, "d-budget").await;
     assert_eq!(
@@ -43,16 +101,35 @@ async fn a_spent_budget_and_a_cancel_each_end_a_real_agent_within_two_seconds() 
     assert!(refused, "{lines:?}");
     let usage = record.usage.expect("usage");
     assert!(usage.cost_micros <= 1000, "never past the budget: {usage:?}");
-    drop(pipeline);
+    let took = record.finished_at_ms - refusal_at(&pipeline, &record.run_id).await;
+    assert!(
+        took < 2000,
+        "the spent budget ended the run {took} ms after the refusal"
+    );
+}
 
-    // A cancel while the agent waits on its model.
+/// When the run's log recorded the budget's refusal (unix ms).
+async fn refusal_at(pipeline: &Pipeline, run_id: &str) -> i64 {
+    let (_, log) = pipeline
+        .admin("GET", &format!("/v1/runs/{run_id}/log"), Value::Null)
+        .await;
+    log["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["line"].as_str().is_some_and(|t| t.contains("model call refused")))
+        .and_then(|l| chrono::DateTime::parse_from_rfc3339(l["at"].as_str()?).ok())
+        .map(|at| at.timestamp_millis())
+        .unwrap_or_else(|| panic!("no refusal with a time in {log}"))
+}
+
+async fn cancelled(agent: &Agent) {
+    let dir = tempfile::tempdir().expect("dir");
+    let origin = bare_origin(dir.path(), "api");
+    let allow = [("HOOKLINE_EGRESS_ALLOW", "127.0.0.1")];
     let model = ScriptedModel::start(write_and_commit()).await;
     model.slow_down(60_000);
-    let slow = catalog(
-        r#"{ type = "claude-code", model = "claude-sonnet-4-5" }"#,
-        &model.url,
-        &origin,
-    );
+    let slow = catalog(agent.runner, &model.url, &origin);
     let pipeline = Pipeline::start(&slow, &allow).await;
     let (status, answer) = send_github(&pipeline, "d-cancel", &issue_labeled("Slow"), GITHUB_SECRET).await;
     assert_eq!(status, 202, "{answer}");
@@ -118,43 +195,29 @@ async fn a_denied_tool_is_refused_and_the_agent_carries_on_without_it() {
     assert_eq!(branches, "", "nothing was committed, so nothing pushed");
 }
 
-/// A model outside the profile's allow list never reaches the model API;
-/// the agent is told why.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_model_outside_the_allow_list_is_refused_to_a_real_agent() {
+async fn outside_the_allow_list(agent: &Agent) {
     let dir = tempfile::tempdir().expect("dir");
     let origin = bare_origin(dir.path(), "api");
     let model = ScriptedModel::start(write_and_commit()).await;
     let allow = [("HOOKLINE_EGRESS_ALLOW", "127.0.0.1")];
-    // Only Sonnet is allowed; the agent asks for Opus.
-    let text = catalog_text(
-        r#"{ type = "claude-code", model = "claude-opus-4-1" }"#,
-        &model.url,
-        &origin,
-        "",
-    );
-    let outside = parsed(&text.replace(r#"allow = ["claude-*"]"#, r#"allow = ["claude-sonnet-*"]"#));
+    let text = catalog_text(agent.outside, &model.url, &origin, "");
+    let outside = parsed(&text.replace(agent.allow.0, agent.allow.1));
     let pipeline = Pipeline::start(&outside, &allow).await;
     let (record, lines) = run_by_webhook(&pipeline, "d-allow").await;
     assert!(
-        model.seen().iter().all(|s| s.model != "claude-opus-4-1"),
+        model.seen().iter().all(|s| s.model != agent.model),
         "{:?}",
         model.seen()
     );
-    let noted = lines
-        .iter()
-        .any(|(_, l)| l.contains("call for `claude-opus-4-1` refused: not in the profile's allow list"));
-    assert!(noted, "{lines:?}");
-    // Claude Code fails the prompt with the gateway's answer.
+    let noted = format!("call for `{}` refused: not in the profile's allow list", agent.model);
+    assert!(lines.iter().any(|(_, l)| l.contains(&noted)), "{lines:?}");
+    // The agent got the gateway's answer and said so, in its transcript,
+    // its stderr, or its failure.
     let told = lines.iter().any(|(stream, l)| {
-        stream == "hookline" && l.starts_with("the agent failed the prompt") && l.contains("model_not_allowed")
+        stream != "hookline" && l.contains("model_not_allowed") || l.starts_with("the agent failed the prompt")
     });
     assert!(told, "the agent shows the gateway's error: {lines:?}");
-    assert_eq!(
-        (record.status, record.reason.as_str()),
-        (RunStatus::Failed, "agent_error"),
-        "{lines:?}"
-    );
+    assert_ne!(record.status, RunStatus::Succeeded, "{lines:?}");
 }
 
 /// Runs agent `hostile` once by hand; its record and log lines.
