@@ -22,6 +22,8 @@ NAMED_EXCEPTIONS = [
     (r"^agent `[^`]+`: pull_request, status_comment, outputs, mention and ci_fixes need a profile with a forge$",
      "a forge feature needs the agent's profile (another object) to have a forge"),
     (r"^profile `[^`]+`: forge\.token ", "forge.token names one of the profile's own secrets"),
+    (r"^agent `[^`]+`: runner `[a-z-]+` calls its model through the gateway: add ",
+     "a preset runner needs its model entry in the agent's profile (another object)"),
     # Time: a secret rotated out is expired now, whatever it was when generated.
     (r"^subscription `[^`]+`: every signing secret has expired$", "secrets whose `until` has passed"),
     # The host's address rule and its allow-lists (HOOKLINE_DELIVERY_ALLOW, HOOKLINE_EGRESS_ALLOW).

@@ -76,6 +76,11 @@ fn redact(kind: ConfigKind, id: &str, mut value: Value, revision: u64) -> Value 
             if let Some(key) = value.pointer_mut("/runner/api_key") {
                 *key = hint(key);
             }
+            if let Some(servers) = value.get_mut("mcp").and_then(Value::as_object_mut) {
+                for key in servers.values_mut().filter_map(|m| m.get_mut("secret")) {
+                    *key = hint(key);
+                }
+            }
         }
     }
     if let Some(object) = value.as_object_mut() {

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use hookline_model::catalog::Catalog;
-use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, WAIT, eventually, post_github, request};
-use serde_json::json;
+use hookline_tests::{ADMIN_TOKEN, Pipeline, Receiver, Service, WAIT, eventually, post_github, request};
+use serde_json::{Value, json};
 
 pub(crate) const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SOURCE_SECRET: &str = "api-created-source-secret";
@@ -320,5 +320,36 @@ async fn a_bad_duration_schedule_size_pattern_or_egress_rule_is_refused_naming_i
             404,
             "nothing stored at {path}"
         );
+    }
+}
+
+/// A preset agent written through the API: refused without its model
+/// entry (naming what to add); accepted with it, its MCP credential
+/// answered as a hint, never the credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_preset_agent_needs_its_model_and_its_mcp_credential_is_never_shown() {
+    let pipeline = Pipeline::start_services(&Catalog::default(), &[], &[Service::Admin]).await;
+    let agent = json!({"prompt": "Fix it", "profile": "p",
+                       "runner": {"type": "claude-code", "model": "claude-sonnet-4-5", "max_turns": 20},
+                       "mcp": {"linear": {"url": "https://mcp.linear.app/mcp", "secret": "lin-api-secret-9931", "tools": ["get_issue"]}}});
+    let (status, _) = admin(&pipeline, "PUT", "/v1/profiles/p", json!({})).await;
+    assert_eq!(status, 201);
+    let (status, refused) = admin(&pipeline, "PUT", "/v1/agents/fixer", agent.clone()).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused.to_string().contains("add `[profiles.p.models.anthropic]`"),
+        "{refused}"
+    );
+    let profile = json!({"models": {"anthropic": {"upstream": "https://api.anthropic.com", "header": "x-api-key",
+                         "secret": "env:ANTHROPIC_API_KEY"}}});
+    let (status, answer) = admin(&pipeline, "PUT", "/v1/profiles/p", profile).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, written) = admin(&pipeline, "PUT", "/v1/agents/fixer", agent).await;
+    assert_eq!(status, 201, "{written}");
+    let (_, read) = admin(&pipeline, "GET", "/v1/agents/fixer", Value::Null).await;
+    for shown in [&written, &read] {
+        assert_eq!(shown["mcp"]["linear"]["secret"], json!("…9931"), "{shown}");
+        assert!(!shown.to_string().contains("lin-api-secret"), "{shown}");
+        assert_eq!(shown["runner"]["type"], json!("claude-code"));
     }
 }
