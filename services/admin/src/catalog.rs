@@ -180,8 +180,32 @@ async fn write(
     state.check_targets(&candidate)?;
     let bytes = serde_json::to_vec(&normal).map_err(AdminError::unavailable)?;
     let revision = store::write::write(&state.nats, kind, id, &bytes, expect).await?;
+    settle(state, |live| same_entry(live, &candidate, kind, id)).await;
     let status = if expect == Expect::Absent { 201 } else { 200 };
     Ok((status, redact(kind, id, normal, revision)))
+}
+
+/// Longest a write waits for the live catalog to show it.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until the live catalog (which the next write is validated
+/// against) shows this write, so a client's next request sees its own
+/// write: a profile created, then an agent naming it, is not refused as
+/// naming an unknown profile. Bounded: a view that lags longer is only
+/// slower to agree.
+async fn settle(state: &AdminState, shown: impl Fn(&Catalog) -> bool) {
+    let mut live = state.catalog.clone();
+    let _ = tokio::time::timeout(SETTLE, live.wait_for(|catalog| shown(catalog))).await;
+}
+
+/// Whether `a` and `b` hold the same `kind` object `id` (or both none).
+fn same_entry(a: &Catalog, b: &Catalog, kind: ConfigKind, id: &str) -> bool {
+    match kind {
+        ConfigKind::Source => a.sources.get(id) == b.sources.get(id),
+        ConfigKind::Profile => a.profiles.get(id) == b.profiles.get(id),
+        ConfigKind::Agent => a.agents.get(id) == b.agents.get(id),
+        ConfigKind::Subscription => a.subscriptions.get(id) == b.subscriptions.get(id),
+    }
 }
 
 /// A revision named in the body (`"revision": N`), taken out of it.
@@ -238,6 +262,7 @@ pub async fn delete(
     candidate.validate().map_err(AdminError::Conflict)?;
     let revision = if_match.unwrap_or(existing.revision);
     store::write::remove(&state.nats, kind, id, revision).await?;
+    settle(state, |live| same_entry(live, &candidate, kind, id)).await;
     Ok((204, Value::Null))
 }
 
