@@ -3,8 +3,8 @@
 //! executor, the clone, the sandbox, the model gateway, the transcript,
 //! the push), against starting the same agent by hand on a fresh clone of
 //! the same repository, driven over ACP straight at the same scripted model
-//! server, alternately, in the same run. Both do the same work: write a
-//! file, commit it, say so.
+//! server, alternately, in the same run. Both do the same work: clone,
+//! write a file, commit it, say so, push the branch.
 //!
 //!     cargo bench -p hookline-tests --bench agents     # BENCH_RUNS=15 by default
 
@@ -76,7 +76,7 @@ repository = "{origin}"
 push = true
 timeout = "120s"
 max_concurrency = 1
-triggers = [{{ source = "github", events = ["issues"] }}]
+triggers = [{{ source = "github", events = ["issues"], actions = ["labeled"] }}]
 "#,
         bin = bin.display(),
         url = model.url,
@@ -97,8 +97,10 @@ triggers = [{{ source = "github", events = ["issues"] }}]
     // Two warm-up rounds: the page cache, node's compile cache.
     for n in 0..runs + 2 {
         let t = Instant::now();
-        let body = json!({"action": "opened", "issue": {"number": n, "title": "t"},
-                          "repository": {"full_name": "acme/api"}, "sender": {"login": "alice"}})
+        let body = json!({"action": "labeled", "label": {"name": "agent"},
+                          "issue": {"number": n, "title": "t", "labels": [{"name": "agent"}], "user": {"login": "alice"}},
+                          "repository": {"full_name": "acme/api", "owner": {"login": "acme"}},
+                          "sender": {"login": "alice"}})
         .to_string();
         let (status, answer) = post_signed(
             Provider::Github,
@@ -111,7 +113,10 @@ triggers = [{{ source = "github", events = ["issues"] }}]
         )
         .await;
         assert_eq!(status, 202, "{answer}");
-        wait_for_end(&mut completed).await;
+        if !wait_for_end(&mut completed).await {
+            let id = answer["event_id"].as_str().unwrap_or_default();
+            panic!("no run ended in 120 s: {}", pipeline.explain(id).await);
+        }
         let through_hookline = t.elapsed().as_secs_f64() * 1000.0;
         let t = Instant::now();
         by_hand(&bin, &origin, &model.url, dir.path()).await;
@@ -127,7 +132,7 @@ triggers = [{{ source = "github", events = ["issues"] }}]
     let (h50, b50) = (percentile(&hookline_ms, 0.5), percentile(&hand_ms, 0.5));
     println!("a real agent (Claude Code over ACP), {runs} runs each, alternately, scripted model server\n");
     println!(
-        "  by hand: clone, agent over ACP:          p50 {b50:.0} ms, p90 {:.0} ms",
+        "  by hand: clone, agent over ACP, push:    p50 {b50:.0} ms, p90 {:.0} ms",
         percentile(&hand_ms, 0.9)
     );
     println!(
@@ -141,16 +146,16 @@ triggers = [{{ source = "github", events = ["issues"] }}]
     );
 }
 
-/// Waits for the next run's final event; panics on a failed run.
-async fn wait_for_end(events: &mut async_nats::Subscriber) {
+/// Waits for the next run's final event; panics on a failed run; false
+/// when none came in 120 s.
+async fn wait_for_end(events: &mut async_nats::Subscriber) -> bool {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(120), events.next())
-            .await
-            .expect("in time")
-            .expect("message");
+        let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(120), events.next()).await else {
+            return false;
+        };
         let event = Event::decode(msg.payload.as_ref()).expect("event");
         match event.r#type.as_str() {
-            "run.completed" => return,
+            "run.completed" => return true,
             "run.failed" => panic!("the run failed: {}", String::from_utf8_lossy(&event.data_json)),
             _ => {}
         }
@@ -206,4 +211,7 @@ async fn by_hand(bin: &Path, origin: &Path, model_url: &str, dir: &Path) {
     assert!(end.exit.success() && end.failure.is_none(), "{end:?}");
     let log = git(&workspace, &["log", "--oneline", "-1"]);
     assert!(log.contains("Add hello.txt"), "{log}");
+    // And pushed, as Hookline pushes the run's branch.
+    let branch = format!("HEAD:refs/heads/by-hand/{}", hookline_model::clock::new_id());
+    git(&workspace, &["push", "--quiet", "origin", &branch]);
 }

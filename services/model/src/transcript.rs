@@ -1,9 +1,10 @@
 //! What an agent did in one run, in order: the prompt it got, what it
 //! said, each tool it called (name, input, output, status), each file it
 //! edited (with the diff), its plans and the usage it reported. One shape
-//! for every runner: an ACP agent's session updates, a CLI's JSON stream,
-//! a `command` runner's output lines. Entries are kept as the run goes
-//! (each one a `transcript` line of the run's log, as JSON).
+//! for every ACP agent, whatever it reports (a `command` runner's
+//! transcript is its output lines, on the log's `stdout` and `stderr`).
+//! Entries are kept as the run goes (each one a `transcript` line of the
+//! run's log, as JSON).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -62,13 +63,6 @@ pub enum Entry {
     Usage {
         /// As reported.
         usage: Value,
-    },
-    /// A line a runner without a structured transcript printed.
-    Output {
-        /// `stdout` or `stderr`.
-        stream: String,
-        /// The line.
-        line: String,
     },
 }
 

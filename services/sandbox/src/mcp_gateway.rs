@@ -16,7 +16,6 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -60,24 +59,7 @@ impl McpGateway {
 
     /// Serves requests on `listener` until `stop`.
     pub async fn serve(self, listener: TcpListener, stop: CancellationToken) {
-        loop {
-            let accepted = tokio::select! {
-                _ = stop.cancelled() => return,
-                accepted = listener.accept() => accepted,
-            };
-            let Ok((stream, _)) = accepted else { return };
-            let this = self.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| this.clone().forward(req));
-                let connection =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = connection => {}
-                }
-            });
-        }
+        crate::gateway::serve_loopback(listener, stop, move |req| self.clone().forward(req)).await;
     }
 
     fn allows(&self, tool: &str) -> bool {

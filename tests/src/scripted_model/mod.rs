@@ -275,6 +275,19 @@ pub(crate) fn event_stream(events: Vec<Bytes>) -> hyper::Response<serve::Body> {
     response
 }
 
+/// The `name` of each entry of `tools` (Anthropic's and OpenAI's `tools`).
+pub(crate) fn names(tools: &Value) -> Vec<String> {
+    tools
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `text` in two pieces, cut at a character boundary near its middle.
 pub(crate) fn halves(text: &str) -> [&str; 2] {
     let middle = (0..=text.len() / 2)

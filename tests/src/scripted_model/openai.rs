@@ -9,19 +9,11 @@ use bytes::Bytes;
 use hookline_runtime::serve;
 use serde_json::{Value, json};
 
-use super::{Reply, USAGE, event_stream, halves};
+use super::{Reply, USAGE, event_stream, halves, names};
 
 /// The tools the request offers.
 pub(crate) fn offered(body: &Value) -> Vec<String> {
-    body["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(|t| t["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    names(&body["tools"])
 }
 
 /// Tool results in the input so far.

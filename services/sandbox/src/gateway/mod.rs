@@ -108,24 +108,7 @@ impl Gateway {
 
     /// Serves calls on `listener` until `stop`.
     pub async fn serve(self, listener: TcpListener, stop: CancellationToken) {
-        loop {
-            let accepted = tokio::select! {
-                _ = stop.cancelled() => return,
-                accepted = listener.accept() => accepted,
-            };
-            let Ok((stream, _)) = accepted else { return };
-            let this = self.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| this.clone().forward(req));
-                let connection =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = connection => {}
-                }
-            });
-        }
+        serve_loopback(listener, stop, move |req| self.clone().forward(req)).await;
     }
 
     async fn forward(self, req: Request<Incoming>) -> Result<Response<BoxBody<Bytes, hyper::Error>>, Infallible> {
@@ -239,6 +222,31 @@ impl Gateway {
             frame
         });
         Ok(Response::from_parts(parts, counted.boxed()))
+    }
+}
+
+/// Serves HTTP/1 on `listener` (a loopback port inside a run's network
+/// namespace) with `handle`, until `stop` ends it and every connection.
+pub(crate) async fn serve_loopback<F, Fut>(listener: TcpListener, stop: CancellationToken, handle: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<BoxBody<Bytes, hyper::Error>>, Infallible>> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else { return };
+        let (handle, stop) = (handle.clone(), stop.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(handle);
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = connection => {}
+            }
+        });
     }
 }
 

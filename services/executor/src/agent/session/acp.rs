@@ -13,10 +13,10 @@ use hookline_model::catalog::{AgentSpec, McpServerSpec, RunnerSpec};
 use hookline_model::transcript::{self, Entry, Summary};
 use hookline_sandbox::acp::{self, AcpRun};
 use hookline_sandbox::preset;
-use hookline_sandbox::runner::{Exit, Spawn};
+use hookline_sandbox::runner::Exit;
 
 use crate::agent::session::output::SessionOutput;
-use crate::agent::session::prepare::Prepared;
+use crate::agent::session::prepare::{Prepared, agent_spawn};
 use crate::attempt::emit::Emitter;
 
 /// How an ACP agent's run ended: its exit, a reason when the exit alone
@@ -64,37 +64,7 @@ pub(crate) async fn run(
             (launch.command, launch.session_meta)
         }
     };
-    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
-    let Some(first) = command.first() else {
-        emitter.log("hookline", "the runner's command is empty".to_owned());
-        return Err(SessionOutput::failed(RunReason::Crashed));
-    };
-    let program = match hookline_sandbox::program::find(
-        first,
-        path_var.as_deref(),
-        &prepared.workspace,
-        hookline_sandbox::bwrap::is_system,
-    ) {
-        Ok(program) => program,
-        Err(e) => {
-            emitter.log("hookline", e.to_string());
-            return Err(SessionOutput::failed(RunReason::AgentNotFound));
-        }
-    };
-    let mut command = command;
-    command[0] = program.path.display().to_string();
-    let spawn = Spawn {
-        argv: prepared
-            .contained
-            .command(&command, &prepared.workspace, &program.folders),
-        cwd: prepared.workspace.clone(),
-        env,
-        stdin: String::new(),
-        timeout: prepared.left(),
-        cancel: prepared.contained.stop(),
-        limits: prepared.contained.limits(),
-        gate: prepared.contained.gate(),
-    };
+    let spawn = agent_spawn(prepared, &command, env, String::new(), emitter).map_err(SessionOutput::failed)?;
     let run = AcpRun {
         spawn,
         workspace: prepared.workspace.clone(),

@@ -5,11 +5,11 @@ use hookline_bus::runs::{RunReason, TokenUsage};
 use hookline_model::catalog::{AgentSpec, RunnerSpec};
 use hookline_model::transcript::Summary;
 use hookline_sandbox::http_runner;
-use hookline_sandbox::runner::{self, Exit, Spawn};
+use hookline_sandbox::runner::{self, Exit};
 
 use crate::agent::session::acp;
 use crate::agent::session::output::SessionOutput;
-use crate::agent::session::prepare::{Prepared, log_line};
+use crate::agent::session::prepare::{Prepared, agent_spawn, log_line};
 use crate::attempt::emit::Emitter;
 use crate::attempt::env::RunEnv;
 
@@ -54,41 +54,14 @@ pub(crate) async fn invoke(
     }
     let exit = match &agent.runner {
         RunnerSpec::Command { command } => {
-            let path_var = prepared
-                .process_env
-                .iter()
-                .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| v.as_str());
-            let Some(first) = command.first() else {
-                emitter.log("hookline", "the runner's command is empty".to_owned());
-                return Err(SessionOutput::failed(RunReason::Crashed));
-            };
-            let program = match hookline_sandbox::program::find(
-                first,
-                path_var,
-                &prepared.workspace,
-                hookline_sandbox::bwrap::is_system,
-            ) {
-                Ok(program) => program,
-                Err(e) => {
-                    emitter.log("hookline", e.to_string());
-                    return Err(SessionOutput::failed(RunReason::AgentNotFound));
-                }
-            };
-            let mut command = command.clone();
-            command[0] = program.path.display().to_string();
-            let spawn = Spawn {
-                argv: prepared
-                    .contained
-                    .command(&command, &prepared.workspace, &program.folders),
-                cwd: prepared.workspace.clone(),
-                env: prepared.process_env.clone(),
-                stdin: prepared.prompt.clone(),
-                timeout: prepared.left(),
-                cancel: prepared.contained.stop(),
-                limits: prepared.contained.limits(),
-                gate: prepared.contained.gate(),
-            };
+            let spawn = agent_spawn(
+                prepared,
+                command,
+                prepared.process_env.clone(),
+                prepared.prompt.clone(),
+                emitter,
+            )
+            .map_err(SessionOutput::failed)?;
             match runner::run(spawn, log_line(emitter)).await {
                 Ok(exit) => exit,
                 Err(e) => {

@@ -63,6 +63,44 @@ pub(crate) fn log_line(emitter: &Emitter) -> impl FnMut(Stream, String) + '_ {
     }
 }
 
+/// The agent's process, contained: its program found on the run's `PATH`
+/// (where it looked, when it is not there) with the folders the sandbox
+/// must show for it, `env` and `stdin`, until the run's deadline; why the
+/// run fails when it cannot (said in the run log).
+pub(crate) fn agent_spawn(
+    prepared: &Prepared,
+    command: &[String],
+    env: Vec<(String, String)>,
+    stdin: String,
+    emitter: &Emitter,
+) -> Result<Spawn, RunReason> {
+    let Some(first) = command.first() else {
+        emitter.log("hookline", "the runner's command is empty".to_owned());
+        return Err(RunReason::Crashed);
+    };
+    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str());
+    let program =
+        hookline_sandbox::program::find(first, path_var, &prepared.workspace, hookline_sandbox::bwrap::is_system)
+            .map_err(|e| {
+                emitter.log("hookline", e.to_string());
+                RunReason::AgentNotFound
+            })?;
+    let mut command = command.to_vec();
+    command[0] = program.path.display().to_string();
+    Ok(Spawn {
+        argv: prepared
+            .contained
+            .command(&command, &prepared.workspace, &program.folders),
+        cwd: prepared.workspace.clone(),
+        env,
+        stdin,
+        timeout: prepared.left(),
+        cancel: prepared.contained.stop(),
+        limits: prepared.contained.limits(),
+        gate: prepared.contained.gate(),
+    })
+}
+
 /// A process's environment: what passes through, the profile's variables,
 /// the profile's secrets of `scope` (never the others), and `extra`.
 fn env_for(
