@@ -96,7 +96,8 @@ fn docs_events_md_and_the_openapi_webhooks_are_generated_from_the_catalog() {
         Some(at) => current[..at].to_owned(),
         None => current.trim_end().trim_end_matches('}').trim_end().to_owned(),
     };
-    let hooks = serde_json::to_string_pretty(&event_docs::openapi_webhooks(catalog)).expect("json");
+    let hooks =
+        serde_json::to_string_pretty(&event_docs::in_key_order(&event_docs::openapi_webhooks(catalog))).expect("json");
     let text = format!("{head},\n  \"webhooks\": {}\n}}\n", hooks.replace('\n', "\n  "));
     serde_json::from_str::<Value>(&text).expect("the document stays JSON");
     generated("docs/openapi.json", &text);

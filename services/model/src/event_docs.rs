@@ -30,7 +30,7 @@ pub fn markdown(catalog: &EventCatalog) -> String {
          were emitted (`ordered = \"run\"` on a subscription): `run.started` first, `run.completed` or \
          `run.failed` last.\n\n## The envelope\n\n```json\n",
     );
-    out.push_str(&serde_json::to_string_pretty(&envelope_schema()).unwrap_or_default());
+    out.push_str(&pretty(&envelope_schema()));
     out.push_str("\n```\n\n## Types\n\n| type | emitted by | what it means |\n|---|---|---|\n");
     for def in catalog.all() {
         out.push_str(&format!(
@@ -47,11 +47,31 @@ pub fn markdown(catalog: &EventCatalog) -> String {
             def.name,
             def.description,
             origin_words(def.source),
-            serde_json::to_string_pretty(&def.schema).unwrap_or_default(),
-            serde_json::to_string_pretty(&def.example).unwrap_or_default(),
+            pretty(&def.schema),
+            pretty(&def.example),
         ));
     }
     out
+}
+
+/// `value` printed with its keys in order, whether or not serde_json keeps
+/// insertion order (a dependency's `preserve_order` feature turns that on
+/// for the whole workspace), so the documents are the same either way.
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(&in_key_order(value)).unwrap_or_default()
+}
+
+/// `value` with every object's keys sorted.
+pub fn in_key_order(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), in_key_order(&map[k]))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(in_key_order).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The OpenAPI 3.1 `webhooks` object: per type, the POST a subscriber
