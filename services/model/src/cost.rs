@@ -2,7 +2,9 @@
 //! model, from the profile's price table; amounts kept as whole
 //! micro-dollars (exact to add up, written as dollars in JSON).
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+pub use crate::money::{dollars, micros_of};
 
 use crate::runs::TokenUsage;
 
@@ -71,31 +73,6 @@ impl Measure {
             Measure::CostMicros => usage.cost_micros,
         }
     }
-}
-
-/// Micro-dollars from dollars, as written in the catalog (`budget_usd`).
-pub fn micros_of(dollars: f64) -> u64 {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let micros = (dollars * 1_000_000.0).round().max(0.0) as u64;
-    micros
-}
-
-/// Dollars from micro-dollars, for people and JSON.
-pub fn dollars(micros: u64) -> f64 {
-    #[allow(clippy::cast_precision_loss)]
-    let dollars = micros as f64 / 1_000_000.0;
-    dollars
-}
-
-/// Writes micro-dollars as dollars (`cost_usd: 0.0123`).
-pub fn serialize_dollars<S: Serializer>(micros: &u64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_f64(dollars(*micros))
-}
-
-/// Reads dollars into micro-dollars.
-pub fn deserialize_dollars<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    let dollars = f64::deserialize(deserializer)?;
-    Ok(micros_of(dollars))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod event_types;
 pub mod follow_up;
 pub mod forge_state;
 pub mod ids;
+pub mod money;
 pub mod outbox;
 pub mod parse;
 pub mod reason;

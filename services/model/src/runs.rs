@@ -184,8 +184,8 @@ pub struct TokenUsage {
         default,
         rename = "cost_usd",
         skip_serializing_if = "is_zero",
-        serialize_with = "crate::cost::serialize_dollars",
-        deserialize_with = "crate::cost::deserialize_dollars"
+        serialize_with = "crate::money::serialize_dollars",
+        deserialize_with = "crate::money::deserialize_dollars"
     )]
     pub cost_micros: u64,
 }
