@@ -205,7 +205,6 @@ async fn by_hand(bin: &Path, origin: &Path, model_url: &str, dir: &Path) {
         prompt: "Add hello.txt and commit it.".to_owned(),
         mcp: Vec::new(),
         deny_tools: Vec::new(),
-        session_meta: None,
     };
     let end = acp::run(run, |_| {}, |_| {}).await.expect("runs");
     assert!(end.exit.success() && end.failure.is_none(), "{end:?}");

@@ -27,4 +27,3 @@ pub fn deserialize_dollars<'de, D: Deserializer<'de>>(deserializer: D) -> Result
     let dollars = f64::deserialize(deserializer)?;
     Ok(micros_of(dollars))
 }
-

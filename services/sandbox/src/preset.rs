@@ -25,8 +25,6 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// Files written before it starts: (path in the run's home, content).
     pub files: Vec<(PathBuf, String)>,
-    /// `_meta` for the ACP session.
-    pub session_meta: Option<serde_json::Map<String, Value>>,
 }
 
 /// Why a preset cannot start.
@@ -91,7 +89,6 @@ pub fn launch(
                 command: vec![program("claude-code-acp")],
                 env: vars,
                 files,
-                session_meta: None,
             }
         }
         Preset::Codex => {
@@ -122,7 +119,6 @@ pub fn launch(
                     ("CODEX_HOME", &home.join(".codex").display().to_string()),
                 ]),
                 files: vec![(PathBuf::from(".codex/config.toml"), config)],
-                session_meta: None,
             }
         }
         Preset::Gemini => {
@@ -143,7 +139,6 @@ pub fn launch(
                     ("GEMINI_CLI_NO_RELAUNCH", "true"),
                 ]),
                 files: vec![(PathBuf::from(".gemini/settings.json"), pretty(&settings))],
-                session_meta: None,
             }
         }
         Preset::Opencode => {
@@ -176,7 +171,6 @@ pub fn launch(
                     ("OPENCODE_DISABLE_SHARE", "1"),
                 ]),
                 files: vec![(PathBuf::from(".config/opencode/opencode.json"), pretty(&config))],
-                session_meta: None,
             }
         }
     };

@@ -53,8 +53,6 @@ pub struct AcpRun {
     pub mcp: Vec<McpServer>,
     /// Tools refused by name or title.
     pub deny_tools: Vec<String>,
-    /// `_meta` of the new session (a preset's options for its agent).
-    pub session_meta: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// How an ACP run ended.
@@ -127,7 +125,6 @@ pub async fn run(
             prompt: acp.prompt.clone(),
             mcp: acp.mcp.clone(),
             deny_tools: acp.deny_tools.clone(),
-            meta: acp.session_meta.clone(),
         },
         ByteStreams::new(stdin.compat_write(), stdout.compat()),
         heard_tx,
@@ -290,7 +287,6 @@ struct Session {
     prompt: String,
     mcp: Vec<McpServer>,
     deny_tools: Vec<String>,
-    meta: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The client's side of the conversation: handshake, session, prompt;
@@ -313,7 +309,6 @@ where
         prompt,
         mcp,
         deny_tools: deny,
-        meta,
     } = session;
     Client
         .v1()
@@ -364,8 +359,7 @@ where
                 .block_task()
                 .await?;
             let _ = heard.send(Heard::Phase(Phase::Session));
-            let mut new_session = NewSessionRequest::new(workspace).mcp_servers(mcp);
-            new_session.meta = meta;
+            let new_session = NewSessionRequest::new(workspace).mcp_servers(mcp);
             let session = connection.send_request(new_session).block_task().await?;
             let _ = heard.send(Heard::Phase(Phase::Prompt));
             let answer = connection

@@ -35,8 +35,8 @@ pub(crate) async fn run(
     prepared: &Prepared,
 ) -> Result<AcpOutcome, SessionOutput> {
     let mut env = prepared.process_env.clone();
-    let (command, session_meta) = match &agent.runner {
-        RunnerSpec::Acp { command, .. } => (command.clone(), None),
+    let command = match &agent.runner {
+        RunnerSpec::Acp { command, .. } => command.clone(),
         runner => {
             let Some((preset, options)) = runner.preset() else {
                 emitter.log("hookline", "this runner does not speak ACP".to_owned());
@@ -61,7 +61,7 @@ pub(crate) async fn run(
             env.retain(|(k, _)| k != "HOME" && !launch.env.iter().any(|(name, _)| name == k));
             env.push(("HOME".to_owned(), home.display().to_string()));
             env.extend(launch.env);
-            (launch.command, launch.session_meta)
+            launch.command
         }
     };
     let spawn = agent_spawn(prepared, &command, env, String::new(), emitter).map_err(SessionOutput::failed)?;
@@ -71,7 +71,6 @@ pub(crate) async fn run(
         prompt: prepared.prompt.clone(),
         mcp: mcp_servers(&agent.mcp, prepared, emitter),
         deny_tools: agent.runner.deny_tools().to_vec(),
-        session_meta,
     };
     let mut summary = Summary::default();
     let mut calls = HashSet::new();

@@ -44,14 +44,6 @@ pub(crate) async fn invoke(
     emitter: &Emitter,
     prepared: &Prepared,
 ) -> Result<Invoked, SessionOutput> {
-    if agent.runner.speaks_acp() {
-        let outcome = acp::run(agent, emitter, prepared).await?;
-        return Ok(Invoked {
-            reason: outcome.reason,
-            summary: Some(outcome.summary),
-            ..Invoked::exited(env, outcome.exit)
-        });
-    }
     let exit = match &agent.runner {
         RunnerSpec::Command { command } => {
             let spawn = agent_spawn(
@@ -100,7 +92,14 @@ pub(crate) async fn invoke(
         | RunnerSpec::ClaudeCode(_)
         | RunnerSpec::Codex(_)
         | RunnerSpec::Gemini(_)
-        | RunnerSpec::Opencode(_) => unreachable!("ACP runners are driven above"),
+        | RunnerSpec::Opencode(_) => {
+            let outcome = acp::run(agent, emitter, prepared).await?;
+            return Ok(Invoked {
+                reason: outcome.reason,
+                summary: Some(outcome.summary),
+                ..Invoked::exited(env, outcome.exit)
+            });
+        }
     };
     Ok(Invoked::exited(env, exit))
 }
