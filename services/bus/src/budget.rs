@@ -133,4 +133,29 @@ mod tests {
         assert_eq!(run_cap(agent(None), None), None);
         assert!(day(1200).spent() && !day(999).spent());
     }
+
+    #[test]
+    fn a_spent_money_budget_is_found_and_explained_in_dollars() {
+        let cost = |used| Daily {
+            measure: Measure::CostMicros,
+            day: "2026-12-07".into(),
+            used,
+            budget: 5_000_000,
+        };
+        let dailies = Dailies {
+            tokens: None,
+            cost: Some(cost(5_250_000)),
+        };
+        let spent = dailies.spent().expect("spent");
+        assert_eq!(spent.explain(), "daily budget spent ($5.25 of $5.00 on 2026-12-07)");
+        assert_eq!(
+            Dailies {
+                cost: Some(cost(10)),
+                ..Dailies::default()
+            }
+            .spent(),
+            None
+        );
+        assert_eq!(run_cap(Some(2_000_000), Some(&cost(4_000_000))), Some(1_000_000));
+    }
 }
