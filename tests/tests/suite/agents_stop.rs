@@ -300,3 +300,34 @@ echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"protocolVersion":"not a number"}}
         "{lines:?}"
     );
 }
+
+/// `max_turns` counts the run's model calls at the gateway: the call past
+/// it is refused and the agent stopped, the run ends `turn_limit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_preset_run_past_its_max_turns_ends_turn_limit() {
+    let dir = tempfile::tempdir().expect("dir");
+    let origin = bare_origin(dir.path(), "api");
+    let model = ScriptedModel::start(write_and_commit()).await;
+    let allow = [("HOOKLINE_EGRESS_ALLOW", "127.0.0.1")];
+    let limited = catalog(
+        r#"{ type = "opencode", model = "claude-sonnet-4-5", max_turns = 1 }"#,
+        &model.url,
+        &origin,
+    );
+    let pipeline = Pipeline::start(&limited, &allow).await;
+    let (record, lines) = run_by_webhook(&pipeline, "d-turns").await;
+    assert_eq!(
+        (record.status, record.reason.as_str()),
+        (RunStatus::Failed, "turn_limit"),
+        "{lines:?}"
+    );
+    let refused = lines
+        .iter()
+        .any(|(_, l)| l.contains("model call refused: the run's turn limit of 1 model calls is reached"));
+    assert!(refused, "{lines:?}");
+    assert_eq!(
+        model.seen().iter().filter(|s| s.answered).count(),
+        1,
+        "one call answered"
+    );
+}

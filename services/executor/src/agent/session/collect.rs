@@ -35,13 +35,18 @@ pub(crate) async fn collect(
     output.blocked_hosts = prepared.contained.blocked_hosts();
     output.usage = prepared.contained.usage().or(http_usage);
     output.model_calls = prepared.contained.model_calls();
-    if prepared.contained.out_of_turns() && output.reason.is_none() {
+    // A spent budget or turn limit is why the agent stopped, even when the
+    // agent itself failed the prompt with the refusal before it was stopped.
+    let overridable = matches!(
+        output.reason,
+        None | Some(RunReason::AgentError | RunReason::ProtocolError)
+    );
+    if prepared.contained.budget_exceeded() && overridable {
+        emitter.log("hookline", "the run's budget was spent".to_owned());
+        output.reason = Some(RunReason::BudgetExceeded);
+    } else if prepared.contained.out_of_turns() && overridable {
         emitter.log("hookline", "the run's turn limit (max_turns) was reached".to_owned());
         output.reason = Some(RunReason::TurnLimit);
-    }
-    if prepared.contained.budget_exceeded() && output.reason.is_none() {
-        emitter.log("hookline", "the run's token budget was spent".to_owned());
-        output.reason = Some(RunReason::BudgetExceeded);
     }
     if let Some(hit) = prepared.contained.hit(&output.exit) {
         emitter.log("hookline", format!("resource limit hit: {}", hit.as_str()));
