@@ -89,19 +89,9 @@ impl McpGateway {
                 return Ok(json_answer(&refusal));
             }
         }
-        let mut upstream = Request::builder().method(parts.method).uri(&self.url);
-        for (name, value) in &parts.headers {
-            let skip = [
-                hyper::header::HOST,
-                hyper::header::CONNECTION,
-                hyper::header::TRANSFER_ENCODING,
-                hyper::header::AUTHORIZATION,
-                hyper::header::CONTENT_LENGTH,
-            ];
-            if !skip.contains(name) {
-                upstream = upstream.header(name, value);
-            }
-        }
+        let authorization = hyper::header::AUTHORIZATION;
+        let builder = Request::builder().method(parts.method).uri(&self.url);
+        let mut upstream = crate::gateway::forward_headers(builder, &parts.headers, &authorization);
         if let Some(secret) = &self.secret {
             upstream = upstream.header(hyper::header::AUTHORIZATION, format!("Bearer {}", secret.expose()));
         }

@@ -266,7 +266,7 @@ fn answer(
 }
 
 /// A server-sent event stream, each event its own write.
-pub(crate) fn event_stream(events: Vec<Bytes>) -> hyper::Response<serve::Body> {
+pub fn event_stream(events: Vec<Bytes>) -> hyper::Response<serve::Body> {
     let mut response = hyper::Response::new(serve::streamed(futures::stream::iter(events)));
     response.headers_mut().insert(
         "content-type",

@@ -67,21 +67,17 @@ async fn model_server() -> (
     (url, keys, stop)
 }
 
+/// A server-sent event stream sent in `chunks`, each its own write.
+fn event_stream(chunks: &[&'static str]) -> hyper::Response<hookline_runtime::serve::Body> {
+    hookline_tests::scripted_model::event_stream(
+        chunks.iter().map(|c| bytes::Bytes::from_static(c.as_bytes())).collect(),
+    )
+}
+
 /// The agent calls three models APIs' answers, then retries its refused
 /// call as CLIs do with a 429 (Claude Code backs off and tries again for
 /// minutes): the executor must end the run at the refusal, not at its
 /// timeout.
-/// A server-sent event stream sent in `chunks`, each its own write.
-fn event_stream(chunks: &[&'static str]) -> hyper::Response<hookline_runtime::serve::Body> {
-    let chunks: Vec<bytes::Bytes> = chunks.iter().map(|c| bytes::Bytes::from_static(c.as_bytes())).collect();
-    let mut response = hyper::Response::new(hookline_runtime::serve::streamed(futures::stream::iter(chunks)));
-    response.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("text/event-stream"),
-    );
-    response
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_model_gateway_adds_the_key_counts_tokens_and_enforces_the_budget() {
     let (upstream, keys, _stop) = model_server().await;

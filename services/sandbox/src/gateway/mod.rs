@@ -143,19 +143,10 @@ impl Gateway {
             ));
         }
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut upstream = Request::builder()
+        let upstream = Request::builder()
             .method(parts.method)
             .uri(format!("{}{path}", self.upstream));
-        for (name, value) in &parts.headers {
-            let skip = [
-                hyper::header::HOST,
-                hyper::header::CONNECTION,
-                hyper::header::TRANSFER_ENCODING,
-            ];
-            if !skip.contains(name) && *name != self.header && name.as_str() != "authorization" {
-                upstream = upstream.header(name, value);
-            }
-        }
+        let upstream = forward_headers(upstream, &parts.headers, &self.header);
         let Ok(request) = upstream
             .header(&self.header, format!("{}{}", self.prefix, self.key.expose()))
             .body(Full::new(body))
@@ -203,26 +194,51 @@ impl Gateway {
             if let Some(data) = frame.data_ref()
                 && let Ok(mut tap) = tap.lock()
             {
-                let before = price.map_or(0, |p| p.cost_micros(&tap.seen));
+                let before = tap.seen;
                 let mut delta = tap.feed(data);
-                let mut seen = tap.seen;
-                seen.cost_micros = price.map_or(0, |p| p.cost_micros(&seen));
-                delta.cost_micros = seen.cost_micros - before;
-                meter.largest.fetch_max(seen.total(), Ordering::SeqCst);
-                meter.dearest.fetch_max(seen.cost_micros, Ordering::SeqCst);
-                if let Ok(mut total) = meter.usage.lock() {
-                    total.add(&delta);
-                }
-                if let (Some(at), Ok(mut calls)) = (call, meter.calls.lock())
-                    && let Some(call) = calls.get_mut(at)
-                {
-                    call.usage = TokenUsage { calls: 1, ..seen };
+                // Most frames of a stream carry text, not usage: the shared
+                // totals are touched only when this call's usage grew.
+                if delta != TokenUsage::default() {
+                    let cost = |usage: &TokenUsage| price.map_or(0, |p| p.cost_micros(usage));
+                    let mut seen = tap.seen;
+                    seen.cost_micros = cost(&seen);
+                    delta.cost_micros = seen.cost_micros - cost(&before);
+                    meter.largest.fetch_max(seen.total(), Ordering::SeqCst);
+                    meter.dearest.fetch_max(seen.cost_micros, Ordering::SeqCst);
+                    if let Ok(mut total) = meter.usage.lock() {
+                        total.add(&delta);
+                    }
+                    if let (Some(at), Ok(mut calls)) = (call, meter.calls.lock())
+                        && let Some(call) = calls.get_mut(at)
+                    {
+                        call.usage = TokenUsage { calls: 1, ..seen };
+                    }
                 }
             }
             frame
         });
         Ok(Response::from_parts(parts, counted.boxed()))
     }
+}
+
+/// `builder` with the agent's request headers, but for those of the
+/// connection (`Host`, `Connection`, `Transfer-Encoding`, `Content-Length`,
+/// set again for the forwarded body) and any credential: `Authorization`
+/// and `credential` (the header the gateway adds its key in), so the
+/// agent's placeholder never reaches the upstream.
+pub(crate) fn forward_headers(
+    mut builder: hyper::http::request::Builder,
+    headers: &hyper::HeaderMap,
+    credential: &hyper::header::HeaderName,
+) -> hyper::http::request::Builder {
+    use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+    for (name, value) in headers {
+        let skip = [HOST, CONNECTION, TRANSFER_ENCODING, CONTENT_LENGTH, AUTHORIZATION];
+        if !skip.contains(name) && name != credential {
+            builder = builder.header(name, value);
+        }
+    }
+    builder
 }
 
 /// Serves HTTP/1 on `listener` (a loopback port inside a run's network
