@@ -58,6 +58,8 @@ const ALL: &[&[Route]] = &[
     PUBLIC,
     crate::catalog::ROUTES,
     crate::logs::ROUTES,
+    crate::sessions::ROUTES,
+    crate::fork::ROUTES,
     crate::health::ROUTES,
     crate::actions::ROUTES,
     crate::ops::ROUTES,

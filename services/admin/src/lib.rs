@@ -9,6 +9,8 @@
 //! [`api`] routes and maps errors to statuses; [`catalog`] edits the
 //! configuration; [`ops`] reads runs and decisions, cancels and replays;
 //! [`logs`] reads invocations, attempts, dead letters and run output;
+//! [`sessions`] serves runs' transcripts, diffs and artifacts; [`fork`]
+//! continues a run with a new prompt;
 //! [`health`] computes figures from them; [`actions`] sends test events and
 //! starts manual runs; [`params`] reads query parameters; [`console`] is the
 //! web console under `/console`, rendered from those same handlers.
@@ -21,6 +23,7 @@ pub mod catalog;
 pub mod console;
 pub mod error;
 pub mod event_types;
+pub mod fork;
 pub mod health;
 pub mod json_numbers;
 pub mod logs;
@@ -28,6 +31,7 @@ pub mod model;
 pub mod ops;
 pub mod params;
 mod route;
+pub mod sessions;
 pub mod state;
 
 use std::net::SocketAddr;

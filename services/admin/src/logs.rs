@@ -250,6 +250,33 @@ pub async fn run_log_as(
         };
         return Ok(serve::json(200, &log));
     }
+    let body = follow_run(
+        state,
+        &record,
+        move |line| Some(ndjson(&model::Followed::Line(log_line(line, text)))),
+        |run| ndjson(&model::Followed::End { run: Box::new(run) }),
+    )
+    .await?;
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(response)
+}
+
+/// A body that sends each of `record`'s run log lines as `line` frames it
+/// (none: skipped), from the first, as they are stored; once the run is
+/// final (or waits on an operator) and a quiet moment has passed (lines
+/// are published as the agent prints them, the final record right after),
+/// the record as `end` frames it, and ends.
+pub(crate) async fn follow_run(
+    state: &AdminState,
+    record: &RunRecord,
+    line: impl Fn(RunLog) -> Option<Bytes> + Send + 'static,
+    end: impl FnOnce(RunRecord) -> Bytes + Send + 'static,
+) -> Result<Body, AdminError> {
+    let subject = state.nats.subjects.log_run(&record.agent, &record.run_id);
     let lines = history::follow(
         &state.nats,
         &state.nats.subjects.stream(StreamKind::Log),
@@ -260,56 +287,49 @@ pub async fn run_log_as(
     .map_err(AdminError::unavailable)?;
     let (tx, rx) = futures::channel::mpsc::channel::<Bytes>(64);
     let nats = state.nats.clone();
-    let run_id = run_id.to_owned();
-    tokio::spawn(follow_until_final(nats, state.catalog.clone(), run_id, lines, tx, text));
-    let mut response = Response::new(serve::streamed(rx));
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/x-ndjson"),
-    );
-    Ok(response)
+    let run_id = record.run_id.clone();
+    tokio::spawn(follow_until_final(
+        nats,
+        state.catalog.clone(),
+        run_id,
+        lines,
+        tx,
+        line,
+        end,
+    ));
+    Ok(serve::streamed(rx))
 }
 
-/// Sends each line as it is stored; once the run is final (or waits on an
-/// operator) and a quiet moment has passed (lines are published as the
-/// agent prints them, the final record right after), sends the record and
-/// ends.
 async fn follow_until_final(
     nats: hookline_bus::nats::Nats,
     catalog: CatalogView,
     run_id: String,
     lines: impl futures::Stream<Item = async_nats::jetstream::Message> + Send,
     mut tx: futures::channel::mpsc::Sender<Bytes>,
-    text: LineText,
+    line: impl Fn(RunLog) -> Option<Bytes>,
+    end: impl FnOnce(RunRecord) -> Bytes,
 ) {
     const QUIET: Duration = Duration::from_millis(300);
     let mut lines = std::pin::pin!(lines);
-    let kv = Some(nats.buckets.runs.clone());
+    let kv = nats.buckets.runs.clone();
     loop {
         match tokio::time::timeout(QUIET, lines.next()).await {
             Ok(Some(message)) => {
                 for record in hookline_bus::log_sink::records(&message.payload, message.headers.as_ref()) {
-                    let Ok(line) = RunLog::decode(record.as_ref()) else {
+                    let Some(framed) = RunLog::decode(record.as_ref()).ok().and_then(&line) else {
                         continue;
                     };
-                    if tx
-                        .send(ndjson(&model::Followed::Line(log_line(line, text))))
-                        .await
-                        .is_err()
-                    {
+                    if tx.send(framed).await.is_err() {
                         return; // The reader went away.
                     }
                 }
             }
             Ok(None) => return,
             Err(_) => {
-                let record = match &kv {
-                    Some(kv) => kv.get(&run_id).await.ok().flatten(),
-                    None => None,
-                };
+                let record = kv.get(&run_id).await.ok().flatten();
                 let record: Option<RunRecord> = record.and_then(|b| serde_json::from_slice(&b).ok());
                 if let Some(run) = record.filter(|r| r.status.is_final() || waits_on_operator(&catalog.borrow(), r)) {
-                    let _ = tx.send(ndjson(&model::Followed::End { run: Box::new(run) })).await;
+                    let _ = tx.send(end(run)).await;
                     return;
                 }
                 if tx.is_closed() {

@@ -121,6 +121,26 @@ pub struct RunLog {
     pub lines: Vec<LogLine>,
 }
 
+/// `GET /v1/runs/{run_id}/transcript`: what the agent did, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    /// The run.
+    pub run_id: String,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// Its entries so far, oldest first (every attempt's).
+    pub entries: Vec<hookline_model::transcript::Entry>,
+}
+
+/// `GET /v1/runs/{run_id}/artifacts`: what the run kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifacts {
+    /// The run.
+    pub run_id: String,
+    /// Each artifact, in the order stored.
+    pub artifacts: Vec<hookline_model::runs::ArtifactRef>,
+}
+
 /// One NDJSON item of a followed log: a line, then the final record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -178,6 +198,21 @@ pub struct ManualRunAnswer {
     pub agent: String,
     /// The event made for it.
     pub event_id: String,
+}
+
+/// `POST /v1/runs/{run_id}/fork`: the run started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForkAnswer {
+    /// The new run.
+    pub run_id: String,
+    /// Its agent (the forked run's).
+    pub agent: String,
+    /// The run it continues.
+    pub forked_from: String,
+    /// The branch it continues (empty: the forked run had none).
+    pub branch: String,
+    /// Whether the forked run kept an agent session to resume.
+    pub resumes_session: bool,
 }
 
 /// `POST /v1/runs/{run_id}/cancel`.

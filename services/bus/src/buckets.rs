@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::{self, kv, object_store};
 use hookline_model::subjects::Subjects;
 
 use crate::settings::NatsSettings;
@@ -38,6 +38,8 @@ pub struct Buckets {
     pub delivered: kv::Store,
     /// Conversation threads and their runs.
     pub threads: kv::Store,
+    /// Runs' artifacts (an object store), kept as long as run logs.
+    pub artifacts: object_store::ObjectStore,
 }
 
 const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -50,8 +52,11 @@ impl Buckets {
         subjects: &Subjects,
         settings: &NatsSettings,
     ) -> Result<Self, BucketError> {
-        let open =
-            |bucket: String, history: i64, max_age: Duration| open_or_create(js, settings, bucket, history, max_age);
+        // Boxed: the futures of the client's calls are large, and a service
+        // may be started on a thread with a small stack (the tests).
+        let open = |bucket: String, history: i64, max_age: Duration| {
+            Box::pin(open_or_create(js, settings, bucket, history, max_age))
+        };
         Ok(Self {
             config: open(subjects.config_bucket(), 10, Duration::ZERO).await?,
             runs: open(subjects.runs_bucket(), 1, WEEK).await?,
@@ -63,6 +68,7 @@ impl Buckets {
             delivered: open(subjects.delivered_bucket(), 1, WEEK).await?,
             // A thread may be followed up months later.
             threads: open(subjects.threads_bucket(), 1, Duration::from_secs(180 * 24 * 3600)).await?,
+            artifacts: Box::pin(open_objects(js, settings, subjects.artifacts_bucket())).await?,
         })
     }
 }
@@ -92,6 +98,40 @@ async fn open_or_create(
     }
     read_from_leader(js, &bucket).await.map_err(|e| failed(&e))?;
     js.get_key_value(&bucket).await.map_err(|e| failed(&e))
+}
+
+async fn open_objects(
+    js: &jetstream::Context,
+    settings: &NatsSettings,
+    bucket: String,
+) -> Result<object_store::ObjectStore, BucketError> {
+    let failed = |e: &dyn std::fmt::Display| BucketError {
+        name: bucket.clone(),
+        reason: e.to_string(),
+    };
+    match js.get_object_store(&bucket).await {
+        Ok(store) => {
+            // The retention may have changed since the bucket was made.
+            let name = format!("OBJ_{bucket}");
+            let mut stream = js.get_stream(&name).await.map_err(|e| failed(&e))?;
+            let mut config = stream.info().await.map_err(|e| failed(&e))?.config.clone();
+            if config.max_age != settings.retention {
+                config.max_age = settings.retention;
+                js.update_stream(config).await.map_err(|e| failed(&e))?;
+            }
+            Ok(store)
+        }
+        Err(_) => js
+            .create_object_store(object_store::Config {
+                bucket: bucket.clone(),
+                max_age: settings.retention,
+                storage: settings.storage_type(),
+                num_replicas: settings.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| failed(&e)),
+    }
 }
 
 /// Turns off direct gets on a bucket: with several replicas a direct get

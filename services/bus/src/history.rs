@@ -107,6 +107,32 @@ pub fn record_position(sequence: u64, index: usize) -> u64 {
     sequence.saturating_mul(RECORDS_PER_MESSAGE) + index as u64
 }
 
+/// Every line of one run's log, oldest first, that `keep` takes (a
+/// transcript is the run log's `transcript` lines).
+pub async fn run_lines(
+    nats: &Nats,
+    agent: &str,
+    run_id: &str,
+    keep: impl Fn(&hookline_proto::RunLog) -> bool,
+) -> Result<Vec<String>, HistoryError> {
+    use hookline_proto::Message as _;
+    let query = Query {
+        subject: nats.subjects.log_run(agent, run_id),
+        since_ms: None,
+        before_seq: None,
+        limit: usize::MAX / 2,
+    };
+    let stream = nats.subjects.stream(hookline_model::subjects::StreamKind::Log);
+    let page = newest_records(nats, &stream, &query, |record| {
+        hookline_proto::RunLog::decode(record)
+            .ok()
+            .filter(&keep)
+            .map(|line| line.line)
+    })
+    .await?;
+    Ok(page.items.into_iter().rev().map(|(_, line)| line).collect())
+}
+
 /// More than a stored batch of log records can hold: the sink never groups
 /// more than one wake-up's records ([`crate::log_sink::BATCH`]).
 const RECORDS_PER_MESSAGE: u64 = 1024;

@@ -7,12 +7,13 @@
 //! with a live view and revision-checked writes ([`store`]); the state
 //! bucket ([`state`]); run records and the one way to request a run
 //! ([`runs`]) and to answer an approval ([`approvals`]); conversation
-//! threads ([`threads`]); the consume → handle → one-ack-decision loop
+//! threads ([`threads`]); run artifacts ([`artifacts`]); the consume → handle → one-ack-decision loop
 //! ([`consume`]) and one consumer per configured item ([`supervise`]); the
 //! one way log records are written ([`log_sink`]) and read back
 //! ([`history`]); cancel and replay ([`control`]).
 
 pub mod approvals;
+pub mod artifacts;
 pub mod buckets;
 pub mod budget;
 pub mod consume;

@@ -117,7 +117,7 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<Nats, NatsEr
     let subjects = Subjects::new(settings.prefix.clone());
     let buckets = retry_until(settings.startup_timeout, || async {
         ensure_streams(&js, &subjects, settings).await?;
-        Ok::<_, NatsError>(Buckets::lay_out(&js, &subjects, settings).await?)
+        Ok::<_, NatsError>(Box::pin(Buckets::lay_out(&js, &subjects, settings)).await?)
     })
     .await?;
     Ok(Nats {
@@ -163,9 +163,13 @@ fn stream_config(subjects: &Subjects, settings: &NatsSettings, kind: StreamKind)
             Duration::ZERO,
             Duration::from_secs(600),
         ),
-        StreamKind::Events | StreamKind::Dlq | StreamKind::Log => {
-            (stream::RetentionPolicy::Limits, WEEK, Duration::from_secs(600))
-        }
+        StreamKind::Events | StreamKind::Dlq => (stream::RetentionPolicy::Limits, WEEK, Duration::from_secs(600)),
+        // A run's log and its artifacts are kept alike.
+        StreamKind::Log => (
+            stream::RetentionPolicy::Limits,
+            settings.retention,
+            Duration::from_secs(600).min(settings.retention),
+        ),
     };
     stream::Config {
         name: subjects.stream(kind),

@@ -19,6 +19,9 @@ pub struct NatsSettings {
     pub memory_storage: bool,
     /// `HOOKLINE_DEDUPE_WINDOW` for inbound delivery ids, default 24h.
     pub dedupe_window: Duration,
+    /// `HOOKLINE_RETENTION`, default 7 days: how long run logs and run
+    /// artifacts are kept.
+    pub retention: Duration,
     /// `HOOKLINE_STARTUP_TIMEOUT`, default 60s: how long a service waits at
     /// start for NATS to lay out every stream and bucket before it gives up
     /// (and says which one it could not set up).
@@ -50,6 +53,7 @@ impl NatsSettings {
             replicas,
             memory_storage: storage == "memory",
             dedupe_window: r.duration("HOOKLINE_DEDUPE_WINDOW", Duration::from_secs(24 * 3600)),
+            retention: r.duration("HOOKLINE_RETENTION", Duration::from_secs(7 * 24 * 3600)),
             startup_timeout: r.duration("HOOKLINE_STARTUP_TIMEOUT", Duration::from_secs(60)),
         }
     }

@@ -80,8 +80,8 @@ impl Api {
             .map_err(|e| CliError::Unavailable(format!("cannot reach the admin API at {}: {e}", self.base)))
     }
 
-    /// Calls the API; a 2xx answer's JSON, or the error it gave.
-    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, CliError> {
+    /// An answer's status and whole body.
+    async fn answer(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Bytes), CliError> {
         let response = self.send(method, path, body).await?;
         let status = response.status().as_u16();
         let bytes = tokio::time::timeout(TIMEOUT, response.into_body().collect())
@@ -89,11 +89,27 @@ impl Api {
             .map_err(|_| CliError::Unavailable("the answer stalled".into()))?
             .map_err(|e| CliError::Unavailable(e.to_string()))?
             .to_bytes();
+        Ok((status, bytes))
+    }
+
+    /// Calls the API; a 2xx answer's JSON, or the error it gave.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, CliError> {
+        let (status, bytes) = self.answer(method, path, body).await?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
             return Ok(value);
         }
         Err(error_of(status, &value))
+    }
+
+    /// Reads `path` as it is served (a diff, an artifact): the bytes of a
+    /// 2xx answer, or the error it gave.
+    pub async fn fetch(&self, path: &str) -> Result<Vec<u8>, CliError> {
+        let (status, bytes) = self.answer("GET", path, None).await?;
+        if (200..300).contains(&status) {
+            return Ok(bytes.to_vec());
+        }
+        Err(error_of(status, &serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
     /// Calls the API and hands each line of a streamed answer to `line`.

@@ -13,6 +13,9 @@ pub enum FollowUpReason {
     /// The branch's checks failed again after the last fix-up allowed: no
     /// agent runs, a human is asked for.
     CiExhausted,
+    /// An operator continues a run with a new prompt (`POST
+    /// /v1/runs/{id}/fork`): the prompt is theirs, not the agent's template.
+    Fork,
 }
 
 impl FollowUpReason {
@@ -22,6 +25,7 @@ impl FollowUpReason {
             FollowUpReason::Mention => "mention",
             FollowUpReason::CiFailure => "ci_failure",
             FollowUpReason::CiExhausted => "ci_exhausted",
+            FollowUpReason::Fork => "fork",
         }
     }
 
@@ -31,6 +35,7 @@ impl FollowUpReason {
             FollowUpReason::Mention,
             FollowUpReason::CiFailure,
             FollowUpReason::CiExhausted,
+            FollowUpReason::Fork,
         ]
         .into_iter()
         .find(|r| r.as_str() == word)
@@ -47,6 +52,7 @@ mod tests {
             FollowUpReason::Mention,
             FollowUpReason::CiFailure,
             FollowUpReason::CiExhausted,
+            FollowUpReason::Fork,
         ] {
             assert_eq!(FollowUpReason::parse(reason.as_str()), Some(reason));
         }

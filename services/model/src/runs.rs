@@ -145,6 +145,33 @@ pub struct RunRecord {
     /// Its status comment, pull request and outputs on the forge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forge: Option<crate::forge_state::ForgeRecord>,
+    /// What the run kept in the artifacts store (prompt, transcript, diff,
+    /// …), in the order stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRef>,
+    /// The agent's own session id (ACP), which a follow-up or a fork
+    /// resumes from the `session.tar` artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_session: Option<String>,
+    /// The run's branch, when its agent has a repository (a fork continues it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub branch: String,
+    /// The branch it started from.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base_branch: String,
+}
+
+/// One stored artifact of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    /// Its name (`transcript.jsonl`, `diff`, `files/report.md`).
+    pub name: String,
+    /// Bytes stored (after redaction).
+    pub size: u64,
+    /// `SHA-256=<base64url>` of what is stored, as the object store gives it.
+    pub digest: String,
+    /// Its media type.
+    pub content_type: String,
 }
 
 /// One model call through the gateway.
@@ -154,6 +181,12 @@ pub struct ModelCall {
     pub api: String,
     /// The model it asked for.
     pub model: String,
+    /// The upstream's HTTP status (0: not answered).
+    #[serde(default)]
+    pub status: u16,
+    /// Milliseconds until the upstream's answer began.
+    #[serde(default)]
+    pub latency_ms: u64,
     /// Its tokens and cost.
     #[serde(flatten)]
     pub usage: TokenUsage,
@@ -271,6 +304,10 @@ impl RunRecord {
             usage: None,
             model_calls: Vec::new(),
             forge: None,
+            artifacts: Vec::new(),
+            agent_session: None,
+            branch: String::new(),
+            base_branch: String::new(),
         }
     }
 }

@@ -214,6 +214,16 @@ impl Subjects {
     pub fn runs_bucket(&self) -> String {
         format!("{}_runs", self.prefix)
     }
+
+    /// Object store holding each run's artifacts, by [`Self::artifact_key`].
+    pub fn artifacts_bucket(&self) -> String {
+        format!("{}_artifacts", self.prefix)
+    }
+
+    /// Object name of one of a run's artifacts: `<run id>/<name>`.
+    pub fn artifact_key(&self, run_id: &str, name: &str) -> String {
+        format!("{run_id}/{name}")
+    }
 }
 
 /// A text made safe as one KV key token: letters, digits, `-` and `_`

@@ -112,6 +112,25 @@ impl Summary {
 /// The run log stream transcript entries are kept on.
 pub const LOG_STREAM: &str = "transcript";
 
+/// `entries` as a reader wants them: each tool call once, where it was
+/// first recorded, as it last stood (it is recorded at each status
+/// change); every other entry as it is.
+pub fn folded(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::with_capacity(entries.len());
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for entry in entries {
+        if let Entry::ToolCall { id, .. } = &entry {
+            if let Some(&i) = at.get(id) {
+                out[i] = entry;
+                continue;
+            }
+            at.insert(id.clone(), out.len());
+        }
+        out.push(entry);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +171,24 @@ mod tests {
             serde_json::to_value(&entries[1]).expect("json")["kind"],
             json!("tool_call")
         );
+    }
+
+    #[test]
+    fn a_tool_call_folds_to_its_last_state_where_it_began() {
+        let call = |status| Entry::ToolCall {
+            id: "t1".into(),
+            name: "Bash".into(),
+            title: String::new(),
+            input: Value::Null,
+            output: Value::Null,
+            status,
+        };
+        let said = Entry::AgentMessage { text: "done".into() };
+        let folded = folded(vec![
+            call(ToolStatus::Pending),
+            said.clone(),
+            call(ToolStatus::Completed),
+        ]);
+        assert_eq!(folded, vec![call(ToolStatus::Completed), said]);
     }
 }

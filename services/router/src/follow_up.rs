@@ -78,6 +78,7 @@ fn follow_up(link: &ThreadLink, reason: FollowUpReason, thread: u64) -> FollowUp
         previous_summary: link.summary.clone(),
         pull_request: link.pull_request,
         ci_fix: 0,
+        prompt: String::new(),
     }
 }
 

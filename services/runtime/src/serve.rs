@@ -76,6 +76,17 @@ pub fn text(status: u16, content_type: &'static str, text: String) -> Response<B
     response
 }
 
+/// A response of `bytes` with `status` and a content type known only at
+/// run time (an artifact's).
+pub fn bytes(status: u16, content_type: &str, bytes: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from(bytes))));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let kind = hyper::header::HeaderValue::from_str(content_type)
+        .unwrap_or(hyper::header::HeaderValue::from_static("application/octet-stream"));
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, kind);
+    response
+}
+
 /// A JSON response with `status`.
 pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Response<Body> {
     // Serializing plain data cannot fail; an empty body would say so.

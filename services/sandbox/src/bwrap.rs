@@ -3,7 +3,8 @@
 //! library folders read-only, and of `/etc` only what programs need (its
 //! `resolv.conf` the run's own, see [`crate::dns`]); `/proc` of the run's own processes; a private
 //! `/tmp`; the run's folder (workspace, prompt, events file, home)
-//! writable at its own path; the agent's program folder and the agent's
+//! writable at its own path, its workspace and home also at [`WORKSPACE`]
+//! and [`HOME`]; the agent's program folder and the agent's
 //! `sandbox_paths` as configured; nothing else of the host: not the
 //! executor's home, not other runs, not NATS credentials. It dies with the
 //! executor (`--die-with-parent`) and cannot reach the terminal
@@ -13,6 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use hookline_model::catalog::SandboxPaths;
+
+/// Where a run's workspace is also seen inside every sandbox, so that an
+/// agent's own session files (which name their working directory) stay
+/// valid when a later run resumes them.
+pub const WORKSPACE: &str = "/workspace";
+/// Where a run's home is also seen inside every sandbox (`HOME`).
+pub const HOME: &str = "/home/agent";
 
 /// What the executor found at start about bubblewrap on its host.
 #[derive(Debug, Clone)]
@@ -141,6 +149,13 @@ pub fn wrap(argv: &[String], view: &View<'_>) -> Vec<String> {
         mount(&mut args, "--bind-try", path);
     }
     mount(&mut args, "--bind", &view.run_dir.display().to_string());
+    for (inside, folder) in [(WORKSPACE, "workspace"), (HOME, "home")] {
+        args.extend([
+            "--bind-try".to_owned(),
+            view.run_dir.join(folder).display().to_string(),
+            inside.to_owned(),
+        ]);
+    }
     // Lookups fail at once inside ([`crate::dns`]), not after a timeout
     // against the host's name server, which the run cannot reach.
     args.extend([

@@ -34,6 +34,7 @@ pub struct Egress {
     rules: Arc<Vec<EgressRule>>,
     guard: Arc<Guard>,
     blocked: Arc<Mutex<BTreeSet<String>>>,
+    allowed: Arc<Mutex<BTreeSet<String>>>,
     emitter: Log,
 }
 
@@ -44,6 +45,7 @@ impl Egress {
             rules: Arc::new(rules),
             guard,
             blocked: Arc::default(),
+            allowed: Arc::default(),
             emitter,
         }
     }
@@ -51,6 +53,14 @@ impl Egress {
     /// Writes a note about the proxy to the run log.
     pub fn note(&self, text: &str) {
         self.emitter.log("hookline", text.to_owned());
+    }
+
+    /// The `host:port`s reached so far, sorted.
+    pub fn allowed(&self) -> Vec<String> {
+        self.allowed
+            .lock()
+            .map(|a| a.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The `host:port`s refused so far, sorted.
@@ -183,7 +193,12 @@ impl Egress {
         let mut last = "no address".to_owned();
         for addr in &addrs {
             match TcpStream::connect(addr).await {
-                Ok(stream) => return Ok(stream),
+                Ok(stream) => {
+                    if let Ok(mut allowed) = self.allowed.lock() {
+                        allowed.insert(format!("{host}:{port}"));
+                    }
+                    return Ok(stream);
+                }
                 Err(e) => last = format!("cannot connect: {e}"),
             }
         }

@@ -30,6 +30,44 @@ pub(crate) fn results(body: &Value) -> usize {
         .unwrap_or(0)
 }
 
+/// The steps of the script the conversation already played: each tool
+/// call and each text the model answered (Claude Code merges a resumed
+/// conversation's turns into fewer messages, so blocks are counted).
+pub(crate) fn played(body: &Value) -> usize {
+    blocks(body, "assistant")
+        .filter(|b| b["type"] == "tool_use" || b["type"] == "text")
+        .count()
+}
+
+/// The user's prompts in the conversation (its text, not the agent's own
+/// `<system-reminder>`s): more than one once a resumed session got its next.
+pub(crate) fn prompts(body: &Value) -> usize {
+    blocks(body, "user")
+        .filter(|b| b["type"] == "text")
+        .filter(|b| {
+            !b["text"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start()
+                .starts_with("<system-reminder>")
+        })
+        .count()
+}
+
+/// Every content block of `role`'s messages (a plain string is one text).
+fn blocks<'a>(body: &'a Value, role: &'a str) -> impl Iterator<Item = Value> + 'a {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(move |m| m["role"] == role)
+        .flat_map(|m| match &m["content"] {
+            Value::String(text) => vec![json!({"type": "text", "text": text})],
+            Value::Array(blocks) => blocks.clone(),
+            _ => Vec::new(),
+        })
+}
+
 fn usage() -> Value {
     json!({"input_tokens": USAGE.0, "output_tokens": USAGE.1,
            "cache_read_input_tokens": USAGE.2, "cache_creation_input_tokens": USAGE.3})

@@ -56,6 +56,9 @@ pub struct Seen {
     pub called: Option<String>,
     /// The tools the request offered.
     pub offered: Vec<String>,
+    /// The user's prompts its conversation carries (Anthropic; 1 for the
+    /// others): 2 once a resumed session got its next prompt.
+    pub prompts: usize,
 }
 
 /// A running scripted model server.
@@ -214,6 +217,7 @@ fn answer(
         answered: false,
         called: None,
         offered: Vec::new(),
+        prompts: 1,
     };
     if path.ends_with("/count_tokens") || path.ends_with(":countTokens") {
         log.lock().expect("lock").push(seen);
@@ -233,6 +237,26 @@ fn answer(
         Api::Gemini => (gemini::offered(body), gemini::results(body)),
     };
     seen.offered.clone_from(&offered);
+    // A resumed conversation goes on where the script left it: the step is
+    // the number of model turns it holds (Anthropic, whose agent resumes).
+    // A resumed conversation goes on where the script left it: the step is
+    // the number of model turns it holds (Anthropic, whose agent resumes).
+    if let Ok(dir) = std::env::var("SCRIPTED_DUMP") {
+        let n = log.lock().expect("lock").len();
+        let _ = std::fs::write(
+            format!("{dir}/{n}.json"),
+            serde_json::to_string_pretty(body).unwrap_or_default(),
+        );
+    }
+    // A resumed conversation goes on where the script left it: the step is
+    // the number the conversation already played (Anthropic, whose agent
+    // resumes here).
+    let done = if api == Api::Anthropic {
+        seen.prompts = anthropic::prompts(body).max(1);
+        anthropic::played(body)
+    } else {
+        done
+    };
     let step = if offered.is_empty() {
         Step::Say("Hookline test".to_owned())
     } else {

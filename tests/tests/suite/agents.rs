@@ -40,7 +40,7 @@ pub(crate) fn write_and_commit() -> Vec<Step> {
     // What it finds is committed beside the file and read from the pushed
     // branch (Gemini CLI reports no shell output over ACP).
     let commit = "a=sk-ant-real-key-; b=4417; \
-                  if env | grep -q \"$a$b\" || grep -rqs \"$a$b\" \"$HOME\" /tmp ..; \
+                  if env | grep -q \"$a$b\" || grep -rqs \"$a$b\" \"$HOME\" /tmp \"$HOOKLINE_WORKSPACE/..\"; \
                   then echo KEY-IN-SANDBOX > key-check.txt; else echo key-absent > key-check.txt; fi; \
                   git add hello.txt key-check.txt && git commit -q -m 'Add hello.txt' && git log --oneline | head -1";
     vec![

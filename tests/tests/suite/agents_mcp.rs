@@ -49,7 +49,7 @@ async fn a_real_agent_calls_a_stdio_and_a_remote_mcp_server_and_only_the_allowed
     let forbidden = r#"python3 -c 'import os, json, urllib.request
 body = json.dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "delete_all", "arguments": {}}}).encode()
 req = urllib.request.Request(os.environ["HOOKLINE_MCP_NOTES_URL"], data=body, headers={"content-type": "application/json", "accept": "application/json, text/event-stream"})
-print(urllib.request.urlopen(req).read().decode())'; a=mcp-secret-; b=5521; if env | grep -q "$a$b" || grep -rqs "$a$b" "$HOME" /tmp ..; then echo SECRET-IN-SANDBOX; else echo secret-absent; fi"#;
+print(urllib.request.urlopen(req).read().decode())'; a=mcp-secret-; b=5521; if env | grep -q "$a$b" || grep -rqs "$a$b" "$HOME" /tmp "$HOOKLINE_WORKSPACE/.."; then echo SECRET-IN-SANDBOX; else echo secret-absent; fi"#;
     let model = ScriptedModel::start(vec![
         Step::tool(&[("mcp__local__shout", json!({"text": "quiet please"}))]),
         Step::tool(&[("mcp__notes__add_note", json!({"text": "remember the milk"}))]),

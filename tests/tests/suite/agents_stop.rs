@@ -72,9 +72,14 @@ async fn opencode_is_held_by_its_budget_a_cancel_and_the_allow_list() {
 }
 
 /// A run whose budget in money is spent after its first call and a run
-/// cancelled while its model call is in flight each end within 2 s, the
-/// agent's processes gone, not at the agent's 120 s timeout; a model
+/// cancelled while its model call is in flight each end within [`PROMPTLY`],
+/// the agent's processes gone, not at the agent's 120 s timeout; a model
 /// outside the allow list never reaches the model API, and the run says so.
+/// Well within the agents' 120 s timeout, and above what a loaded 2-core
+/// CI machine takes for `session/cancel`, its 1.5 s grace and the kill
+/// (4.1 s was seen there for opencode).
+const PROMPTLY: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn held(agent: &Agent) {
     spent_budget(agent).await;
     cancelled(agent).await;
@@ -103,7 +108,7 @@ async fn spent_budget(agent: &Agent) {
     assert!(usage.cost_micros <= 1000, "never past the budget: {usage:?}");
     let took = record.finished_at_ms - refusal_at(&pipeline, &record.run_id).await;
     assert!(
-        took < 2000,
+        took < PROMPTLY.as_millis() as i64,
         "the spent budget ended the run {took} ms after the refusal"
     );
 }
@@ -160,7 +165,7 @@ async fn cancelled(agent: &Agent) {
     .await;
     let took = asked.elapsed();
     assert_eq!(record.status, RunStatus::Cancelled, "{record:?}");
-    assert!(took < std::time::Duration::from_secs(2), "the cancel took {took:?}");
+    assert!(took < PROMPTLY, "the cancel took {took:?}");
     // Its processes run in the run's folder, which is named after the run.
     hookline_tests::until_no_process("the agent after its cancel", |line| line.contains(run_id.as_str())).await;
 }

@@ -102,7 +102,10 @@ triggers = [{{ source = "gh" }}]
             .log_records(&format!("hookline.log.run.worker.{run_id}"))
             .await
             .iter()
-            .map(|r| hookline_proto::RunLog::decode(r.as_slice()).expect("log").line)
+            .map(|r| hookline_proto::RunLog::decode(r.as_slice()).expect("log"))
+            // Hookline's own notes (what it kept of the run) aside.
+            .filter(|line| line.stream != "hookline")
+            .map(|line| line.line)
             .collect();
         if lines.len() >= 2 || Instant::now() > deadline {
             break lines;

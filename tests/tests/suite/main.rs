@@ -35,6 +35,7 @@ mod redelivery;
 mod router;
 mod run_once;
 mod sandbox;
+mod sessions;
 mod structure;
 mod trust;
 mod up;

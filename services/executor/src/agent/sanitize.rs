@@ -198,6 +198,17 @@ fn skip_element<'a>(text: &'a str, name: &str) -> &'a str {
     }
 }
 
+/// `text` with its token-shaped strings replaced by `[redacted]`, and how
+/// many there were (what artifacts get: the rest of [`clean`] is for
+/// prompts).
+pub fn redact_tokens(text: &str) -> (std::borrow::Cow<'_, str>, usize) {
+    let found = SECRET.find_iter(text).count();
+    if found == 0 {
+        return (std::borrow::Cow::Borrowed(text), 0);
+    }
+    (SECRET.replace_all(text, "[redacted]"), found)
+}
+
 /// Cleans every string inside `value` in place; answers what was removed.
 pub fn clean_json(value: &mut serde_json::Value) -> Removed {
     let mut removed = Removed::default();

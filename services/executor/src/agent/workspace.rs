@@ -57,7 +57,12 @@ pub struct Changes {
     pub files: Vec<String>,
 }
 
-async fn git(dir: &Path, env: &[(String, String)], args: &[&str], timeout: Duration) -> Result<String, WorkspaceError> {
+pub(crate) async fn git(
+    dir: &Path,
+    env: &[(String, String)],
+    args: &[&str],
+    timeout: Duration,
+) -> Result<String, WorkspaceError> {
     let command = args.first().copied().unwrap_or("").to_owned();
     let fail = |message: String| WorkspaceError::Git {
         command: command.clone(),

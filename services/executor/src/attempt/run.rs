@@ -247,6 +247,12 @@ async fn execute_agent(
     record.finished_at_ms = finished_at;
     record.usage = output.usage;
     record.model_calls = output.model_calls.clone();
+    record.artifacts = output.artifacts.clone();
+    record.agent_session = output.agent_session.clone();
+    if let Some((branch, base)) = &output.branch {
+        record.branch.clone_from(branch);
+        record.base_branch.clone_from(base);
+    }
     if let Some(usage) = output.usage
         && let Err(e) = hookline_bus::budget::spend(env.state, &record.agent, finished_at, &usage).await
     {

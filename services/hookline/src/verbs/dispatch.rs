@@ -160,6 +160,9 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
                 .await?;
         }
         Verb::Logs { run_id, follow } => logs(api, &run_id, follow, json).await?,
+        verb @ (Verb::Transcript { .. } | Verb::Diff { .. } | Verb::Artifacts { .. } | Verb::Fork { .. }) => {
+            super::session::run(api, verb, json).await?;
+        }
         Verb::Deliveries {
             subscription,
             failed,

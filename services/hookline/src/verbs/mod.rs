@@ -2,6 +2,7 @@
 //! [`dispatch`] turns each into a call (or two) and a way to show the answer.
 
 mod dispatch;
+mod session;
 
 pub use dispatch::run;
 
@@ -180,6 +181,37 @@ pub enum Verb {
         run_id: String,
         #[arg(short, long)]
         follow: bool,
+    },
+    /// What a run's agent did: messages, tool calls, file edits, plans.
+    #[command(after_help = "Examples:\n  hookline transcript 01a2…\n  hookline transcript 01a2… --follow --json")]
+    Transcript {
+        run_id: String,
+        /// Keep printing entries as the agent works, until the run ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// The diff of a run's branch against its base.
+    #[command(after_help = "Example:\n  hookline diff 01a2… | less")]
+    Diff { run_id: String },
+    /// What a run kept (prompt, transcript, diff, commits, model calls,
+    /// egress, session state, the agent's files), or one of them.
+    #[command(after_help = "Examples:\n  hookline artifacts 01a2…\n  hookline artifacts 01a2… report.md -o report.md")]
+    Artifacts {
+        run_id: String,
+        /// One artifact to print (or save with -o).
+        name: Option<String>,
+        /// Where to save it.
+        #[arg(short, long, requires = "name")]
+        output: Option<PathBuf>,
+    },
+    /// Continue a finished run with a new prompt: same branch, its agent's
+    /// session resumed.
+    #[command(after_help = "Example:\n  hookline fork 01a2… --prompt 'Also add a test.'")]
+    Fork {
+        run_id: String,
+        /// The new prompt, used as written.
+        #[arg(long)]
+        prompt: String,
     },
     /// Delivery attempts to a subscription (newest first).
     #[command(

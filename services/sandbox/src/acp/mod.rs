@@ -13,14 +13,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agent_client_protocol::schema::ProtocolVersion;
-use agent_client_protocol::v1::ConnectionTo;
-use agent_client_protocol::v1::schema::{
-    CancelNotification, ContentBlock, InitializeRequest, McpServer, NewSessionRequest, PermissionOptionKind,
-    PromptRequest, RequestPermissionOutcome, RequestPermissionRequest, RequestPermissionResponse,
-    SelectedPermissionOutcome, SessionNotification, StopReason, TextContent,
-};
-use agent_client_protocol::{Agent, ByteStreams, Client};
+use agent_client_protocol::ByteStreams;
+use agent_client_protocol::v1::schema::{McpServer, SessionNotification, StopReason};
 use hookline_model::reason::RunReason;
 use hookline_model::transcript::Entry;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -30,12 +24,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::runner::{self, Exit, RunnerError, Spawn, Started};
 
+mod converse;
 mod transcribe;
 
+use converse::{Session, converse};
 use transcribe::Transcriber;
 
 /// How long an agent has to stop by itself after `session/cancel`.
 const CANCEL_GRACE: Duration = Duration::from_millis(1500);
+/// How long an agent whose turn ended has to exit by itself once its
+/// input is closed, before its process group is ended.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
 /// An agent silent this long when its time is up stopped answering.
 const SILENT: Duration = Duration::from_secs(30);
 /// Lines of stderr kept for an agent that dies before the handshake.
@@ -53,6 +52,9 @@ pub struct AcpRun {
     pub mcp: Vec<McpServer>,
     /// Tools refused by name or title.
     pub deny_tools: Vec<String>,
+    /// The agent's session of an earlier run to continue (its state
+    /// already restored in the run's home), if any.
+    pub resume: Option<String>,
 }
 
 /// How an ACP run ended.
@@ -63,12 +65,18 @@ pub struct AcpEnd {
     pub exit: Exit,
     /// Why it failed when the exit alone does not say, and what to log.
     pub failure: Option<(RunReason, String)>,
+    /// The agent's session id, once it had one (to resume it later).
+    pub session_id: Option<String>,
+    /// Whether the earlier session was continued, or why not, when the
+    /// run asked to resume one.
+    pub resumed: Option<Result<String, String>>,
 }
 
 /// Where the conversation is, for errors that name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Handshake,
+    Load,
     Session,
     Prompt,
 }
@@ -77,6 +85,7 @@ impl Phase {
     fn describe(self) -> &'static str {
         match self {
             Phase::Handshake => "initialize",
+            Phase::Load => "session/load",
             Phase::Session => "session/new",
             Phase::Prompt => "session/prompt",
         }
@@ -88,6 +97,8 @@ enum Heard {
     Update(Box<SessionNotification>),
     Refused(Box<Entry>),
     Phase(Phase),
+    Session(String),
+    Resumed(Result<String, String>),
 }
 
 /// Runs the agent until its turn ends, it fails, or it is stopped;
@@ -101,10 +112,10 @@ pub async fn run(
     let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         runner::kill_group(pgid);
-        return Ok(AcpEnd {
-            exit: Exit::Crashed(0),
-            failure: Some((RunReason::ProtocolError, "the agent's pipes were not set up".to_owned())),
-        });
+        return Ok(ended_with(
+            RunReason::ProtocolError,
+            "the agent's pipes were not set up",
+        ));
     };
     let (lines_tx, mut lines) = mpsc::channel::<String>(256);
     tokio::spawn(async move {
@@ -122,6 +133,7 @@ pub async fn run(
     let conversation = converse(
         Session {
             workspace: acp.workspace.clone(),
+            resume: acp.resume.clone(),
             prompt: acp.prompt.clone(),
             mcp: acp.mcp.clone(),
             deny_tools: acp.deny_tools.clone(),
@@ -141,6 +153,8 @@ pub async fn run(
     let mut stopping: Option<(Exit, Instant)> = None;
     let mut exited: Option<Exit> = None;
     let mut lines_open = true;
+    let mut session_id = None;
+    let mut resumed = None;
     let outcome = loop {
         let grace = async {
             match stopping {
@@ -152,12 +166,16 @@ pub async fn run(
             Some(message) = heard.recv() => {
                 last_heard = Instant::now();
                 match message {
+                    // A loaded session's replay of its earlier turns.
+                    Heard::Update(_) if phase == Phase::Load => {}
                     Heard::Update(notification) => {
                         let entries = lock(&transcriber).update(notification.update);
                         entries.into_iter().for_each(&mut on_entry);
                     }
                     Heard::Refused(entry) => on_entry(*entry),
                     Heard::Phase(now) => phase = now,
+                    Heard::Session(id) => session_id = Some(id),
+                    Heard::Resumed(answer) => resumed = Some(answer),
                 }
             }
             line = lines.recv(), if lines_open => match line {
@@ -187,6 +205,12 @@ pub async fn run(
             () = grace => break None,
         }
     };
+    if matches!(outcome, Some(Ok(_))) && stopping.is_none() && exited.is_none() {
+        // The turn ended and the connection is closed (its end of stdin
+        // with it): the agent may still be writing its own session files,
+        // which a later run resumes from, so it gets a moment to exit.
+        let _ = tokio::time::timeout(EXIT_GRACE, child.wait()).await;
+    }
     runner::kill_group(pgid);
     let _ = child.wait().await;
     // Updates sent before the agent's last answer.
@@ -197,6 +221,8 @@ pub async fn run(
                 .into_iter()
                 .for_each(&mut on_entry),
             Heard::Refused(entry) => on_entry(*entry),
+            Heard::Session(id) => session_id = Some(id),
+            Heard::Resumed(answer) => resumed = Some(answer),
             Heard::Phase(_) => {}
         }
     }
@@ -206,20 +232,14 @@ pub async fn run(
         on_stderr(line);
     }
     let stopped = stopping.map(|(exit, _)| exit);
-    Ok(match (outcome, stopped) {
-        (Some(Ok(StopReason::EndTurn)), None) => AcpEnd {
-            exit: Exit::Exited(0),
-            failure: None,
-        },
-        (Some(Ok(StopReason::Cancelled)), None) => AcpEnd {
-            exit: Exit::Cancelled,
-            failure: None,
-        },
+    let end = match (outcome, stopped) {
+        (Some(Ok(StopReason::EndTurn)), None) => ended(Exit::Exited(0), None),
+        (Some(Ok(StopReason::Cancelled)), None) => ended(Exit::Cancelled, None),
         (Some(Ok(StopReason::Refusal)), None) => ended_with(RunReason::Refused, "the agent refused the prompt"),
         (Some(Ok(other)), None) => ended_with(RunReason::TurnLimit, &format!("the agent stopped: {other:?}")),
-        (_, Some(Exit::TimedOut)) if last_heard.elapsed() >= SILENT.min(acp.spawn.timeout) => AcpEnd {
-            exit: Exit::TimedOut,
-            failure: Some((
+        (_, Some(Exit::TimedOut)) if last_heard.elapsed() >= SILENT.min(acp.spawn.timeout) => ended(
+            Exit::TimedOut,
+            Some((
                 RunReason::AgentUnresponsive,
                 format!(
                     "the agent stopped answering during {}: nothing from it for {} s before the run's timeout",
@@ -227,8 +247,8 @@ pub async fn run(
                     last_heard.elapsed().as_secs()
                 ),
             )),
-        },
-        (_, Some(exit)) => AcpEnd { exit, failure: None },
+        ),
+        (_, Some(exit)) => ended(exit, None),
         (Some(Err(error)), None) => {
             let tail: Vec<String> = tail.into_iter().collect();
             match (exited, phase) {
@@ -259,14 +279,25 @@ pub async fn run(
             }
         }
         (None, None) => ended_with(RunReason::ProtocolError, "the conversation ended without an answer"),
+    };
+    Ok(AcpEnd {
+        session_id,
+        resumed,
+        ..end
     })
 }
 
-fn ended_with(reason: RunReason, note: &str) -> AcpEnd {
+fn ended(exit: Exit, failure: Option<(RunReason, String)>) -> AcpEnd {
     AcpEnd {
-        exit: Exit::Exited(1),
-        failure: Some((reason, note.to_owned())),
+        exit,
+        failure,
+        session_id: None,
+        resumed: None,
     }
+}
+
+fn ended_with(reason: RunReason, note: &str) -> AcpEnd {
+    ended(Exit::Exited(1), Some((reason, note.to_owned())))
 }
 
 fn describe_exit(exit: &Exit) -> String {
@@ -279,102 +310,4 @@ fn describe_exit(exit: &Exit) -> String {
 
 fn lock(transcriber: &Mutex<Transcriber>) -> std::sync::MutexGuard<'_, Transcriber> {
     transcriber.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// What the conversation needs of the run.
-struct Session {
-    workspace: PathBuf,
-    prompt: String,
-    mcp: Vec<McpServer>,
-    deny_tools: Vec<String>,
-}
-
-/// The client's side of the conversation: handshake, session, prompt;
-/// answers the agent's stop reason.
-async fn converse<O, I>(
-    session: Session,
-    transport: ByteStreams<O, I>,
-    heard: mpsc::UnboundedSender<Heard>,
-    ask_cancel: CancellationToken,
-    transcriber: Arc<Mutex<Transcriber>>,
-) -> Result<StopReason, agent_client_protocol::Error>
-where
-    O: futures::AsyncWrite + Send + 'static,
-    I: futures::AsyncRead + Send + 'static,
-{
-    let updates = heard.clone();
-    let refusals = heard.clone();
-    let Session {
-        workspace,
-        prompt,
-        mcp,
-        deny_tools: deny,
-    } = session;
-    Client
-        .v1()
-        .name("hookline")
-        .on_receive_notification(
-            async move |notification: SessionNotification, _cx| {
-                let _ = updates.send(Heard::Update(Box::new(notification)));
-                Ok(())
-            },
-            agent_client_protocol::on_receive_notification!(),
-        )
-        .on_receive_request(
-            async move |request: RequestPermissionRequest, responder, _connection| {
-                let id = request.tool_call.tool_call_id.to_string();
-                let (name, title) = lock(&transcriber).name_of(&id, &request.tool_call.fields);
-                let denied = deny.iter().any(|d| *d == name || *d == title);
-                let wanted: &[PermissionOptionKind] = if denied {
-                    &[PermissionOptionKind::RejectOnce, PermissionOptionKind::RejectAlways]
-                } else {
-                    // The narrower answer first: the next call asks again.
-                    &[PermissionOptionKind::AllowOnce, PermissionOptionKind::AllowAlways]
-                };
-                if denied {
-                    let entry = lock(&transcriber).refused(
-                        &id,
-                        &request.tool_call.fields,
-                        "refused by the agent's policy (deny_tools)",
-                    );
-                    let _ = refusals.send(Heard::Refused(Box::new(entry)));
-                }
-                let chosen = wanted.iter().find_map(|kind| {
-                    request
-                        .options
-                        .iter()
-                        .find(|option| option.kind == *kind)
-                        .map(|option| option.option_id.clone())
-                });
-                responder.respond(RequestPermissionResponse::new(match chosen {
-                    Some(id) => RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(id)),
-                    None => RequestPermissionOutcome::Cancelled,
-                }))
-            },
-            agent_client_protocol::on_receive_request!(),
-        )
-        .connect_with(transport, async move |connection: ConnectionTo<Agent>| {
-            connection
-                .send_request(InitializeRequest::new(ProtocolVersion::V1))
-                .block_task()
-                .await?;
-            let _ = heard.send(Heard::Phase(Phase::Session));
-            let new_session = NewSessionRequest::new(workspace).mcp_servers(mcp);
-            let session = connection.send_request(new_session).block_task().await?;
-            let _ = heard.send(Heard::Phase(Phase::Prompt));
-            let answer = connection
-                .send_request(PromptRequest::new(
-                    session.session_id.clone(),
-                    vec![ContentBlock::Text(TextContent::new(prompt))],
-                ))
-                .block_task();
-            tokio::pin!(answer);
-            tokio::select! {
-                answer = &mut answer => return Ok(answer?.stop_reason),
-                () = ask_cancel.cancelled() => {}
-            }
-            connection.send_notification(CancelNotification::new(session.session_id))?;
-            Ok(answer.await?.stop_reason)
-        })
-        .await
 }

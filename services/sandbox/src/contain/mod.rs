@@ -148,6 +148,11 @@ impl Containment {
         }
     }
 
+    /// The hosts the run's proxy connected to so far.
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        self.egress.as_ref().map(Egress::allowed).unwrap_or_default()
+    }
+
     /// The hosts the run's proxy refused so far.
     pub fn blocked_hosts(&self) -> Vec<String> {
         self.egress.as_ref().map(Egress::blocked).unwrap_or_default()
@@ -265,12 +270,27 @@ impl Containment {
         wrapped
     }
 
+    /// Where the agent sees `path` of its run folder: the workspace and
+    /// home at the same paths in every sandboxed run ([`bwrap::WORKSPACE`],
+    /// [`bwrap::HOME`]); anything else, and every path of an unsandboxed
+    /// run, where it is.
+    pub fn inside(&self, path: &Path) -> PathBuf {
+        if let Some((_, run_dir, _)) = &self.sandbox {
+            for (folder, inside) in [("workspace", bwrap::WORKSPACE), ("home", bwrap::HOME)] {
+                if let Ok(rest) = path.strip_prefix(run_dir.join(folder)) {
+                    return Path::new(inside).join(rest);
+                }
+            }
+        }
+        path.to_path_buf()
+    }
+
     /// Adjusts a run's environment: inside the sandbox, `HOME` is the
     /// run's own (the executor's is not there).
     pub fn env(&self, mut env: Vec<(String, String)>) -> Vec<(String, String)> {
-        if let Some((_, run_dir, _)) = &self.sandbox {
+        if self.sandbox.is_some() {
             env.retain(|(k, _)| k != "HOME" && k != "TMPDIR");
-            env.push(("HOME".to_owned(), run_dir.join("home").display().to_string()));
+            env.push(("HOME".to_owned(), bwrap::HOME.to_owned()));
             env.push(("TMPDIR".to_owned(), "/tmp".to_owned()));
         }
         if self.egress.is_some() {

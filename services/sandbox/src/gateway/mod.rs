@@ -112,6 +112,7 @@ impl Gateway {
     }
 
     async fn forward(self, req: Request<Incoming>) -> Result<Response<BoxBody<Bytes, hyper::Error>>, Infallible> {
+        let began = std::time::Instant::now();
         if let Some(refusal) = self.over_a_limit(req.uri().path()) {
             return Ok(refusal);
         }
@@ -184,6 +185,8 @@ impl Gateway {
                 calls.push(ModelCall {
                     api: self.name.clone(),
                     model: model.clone().unwrap_or_default(),
+                    status: parts.status.as_u16(),
+                    latency_ms: u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
                     usage: TokenUsage::default(),
                 });
                 calls.len() - 1

@@ -20,11 +20,14 @@ use crate::agent::session::prepare::{Prepared, agent_spawn};
 use crate::attempt::emit::Emitter;
 
 /// How an ACP agent's run ended: its exit, a reason when the exit alone
-/// does not say, and its transcript's summary.
+/// does not say, its transcript's summary, and its session (to resume).
 pub(crate) struct AcpOutcome {
     pub exit: Exit,
     pub reason: Option<RunReason>,
     pub summary: Summary,
+    pub session_id: Option<String>,
+    /// Its transcript, one redacted JSON entry per line.
+    pub transcript: Vec<String>,
 }
 
 /// Runs the ACP agent of `agent` in `prepared`; one that cannot start
@@ -42,7 +45,8 @@ pub(crate) async fn run(
                 emitter.log("hookline", "this runner does not speak ACP".to_owned());
                 return Err(SessionOutput::failed(RunReason::Crashed));
             };
-            let home = prepared.home.clone();
+            // The agent sees its home where every run of it does.
+            let home = prepared.contained.inside(&prepared.home);
             let gateway = |name: &str| {
                 let var = format!("HOOKLINE_MODEL_{}_URL", name.to_ascii_uppercase());
                 env.iter().find(|(k, _)| *k == var).map(|(_, v)| v.clone())
@@ -54,7 +58,7 @@ pub(crate) async fn run(
                     return Err(SessionOutput::failed(RunReason::SandboxUnavailable));
                 }
             };
-            if let Err(e) = write_files(&home, &launch.files) {
+            if let Err(e) = write_files(&prepared.home, &launch.files) {
                 emitter.log("hookline", format!("cannot write the agent's configuration: {e}"));
                 return Err(SessionOutput::failed(RunReason::Workspace));
             }
@@ -67,17 +71,21 @@ pub(crate) async fn run(
     let spawn = agent_spawn(prepared, &command, env, String::new(), emitter).map_err(SessionOutput::failed)?;
     let run = AcpRun {
         spawn,
-        workspace: prepared.workspace.clone(),
+        workspace: prepared.contained.inside(&prepared.workspace),
         prompt: prepared.prompt.clone(),
         mcp: mcp_servers(&agent.mcp, prepared, emitter),
         deny_tools: agent.runner.deny_tools().to_vec(),
+        resume: prepared.resume.clone(),
     };
     let mut summary = Summary::default();
     let mut calls = HashSet::new();
+    let mut lines = Vec::new();
     let on_entry = |entry: Entry| {
         summary.observe(&entry, &mut calls);
         if let Ok(line) = serde_json::to_string(&entry) {
-            emitter.log(transcript::LOG_STREAM, line);
+            let line = prepared.redactor.text(&line);
+            emitter.log(transcript::LOG_STREAM, line.clone());
+            lines.push(line);
         }
     };
     let ended = acp::run(run, on_entry, |line| emitter.log("stderr", line)).await;
@@ -86,10 +94,23 @@ pub(crate) async fn run(
             if let Some((_, note)) = &end.failure {
                 emitter.log("hookline", note.clone());
             }
+            match &end.resumed {
+                Some(Ok(id)) => emitter.log(
+                    "hookline",
+                    format!("resumed the agent's session {id} of the earlier run"),
+                ),
+                Some(Err(why)) => emitter.log(
+                    "hookline",
+                    format!("the earlier session was not resumed ({why}); the prompt's {{{{previous.*}}}} carries on"),
+                ),
+                None => {}
+            }
             Ok(AcpOutcome {
                 exit: end.exit,
                 reason: end.failure.map(|(reason, _)| reason),
                 summary,
+                session_id: end.session_id,
+                transcript: lines,
             })
         }
         Err(e) => {

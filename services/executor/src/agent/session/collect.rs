@@ -15,7 +15,7 @@ use crate::attempt::emit::Emitter;
 pub(crate) async fn collect(
     agent: &AgentSpec,
     emitter: &Emitter,
-    mut prepared: Prepared,
+    prepared: &mut Prepared,
     invoked: Invoked,
 ) -> SessionOutput {
     let events_text = read_agent_file(&prepared.events_path);
@@ -31,6 +31,9 @@ pub(crate) async fn collect(
         blocked_hosts: Vec::new(),
         usage: None,
         model_calls: Vec::new(),
+        artifacts: Vec::new(),
+        agent_session: None,
+        branch: None,
     };
     output.blocked_hosts = prepared.contained.blocked_hosts();
     output.usage = prepared.contained.usage().or(http_usage);

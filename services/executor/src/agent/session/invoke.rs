@@ -23,6 +23,10 @@ pub(crate) struct Invoked {
     pub usage: Option<TokenUsage>,
     /// Its transcript, summed up (an ACP agent's).
     pub summary: Option<Summary>,
+    /// Its transcript lines (an ACP agent's).
+    pub transcript: Vec<String>,
+    /// Its own session id (an ACP agent's), to resume later.
+    pub session_id: Option<String>,
 }
 
 impl Invoked {
@@ -32,6 +36,8 @@ impl Invoked {
             reason: None,
             usage: None,
             summary: None,
+            transcript: Vec::new(),
+            session_id: None,
         }
     }
 }
@@ -97,6 +103,8 @@ pub(crate) async fn invoke(
             return Ok(Invoked {
                 reason: outcome.reason,
                 summary: Some(outcome.summary),
+                transcript: outcome.transcript,
+                session_id: outcome.session_id,
                 ..Invoked::exited(env, outcome.exit)
             });
         }

@@ -10,6 +10,7 @@ use hookline_bus::runs::RunReason;
 use hookline_model::catalog::AgentSpec;
 use hookline_proto::RunRequest;
 
+use crate::agent::artifacts;
 use crate::attempt::emit::Emitter;
 use crate::attempt::env::RunEnv;
 use crate::forge::report::Phase;
@@ -41,7 +42,8 @@ pub async fn run(
             return SessionOutput::failed(RunReason::Workspace);
         }
     };
-    let output = in_folder(env, request, agent, emitter, run_dir.path(), phase).await;
+    let began_ms = hookline_model::clock::now_ms();
+    let output = in_folder(env, request, agent, emitter, run_dir.path(), phase, began_ms).await;
     if !output.success() && agent.keep_failed_workspace {
         let kept = run_dir.keep();
         emitter.log("hookline", format!("workspace kept at {}", kept.display()));
@@ -56,15 +58,44 @@ async fn in_folder(
     emitter: &Emitter,
     run_dir: &Path,
     phase: &(dyn Fn(Phase) + Sync),
+    began_ms: i64,
 ) -> SessionOutput {
-    let prepared = match prepare::prepare(env, request, agent, emitter, run_dir).await {
+    let mut prepared = match prepare::prepare(env, request, agent, emitter, run_dir).await {
         Ok(prepared) => prepared,
         Err(output) => return output,
     };
     phase(Phase::Running);
-    let invoked = match invoke::invoke(env, agent, emitter, &prepared).await {
+    let mut invoked = match invoke::invoke(env, agent, emitter, &prepared).await {
         Ok(invoked) => invoked,
         Err(output) => return output,
     };
-    collect::collect(agent, emitter, prepared, invoked).await
+    let transcript = std::mem::take(&mut invoked.transcript);
+    let session_id = invoked.session_id.take();
+    let mut output = collect::collect(agent, emitter, &mut prepared, invoked).await;
+    // The agent's own state is kept when it has a session to resume: a
+    // preset's state folders, or an `acp` agent's whole home.
+    let folders: Option<&[&str]> = match agent.runner.preset() {
+        Some((preset, _)) => Some(hookline_sandbox::preset::state_folders(preset)),
+        None => agent.runner.speaks_acp().then_some(&[]),
+    };
+    let checkout = output.code.as_ref().map(|(c, _, _)| c).or(prepared.checkout.as_ref());
+    output.branch = checkout.map(|c| (c.branch.clone(), c.base_branch.clone()));
+    let left = artifacts::Left {
+        prompt: &prepared.prompt,
+        transcript: &transcript,
+        attempt_began_ms: began_ms,
+        checkout,
+        git_env: &prepared.git_env,
+        model_calls: &output.model_calls,
+        egress: (prepared.contained.allowed_hosts(), &output.blocked_hosts),
+        session: folders
+            .filter(|_| session_id.is_some())
+            .map(|f| (prepared.home.as_path(), f)),
+        files: &prepared.files_dir,
+    };
+    output.artifacts = artifacts::keep(env, request, emitter, &prepared.redactor, left).await;
+    if output.artifacts.iter().any(|a| a.name == artifacts::SESSION_STATE) {
+        output.agent_session = session_id;
+    }
+    output
 }

@@ -28,6 +28,13 @@ pub struct SessionOutput {
     pub usage: Option<hookline_bus::runs::TokenUsage>,
     /// Each model call through the gateway.
     pub model_calls: Vec<hookline_model::runs::ModelCall>,
+    /// What was kept in the artifacts store.
+    pub artifacts: Vec<hookline_model::runs::ArtifactRef>,
+    /// The agent's own session id, when its state was kept (to resume).
+    pub agent_session: Option<String>,
+    /// The run's branch and the branch it started from, when it has a
+    /// repository.
+    pub branch: Option<(String, String)>,
 }
 
 impl SessionOutput {
@@ -44,6 +51,9 @@ impl SessionOutput {
             blocked_hosts: Vec::new(),
             usage: None,
             model_calls: Vec::new(),
+            artifacts: Vec::new(),
+            agent_session: None,
+            branch: None,
         }
     }
 

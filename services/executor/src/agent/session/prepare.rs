@@ -15,6 +15,7 @@ use hookline_sandbox::contain::Containment;
 use hookline_sandbox::gateway::RunLimits;
 use hookline_sandbox::runner::{self, Exit, Spawn, Stream};
 
+use crate::agent::artifacts::{self, Redactor};
 use crate::agent::prompt::{self, PromptInput};
 use crate::agent::session::output::SessionOutput;
 use crate::agent::workspace::{self, Checkout};
@@ -47,6 +48,12 @@ pub(crate) struct Prepared {
     pub checkout: Option<Checkout>,
     /// When the agent's time is up.
     pub deadline: Instant,
+    /// What every transcript line and artifact passes before it is kept.
+    pub redactor: Redactor,
+    /// The earlier run's agent session to continue, restored in `home`.
+    pub resume: Option<String>,
+    /// `$HOOKLINE_ARTIFACTS_DIR`: files left there are kept.
+    pub files_dir: PathBuf,
 }
 
 impl Prepared {
@@ -141,7 +148,8 @@ pub(crate) async fn prepare(
     let prompt_file = run_dir.join("prompt.txt");
     let events_path = run_dir.join("events.jsonl");
     let outputs_path = run_dir.join("outputs.jsonl");
-    let (prompt, removed) = prompt::render(
+    let files_dir = run_dir.join(artifacts::FILES_DIR);
+    let (mut prompt, removed) = prompt::render(
         &agent.prompt,
         &PromptInput {
             event: request.event.as_ref(),
@@ -163,7 +171,15 @@ pub(crate) async fn prepare(
             format!("prompt sanitizer removed from the payload: {removed}"),
         );
     }
-    let prepared = std::fs::write(&events_path, b"")
+    if let Some(fork) = request.follow_up.as_ref().filter(|f| {
+        use hookline_model::follow_up::FollowUpReason;
+        FollowUpReason::parse(&f.reason) == Some(FollowUpReason::Fork) && !f.prompt.is_empty()
+    }) {
+        // An operator's prompt, used as written.
+        prompt.clone_from(&fork.prompt);
+    }
+    let prepared = std::fs::create_dir_all(&files_dir)
+        .and_then(|()| std::fs::write(&events_path, b""))
         .and_then(|()| std::fs::write(&outputs_path, b""))
         .and_then(|()| std::fs::write(&prompt_file, &prompt));
     if let Err(e) = prepared {
@@ -179,6 +195,7 @@ pub(crate) async fn prepare(
         ("HOOKLINE_AGENT", request.agent.clone()),
         ("HOOKLINE_ATTEMPT", env.attempt.to_string()),
         ("HOOKLINE_WORKSPACE", workspace.display().to_string()),
+        ("HOOKLINE_ARTIFACTS_DIR", files_dir.display().to_string()),
     ];
     let process_env = env_for(profile, SecretScope::Agent, emitter, &extra);
     // Git runs in the executor, not the sandbox, with the git-scoped
@@ -284,6 +301,7 @@ pub(crate) async fn prepare(
         emitter.log("hookline", format!("cannot create the run's home: {e}"));
         return Err(SessionOutput::failed(RunReason::Workspace));
     }
+    let resume = artifacts::resume(env, request, agent, &home, emitter).await;
     Ok(Prepared {
         workspace,
         home,
@@ -295,5 +313,8 @@ pub(crate) async fn prepare(
         contained,
         checkout,
         deadline,
+        redactor: Redactor::for_agent(agent, profile),
+        resume,
+        files_dir,
     })
 }

@@ -1,0 +1,253 @@
+//! What is kept of a run once its agent ended, in the artifacts store
+//! ([`hookline_bus::artifacts`]): the prompt, the transcript (this
+//! attempt's entries after those earlier attempts logged), the diff and
+//! commits of its branch, the gateway's per-call log, the egress log, the
+//! agent's session state ([`state`]) and the files it left in
+//! `$HOOKLINE_ARTIFACTS_DIR`. Each is redacted ([`redact`]) before it is
+//! stored; together they are at most [`MAX_RUN_BYTES`]. An earlier run's
+//! session state is restored from here to resume it ([`resume`]).
+
+use std::path::Path;
+
+use hookline_bus::artifacts::{self, Artifacts};
+use hookline_bus::history;
+use hookline_model::catalog::AgentSpec;
+use hookline_model::runs::{ArtifactRef, ModelCall};
+use hookline_model::transcript;
+use hookline_proto::RunRequest;
+use serde_json::json;
+
+use crate::agent::workspace::Checkout;
+use crate::attempt::emit::Emitter;
+use crate::attempt::env::RunEnv;
+
+pub(crate) mod git;
+pub(crate) mod redact;
+pub(crate) mod state;
+
+pub(crate) use redact::Redactor;
+
+/// Most bytes of artifacts one run keeps; what would pass it is left out,
+/// and the run log says which.
+pub(crate) const MAX_RUN_BYTES: u64 = 64 * 1024 * 1024;
+/// The folder of the run (`$HOOKLINE_ARTIFACTS_DIR`) whose files are kept.
+pub(crate) const FILES_DIR: &str = "artifacts";
+/// The artifact holding the agent's session state.
+pub(crate) const SESSION_STATE: &str = "session.tar";
+
+/// What a finished session leaves to keep.
+pub(crate) struct Left<'a> {
+    /// The prompt as the agent received it.
+    pub prompt: &'a str,
+    /// This attempt's transcript, one redacted JSON entry per line.
+    pub transcript: &'a [String],
+    /// When this attempt began (unix ms): earlier lines are earlier attempts'.
+    pub attempt_began_ms: i64,
+    /// The repository on the run's branch, if the agent has one.
+    pub checkout: Option<&'a Checkout>,
+    /// Git's environment.
+    pub git_env: &'a [(String, String)],
+    /// The gateway's calls.
+    pub model_calls: &'a [ModelCall],
+    /// Hosts the egress proxy connected to, and refused.
+    pub egress: (Vec<String>, &'a [String]),
+    /// The run's home, and which of its folders hold the agent's session
+    /// (`None`: it has none to keep; empty: the whole home).
+    pub session: Option<(&'a Path, &'a [&'a str])>,
+    /// The run folder's `$HOOKLINE_ARTIFACTS_DIR`.
+    pub files: &'a Path,
+}
+
+/// Stores what `left` holds for `request`'s run, answering what was stored.
+pub(crate) async fn keep(
+    env: &RunEnv<'_>,
+    request: &RunRequest,
+    emitter: &Emitter,
+    redactor: &Redactor,
+    left: Left<'_>,
+) -> Vec<ArtifactRef> {
+    let mut items: Vec<(String, &'static str, Vec<u8>)> = Vec::new();
+    let mut add = |name: &str, kind: &'static str, bytes: Vec<u8>| items.push((name.to_owned(), kind, bytes));
+    add(
+        "prompt.txt",
+        "text/plain",
+        redactor.bytes(left.prompt.as_bytes().to_vec()),
+    );
+    let mut lines = earlier_transcript(env, request, left.attempt_began_ms).await;
+    lines.extend(left.transcript.iter().cloned());
+    if !lines.is_empty() {
+        add(
+            "transcript.jsonl",
+            "application/x-ndjson",
+            (lines.join("\n") + "\n").into_bytes(),
+        );
+    }
+    if let Some(checkout) = left.checkout {
+        match git::diff(checkout, left.git_env).await {
+            Ok(diff) => add("diff", "text/x-diff", redactor.bytes(diff.into_bytes())),
+            Err(e) => emitter.log("hookline", format!("diff not kept: {e}")),
+        }
+        match git::commits(checkout, left.git_env).await {
+            Ok(commits) => add("commits.json", "application/json", redactor.bytes(to_json(&commits))),
+            Err(e) => emitter.log("hookline", format!("commits not kept: {e}")),
+        }
+    }
+    if !left.model_calls.is_empty() {
+        add("model-calls.json", "application/json", to_json(&left.model_calls));
+    }
+    let (allowed, refused) = &left.egress;
+    if !allowed.is_empty() || !refused.is_empty() {
+        let egress = json!({"allowed": allowed, "refused": refused});
+        add("egress.json", "application/json", to_json(&egress));
+    }
+    if let Some((home, folders)) = left.session {
+        match state::pack(home, folders, redactor) {
+            Ok(tar) => add(SESSION_STATE, "application/x-tar", tar),
+            Err(e) => emitter.log("hookline", format!("the agent's session state not kept: {e}")),
+        }
+    }
+    for (name, bytes) in declared_files(left.files, emitter) {
+        add(&name, "application/octet-stream", redactor.bytes(bytes));
+    }
+    store(env, request, emitter, items, redactor.replaced()).await
+}
+
+async fn store(
+    env: &RunEnv<'_>,
+    request: &RunRequest,
+    emitter: &Emitter,
+    items: Vec<(String, &'static str, Vec<u8>)>,
+    redacted: usize,
+) -> Vec<ArtifactRef> {
+    let store = Artifacts::new(env.nats);
+    let mut kept = Vec::new();
+    let mut total = 0u64;
+    for (name, kind, bytes) in items {
+        if total + bytes.len() as u64 > MAX_RUN_BYTES {
+            emitter.log(
+                "hookline",
+                format!("artifact {name} left out: the run's artifacts are kept up to {MAX_RUN_BYTES} bytes"),
+            );
+            continue;
+        }
+        match store.put(&request.run_id, &name, kind, &bytes).await {
+            Ok(stored) => {
+                total += stored.size;
+                kept.push(stored);
+            }
+            Err(e) => emitter.log("hookline", e.to_string()),
+        }
+    }
+    emitter.log(
+        "hookline",
+        format!(
+            "artifacts kept: {} ({total} bytes); secret values redacted from them: {redacted}",
+            kept.len()
+        ),
+    );
+    kept
+}
+
+fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+/// Transcript lines earlier attempts of the run logged (an attempt killed
+/// midway kept them only there).
+async fn earlier_transcript(env: &RunEnv<'_>, request: &RunRequest, before_ms: i64) -> Vec<String> {
+    if env.attempt <= 1 {
+        return Vec::new();
+    }
+    history::run_lines(env.nats, &request.agent, &request.run_id, |line| {
+        line.stream == transcript::LOG_STREAM && line.at_ms < before_ms
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// The names Hookline's own artifacts take; a declared file cannot.
+pub(crate) const RESERVED: [&str; 7] = [
+    "prompt.txt",
+    "transcript.jsonl",
+    "diff",
+    "commits.json",
+    "model-calls.json",
+    "egress.json",
+    SESSION_STATE,
+];
+
+/// The plain files the agent left in `$HOOKLINE_ARTIFACTS_DIR`, by name
+/// (folders, links and names it cannot store are skipped, and said).
+fn declared_files(dir: &Path, emitter: &Emitter) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let plain = entry.file_type().is_ok_and(|kind| kind.is_file());
+        if !plain || !artifacts::valid_name(&name) || RESERVED.contains(&name.as_str()) {
+            emitter.log(
+                "hookline",
+                format!("{name:?} in $HOOKLINE_ARTIFACTS_DIR not kept: keep plain files named with letters, digits, '.', '_' and '-', not a name of Hookline's own artifacts"),
+            );
+        } else if let Ok(bytes) = std::fs::read(entry.path()) {
+            found.push((name, bytes));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Restores the agent session of the run `request` continues into `home`,
+/// answering its id; `None` (and the run log says why) when there is none
+/// to resume, so the prompt's `{{previous.*}}` carries the context.
+pub(crate) async fn resume(
+    env: &RunEnv<'_>,
+    request: &RunRequest,
+    agent: &AgentSpec,
+    home: &Path,
+    emitter: &Emitter,
+) -> Option<String> {
+    let earlier = request
+        .follow_up
+        .as_ref()
+        .map(|f| f.previous_run_id.as_str())
+        .filter(|id| !id.is_empty())?;
+    if !agent.runner.speaks_acp() {
+        return None;
+    }
+    let fall_back = |why: String| {
+        emitter.log(
+            "hookline",
+            format!("the earlier run {earlier}'s agent session is not resumed ({why}); the prompt's {{{{previous.*}}}} carries on"),
+        );
+        None
+    };
+    let record = match env.records.get(earlier).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return fall_back("its record is gone".to_owned()),
+        Err(e) => return fall_back(e.to_string()),
+    };
+    let Some(session) = record
+        .agent_session
+        .filter(|_| record.artifacts.iter().any(|a| a.name == SESSION_STATE))
+    else {
+        return fall_back("it kept no session".to_owned());
+    };
+    let tar = match Artifacts::new(env.nats).get(earlier, SESSION_STATE).await {
+        Ok(Some(tar)) => tar,
+        Ok(None) => return fall_back("its session state is past retention".to_owned()),
+        Err(e) => return fall_back(e.to_string()),
+    };
+    match state::restore(home, &tar) {
+        Ok(files) => {
+            emitter.log(
+                "hookline",
+                format!("restored the agent's session {session} of run {earlier} ({files} files)"),
+            );
+            Some(session)
+        }
+        Err(e) => fall_back(e.to_string()),
+    }
+}
