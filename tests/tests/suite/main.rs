@@ -10,6 +10,7 @@ mod agents_mcp;
 mod agents_stop;
 mod cli;
 mod console;
+mod console_agent;
 mod console_session;
 mod crash;
 mod crash_records;

@@ -119,6 +119,14 @@ pub async fn act(state: &AdminState, session: &Session, path: &[&str], form: &Fo
                 notice: format!("Run {}: {} by {}.", decided.run_id, decided.status, decided.decided_by),
             })
         }
+        ["runs", run_id, "fork"] => {
+            let body = json!({ "prompt": field(form, "prompt").unwrap_or_default() });
+            let forked: model::ForkAnswer = typed(crate::fork::fork(state, run_id, Some(&body)).await)?;
+            Ok(Done {
+                to: format!("/console/runs/{}", forked.run_id),
+                notice: format!("Run {} continues {run_id}.", forked.run_id),
+            })
+        }
         ["dlq", "replay"] => replay(state, form).await,
         _ => Err(AdminError::NotFound("no such action".into())),
     }

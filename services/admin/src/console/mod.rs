@@ -14,6 +14,7 @@ pub mod pages;
 pub mod rows;
 pub mod run_pages;
 pub mod session;
+pub mod session_view;
 pub mod views;
 
 use std::collections::HashMap;
@@ -96,6 +97,14 @@ async fn get(
         // The live log: the API's followed log, for the page's script.
         let follow = Params::parse(Some("follow=true"));
         return match crate::logs::run_log_as(state, run_id, &follow, crate::logs::LineText::Plain).await {
+            Ok(response) => response,
+            Err(e) => error_page(&chrome(session, "runs", None), &e),
+        };
+    }
+    if let ["runs", run_id, "transcript"] = path {
+        // The live transcript: the API's event stream, for the page's script.
+        let follow = Params::parse(Some("follow=true"));
+        return match crate::sessions::transcript(state, run_id, &follow).await {
             Ok(response) => response,
             Err(e) => error_page(&chrome(session, "runs", None), &e),
         };

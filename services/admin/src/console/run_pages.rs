@@ -42,8 +42,38 @@ pub async fn agent(state: &AdminState, chrome: Chrome, id: &str) -> Result<Strin
     })
 }
 
-/// `/console/runs`: filtered by agent and status.
+/// `/console/runs?view=board`: the last day's runs as a board by state
+/// (queued, awaiting approval, running, finished today), each card linking
+/// to its session.
+async fn board(state: &AdminState, chrome: Chrome) -> Result<String, AdminError> {
+    let page = run_records(state, &[("limit", "500")]).await?;
+    let today = hookline_model::clock::now_ms() / 86_400_000 * 86_400_000;
+    let column =
+        |wanted: &dyn Fn(&RunRecord) -> bool| page.items.iter().filter(|r| wanted(r)).map(Into::into).collect();
+    render(&views::RunsBoard {
+        chrome,
+        columns: vec![
+            ("Queued", "queued", column(&|r| r.status == RunStatus::Queued)),
+            (
+                "Awaiting approval",
+                "awaiting",
+                column(&|r| r.status == RunStatus::AwaitingApproval),
+            ),
+            ("Running", "running", column(&|r| r.status == RunStatus::Running)),
+            (
+                "Finished today",
+                "finished",
+                column(&|r| r.status.is_final() && r.finished_at_ms >= today),
+            ),
+        ],
+    })
+}
+
+/// `/console/runs`: filtered by agent and status, or as a board.
 pub async fn runs(state: &AdminState, chrome: Chrome, query: &Params) -> Result<String, AdminError> {
+    if query.text("view") == Some("board") {
+        return board(state, chrome).await;
+    }
     let agent = query.text("agent").unwrap_or_default().to_owned();
     let status = query.text("status").unwrap_or_default().to_owned();
     let before = query.text("before").unwrap_or_default();
@@ -112,7 +142,13 @@ fn run_view(state: &AdminState, r: &RunRecord) -> RunView {
                 )
             })
             .unwrap_or_default(),
-        branch: has_repository.then(|| format!("hookline/{}/{}", r.agent, r.run_id)),
+        branch: has_repository.then(|| {
+            if r.branch.is_empty() {
+                format!("hookline/{}/{}", r.agent, r.run_id)
+            } else {
+                r.branch.clone()
+            }
+        }),
         pull_request: forge.pull_request.map(|p| (p.number, p.url)),
         comment_url: forge.comment_url,
         summary: forge.summary,
@@ -181,6 +217,7 @@ pub async fn run(state: &AdminState, chrome: Chrome, run_id: &str) -> Result<Str
         run: run_view(state, &record),
         lines: log.lines,
         events: emitted(state, &record).await?,
+        session: super::session_view::session_view(state, &record).await?,
     })
 }
 

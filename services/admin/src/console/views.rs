@@ -152,6 +152,15 @@ pub struct Runs {
     pub next_before: Option<String>,
 }
 
+/// `/console/runs?view=board`: runs by state, as cards.
+#[derive(Template)]
+#[template(path = "runs_board.html")]
+pub struct RunsBoard {
+    pub chrome: Chrome,
+    /// (title, id, cards) per column.
+    pub columns: Vec<(&'static str, &'static str, Vec<RunRow>)>,
+}
+
 /// One run, as its page shows it.
 pub struct RunView {
     pub run_id: String,
@@ -194,6 +203,7 @@ pub struct Run {
     pub run: RunView,
     pub lines: Vec<model::LogLine>,
     pub events: Vec<EventRow>,
+    pub session: super::session_view::SessionView,
 }
 
 /// A routing decision, as the explain page shows it.
