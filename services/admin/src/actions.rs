@@ -148,6 +148,7 @@ pub async fn manual_run(state: &AdminState, id: &str, body: Option<&Value>) -> A
         }),
         requested_at_ms: now_ms,
         follow_up: None,
+        preview: false,
     };
     let request = runs::Request {
         run: request,

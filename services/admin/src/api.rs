@@ -60,6 +60,7 @@ const ALL: &[&[Route]] = &[
     crate::logs::ROUTES,
     crate::sessions::ROUTES,
     crate::fork::ROUTES,
+    crate::events::ROUTES,
     crate::health::ROUTES,
     crate::actions::ROUTES,
     crate::ops::ROUTES,

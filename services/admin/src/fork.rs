@@ -82,6 +82,7 @@ pub async fn fork(state: &AdminState, run_id: &str, body: Option<&Value>) -> Ans
             ci_fix: 0,
             prompt,
         }),
+        preview: false,
     };
     let request = runs::Request {
         run: request,

@@ -10,7 +10,8 @@
 //! configuration; [`ops`] reads runs and decisions, cancels and replays;
 //! [`logs`] reads invocations, attempts, dead letters and run output;
 //! [`sessions`] serves runs' transcripts, diffs and artifacts; [`fork`]
-//! continues a run with a new prompt;
+//! continues a run with a new prompt; [`events`] lists inbound events and
+//! replays one;
 //! [`health`] computes figures from them; [`actions`] sends test events and
 //! starts manual runs; [`params`] reads query parameters; [`console`] is the
 //! web console under `/console`, rendered from those same handlers.
@@ -23,6 +24,7 @@ pub mod catalog;
 pub mod console;
 pub mod error;
 pub mod event_types;
+pub mod events;
 pub mod fork;
 pub mod health;
 pub mod json_numbers;

@@ -200,6 +200,50 @@ pub struct ManualRunAnswer {
     pub event_id: String,
 }
 
+/// `GET /v1/events`: one inbound event and what it started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSummary {
+    /// The event.
+    pub event_id: String,
+    /// Its source.
+    pub source: String,
+    /// When it was routed (RFC 3339).
+    pub at: String,
+    /// Its provider's event type and action, repository and actor.
+    pub context: hookline_model::decision::DecisionContext,
+    /// Agents it started.
+    pub started: Vec<String>,
+    /// Agents it did not start, each with why (`agent: why`).
+    pub not_started: Vec<String>,
+}
+
+/// `GET /v1/events/{event_id}`: a stored inbound event as it was received
+/// (its signature and credential headers were never stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub source: String,
+    pub provider: String,
+    pub delivery_id: String,
+    /// When it was received (RFC 3339).
+    pub received_at: String,
+    /// (name, value) in the order received.
+    pub headers: Vec<(String, String)>,
+    pub content_type: String,
+    /// Its body: JSON when it is, else the text.
+    pub body: Value,
+}
+
+/// `POST /v1/events/{event_id}/replay`: the run started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventReplayAnswer {
+    pub run_id: String,
+    pub agent: String,
+    pub event_id: String,
+    /// Nothing pushed, nothing written to the forge.
+    pub preview: bool,
+}
+
 /// `POST /v1/runs/{run_id}/fork`: the run started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForkAnswer {

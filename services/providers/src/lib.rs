@@ -8,7 +8,9 @@
 //! Each provider file (`github.rs`, `stripe.rs`, …) holds its whole rule in
 //! one [`Spec`]; [`spec`] is the one `match` over [`Provider`]. Adding a
 //! provider is one file, one arm there and one variant of the enum.
-//! [`body`] says which bodies are accepted and how a verified one is stored.
+//! [`body`] says which bodies are accepted and how a verified one is stored;
+//! [`trust`] judges an event's actor against a trust policy (the router
+//! before a run, the admin service before a replay).
 //!
 //! Every comparison is constant time; several secrets may be active at once
 //! (rotation), and any of them verifies. Timestamps are checked only where
@@ -16,6 +18,7 @@
 
 pub mod body;
 mod common;
+pub mod trust;
 
 mod github;
 mod gitlab;

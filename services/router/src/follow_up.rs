@@ -12,7 +12,7 @@ use hookline_model::forge_state::marker;
 use hookline_proto::{FollowUp, WebhookContext};
 use serde_json::Value;
 
-use crate::trust::{self, Verdict};
+use hookline_providers::trust::{self, Verdict};
 
 /// Events whose results, not actors, matter: never held back by the
 /// loop guard (a check on Hookline's push reports the push's sender).

@@ -5,7 +5,7 @@
 //! (`hookline_providers::context`), decides which agents it starts with the
 //! compiled routing table ([`routes`], [`filter`]), and acks the inbound
 //! event only after every run request is acknowledged. An actor a
-//! trigger's trust policy does not trust ([`trust`]) starts no run, or, on
+//! trigger's trust policy does not trust (`hookline_providers::trust`) starts no run, or, on
 //! an agent with `untrusted = "approve"`, a run held for approval
 //! (`hookline_bus::approvals`). It also fires cron schedules
 //! ([`schedule`]) and settles held runs (expiry) every half minute.
@@ -15,7 +15,6 @@ pub mod filter;
 pub mod follow_up;
 pub mod routes;
 pub mod schedule;
-pub mod trust;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -347,6 +346,7 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
         context: Some(ctx.clone()),
         requested_at_ms: clock::now_ms(),
         follow_up: None,
+        preview: false,
     };
     for held in decision.untrusted.iter().filter(|h| h.outcome == Untrusted::Approve) {
         // Held agents come from this same catalog's routes.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::filter::{Mismatch, Trigger};
-use crate::trust::{self, Verdict};
+use hookline_providers::trust::{self, Verdict};
 
 struct AgentTriggers {
     agent: String,

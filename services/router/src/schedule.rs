@@ -66,6 +66,7 @@ async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) 
         }),
         requested_at_ms: clock::now_ms(),
         follow_up: None,
+        preview: false,
     };
     let request = runs::Request {
         run,

@@ -33,6 +33,7 @@ mod operations;
 mod operations_logs;
 mod ordering;
 mod redelivery;
+mod replay;
 mod router;
 mod run_once;
 mod sandbox;

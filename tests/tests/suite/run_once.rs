@@ -21,6 +21,7 @@ fn request(run_id: &str, event_id: &str) -> RunRequest {
         context: None,
         requested_at_ms: clock::now_ms(),
         follow_up: None,
+        preview: false,
     }
 }
 

@@ -127,6 +127,20 @@ pub async fn act(state: &AdminState, session: &Session, path: &[&str], form: &Fo
                 notice: format!("Run {} continues {run_id}.", forked.run_id),
             })
         }
+        ["events", event_id, "replay"] => {
+            let body = json!({
+                "agent": field(form, "agent").unwrap_or_default(),
+                "preview": field(form, "preview") == Some("true"),
+            });
+            let started: model::EventReplayAnswer = typed(crate::events::replay(state, event_id, Some(&body)).await)?;
+            Ok(Done {
+                to: format!("/console/runs/{}", started.run_id),
+                notice: format!(
+                    "Run {} replays event {event_id} to `{}`.",
+                    started.run_id, started.agent
+                ),
+            })
+        }
         ["dlq", "replay"] => replay(state, form).await,
         _ => Err(AdminError::NotFound("no such action".into())),
     }

@@ -262,18 +262,30 @@ fn decision_view(d: &RoutingDecision) -> DecisionView {
     }
 }
 
-/// `/console/events?id=…`: why an event started what it started.
+/// `/console/events`: recent inbound events and what each started;
+/// `?id=…`: one, why it started what it started, its payload, and a
+/// replay form.
 pub async fn explain(state: &AdminState, chrome: Chrome, query: &Params) -> Result<String, AdminError> {
     let event_id = query.text("id").unwrap_or_default().trim().to_owned();
-    let decision = if event_id.is_empty() {
-        None
+    let (decision, stored, recent) = if event_id.is_empty() {
+        let recent = crate::events::list(state, &params(&[("limit", "50")])).await?.items;
+        (None, None, recent)
     } else {
         crate::params::check_ids(&["v1", "events", &event_id])?;
-        Some(decision_view(&crate::ops::decision(state, &event_id).await?))
+        let decision = decision_view(&crate::ops::decision(state, &event_id).await?);
+        // An event past the ingest stream's retention keeps its decision.
+        let stored = crate::events::event(state, &event_id).await.ok().map(|e| {
+            let body = serde_json::to_string_pretty(&e.body).unwrap_or_default();
+            (e.headers, body)
+        });
+        (Some(decision), stored, Vec::new())
     };
     render(&views::Explain {
         chrome,
         event_id,
         decision,
+        recent,
+        stored,
+        agents: state.catalog.borrow().agents.keys().cloned().collect(),
     })
 }

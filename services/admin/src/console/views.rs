@@ -223,6 +223,12 @@ pub struct Explain {
     pub chrome: Chrome,
     pub event_id: String,
     pub decision: Option<DecisionView>,
+    /// Recent events (shown when none is asked for).
+    pub recent: Vec<crate::model::EventSummary>,
+    /// The event as stored, pretty, with its headers.
+    pub stored: Option<(Vec<(String, String)>, String)>,
+    /// Agents it can be replayed to.
+    pub agents: Vec<String>,
 }
 
 #[derive(Template)]

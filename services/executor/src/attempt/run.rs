@@ -13,7 +13,7 @@ use hookline_model::clock;
 use hookline_model::event_catalog::EventCatalog;
 use hookline_model::event_types;
 use hookline_model::follow_up::FollowUpReason;
-use hookline_model::outbox::{MAX_OUTBOX_BYTES, PendingEvent};
+use hookline_model::outbox::PendingEvent;
 
 use crate::attempt::lease::{self, Claim, Held};
 use hookline_proto::RunRequest;
@@ -23,6 +23,7 @@ use crate::agent::events_file;
 use crate::agent::session;
 use crate::attempt::emit::{EmitError, Emitter};
 pub use crate::attempt::env::RunEnv;
+use crate::attempt::outbox::Outbox;
 use crate::forge::report::{self, Phase};
 use crate::forge::steps;
 use hookline_sandbox::runner::Exit;
@@ -151,7 +152,15 @@ async fn execute_agent(
     );
     emitter.publish(&run_started).await?;
     tracing::info!(run_id = %record.run_id, agent = %record.agent, attempt, "Run started.");
-    let mut forge = steps::start(env, request, agent, &held, emitter).await;
+    let mut forge = if request.preview {
+        emitter.log(
+            "hookline",
+            "preview: nothing is pushed and nothing is written to the forge".to_owned(),
+        );
+        None
+    } else {
+        steps::start(env, request, agent, &held, emitter).await
+    };
 
     let exhausted = request
         .follow_up
@@ -356,43 +365,4 @@ async fn execute_agent(
         return Ok(Settled::Lost);
     }
     Ok(if again { Settled::TryAgain } else { Settled::Done })
-}
-
-/// A finished attempt's events, bounded by [`MAX_OUTBOX_BYTES`] (the
-/// final event always fits: it is small and never dropped).
-struct Outbox {
-    run_id: String,
-    at_ms: i64,
-    bytes: usize,
-    events: Vec<PendingEvent>,
-}
-
-impl Outbox {
-    fn new(run_id: &str, at_ms: i64) -> Self {
-        Self {
-            run_id: run_id.to_owned(),
-            at_ms,
-            bytes: 0,
-            events: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, emitter: &Emitter, event_type: &str, data: Map<String, Value>, dedupe: String) {
-        let event = PendingEvent::new(&self.run_id, event_type, data, &dedupe, self.at_ms);
-        let size = event.size();
-        if self.bytes + size > MAX_OUTBOX_BYTES {
-            emitter.log(
-                "hookline",
-                format!("event {event_type} dropped: the run's events exceed {MAX_OUTBOX_BYTES} bytes"),
-            );
-            return;
-        }
-        self.bytes += size;
-        self.events.push(event);
-    }
-
-    fn push_final(&mut self, event_type: &str, data: Map<String, Value>, dedupe: String) {
-        let event = PendingEvent::new(&self.run_id, event_type, data, &dedupe, self.at_ms);
-        self.events.push(event);
-    }
 }

@@ -160,7 +160,11 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
                 .await?;
         }
         Verb::Logs { run_id, follow } => logs(api, &run_id, follow, json).await?,
-        verb @ (Verb::Transcript { .. } | Verb::Diff { .. } | Verb::Artifacts { .. } | Verb::Fork { .. }) => {
+        verb @ (Verb::Transcript { .. }
+        | Verb::Diff { .. }
+        | Verb::Artifacts { .. }
+        | Verb::Fork { .. }
+        | Verb::Replay { .. }) => {
             super::session::run(api, verb, json).await?;
         }
         Verb::Deliveries {

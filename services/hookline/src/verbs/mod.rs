@@ -213,6 +213,22 @@ pub enum Verb {
         #[arg(long)]
         prompt: String,
     },
+    /// Run an agent on a stored inbound event, its actor judged by the
+    /// agent's trust policy; `--preview` pushes nothing and writes nothing
+    /// to the forge, to try a prompt on yesterday's real issue.
+    #[command(after_help = "Example:\n  hookline replay 01a2… --agent triage --preview --follow")]
+    Replay {
+        event_id: String,
+        /// The agent to run.
+        #[arg(long)]
+        agent: String,
+        /// Push nothing, write nothing to the forge.
+        #[arg(long)]
+        preview: bool,
+        /// Print the transcript as the agent works.
+        #[arg(short, long)]
+        follow: bool,
+    },
     /// Delivery attempts to a subscription (newest first).
     #[command(
         after_help = "Examples:\n  hookline deliveries ops --failed\n  hookline deliveries ops --status 5xx --since 1h --json"

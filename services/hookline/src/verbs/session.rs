@@ -1,5 +1,5 @@
-//! The verbs that read a run's session (`transcript`, `diff`, `artifacts`)
-//! and continue one (`fork`).
+//! The verbs that read a run's session (`transcript`, `diff`, `artifacts`),
+//! continue one (`fork`) and run an agent on a stored event (`replay`).
 
 use hookline_admin::model;
 use hookline_model::transcript::{self, Entry, ToolStatus};
@@ -76,6 +76,31 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
                 say!(
                     "run {new_run} continues {run_id}, {resumes}; follow it with `hookline transcript {new_run} --follow`"
                 );
+            }
+        }
+        Verb::Replay {
+            event_id,
+            agent,
+            preview,
+            follow: following,
+        } => {
+            let body = json!({ "agent": agent, "preview": preview });
+            let answer = api
+                .call("POST", &format!("/v1/events/{event_id}/replay"), Some(&body))
+                .await?;
+            let run_id = answer["run_id"].as_str().unwrap_or_default().to_owned();
+            if json && !following {
+                output::json(&answer);
+            } else if !json {
+                let what = if preview {
+                    "a preview (nothing pushed, nothing on the forge)"
+                } else {
+                    "a run"
+                };
+                say!("run {run_id}: {what} of {agent} on event {event_id}");
+            }
+            if following {
+                follow(api, &run_id, json).await?;
             }
         }
         _ => {}

@@ -60,8 +60,9 @@ pub(crate) async fn collect(
         let budget = prepared.left().max(std::time::Duration::from_secs(30));
         match workspace::changes(&checkout, &prepared.git_env, budget).await {
             Ok(changes) if !changes.commits.is_empty() => {
-                let pushed = agent.push && push(&checkout, &prepared.git_env, budget, emitter).await;
-                if agent.push && !pushed {
+                let wanted = agent.push && !prepared.preview;
+                let pushed = wanted && push(&checkout, &prepared.git_env, budget, emitter).await;
+                if wanted && !pushed {
                     output.reason = Some(RunReason::Push);
                 }
                 output.code = Some((checkout, changes, pushed));

@@ -54,6 +54,8 @@ pub(crate) struct Prepared {
     pub resume: Option<String>,
     /// `$HOOKLINE_ARTIFACTS_DIR`: files left there are kept.
     pub files_dir: PathBuf,
+    /// A preview: the agent's commits are not pushed.
+    pub preview: bool,
 }
 
 impl Prepared {
@@ -316,5 +318,6 @@ pub(crate) async fn prepare(
         redactor: Redactor::for_agent(agent, profile),
         resume,
         files_dir,
+        preview: request.preview,
     })
 }

@@ -296,7 +296,7 @@ fn each_provider_s_actors_are_judged_as_the_trust_table_says() {
             body: body.to_string().into_bytes().into(),
             ..Default::default()
         };
-        let ctx = hookline_providers::context(&event, &body, None);
+        let ctx = crate::context(&event, &body, None);
         assert_eq!(
             trusted(&TrustSpec::default(), &ctx),
             trusted_by_default,
