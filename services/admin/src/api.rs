@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hookline_runtime::serve::{self, Body};
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response};
 use serde_json::json;
 
 use crate::auth::{fingerprint, matching_token};
@@ -61,6 +61,7 @@ const ALL: &[&[Route]] = &[
     crate::sessions::ROUTES,
     crate::fork::ROUTES,
     crate::events::ROUTES,
+    crate::share::ROUTES,
     crate::health::ROUTES,
     crate::actions::ROUTES,
     crate::ops::ROUTES,
@@ -123,6 +124,9 @@ fn route_template(path: &str) -> &'static str {
     if segments.first() == Some(&"console") {
         return "/console";
     }
+    if segments.first() == Some(&"share") {
+        return "/share";
+    }
     ALL.iter()
         .flat_map(|r| r.iter())
         .find(|r| r.fit(&segments).is_some())
@@ -142,6 +146,10 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Result<Response<B
     // The console has its own sign-in (a session cookie) and answers HTML.
     if segments.first() == Some(&"console") {
         return Ok(crate::console::route(state, req, &segments[1..], &params).await);
+    }
+    // A shared run's page: the link is its own credential.
+    if let (&Method::GET, ["share", token]) = (req.method(), segments.as_slice()) {
+        return Ok(crate::share::page(state, token).await);
     }
     let mut fitting: Vec<(&Route, Vec<String>)> = ALL
         .iter()

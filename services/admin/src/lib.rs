@@ -34,6 +34,7 @@ pub mod ops;
 pub mod params;
 mod route;
 pub mod sessions;
+pub mod share;
 pub mod state;
 
 use std::net::SocketAddr;

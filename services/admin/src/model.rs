@@ -200,6 +200,19 @@ pub struct ManualRunAnswer {
     pub event_id: String,
 }
 
+/// `POST /v1/runs/{run_id}/share`: a read-only link to one run's page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareAnswer {
+    /// Names the link, to revoke it (`DELETE /v1/shares/{share_id}`).
+    pub share_id: String,
+    /// The run it shows.
+    pub run_id: String,
+    /// The link's path on the admin listener (`/share/<token>`).
+    pub path: String,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+}
+
 /// `GET /v1/events`: one inbound event and what it started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventSummary {

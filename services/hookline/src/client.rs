@@ -53,6 +53,11 @@ impl Api {
         }
     }
 
+    /// The full URL of `path` on the admin listener.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     async fn send(
         &self,
         method: &str,

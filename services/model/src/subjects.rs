@@ -198,6 +198,11 @@ impl Subjects {
         format!("schedule.{agent}.last_tick")
     }
 
+    /// State key: a run's share link (`hookline share`), by its id.
+    pub fn state_share(&self, share_id: &str) -> String {
+        format!("share.{share_id}")
+    }
+
     /// Config key of one catalog object: `<kind>.<id>` (`source.github`).
     pub fn config_key(&self, kind: ConfigKind, id: &str) -> String {
         format!("{}.{id}", kind.word())

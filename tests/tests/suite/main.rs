@@ -38,6 +38,7 @@ mod router;
 mod run_once;
 mod sandbox;
 mod sessions;
+mod share;
 mod structure;
 mod trust;
 mod up;

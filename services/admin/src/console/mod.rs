@@ -256,7 +256,7 @@ fn forwarded_https(req: &Request<Incoming>) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
-fn html_response(status: u16, html: String) -> Response<Body> {
+pub(crate) fn html_response(status: u16, html: String) -> Response<Body> {
     let mut response = serve::text(status, "text/html; charset=utf-8", html);
     let headers = response.headers_mut();
     // Scripts and styles only from the console itself, no framing, and no

@@ -164,7 +164,8 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
         | Verb::Diff { .. }
         | Verb::Artifacts { .. }
         | Verb::Fork { .. }
-        | Verb::Replay { .. }) => {
+        | Verb::Replay { .. }
+        | Verb::Share { .. }) => {
             super::session::run(api, verb, json).await?;
         }
         Verb::Deliveries {

@@ -213,6 +213,20 @@ pub enum Verb {
         #[arg(long)]
         prompt: String,
     },
+    /// A read-only link to one run's transcript and diff, for someone
+    /// without a token; `--revoke` ends one at once.
+    #[command(after_help = "Examples:\n  hookline share 01a2… --for 24h\n  hookline share --revoke 9f3c…")]
+    Share {
+        /// The run to share.
+        #[arg(required_unless_present = "revoke", conflicts_with = "revoke")]
+        run_id: Option<String>,
+        /// How long the link works (at most 30d).
+        #[arg(long = "for", default_value = "24h")]
+        lasts: String,
+        /// The share id of a link to end.
+        #[arg(long)]
+        revoke: Option<String>,
+    },
     /// Run an agent on a stored inbound event, its actor judged by the
     /// agent's trust policy; `--preview` pushes nothing and writes nothing
     /// to the forge, to try a prompt on yesterday's real issue.

@@ -103,6 +103,37 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
                 follow(api, &run_id, json).await?;
             }
         }
+        Verb::Share {
+            revoke: Some(share_id), ..
+        } => {
+            let answer = api.call("DELETE", &format!("/v1/shares/{share_id}"), None).await?;
+            if json {
+                output::json(&answer);
+            } else {
+                say!("share {share_id} revoked: its link no longer works");
+            }
+        }
+        Verb::Share {
+            run_id: Some(run_id),
+            lasts,
+            revoke: None,
+        } => {
+            let body = json!({ "for": lasts });
+            let answer = api
+                .call("POST", &format!("/v1/runs/{run_id}/share"), Some(&body))
+                .await?;
+            if json {
+                output::json(&answer);
+            } else {
+                let path = answer["path"].as_str().unwrap_or_default();
+                say!("{}", api.url(path));
+                say!(
+                    "# read-only, until {}; revoke with `hookline share --revoke {}`",
+                    output::cell(&answer["expires_at"]),
+                    output::cell(&answer["share_id"])
+                );
+            }
+        }
         _ => {}
     }
     Ok(())
