@@ -38,6 +38,7 @@ mod router;
 mod run_once;
 mod sandbox;
 mod sessions;
+mod sessions_kept;
 mod share;
 mod structure;
 mod trust;
