@@ -317,11 +317,20 @@ pub fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
 
 /// Runs `attempt` every 25 ms until it gives `Ok`; after [`WAIT`] the test
 /// fails with `what` and the last `Err` (what was seen instead).
-pub async fn eventually<T, Fut>(what: &str, mut attempt: impl FnMut() -> Fut) -> T
+pub async fn eventually<T, Fut>(what: &str, attempt: impl FnMut() -> Fut) -> T
 where
     Fut: std::future::Future<Output = Result<T, String>>,
 {
-    let deadline = Instant::now() + WAIT;
+    eventually_within(WAIT, what, attempt).await
+}
+
+/// [`eventually`] with its own patience: for what a loaded machine does
+/// slowly but the test does not measure (a real agent's start-up).
+pub async fn eventually_within<T, Fut>(wait: Duration, what: &str, mut attempt: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + wait;
     loop {
         match attempt().await {
             Ok(value) => return value,

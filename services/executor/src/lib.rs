@@ -62,6 +62,9 @@ pub struct Config {
     /// `HOOKLINE_EGRESS_ALLOW`: private addresses or ranges runs' egress
     /// proxies and model gateways may reach (none by default).
     pub egress_allow: hookline_model::ssrf::Guard,
+    /// `HOOKLINE_RECORD`: `on` (default) keeps each run's transcript and
+    /// artifacts; `off` keeps neither (the run log and record only).
+    pub record: bool,
 }
 
 impl Config {
@@ -88,8 +91,17 @@ impl Config {
             r.problem(format!("HOOKLINE_EGRESS_ALLOW: {e}"));
             hookline_model::ssrf::Guard::default()
         });
+        let record = match r.string("HOOKLINE_RECORD", "on").as_str() {
+            "on" => true,
+            "off" => false,
+            other => {
+                r.problem(format!("HOOKLINE_RECORD={other:?}: use on or off"));
+                true
+            }
+        };
         r.finish()?;
         Ok(Self {
+            record,
             nats,
             health_listen,
             bwrap,
@@ -278,6 +290,7 @@ impl AgentConsumer {
         let sandbox = self.sandbox.clone();
         let state = self.state.clone();
         let threads = self.threads.clone();
+        let record = self.config.record;
         consume::run(
             self.nats.js.clone(),
             spec,
@@ -331,6 +344,7 @@ impl AgentConsumer {
                         sandbox: &sandbox,
                         state: &state,
                         threads: &threads,
+                        record,
                     };
                     let outcome = attempt::run::execute(env, request).await;
                     registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);

@@ -21,7 +21,7 @@ use crate::e2e::{GITHUB_SECRET, issue_labeled, send_github};
 pub(crate) const MODEL_KEY: &str = "sk-ant-real-key-4417";
 
 /// Where `scripts/test` installs the agents.
-fn agents_bin() -> PathBuf {
+pub(crate) fn agents_bin() -> PathBuf {
     let bin = workspace_root().join(".tools/agents/node_modules/.bin");
     assert!(
         bin.join("claude-code-acp").exists(),
@@ -91,7 +91,7 @@ pub(crate) fn catalog(runner: &str, model_url: &str, origin: &Path) -> Catalog {
 }
 
 /// The profile's model entry for `api`, behind which the server runs.
-fn model_entry(api: Api, model_url: &str) -> String {
+pub(crate) fn model_entry(api: Api, model_url: &str) -> String {
     let (entry, header, family) = match api {
         Api::Anthropic => ("anthropic", "x-api-key", "claude-*"),
         Api::OpenAiResponses => ("openai", "authorization", "gpt-*"),

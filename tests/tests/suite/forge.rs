@@ -68,6 +68,20 @@ impl World {
     /// The catalog: agent `fixer` on labelled issues, with `extra` lines.
     pub(crate) fn catalog(&self, sleep: u32, extra: &str) -> Catalog {
         let agent = script(self.out(), "agent.sh", AGENT);
+        let runner = format!(r#"{{ type = "command", command = ["{agent}"] }}"#);
+        self.catalog_with(
+            &runner,
+            &format!(
+                r#"env = {{ OUT_DIR = "{}", AGENT_SLEEP = "{sleep}" }}"#,
+                self.out().display()
+            ),
+            extra,
+        )
+    }
+
+    /// The catalog with agent `fixer`'s `runner` and the profile's `env`
+    /// (and other) lines.
+    pub(crate) fn catalog_with(&self, runner: &str, profile: &str, extra: &str) -> Catalog {
         let text = format!(
             r#"
 [sources.github]
@@ -75,13 +89,13 @@ provider = "github"
 secrets = ["{SECRET}"]
 
 [profiles.forge]
-env = {{ OUT_DIR = "{out}", AGENT_SLEEP = "{sleep}" }}
+{profile}
 secrets = {{ FORGE_TOKEN = {{ secret = "{TOKEN}", scope = "forge" }} }}
 forge = {{ api_url = "{api}", token = "FORGE_TOKEN", login = "{BOT}" }}
 
 [agents.fixer]
 prompt = "Fix issue {{{{body.issue.number}}}}. Before: {{{{previous.summary}}}} run {{{{previous.runId}}}} ({{{{previous.reason}}}})"
-runner = {{ type = "command", command = ["{agent}"] }}
+runner = {runner}
 profile = "forge"
 repository = "{origin}"
 push = true

@@ -196,3 +196,62 @@ async fn a_killed_executor_s_run_still_ends_with_a_final_comment() {
     assert_eq!(world.forge.with(|s| s.pulls.len()), 1);
     world.assert_contract_kept();
 }
+
+/// A trusted mention resumes a real agent's own session (Claude Code,
+/// against the scripted model server): the follow-up's first model request
+/// carries the earlier conversation and the comment's prompt, and its
+/// commit lands on the same branch and pull request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_trusted_mention_resumes_the_agents_own_session() {
+    use hookline_tests::scripted_model::{Api, ScriptedModel, Step};
+    let more = "printf 'more\\n' > more.txt && git add more.txt && git commit -q -m 'Add more.txt'";
+    let mut script = crate::agents::write_and_commit();
+    script.push(Step::tool(&[(
+        "Bash",
+        json!({"command": more, "description": "Commit more.txt"}),
+    )]));
+    script.push(Step::Say("Added more.txt.".to_owned()));
+    let model = ScriptedModel::start(script).await;
+    let world = World::start().await;
+    let profile = format!(
+        "env = {{ PATH = \"{}:/usr/local/bin:/usr/bin:/bin\" }}\nmodels = {{ {} }}",
+        crate::agents::agents_bin().display(),
+        crate::agents::model_entry(Api::Anthropic, &model.url)
+    );
+    let catalog = world.catalog_with(r#"{ type = "claude-code", model = "claude-sonnet-4-5" }"#, &profile, "");
+    let pipeline = Pipeline::start(&catalog, &[("HOOKLINE_EGRESS_ALLOW", "127.0.0.1")]).await;
+    let first = send(&pipeline, "issues", "first", &labelled_issue()).await;
+    let record = run_of(&pipeline, &first, "the first run", finished).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:?}");
+    assert!(record.agent_session.is_some(), "its session was kept: {record:?}");
+    let branch = format!("hookline/fixer/{}", record.run_id);
+    let pull = record.forge.and_then(|f| f.pull_request).expect("pull request").number;
+    let asked_before = model.seen().len();
+    let event_id = send(
+        &pipeline,
+        "issue_comment",
+        "mention",
+        &comment_on(pull, "octocat", "OWNER", "@hookline please also add more.txt"),
+    )
+    .await;
+    let follow_up = run_of(&pipeline, &event_id, "the follow-up run", finished).await;
+    let (_, log) = pipeline
+        .admin("GET", &format!("/v1/runs/{}/log", follow_up.run_id), Value::Null)
+        .await;
+    assert_eq!(follow_up.status, RunStatus::Succeeded, "{log}");
+    assert!(log.to_string().contains("resumed the agent's session"), "{log}");
+    let after: Vec<_> = model
+        .seen()
+        .into_iter()
+        .skip(asked_before)
+        .filter(|s| s.scripted)
+        .collect();
+    assert!(
+        after.first().is_some_and(|s| s.prompts == 2),
+        "the follow-up's first model request carries the earlier conversation: {after:?}"
+    );
+    let commits = world.commits(&branch);
+    assert_eq!(commits[0], "Add more.txt", "{commits:?}");
+    assert_eq!(commits[1], "Add hello.txt", "{commits:?}");
+    assert_eq!(world.forge.with(|s| s.pulls.len()), 1, "the same pull request");
+}

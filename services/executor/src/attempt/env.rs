@@ -41,4 +41,6 @@ pub struct RunEnv<'a> {
     pub threads: &'a hookline_bus::threads::Threads,
     /// The run's span, exported over OTLP when that is on.
     pub span: &'a hookline_runtime::tracing_export::StageSpan,
+    /// Whether the run's transcript and artifacts are kept (`HOOKLINE_RECORD`).
+    pub record: bool,
 }

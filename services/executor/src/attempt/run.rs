@@ -19,6 +19,7 @@ use crate::attempt::lease::{self, Claim, Held};
 use hookline_proto::RunRequest;
 use serde_json::{Map, Value, json};
 
+use crate::agent::artifacts;
 use crate::agent::events_file;
 use crate::agent::session;
 use crate::attempt::emit::{EmitError, Emitter};
@@ -256,8 +257,6 @@ async fn execute_agent(
     record.finished_at_ms = finished_at;
     record.usage = output.usage;
     record.model_calls = output.model_calls.clone();
-    record.artifacts = output.artifacts.clone();
-    record.agent_session = output.agent_session.clone();
     if let Some((branch, base)) = &output.branch {
         record.branch.clone_from(branch);
         record.base_branch.clone_from(base);
@@ -327,6 +326,11 @@ async fn execute_agent(
         }
     }
     publish_outbox(env, emitter, &record).await?;
+    if let Some(kept) = output.kept {
+        // After the final record: storing them waits on NATS, and a run's
+        // result must not wait for its artifacts (nor lose its lease to them).
+        artifacts::store(env, &record.run_id, emitter, kept).await;
+    }
     tracing::info!(run_id = %record.run_id, status = %record.status, ?duration, again, "Run finished.");
     env.span.set("hookline.status", record.status.to_string());
     env.span.set("hookline.attempt", i64::from(record.attempt));

@@ -12,7 +12,7 @@ use std::path::Path;
 use hookline_bus::artifacts::{self, Artifacts};
 use hookline_bus::history;
 use hookline_model::catalog::AgentSpec;
-use hookline_model::runs::{ArtifactRef, ModelCall};
+use hookline_model::runs::ModelCall;
 use hookline_model::transcript;
 use hookline_proto::RunRequest;
 use serde_json::json;
@@ -58,14 +58,24 @@ pub(crate) struct Left<'a> {
     pub files: &'a Path,
 }
 
-/// Stores what `left` holds for `request`'s run, answering what was stored.
-pub(crate) async fn keep(
+/// What is to be kept of a run, gathered and redacted while its folder
+/// exists, stored once its final record is written ([`store`]).
+pub(crate) struct Gathered {
+    items: Vec<(String, &'static str, Vec<u8>)>,
+    redacted: usize,
+    /// The agent's own session id, listed only when its state is stored.
+    session_id: Option<String>,
+}
+
+/// Gathers what `left` holds for `request`'s run, redacted.
+pub(crate) async fn gather(
     env: &RunEnv<'_>,
     request: &RunRequest,
     emitter: &Emitter,
     redactor: &Redactor,
     left: Left<'_>,
-) -> Vec<ArtifactRef> {
+    session_id: Option<String>,
+) -> Gathered {
     let mut items: Vec<(String, &'static str, Vec<u8>)> = Vec::new();
     let mut add = |name: &str, kind: &'static str, bytes: Vec<u8>| items.push((name.to_owned(), kind, bytes));
     add(
@@ -109,16 +119,23 @@ pub(crate) async fn keep(
     for (name, bytes) in declared_files(left.files, emitter) {
         add(&name, "application/octet-stream", redactor.bytes(bytes));
     }
-    store(env, request, emitter, items, redactor.replaced()).await
+    Gathered {
+        items,
+        redacted: redactor.replaced(),
+        session_id,
+    }
 }
 
-async fn store(
-    env: &RunEnv<'_>,
-    request: &RunRequest,
-    emitter: &Emitter,
-    items: Vec<(String, &'static str, Vec<u8>)>,
-    redacted: usize,
-) -> Vec<ArtifactRef> {
+/// Stores what was gathered for `run_id` and lists it in the run's record
+/// (with the agent's session id when its state is among it). Storing
+/// stops at the first failure (NATS away): the run log says what was not
+/// kept.
+pub(crate) async fn store(env: &RunEnv<'_>, run_id: &str, emitter: &Emitter, gathered: Gathered) {
+    let Gathered {
+        items,
+        redacted,
+        session_id,
+    } = gathered;
     let store = Artifacts::new(env.nats);
     let mut kept = Vec::new();
     let mut total = 0u64;
@@ -130,12 +147,15 @@ async fn store(
             );
             continue;
         }
-        match store.put(&request.run_id, &name, kind, &bytes).await {
+        match store.put(run_id, &name, kind, &bytes).await {
             Ok(stored) => {
                 total += stored.size;
                 kept.push(stored);
             }
-            Err(e) => emitter.log("hookline", e.to_string()),
+            Err(e) => {
+                emitter.log("hookline", format!("{e}; the rest is not kept either"));
+                break;
+            }
         }
     }
     emitter.log(
@@ -145,7 +165,19 @@ async fn store(
             kept.len()
         ),
     );
-    kept
+    let session = session_id.filter(|_| kept.iter().any(|a| a.name == SESSION_STATE));
+    let listed = crate::attempt::lease::update(env.records, run_id, |record| {
+        record.artifacts.clone_from(&kept);
+        record.agent_session.clone_from(&session);
+        true
+    })
+    .await;
+    if let Err(e) = listed {
+        emitter.log(
+            "hookline",
+            format!("the run's artifacts were stored but not listed in its record: {e}"),
+        );
+    }
 }
 
 fn to_json(value: &impl serde::Serialize) -> Vec<u8> {

@@ -36,6 +36,7 @@ pub(crate) async fn run(
     agent: &AgentSpec,
     emitter: &Emitter,
     prepared: &Prepared,
+    record: bool,
 ) -> Result<AcpOutcome, SessionOutput> {
     let mut env = prepared.process_env.clone();
     let command = match &agent.runner {
@@ -82,6 +83,9 @@ pub(crate) async fn run(
     let mut lines = Vec::new();
     let on_entry = |entry: Entry| {
         summary.observe(&entry, &mut calls);
+        if !record {
+            return;
+        }
         if let Ok(line) = serde_json::to_string(&entry) {
             let line = prepared.redactor.text(&line);
             emitter.log(transcript::LOG_STREAM, line.clone());

@@ -31,8 +31,7 @@ pub(crate) async fn collect(
         blocked_hosts: Vec::new(),
         usage: None,
         model_calls: Vec::new(),
-        artifacts: Vec::new(),
-        agent_session: None,
+        kept: None,
         branch: None,
     };
     output.blocked_hosts = prepared.contained.blocked_hosts();

@@ -99,7 +99,7 @@ pub(crate) async fn invoke(
         | RunnerSpec::Codex(_)
         | RunnerSpec::Gemini(_)
         | RunnerSpec::Opencode(_) => {
-            let outcome = acp::run(agent, emitter, prepared).await?;
+            let outcome = acp::run(agent, emitter, prepared, env.record).await?;
             return Ok(Invoked {
                 reason: outcome.reason,
                 summary: Some(outcome.summary),

@@ -80,6 +80,9 @@ async fn in_folder(
     };
     let checkout = output.code.as_ref().map(|(c, _, _)| c).or(prepared.checkout.as_ref());
     output.branch = checkout.map(|c| (c.branch.clone(), c.base_branch.clone()));
+    if !env.record {
+        return output;
+    }
     let left = artifacts::Left {
         prompt: &prepared.prompt,
         transcript: &transcript,
@@ -93,9 +96,6 @@ async fn in_folder(
             .map(|f| (prepared.home.as_path(), f)),
         files: &prepared.files_dir,
     };
-    output.artifacts = artifacts::keep(env, request, emitter, &prepared.redactor, left).await;
-    if output.artifacts.iter().any(|a| a.name == artifacts::SESSION_STATE) {
-        output.agent_session = session_id;
-    }
+    output.kept = Some(artifacts::gather(env, request, emitter, &prepared.redactor, left, session_id).await);
     output
 }

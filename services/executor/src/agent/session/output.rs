@@ -28,10 +28,9 @@ pub struct SessionOutput {
     pub usage: Option<hookline_bus::runs::TokenUsage>,
     /// Each model call through the gateway.
     pub model_calls: Vec<hookline_model::runs::ModelCall>,
-    /// What was kept in the artifacts store.
-    pub artifacts: Vec<hookline_model::runs::ArtifactRef>,
-    /// The agent's own session id, when its state was kept (to resume).
-    pub agent_session: Option<String>,
+    /// What is to be kept of the run, gathered while its folder existed
+    /// (stored once its final record is written).
+    pub kept: Option<crate::agent::artifacts::Gathered>,
     /// The run's branch and the branch it started from, when it has a
     /// repository.
     pub branch: Option<(String, String)>,
@@ -51,8 +50,7 @@ impl SessionOutput {
             blocked_hosts: Vec::new(),
             usage: None,
             model_calls: Vec::new(),
-            artifacts: Vec::new(),
-            agent_session: None,
+            kept: None,
             branch: None,
         }
     }
