@@ -151,7 +151,7 @@ function followSession(list) {
     const run = JSON.parse(message.data);
     if (state) state.textContent = "the run ended: " + run.status;
     // Its diff, commits and cost are kept as it ends: show them.
-    if (!["queued", "awaiting_approval"].includes(run.status)) setTimeout(() => location.reload(), 300);
+    if (!["queued", "awaiting_approval"].includes(run.status)) setTimeout(() => location.reload(), 1000);
   });
   source.onerror = () => {
     source.close();

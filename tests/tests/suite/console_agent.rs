@@ -68,8 +68,13 @@ async fn the_run_page_shows_the_session_live_then_its_diff_and_cost() {
     browser.screenshot("session-live").await;
 
     // Once it ends: its diff, per file, and its cost.
+    browser
+        .wait_for_text("#run-status", "the run's end, without a reload", |t| t == "succeeded")
+        .await;
+    // The page reloads itself once the run ends; its artifacts are listed
+    // a moment after the record is final, so a reload may be one too early.
     let diff = browser
-        .wait_for_text("#diff", "the diff of the run's branch", |t| t.contains("hello.txt"))
+        .reload_until("#diff", "the diff of the run's branch", |t| t.contains("hello.txt"))
         .await;
     assert!(diff.contains("+1") && diff.contains("key-check.txt"), "{diff}");
     let record = records.get(&run_id).await.expect("record").expect("exists");

@@ -223,6 +223,7 @@ async fn a_trusted_mention_resumes_the_agents_own_session() {
     let first = send(&pipeline, "issues", "first", &labelled_issue()).await;
     let record = run_of(&pipeline, &first, "the first run", finished).await;
     assert_eq!(record.status, RunStatus::Succeeded, "{record:?}");
+    let record = crate::sessions::kept(&pipeline, &record.run_id).await;
     assert!(record.agent_session.is_some(), "its session was kept: {record:?}");
     let branch = format!("hookline/fixer/{}", record.run_id);
     let pull = record.forge.and_then(|f| f.pull_request).expect("pull request").number;

@@ -36,6 +36,19 @@ fn script() -> Vec<Step> {
     ]
 }
 
+/// `run_id`'s record once it lists its artifacts (a moment after it is
+/// final, before its events are published).
+pub(crate) async fn kept(pipeline: &Pipeline, run_id: &str) -> RunRecord {
+    let records = hookline_bus::runs::Records::new(&pipeline.nats);
+    eventually("the run's artifacts to be listed", || async {
+        match records.get(run_id).await {
+            Ok(Some(r)) if r.is_done() && !r.artifacts.is_empty() => Ok(r),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
 async fn wait_done(pipeline: &Pipeline, run_id: &str) -> RunRecord {
     let records = hookline_bus::runs::Records::new(&pipeline.nats);
     eventually("the run to end", || async {
@@ -72,6 +85,7 @@ async fn a_run_is_kept_read_back_and_continued_by_a_fork() {
     let pipeline = Pipeline::start(&parsed(&text), &allow).await;
     let (record, lines) = run_by_webhook(&pipeline, "d-session").await;
     assert_eq!(record.status, RunStatus::Succeeded, "{lines:?}");
+    let record = kept(&pipeline, &record.run_id).await;
 
     // The transcript, through the API: the calls the model made, in order.
     let (status, answer) = pipeline
@@ -157,6 +171,7 @@ async fn a_run_is_kept_read_back_and_continued_by_a_fork() {
     assert_eq!(status, 202, "{fork}");
     assert_eq!(fork["resumes_session"], true, "{fork}");
     let forked = wait_done(&pipeline, fork["run_id"].as_str().expect("run id")).await;
+    let forked = kept(&pipeline, &forked.run_id).await;
     let (_, log) = pipeline
         .admin("GET", &format!("/v1/runs/{}/log", forked.run_id), Value::Null)
         .await;

@@ -145,6 +145,7 @@ async fn an_executor_killed_mid_run_keeps_what_was_recorded_and_the_next_attempt
     })
     .await;
     assert_eq!((done.status, done.attempt), (RunStatus::Succeeded, 2));
+    let done = super::sessions::kept(&pipeline, &done.run_id).await;
     assert!(done.artifacts.iter().any(|a| a.name == "transcript.jsonl"), "{done:?}");
     // The kept transcript: the first attempt's entries, then the second's.
     let (_, transcript) = pipeline.admin("GET", &path, Value::Null).await;
@@ -170,6 +171,7 @@ async fn retention_removes_a_runs_artifacts_with_its_log() {
     })
     .await;
     assert_eq!(run.status, RunStatus::Succeeded);
+    let run = super::sessions::kept(&pipeline, &run.run_id).await;
     let artifact = format!("/v1/runs/{}/artifacts/transcript.jsonl", run.run_id);
     let log = format!("/v1/runs/{}/log", run.run_id);
     let (status, _) = pipeline.admin_raw("GET", &artifact, Value::Null).await;

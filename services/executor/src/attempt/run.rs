@@ -325,12 +325,13 @@ async fn execute_agent(
             return Ok(Settled::Lost);
         }
     }
-    publish_outbox(env, emitter, &record).await?;
     if let Some(kept) = output.kept {
-        // After the final record: storing them waits on NATS, and a run's
-        // result must not wait for its artifacts (nor lose its lease to them).
+        // After the final record, so that a run's result never waits on its
+        // artifacts (nor loses its lease to them while NATS is away); before
+        // its events, so that whoever hears `run.completed` finds them.
         artifacts::store(env, &record.run_id, emitter, kept).await;
     }
+    publish_outbox(env, emitter, &record).await?;
     tracing::info!(run_id = %record.run_id, status = %record.status, ?duration, again, "Run finished.");
     env.span.set("hookline.status", record.status.to_string());
     env.span.set("hookline.attempt", i64::from(record.attempt));
