@@ -163,12 +163,18 @@ pub(crate) async fn run_by_webhook(pipeline: &Pipeline, delivery: &str) -> (RunR
     })
     .await;
     let records = hookline_bus::runs::Records::new(&pipeline.nats);
-    let record = eventually("the agent's run to end", || async {
-        match records.get(&run_id).await {
-            Ok(Some(r)) if r.is_done() => Ok(r),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    // A real agent's run on a loaded 2-core machine: within its own 120 s
+    // timeout, which is what holds it; how fast is the benchmarks' to say.
+    let record = hookline_tests::eventually_within(
+        std::time::Duration::from_secs(150),
+        "the agent's run to end",
+        || async {
+            match records.get(&run_id).await {
+                Ok(Some(r)) if r.is_done() => Ok(r),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     let (_, log) = pipeline
         .admin("GET", &format!("/v1/runs/{}/log", record.run_id), Value::Null)
