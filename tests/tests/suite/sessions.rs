@@ -148,6 +148,27 @@ async fn a_run_is_kept_read_back_and_continued_by_a_fork() {
         serde_json::from_slice(&raw(&pipeline, &format!("/v1/runs/{}/artifacts/commits.json", record.run_id)).await)
             .expect("json");
     assert_eq!(commits[0]["subject"], "Add hello.txt", "{commits}");
+    // The log as it ends: its last line says what was kept, after the record.
+    let lines: Vec<(String, String)> = eventually("the log's note of what was kept", || async {
+        let (_, log) = pipeline
+            .admin("GET", &format!("/v1/runs/{}/log", record.run_id), Value::Null)
+            .await;
+        let lines: Vec<(String, String)> = log["lines"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                let text = |key: &str| l[key].as_str().unwrap_or_default().to_owned();
+                (text("stream"), text("line"))
+            })
+            .collect();
+        if lines.iter().any(|(_, l)| l.starts_with("artifacts kept: ")) {
+            Ok(lines)
+        } else {
+            Err(format!("{lines:?}"))
+        }
+    })
+    .await;
     assert!(
         lines.iter().all(|(_, l)| !l.contains(PLANTED)),
         "the log holds no secret"

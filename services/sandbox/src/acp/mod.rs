@@ -35,6 +35,8 @@ const CANCEL_GRACE: Duration = Duration::from_millis(1500);
 /// How long an agent whose turn ended has to exit by itself once its
 /// input is closed, before its process group is ended.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
+/// How long a broken conversation waits for the agent's exit status.
+const DYING: Duration = Duration::from_millis(500);
 /// An agent silent this long when its time is up stopped answering.
 const SILENT: Duration = Duration::from_secs(30);
 /// Lines of stderr kept for an agent that dies before the handshake.
@@ -205,11 +207,20 @@ pub async fn run(
             () = grace => break None,
         }
     };
-    if matches!(outcome, Some(Ok(_))) && stopping.is_none() && exited.is_none() {
+    if stopping.is_none() && exited.is_none() {
         // The turn ended and the connection is closed (its end of stdin
         // with it): the agent may still be writing its own session files,
-        // which a later run resumes from, so it gets a moment to exit.
-        let _ = tokio::time::timeout(EXIT_GRACE, child.wait()).await;
+        // which a later run resumes from, so it gets a moment to exit. A
+        // conversation that broke is most often an agent exiting: its
+        // status says how (it may come a moment after its pipes close).
+        let wait = if matches!(outcome, Some(Ok(_))) {
+            EXIT_GRACE
+        } else {
+            DYING
+        };
+        if let Ok(status) = tokio::time::timeout(wait, child.wait()).await {
+            exited = Some(runner::exit_of(status));
+        }
     }
     runner::kill_group(pgid);
     let _ = child.wait().await;
