@@ -134,7 +134,8 @@ pub async fn run(api: &Api, verb: Verb, json: bool) -> Result<(), CliError> {
                 );
             }
         }
-        _ => {}
+        // `dispatch` hands this module its own verbs only.
+        _ => return Err(CliError::Refused("not a session command".to_owned())),
     }
     Ok(())
 }
