@@ -204,6 +204,7 @@ async fn by_hand(bin: &Path, origin: &Path, model_url: &str, dir: &Path) {
         workspace: workspace.clone(),
         prompt: "Add hello.txt and commit it.".to_owned(),
         resume: None,
+        state: Vec::new(),
         mcp: Vec::new(),
         deny_tools: Vec::new(),
     };

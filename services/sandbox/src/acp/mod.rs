@@ -32,9 +32,10 @@ use transcribe::Transcriber;
 
 /// How long an agent has to stop by itself after `session/cancel`.
 const CANCEL_GRACE: Duration = Duration::from_millis(1500);
-/// How long an agent whose turn ended has to exit by itself once its
-/// input is closed, before its process group is ended.
-const EXIT_GRACE: Duration = Duration::from_secs(3);
+/// How long the agent's state folders must go unwritten after its turn
+/// ended before it is stopped, and the longest that is waited for.
+const SETTLED: Duration = Duration::from_millis(300);
+const SETTLE_AT_MOST: Duration = Duration::from_secs(3);
 /// How long a broken conversation waits for the agent's exit status.
 const DYING: Duration = Duration::from_millis(500);
 /// An agent silent this long when its time is up stopped answering.
@@ -57,6 +58,9 @@ pub struct AcpRun {
     /// The agent's session of an earlier run to continue (its state
     /// already restored in the run's home), if any.
     pub resume: Option<String>,
+    /// Folders where the agent keeps its own state: after its turn it is
+    /// stopped only once they went unwritten for a moment (none: at once).
+    pub state: Vec<PathBuf>,
 }
 
 /// How an ACP run ended.
@@ -208,17 +212,14 @@ pub async fn run(
         }
     };
     if stopping.is_none() && exited.is_none() {
-        // The turn ended and the connection is closed (its end of stdin
-        // with it): the agent may still be writing its own session files,
-        // which a later run resumes from, so it gets a moment to exit. A
-        // conversation that broke is most often an agent exiting: its
-        // status says how (it may come a moment after its pipes close).
-        let wait = if matches!(outcome, Some(Ok(_))) {
-            EXIT_GRACE
-        } else {
-            DYING
-        };
-        if let Ok(status) = tokio::time::timeout(wait, child.wait()).await {
+        if matches!(outcome, Some(Ok(_))) {
+            // The turn ended; the agent may still be writing its own
+            // session files, which a later run resumes from (agents keep
+            // running after their input closes, so their exit says nothing).
+            settle(&acp.state).await;
+        } else if let Ok(status) = tokio::time::timeout(DYING, child.wait()).await {
+            // A conversation that broke is most often an agent exiting: its
+            // status says how (it may come a moment after its pipes close).
             exited = Some(runner::exit_of(status));
         }
     }
@@ -296,6 +297,45 @@ pub async fn run(
         resumed,
         ..end
     })
+}
+
+/// Waits until no file under `folders` was written for [`SETTLED`] (and
+/// that long at least), at most [`SETTLE_AT_MOST`].
+async fn settle(folders: &[PathBuf]) {
+    if folders.is_empty() {
+        return;
+    }
+    let began = Instant::now();
+    while began.elapsed() < SETTLE_AT_MOST {
+        let newest = folders.iter().filter_map(|f| newest_write(f)).max();
+        let quiet = newest
+            .and_then(|at| at.elapsed().ok())
+            .is_none_or(|since| since >= SETTLED);
+        // At least that long after the turn, too: its last write may not
+        // have begun when the turn's answer came.
+        if quiet && began.elapsed() >= SETTLED {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// When a file under `folder` was last written (links not followed).
+fn newest_write(folder: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if let Ok(at) = meta.modified() {
+                newest = newest.max(Some(at));
+            }
+        }
+    }
+    newest
 }
 
 fn ended(exit: Exit, failure: Option<(RunReason, String)>) -> AcpEnd {

@@ -77,6 +77,11 @@ pub(crate) async fn run(
         mcp: mcp_servers(&agent.mcp, prepared, emitter),
         deny_tools: agent.runner.deny_tools().to_vec(),
         resume: prepared.resume.clone(),
+        state: if record {
+            state_folders(agent, &prepared.home)
+        } else {
+            Vec::new()
+        },
     };
     let mut summary = Summary::default();
     let mut calls = HashSet::new();
@@ -151,6 +156,15 @@ fn mcp_servers(specs: &BTreeMap<String, McpServerSpec>, prepared: &Prepared, emi
         }
     }
     servers
+}
+
+/// Where the agent keeps its own session state (kept to resume it): a
+/// preset's state folders, an `acp` agent's whole home.
+pub(crate) fn state_folders(agent: &AgentSpec, home: &Path) -> Vec<std::path::PathBuf> {
+    match agent.runner.preset() {
+        Some((preset, _)) => preset::state_folders(preset).iter().map(|f| home.join(f)).collect(),
+        None => vec![home.to_path_buf()],
+    }
 }
 
 /// Writes a preset's files under `home`, which it owns for the run.
