@@ -34,7 +34,7 @@ use transcribe::Transcriber;
 const CANCEL_GRACE: Duration = Duration::from_millis(1500);
 /// How long the agent's state folders must go unwritten after its turn
 /// ended before it is stopped, and the longest that is waited for.
-const SETTLED: Duration = Duration::from_millis(120);
+const SETTLED: Duration = Duration::from_millis(300);
 const SETTLE_AT_MOST: Duration = Duration::from_secs(3);
 /// How long a broken conversation waits for the agent's exit status.
 const DYING: Duration = Duration::from_millis(500);
