@@ -14,7 +14,7 @@ use hyper::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::console::session_view::{EntryView, FileView, session_view};
+use crate::console::session_view::{SessionView, session_view};
 use crate::error::{AdminError, Answer, reply};
 use crate::model;
 use crate::route::{Route, json_route};
@@ -115,8 +115,7 @@ struct SharePage {
     run_id: String,
     agent: String,
     status: String,
-    entries: Vec<EntryView>,
-    files: Vec<FileView>,
+    session: SessionView,
 }
 
 /// `GET /share/<token>`: the shared run's transcript and diff, or a page
@@ -130,8 +129,7 @@ pub async fn page(state: &AdminState, token: &str) -> Response<Body> {
                     run_id: record.run_id,
                     agent: record.agent,
                     status: record.status.to_string(),
-                    entries: session.entries,
-                    files: session.files,
+                    session,
                 };
                 let html = page.render().unwrap_or_default();
                 crate::console::html_response(200, html)

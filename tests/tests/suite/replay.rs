@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 
 use super::executor::{catalog, send_issue, wait_for_events};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_stored_event_is_listed_read_and_replayed_as_a_preview_that_pushes_nothing() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let origin = bare_origin(dir.path(), "repo");
+/// A pipeline whose agent commits `FIX.md` on its branch and pushes it,
+/// and its origin, after one issue's run completed.
+pub(crate) async fn one_fix(dir: &std::path::Path, delivery: &str) -> (Pipeline, std::path::PathBuf) {
+    let origin = bare_origin(dir, "repo");
     let agent = script(
-        dir.path(),
+        dir,
         "agent.sh",
         r#"cd "$HOOKLINE_WORKSPACE"
 echo "fixed" > FIX.md
@@ -22,9 +22,16 @@ git add FIX.md
 git commit --quiet -m "Fix the crash""#,
     );
     let extra = format!("repository = \"{}\"\npush = true\n", origin.display());
-    let pipeline = Pipeline::start(&catalog(&agent, dir.path(), &extra), &[]).await;
-    send_issue(&pipeline, "replay-1", "Crash on start").await;
+    let pipeline = Pipeline::start(&catalog(&agent, dir, &extra), &[]).await;
+    send_issue(&pipeline, delivery, "Crash on start").await;
     wait_for_events(&pipeline, |e| e.iter().any(|e| e.r#type == "run.completed")).await;
+    (pipeline, origin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stored_event_is_listed_read_and_replayed_as_a_preview_that_pushes_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (pipeline, origin) = one_fix(dir.path(), "replay-1").await;
 
     // Listed, with the agent it started; read back as stored.
     let (status, events) = pipeline.admin("GET", "/v1/events", Value::Null).await;

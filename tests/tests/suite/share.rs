@@ -3,28 +3,13 @@
 //! revoked, or was tampered with.
 
 use hookline_bus::runs::RunStatus;
-use hookline_tests::git::bare_origin;
-use hookline_tests::{Pipeline, call, eventually, script};
+use hookline_tests::{call, eventually};
 use serde_json::{Value, json};
-
-use super::executor::{catalog, send_issue, wait_for_events};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_share_link_shows_one_run_and_nothing_else_until_it_ends() {
     let dir = tempfile::tempdir().expect("tmp");
-    let origin = bare_origin(dir.path(), "repo");
-    let agent = script(
-        dir.path(),
-        "agent.sh",
-        r#"cd "$HOOKLINE_WORKSPACE"
-echo "fixed" > FIX.md
-git add FIX.md
-git commit --quiet -m "Fix the crash""#,
-    );
-    let extra = format!("repository = \"{}\"\npush = true\n", origin.display());
-    let pipeline = Pipeline::start(&catalog(&agent, dir.path(), &extra), &[]).await;
-    send_issue(&pipeline, "share-1", "Crash on start").await;
-    wait_for_events(&pipeline, |e| e.iter().any(|e| e.r#type == "run.completed")).await;
+    let (pipeline, _origin) = super::replay::one_fix(dir.path(), "share-1").await;
     let (_, runs) = pipeline.admin("GET", "/v1/runs", Value::Null).await;
     let run_id = runs["items"][0]["run_id"].as_str().expect("run").to_owned();
     assert_eq!(runs["items"][0]["status"], json!(RunStatus::Succeeded));
