@@ -14,7 +14,7 @@ use hookline_tests::{Pipeline, eventually};
 use serde_json::Value;
 
 use super::console::{shots, sign_in};
-use crate::agents::{PRICES, catalog_with, write_and_commit};
+use crate::agents::{catalog_with, write_and_commit};
 use crate::e2e::{GITHUB_SECRET, issue_labeled, send_github};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -30,10 +30,6 @@ async fn the_run_page_shows_the_session_live_then_its_diff_and_cost() {
         &model.url,
         &origin,
         "",
-    );
-    assert!(
-        PRICES.contains("claude-*"),
-        "the profile prices the model: the cost is known"
     );
     let pipeline = Pipeline::start(&catalog, &allow).await;
     let console = format!("http://{}/console", pipeline.admin);

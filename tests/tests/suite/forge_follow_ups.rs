@@ -236,21 +236,7 @@ async fn a_trusted_mention_resumes_the_agents_own_session() {
     )
     .await;
     let follow_up = run_of(&pipeline, &event_id, "the follow-up run", finished).await;
-    let (_, log) = pipeline
-        .admin("GET", &format!("/v1/runs/{}/log", follow_up.run_id), Value::Null)
-        .await;
-    assert_eq!(follow_up.status, RunStatus::Succeeded, "{log}");
-    assert!(log.to_string().contains("resumed the agent's session"), "{log}");
-    let after: Vec<_> = model
-        .seen()
-        .into_iter()
-        .skip(asked_before)
-        .filter(|s| s.scripted)
-        .collect();
-    assert!(
-        after.first().is_some_and(|s| s.prompts == 2),
-        "the follow-up's first model request carries the earlier conversation: {after:?}"
-    );
+    crate::sessions::resumed(&pipeline, &model, asked_before, &follow_up).await;
     let commits = world.commits(&branch);
     assert_eq!(commits[0], "Add more.txt", "{commits:?}");
     assert_eq!(commits[1], "Add hello.txt", "{commits:?}");

@@ -49,6 +49,34 @@ pub(crate) async fn kept(pipeline: &Pipeline, run_id: &str) -> RunRecord {
     .await
 }
 
+/// Checks that `run` resumed the agent's own session: its log says so and
+/// the model server's first request since `asked_before` requests carries
+/// the earlier conversation and the new prompt. Answers the scripted
+/// requests since.
+pub(crate) async fn resumed(
+    pipeline: &Pipeline,
+    model: &ScriptedModel,
+    asked_before: usize,
+    run: &RunRecord,
+) -> Vec<hookline_tests::scripted_model::Seen> {
+    let (_, log) = pipeline
+        .admin("GET", &format!("/v1/runs/{}/log", run.run_id), Value::Null)
+        .await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{log}");
+    assert!(log.to_string().contains("resumed the agent's session"), "{log}");
+    let after: Vec<_> = model
+        .seen()
+        .into_iter()
+        .skip(asked_before)
+        .filter(|s| s.scripted)
+        .collect();
+    assert!(
+        after.first().is_some_and(|s| s.prompts == 2),
+        "the first model request carries the earlier conversation and the new prompt: {after:?}"
+    );
+    after
+}
+
 async fn wait_done(pipeline: &Pipeline, run_id: &str) -> RunRecord {
     let records = hookline_bus::runs::Records::new(&pipeline.nats);
     eventually("the run to end", || async {
@@ -193,25 +221,11 @@ async fn a_run_is_kept_read_back_and_continued_by_a_fork() {
     assert_eq!(fork["resumes_session"], true, "{fork}");
     let forked = wait_done(&pipeline, fork["run_id"].as_str().expect("run id")).await;
     let forked = kept(&pipeline, &forked.run_id).await;
-    let (_, log) = pipeline
-        .admin("GET", &format!("/v1/runs/{}/log", forked.run_id), Value::Null)
-        .await;
-    assert_eq!(forked.status, RunStatus::Succeeded, "{log}");
-    assert!(log.to_string().contains("resumed the agent's session"), "{log}");
-    let after: Vec<_> = model
-        .seen()
-        .into_iter()
-        .skip(asked_before)
-        .filter(|s| s.scripted)
-        .collect();
-    assert!(
-        after.first().is_some_and(|s| s.prompts == 2),
-        "the fork's first model request carries the earlier conversation and the new prompt: {after:?}"
-    );
+    let after = resumed(&pipeline, &model, asked_before, &forked).await;
     assert_eq!(
         after.iter().filter_map(|s| s.called.clone()).collect::<Vec<_>>(),
         ["Bash"],
-        "{after:#?}\n{log}"
+        "{after:#?}"
     );
     assert_eq!(forked.branch, branch, "the same branch");
     assert_eq!(git(&origin, &["show", &format!("{branch}:more.txt")]), "more");

@@ -51,9 +51,9 @@ pub(crate) struct Left<'a> {
     pub model_calls: &'a [ModelCall],
     /// Hosts the egress proxy connected to, and refused.
     pub egress: (Vec<String>, &'a [String]),
-    /// The run's home, and which of its folders hold the agent's session
-    /// (`None`: it has none to keep; empty: the whole home).
-    pub session: Option<(&'a Path, &'a [&'a str])>,
+    /// The run's home, and the folders that hold the agent's session
+    /// (`None`: it has none to keep).
+    pub session: Option<(&'a Path, &'a [std::path::PathBuf])>,
     /// The run folder's `$HOOKLINE_ARTIFACTS_DIR`.
     pub files: &'a Path,
 }

@@ -6,7 +6,7 @@
 //! at most [`MAX_STATE`] bytes.
 
 use std::io::Read;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use crate::agent::artifacts::redact::Redactor;
 
@@ -24,18 +24,15 @@ pub(crate) enum StateError {
     Io(#[from] std::io::Error),
 }
 
-/// A tar of `folders` (relative to `home`; all of it when empty), redacted.
-pub(crate) fn pack(home: &Path, folders: &[&str], redactor: &Redactor) -> Result<Vec<u8>, StateError> {
+/// A tar of `folders` (in `home`, or `home` itself), named from `home`,
+/// redacted.
+pub(crate) fn pack(home: &Path, folders: &[PathBuf], redactor: &Redactor) -> Result<Vec<u8>, StateError> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut total = 0u64;
-    let roots: Vec<&Path> = if folders.is_empty() {
-        vec![Path::new("")]
-    } else {
-        folders.iter().map(Path::new).collect()
-    };
-    let mut stack: Vec<std::path::PathBuf> = roots
-        .into_iter()
-        .filter(|root| home.join(root).is_dir())
+    let mut stack: Vec<PathBuf> = folders
+        .iter()
+        .filter(|folder| folder.is_dir())
+        .filter_map(|folder| folder.strip_prefix(home).ok())
         .map(Path::to_path_buf)
         .collect();
     while let Some(folder) = stack.pop() {
@@ -103,7 +100,7 @@ mod tests {
         std::fs::write(sessions.join("s1.jsonl"), "{\"turn\":1}\n").expect("write");
         std::fs::write(from.path().join("elsewhere"), "not kept").expect("write");
         std::os::unix::fs::symlink("/etc/passwd", from.path().join(".claude/link")).expect("link");
-        let tar = pack(from.path(), &[".claude"], &Redactor::default()).expect("packs");
+        let tar = pack(from.path(), &[from.path().join(".claude")], &Redactor::default()).expect("packs");
         let to = tempfile::tempdir().expect("dir");
         assert_eq!(restore(to.path(), &tar).expect("restores"), 1);
         let back = std::fs::read_to_string(to.path().join(".claude/projects/-workspace/s1.jsonl")).expect("read");

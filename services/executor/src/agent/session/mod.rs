@@ -72,12 +72,11 @@ async fn in_folder(
     let transcript = std::mem::take(&mut invoked.transcript);
     let session_id = invoked.session_id.take();
     let mut output = collect::collect(agent, emitter, &mut prepared, invoked).await;
-    // The agent's own state is kept when it has a session to resume: a
-    // preset's state folders, or an `acp` agent's whole home.
-    let folders: Option<&[&str]> = match agent.runner.preset() {
-        Some((preset, _)) => Some(hookline_sandbox::preset::state_folders(preset)),
-        None => agent.runner.speaks_acp().then_some(&[]),
-    };
+    // The agent's own state is kept when it has a session to resume.
+    let folders = agent
+        .runner
+        .speaks_acp()
+        .then(|| acp::state_folders(agent, &prepared.home));
     let checkout = output.code.as_ref().map(|(c, _, _)| c).or(prepared.checkout.as_ref());
     output.branch = checkout.map(|c| (c.branch.clone(), c.base_branch.clone()));
     if !env.record {
@@ -92,6 +91,7 @@ async fn in_folder(
         model_calls: &output.model_calls,
         egress: (prepared.contained.allowed_hosts(), &output.blocked_hosts),
         session: folders
+            .as_deref()
             .filter(|_| session_id.is_some())
             .map(|f| (prepared.home.as_path(), f)),
         files: &prepared.files_dir,
