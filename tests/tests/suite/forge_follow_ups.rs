@@ -223,8 +223,17 @@ async fn a_trusted_mention_resumes_the_agents_own_session() {
     let first = send(&pipeline, "issues", "first", &labelled_issue()).await;
     let record = run_of(&pipeline, &first, "the first run", finished).await;
     assert_eq!(record.status, RunStatus::Succeeded, "{record:?}");
-    let record = crate::sessions::kept(&pipeline, &record.run_id).await;
-    assert!(record.agent_session.is_some(), "its session was kept: {record:?}");
+    // Its session is named with its result, its state kept a moment after
+    // (the agent writes its last turn after answering): the mention is sent
+    // at once, and its run waits for that state.
+    let records = hookline_bus::runs::Records::new(&pipeline.nats);
+    let record = eventually("the run's session to be named", || async {
+        match records.get(&record.run_id).await {
+            Ok(Some(r)) if r.agent_session.is_some() => Ok(r),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     let branch = format!("hookline/fixer/{}", record.run_id);
     let pull = record.forge.and_then(|f| f.pull_request).expect("pull request").number;
     let asked_before = model.seen().len();

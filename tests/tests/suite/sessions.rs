@@ -37,12 +37,14 @@ fn script() -> Vec<Step> {
 }
 
 /// `run_id`'s record once it lists its artifacts (a moment after it is
-/// final, before its events are published).
+/// final, before its events are published), the agent's session state
+/// among them when it names one (that comes a moment after the events).
 pub(crate) async fn kept(pipeline: &Pipeline, run_id: &str) -> RunRecord {
     let records = hookline_bus::runs::Records::new(&pipeline.nats);
+    let state_kept = |r: &RunRecord| r.agent_session.is_none() || r.artifacts.iter().any(|a| a.name == "session.tar");
     eventually("the run's artifacts to be listed", || async {
         match records.get(run_id).await {
-            Ok(Some(r)) if r.is_done() && !r.artifacts.is_empty() => Ok(r),
+            Ok(Some(r)) if r.is_done() && !r.artifacts.is_empty() && state_kept(&r) => Ok(r),
             other => Err(format!("{other:?}")),
         }
     })

@@ -325,13 +325,19 @@ async fn execute_agent(
             return Ok(Settled::Lost);
         }
     }
-    if let Some(kept) = output.kept {
+    let stored = match output.kept {
         // After the final record, so that a run's result never waits on its
         // artifacts (nor loses its lease to them while NATS is away); before
-        // its events, so that whoever hears `run.completed` finds them.
-        artifacts::store(env, &record.run_id, emitter, kept).await;
-    }
+        // its events, so that whoever hears `run.completed` finds them (but
+        // the agent's session state, when the agent was still writing it,
+        // which a follow-up waits for).
+        Some(kept) => Some(artifacts::store(env, &record.run_id, emitter, kept).await),
+        None => None,
+    };
     publish_outbox(env, emitter, &record).await?;
+    if let Some(stored) = stored {
+        artifacts::finish(env, &record.run_id, emitter, stored).await;
+    }
     tracing::info!(run_id = %record.run_id, status = %record.status, ?duration, again, "Run finished.");
     env.span.set("hookline.status", record.status.to_string());
     env.span.set("hookline.attempt", i64::from(record.attempt));

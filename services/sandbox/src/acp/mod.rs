@@ -25,17 +25,15 @@ use tokio_util::sync::CancellationToken;
 use crate::runner::{self, Exit, RunnerError, Spawn, Started};
 
 mod converse;
+mod linger;
 mod transcribe;
 
 use converse::{Session, converse};
+pub use linger::Lingering;
 use transcribe::Transcriber;
 
 /// How long an agent has to stop by itself after `session/cancel`.
 const CANCEL_GRACE: Duration = Duration::from_millis(1500);
-/// How long the agent's state folders must go unwritten after its turn
-/// ended before it is stopped, and the longest that is waited for.
-const SETTLED: Duration = Duration::from_millis(300);
-const SETTLE_AT_MOST: Duration = Duration::from_secs(3);
 /// How long a broken conversation waits for the agent's exit status.
 const DYING: Duration = Duration::from_millis(500);
 /// An agent silent this long when its time is up stopped answering.
@@ -59,7 +57,8 @@ pub struct AcpRun {
     /// already restored in the run's home), if any.
     pub resume: Option<String>,
     /// Folders where the agent keeps its own state: after its turn it is
-    /// stopped only once they went unwritten for a moment (none: at once).
+    /// left running until they went unwritten for a moment ([`Lingering`];
+    /// none: it is stopped at once).
     pub state: Vec<PathBuf>,
 }
 
@@ -76,6 +75,9 @@ pub struct AcpEnd {
     /// Whether the earlier session was continued, or why not, when the
     /// run asked to resume one.
     pub resumed: Option<Result<String, String>>,
+    /// The agent, still writing its state after its turn (when it has
+    /// state folders): stop it before keeping that state.
+    pub lingering: Option<Lingering>,
 }
 
 /// Where the conversation is, for errors that name it.
@@ -211,20 +213,25 @@ pub async fn run(
             () = grace => break None,
         }
     };
-    if stopping.is_none() && exited.is_none() {
-        if matches!(outcome, Some(Ok(_))) {
-            // The turn ended; the agent may still be writing its own
-            // session files, which a later run resumes from (agents keep
-            // running after their input closes, so their exit says nothing).
-            settle(&acp.state).await;
-        } else if let Ok(status) = tokio::time::timeout(DYING, child.wait()).await {
-            // A conversation that broke is most often an agent exiting: its
-            // status says how (it may come a moment after its pipes close).
-            exited = Some(runner::exit_of(status));
-        }
+    let turn_ended = Instant::now();
+    let calm = stopping.is_none() && exited.is_none();
+    if calm
+        && !matches!(outcome, Some(Ok(_)))
+        && let Ok(status) = tokio::time::timeout(DYING, child.wait()).await
+    {
+        // A conversation that broke is most often an agent exiting: its
+        // status says how (it may come a moment after its pipes close).
+        exited = Some(runner::exit_of(status));
     }
-    runner::kill_group(pgid);
-    let _ = child.wait().await;
+    // A turn that ended: the agent may still be writing its own session
+    // files, which a later run resumes from.
+    let lingering = if calm && matches!(outcome, Some(Ok(_))) && !acp.state.is_empty() {
+        Some(Lingering::new(child, pgid, std::mem::take(&mut acp.state), turn_ended))
+    } else {
+        runner::kill_group(pgid);
+        let _ = child.wait().await;
+        None
+    };
     // Updates sent before the agent's last answer.
     while let Ok(message) = heard.try_recv() {
         match message {
@@ -239,9 +246,17 @@ pub async fn run(
         }
     }
     lock(&transcriber).flush().into_iter().for_each(&mut on_entry);
-    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_millis(100), lines.recv()).await {
-        tail.push_back(line.clone());
-        on_stderr(line);
+    if lingering.is_some() {
+        // Its stderr is still open: what came so far.
+        while let Ok(line) = lines.try_recv() {
+            tail.push_back(line.clone());
+            on_stderr(line);
+        }
+    } else {
+        while let Ok(Some(line)) = tokio::time::timeout(Duration::from_millis(100), lines.recv()).await {
+            tail.push_back(line.clone());
+            on_stderr(line);
+        }
     }
     let stopped = stopping.map(|(exit, _)| exit);
     let end = match (outcome, stopped) {
@@ -295,47 +310,9 @@ pub async fn run(
     Ok(AcpEnd {
         session_id,
         resumed,
+        lingering,
         ..end
     })
-}
-
-/// Waits until no file under `folders` was written for [`SETTLED`] (and
-/// that long at least), at most [`SETTLE_AT_MOST`].
-async fn settle(folders: &[PathBuf]) {
-    if folders.is_empty() {
-        return;
-    }
-    let began = Instant::now();
-    while began.elapsed() < SETTLE_AT_MOST {
-        let newest = folders.iter().filter_map(|f| newest_write(f)).max();
-        let quiet = newest
-            .and_then(|at| at.elapsed().ok())
-            .is_none_or(|since| since >= SETTLED);
-        // At least that long after the turn, too: its last write may not
-        // have begun when the turn's answer came.
-        if quiet && began.elapsed() >= SETTLED {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// When a file under `folder` was last written (links not followed).
-fn newest_write(folder: &std::path::Path) -> Option<std::time::SystemTime> {
-    let mut newest = None;
-    let mut stack = vec![folder.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if let Ok(at) = meta.modified() {
-                newest = newest.max(Some(at));
-            }
-        }
-    }
-    newest
 }
 
 fn ended(exit: Exit, failure: Option<(RunReason, String)>) -> AcpEnd {
@@ -344,6 +321,7 @@ fn ended(exit: Exit, failure: Option<(RunReason, String)>) -> AcpEnd {
         failure,
         session_id: None,
         resumed: None,
+        lingering: None,
     }
 }
 

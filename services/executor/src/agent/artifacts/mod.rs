@@ -22,9 +22,11 @@ use crate::attempt::emit::Emitter;
 use crate::attempt::env::RunEnv;
 
 pub(crate) mod git;
+pub(crate) mod later;
 pub(crate) mod redact;
 pub(crate) mod state;
 
+pub(crate) use later::{PendingState, Stored, finish};
 pub(crate) use redact::Redactor;
 
 /// Most bytes of artifacts one run keeps; what would pass it is left out,
@@ -65,6 +67,20 @@ pub(crate) struct Gathered {
     redacted: usize,
     /// The agent's own session id, listed only when its state is stored.
     session_id: Option<String>,
+    /// Its state, when the agent was still writing it.
+    pending: Option<PendingState>,
+}
+
+impl Gathered {
+    /// The agent's session state is to be kept once it is written.
+    pub(crate) fn later(&mut self, pending: PendingState) {
+        self.pending = Some(pending);
+    }
+
+    /// The session state still to be kept, if any.
+    pub(crate) fn pending_mut(&mut self) -> Option<&mut PendingState> {
+        self.pending.as_mut()
+    }
 }
 
 /// Gathers what `left` holds for `request`'s run, redacted.
@@ -123,18 +139,20 @@ pub(crate) async fn gather(
         items,
         redacted: redactor.replaced(),
         session_id,
+        pending: None,
     }
 }
 
 /// Stores what was gathered for `run_id` and lists it in the run's record
-/// (with the agent's session id when its state is among it). Storing
-/// stops at the first failure (NATS away): the run log says what was not
-/// kept.
-pub(crate) async fn store(env: &RunEnv<'_>, run_id: &str, emitter: &Emitter, gathered: Gathered) {
+/// (with the agent's session id when its state is among it or on its
+/// way). Storing stops at the first failure (NATS away): the run log says
+/// what was not kept. What is left is [`finish`]ed after the run's events.
+pub(crate) async fn store(env: &RunEnv<'_>, run_id: &str, emitter: &Emitter, gathered: Gathered) -> Stored {
     let Gathered {
         items,
         redacted,
         session_id,
+        mut pending,
     } = gathered;
     let store = Artifacts::new(env.nats);
     let mut kept = Vec::new();
@@ -154,18 +172,12 @@ pub(crate) async fn store(env: &RunEnv<'_>, run_id: &str, emitter: &Emitter, gat
             }
             Err(e) => {
                 emitter.log("hookline", format!("{e}; the rest is not kept either"));
+                pending = None;
                 break;
             }
         }
     }
-    emitter.log(
-        "hookline",
-        format!(
-            "artifacts kept: {} ({total} bytes); secret values redacted from them: {redacted}",
-            kept.len()
-        ),
-    );
-    let session = session_id.filter(|_| kept.iter().any(|a| a.name == SESSION_STATE));
+    let session = session_id.filter(|_| pending.is_some() || kept.iter().any(|a| a.name == SESSION_STATE));
     let listed = crate::attempt::lease::update(env.records, run_id, |record| {
         record.artifacts.clone_from(&kept);
         record.agent_session.clone_from(&session);
@@ -177,6 +189,13 @@ pub(crate) async fn store(env: &RunEnv<'_>, run_id: &str, emitter: &Emitter, gat
             "hookline",
             format!("the run's artifacts were stored but not listed in its record: {e}"),
         );
+        pending = None;
+    }
+    Stored {
+        kept,
+        total,
+        redacted,
+        pending,
     }
 }
 
@@ -257,7 +276,7 @@ pub(crate) async fn resume(
         None
     };
     let record = match env.records.get(earlier).await {
-        Ok(Some(record)) => record,
+        Ok(Some(record)) => later::wait_for_state(env, record).await,
         Ok(None) => return fall_back("its record is gone".to_owned()),
         Err(e) => return fall_back(e.to_string()),
     };

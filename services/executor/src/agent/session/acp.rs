@@ -28,6 +28,8 @@ pub(crate) struct AcpOutcome {
     pub session_id: Option<String>,
     /// Its transcript, one redacted JSON entry per line.
     pub transcript: Vec<String>,
+    /// The agent, still writing its session state after its turn.
+    pub lingering: Option<acp::Lingering>,
 }
 
 /// Runs the ACP agent of `agent` in `prepared`; one that cannot start
@@ -120,6 +122,7 @@ pub(crate) async fn run(
                 summary,
                 session_id: end.session_id,
                 transcript: lines,
+                lingering: end.lingering,
             })
         }
         Err(e) => {

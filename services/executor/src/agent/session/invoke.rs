@@ -27,6 +27,8 @@ pub(crate) struct Invoked {
     pub transcript: Vec<String>,
     /// Its own session id (an ACP agent's), to resume later.
     pub session_id: Option<String>,
+    /// The agent (an ACP one), still writing its session state.
+    pub lingering: Option<hookline_sandbox::acp::Lingering>,
 }
 
 impl Invoked {
@@ -38,6 +40,7 @@ impl Invoked {
             summary: None,
             transcript: Vec::new(),
             session_id: None,
+            lingering: None,
         }
     }
 }
@@ -105,6 +108,7 @@ pub(crate) async fn invoke(
                 summary: Some(outcome.summary),
                 transcript: outcome.transcript,
                 session_id: outcome.session_id,
+                lingering: outcome.lingering,
                 ..Invoked::exited(env, outcome.exit)
             });
         }

@@ -43,10 +43,13 @@ pub async fn run(
         }
     };
     let began_ms = hookline_model::clock::now_ms();
-    let output = in_folder(env, request, agent, emitter, run_dir.path(), phase, began_ms).await;
+    let mut output = in_folder(env, request, agent, emitter, run_dir.path(), phase, began_ms).await;
     if !output.success() && agent.keep_failed_workspace {
         let kept = run_dir.keep();
         emitter.log("hookline", format!("workspace kept at {}", kept.display()));
+    } else if let Some(pending) = output.kept.as_mut().and_then(|k| k.pending_mut()) {
+        // Removed once the agent's session state is packed.
+        pending.folder = Some(run_dir);
     }
     output
 }
@@ -71,6 +74,7 @@ async fn in_folder(
     };
     let transcript = std::mem::take(&mut invoked.transcript);
     let session_id = invoked.session_id.take();
+    let lingering = invoked.lingering.take();
     let mut output = collect::collect(agent, emitter, &mut prepared, invoked).await;
     // The agent's own state is kept when it has a session to resume.
     let folders = agent
@@ -90,12 +94,25 @@ async fn in_folder(
         git_env: &prepared.git_env,
         model_calls: &output.model_calls,
         egress: (prepared.contained.allowed_hosts(), &output.blocked_hosts),
+        // Packed now when the agent was stopped, later when it lingers.
         session: folders
             .as_deref()
-            .filter(|_| session_id.is_some())
+            .filter(|_| session_id.is_some() && lingering.is_none())
             .map(|f| (prepared.home.as_path(), f)),
         files: &prepared.files_dir,
     };
-    output.kept = Some(artifacts::gather(env, request, emitter, &prepared.redactor, left, session_id).await);
+    let has_session = session_id.is_some();
+    let mut kept = artifacts::gather(env, request, emitter, &prepared.redactor, left, session_id).await;
+    if let (Some(agent), Some(folders), true) = (lingering, folders, has_session) {
+        kept.later(artifacts::PendingState {
+            agent,
+            home: prepared.home,
+            folders,
+            redactor: prepared.redactor,
+            contained: prepared.contained,
+            folder: None,
+        });
+    }
+    output.kept = Some(kept);
     output
 }
