@@ -75,6 +75,12 @@ async fn the_run_page_shows_the_session_live_then_its_diff_and_cost() {
     assert!(diff.contains("+1") && diff.contains("key-check.txt"), "{diff}");
     let record = records.get(&run_id).await.expect("record").expect("exists");
     assert_eq!(record.status, RunStatus::Succeeded);
+    // Its model calls are logged, their bodies only when the agent asks.
+    let names: Vec<&str> = record.artifacts.iter().map(|a| a.name.as_str()).collect();
+    assert!(
+        names.contains(&"model-calls.json") && !names.contains(&"model-call-bodies.jsonl"),
+        "{names:?}"
+    );
     let cost = browser.text("#run-cost").await;
     let usage = record.usage.expect("usage");
     assert_eq!(

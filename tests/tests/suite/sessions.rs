@@ -2,7 +2,8 @@
 //! against the scripted model server): the transcript read back through
 //! the API is what the model made it do, call by call; the diff is `git
 //! diff` of the pushed branch; the artifacts hold no secret the agent was
-//! given; and a fork with a new prompt resumes the agent's own session (the
+//! given (the model calls' bodies, kept as asked, included); and a fork
+//! with a new prompt resumes the agent's own session (the
 //! model server's first request of the fork carries the earlier
 //! conversation) and adds a commit on the same branch.
 
@@ -106,7 +107,7 @@ async fn a_run_is_kept_read_back_and_continued_by_a_fork() {
         r#"{ type = "claude-code", model = "claude-sonnet-4-5" }"#,
         &model.url,
         &origin,
-        "",
+        "record_model_calls = true",
     )
     .replace(
         "[profiles.agents]\n",
@@ -162,11 +163,40 @@ async fn a_run_is_kept_read_back_and_continued_by_a_fork() {
         "diff",
         "commits.json",
         "model-calls.json",
+        "model-call-bodies.jsonl",
         "session.tar",
         "report.md",
     ] {
         assert!(names.contains(&name), "{name} kept: {listed}");
     }
+    // Each model call's bodies, as the model server got and sent them: the
+    // prompt in the first request, the secret the agent printed redacted
+    // from the tool result the next one carried, the answers' text.
+    let bodies = raw(
+        &pipeline,
+        &format!("/v1/runs/{}/artifacts/model-call-bodies.jsonl", record.run_id),
+    )
+    .await;
+    let calls: Vec<Value> = String::from_utf8_lossy(&bodies)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(calls.len(), record.model_calls.len(), "one line per call");
+    let messages = |c: &Value| c["path"].as_str().is_some_and(|p| p.starts_with("/v1/messages"));
+    assert!(calls.iter().all(|c| c["status"] == 200 && messages(c)), "{calls:?}");
+    let asked = |c: &Value| c["request"]["messages"].to_string();
+    let answered = |c: &Value| c["response"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        calls.iter().any(|c| asked(c).contains("Add hello.txt for issue Greet")),
+        "{calls:?}"
+    );
+    assert!(calls.iter().any(|c| asked(c).contains("leak [redacted]")), "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .any(|c| answered(c).contains("I wrote hello.txt and committed it.")),
+        "{calls:?}"
+    );
     for name in &names {
         let bytes = raw(&pipeline, &format!("/v1/runs/{}/artifacts/{name}", record.run_id)).await;
         let text = String::from_utf8_lossy(&bytes);

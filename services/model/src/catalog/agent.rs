@@ -186,6 +186,11 @@ pub struct AgentSpec {
     /// Keep a failed run's workspace for inspection.
     #[serde(default)]
     pub keep_failed_workspace: bool,
+    /// Keep the bodies of the run's model calls (requests and answers,
+    /// redacted) among its artifacts, not only their model, tokens, cost,
+    /// status and latency.
+    #[serde(default)]
+    pub record_model_calls: bool,
     /// Tries of a run whose agent exits non-zero, default 1 (no retry).
     #[serde(default = "one")]
     pub max_attempts: u32,

@@ -102,6 +102,11 @@ impl Containment {
             grouped,
         };
         let meter = Meter::new(cancel);
+        let meter = if agent.record_model_calls {
+            meter.keeping_bodies()
+        } else {
+            meter
+        };
         let models = match &sandbox {
             Some(_) => gateways(profile, spend, &meter, emitter, &host.egress_guard),
             None => Vec::new(),
@@ -240,6 +245,11 @@ impl Containment {
     /// Each model call of the run.
     pub fn model_calls(&self) -> Vec<hookline_model::runs::ModelCall> {
         self.meter.calls()
+    }
+
+    /// Each model call's bodies, when the agent keeps them.
+    pub fn model_call_bodies(&self) -> Vec<crate::gateway::CallBody> {
+        self.meter.bodies()
     }
 
     /// What stops the run's processes: the run's cancel, or (at once) a

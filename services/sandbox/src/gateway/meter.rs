@@ -12,6 +12,7 @@ use http_body_util::combinators::BoxBody;
 use hyper::Response;
 use tokio_util::sync::CancellationToken;
 
+use super::bodies::{Bodies, CallBody};
 use super::{Gateway, answer};
 
 /// What a run may spend through its gateways.
@@ -43,6 +44,8 @@ pub struct Meter {
     /// Cancelled when a call is refused for the budget: the run's agent
     /// is stopped then, not left to retry what looks like a rate limit.
     pub(super) stop: CancellationToken,
+    /// Each call's bodies, when the agent asks for them.
+    pub(super) bodies: Option<Bodies>,
 }
 
 impl Meter {
@@ -53,6 +56,17 @@ impl Meter {
             stop: run.child_token(),
             ..Self::default()
         }
+    }
+
+    /// The same meter, keeping each call's bodies too.
+    pub fn keeping_bodies(mut self) -> Self {
+        self.bodies = Some(Bodies::default());
+        self
+    }
+
+    /// Each call's bodies so far (none unless [`Meter::keeping_bodies`]).
+    pub fn bodies(&self) -> Vec<CallBody> {
+        self.bodies.as_ref().map(Bodies::calls).unwrap_or_default()
     }
 
     /// What stops the run's agent: the run's cancel, or a spent budget.

@@ -29,8 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Log;
 
+mod bodies;
 mod meter;
 
+pub use bodies::{CallBody, MAX_ALL, MAX_BODY};
 pub use meter::{MAX_CALLS_KEPT, Meter, RunLimits};
 
 /// How long connecting to an upstream may take.
@@ -143,7 +145,8 @@ impl Gateway {
                 ),
             ));
         }
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let request_body = self.meter.bodies.as_ref().map(|_| body.clone());
         let upstream = Request::builder()
             .method(parts.method)
             .uri(format!("{}{path}", self.upstream));
@@ -192,8 +195,26 @@ impl Gateway {
                 calls.len() - 1
             })
         });
+        let kept = self
+            .meter
+            .bodies
+            .clone()
+            .zip(request_body)
+            .and_then(|(bodies, request)| {
+                let call = bodies::CallBody {
+                    api: self.name.clone(),
+                    model: model.clone().unwrap_or_default(),
+                    path: path.clone(),
+                    status: parts.status.as_u16(),
+                    ..bodies::CallBody::default()
+                };
+                Some((bodies.begin(call, &request)?, bodies))
+            });
         let meter = self.meter.clone();
         let counted = body.map_frame(move |frame: Frame<Bytes>| {
+            if let (Some(data), Some((at, bodies))) = (frame.data_ref(), &kept) {
+                bodies.answer(*at, data);
+            }
             if let Some(data) = frame.data_ref()
                 && let Ok(mut tap) = tap.lock()
             {

@@ -15,6 +15,7 @@ use hookline_model::catalog::AgentSpec;
 use hookline_model::runs::ModelCall;
 use hookline_model::transcript;
 use hookline_proto::RunRequest;
+use hookline_sandbox::gateway::CallBody;
 use serde_json::json;
 
 use crate::agent::workspace::Checkout;
@@ -36,6 +37,8 @@ pub(crate) const MAX_RUN_BYTES: u64 = 64 * 1024 * 1024;
 pub(crate) const FILES_DIR: &str = "artifacts";
 /// The artifact holding the agent's session state.
 pub(crate) const SESSION_STATE: &str = "session.tar";
+/// The artifact holding the model calls' bodies (`record_model_calls`).
+pub(crate) const MODEL_CALL_BODIES: &str = "model-call-bodies.jsonl";
 
 /// What a finished session leaves to keep.
 pub(crate) struct Left<'a> {
@@ -51,6 +54,8 @@ pub(crate) struct Left<'a> {
     pub git_env: &'a [(String, String)],
     /// The gateway's calls.
     pub model_calls: &'a [ModelCall],
+    /// Their bodies, when the agent keeps them (`record_model_calls`).
+    pub model_call_bodies: Vec<CallBody>,
     /// Hosts the egress proxy connected to, and refused.
     pub egress: (Vec<String>, &'a [String]),
     /// The run's home, and the folders that hold the agent's session
@@ -120,6 +125,13 @@ pub(crate) async fn gather(
     }
     if !left.model_calls.is_empty() {
         add("model-calls.json", "application/json", to_json(&left.model_calls));
+    }
+    if !left.model_call_bodies.is_empty() {
+        add(
+            MODEL_CALL_BODIES,
+            "application/x-ndjson",
+            redactor.bytes(bodies_jsonl(&left.model_call_bodies)),
+        );
     }
     let (allowed, refused) = &left.egress;
     if !allowed.is_empty() || !refused.is_empty() {
@@ -199,6 +211,31 @@ pub(crate) async fn store(env: &RunEnv<'_>, run_id: &str, emitter: &Emitter, gat
     }
 }
 
+/// One line per call: its model, path and status, the request and the
+/// answer (as JSON when they are, else as text: a stream's events).
+fn bodies_jsonl(calls: &[CallBody]) -> Vec<u8> {
+    let body = |bytes: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    };
+    let mut out = Vec::new();
+    for (n, call) in calls.iter().enumerate() {
+        let line = json!({
+            "call": n,
+            "api": call.api,
+            "model": call.model,
+            "path": call.path,
+            "status": call.status,
+            "truncated": call.truncated,
+            "request": body(&call.request),
+            "response": body(&call.response),
+        });
+        out.extend(serde_json::to_vec(&line).unwrap_or_default());
+        out.push(b'\n');
+    }
+    out
+}
+
 fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
 }
@@ -217,12 +254,13 @@ async fn earlier_transcript(env: &RunEnv<'_>, request: &RunRequest, before_ms: i
 }
 
 /// The names Hookline's own artifacts take; a declared file cannot.
-pub(crate) const RESERVED: [&str; 7] = [
+pub(crate) const RESERVED: [&str; 8] = [
     "prompt.txt",
     "transcript.jsonl",
     "diff",
     "commits.json",
     "model-calls.json",
+    MODEL_CALL_BODIES,
     "egress.json",
     SESSION_STATE,
 ];

@@ -93,6 +93,7 @@ async fn in_folder(
         checkout,
         git_env: &prepared.git_env,
         model_calls: &output.model_calls,
+        model_call_bodies: prepared.contained.model_call_bodies(),
         egress: (prepared.contained.allowed_hosts(), &output.blocked_hosts),
         // Packed now when the agent was stopped, later when it lingers.
         session: folders
