@@ -63,6 +63,7 @@ const ALL: &[&[Route]] = &[
     crate::events::ROUTES,
     crate::share::ROUTES,
     crate::health::ROUTES,
+    crate::agent_health::ROUTES,
     crate::actions::ROUTES,
     crate::ops::ROUTES,
     crate::approvals::ROUTES,

@@ -17,6 +17,7 @@
 //! web console under `/console`, rendered from those same handlers.
 
 pub mod actions;
+pub mod agent_health;
 pub mod api;
 pub mod approvals;
 pub mod auth;

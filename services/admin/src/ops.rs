@@ -48,6 +48,27 @@ pub async fn runs(state: &AdminState, params: &Params) -> Result<model::Page<Run
         .map_err(|e| AdminError::Invalid(vec![format!("status: {e}")]))?;
     let (since, until, before) = (params.since_ms()?, params.time_ms("until")?, params.text("before"));
     let limit = params.limit()?;
+    let mut items = records_since(state, since, |record| {
+        let requested = record.requested_at_ms;
+        agent.is_none_or(|a| record.agent == a)
+            && status.is_none_or(|s| record.status == s)
+            && until.is_none_or(|u| requested <= u)
+            && before.is_none_or(|b| record.run_id.as_str() < b)
+    })
+    .await?;
+    // Run ids are UUIDv7: ordered by id is ordered by request time.
+    items.sort_by(|a, b| b.run_id.cmp(&a.run_id));
+    let next_before = (items.len() > limit).then(|| items[limit - 1].run_id.clone());
+    items.truncate(limit);
+    Ok(model::Page { items, next_before })
+}
+
+/// The run records requested since `since` that `keep` keeps.
+pub(crate) async fn records_since(
+    state: &AdminState,
+    since: i64,
+    keep: impl Fn(&RunRecord) -> bool,
+) -> Result<Vec<RunRecord>, AdminError> {
     let bucket = state.nats.subjects.runs_bucket();
     // A record is rewritten as its run moves on, so its store time is never
     // before its request: reading from `since` misses no run asked for since.
@@ -59,22 +80,11 @@ pub async fn runs(state: &AdminState, params: &Params) -> Result<model::Page<Run
     };
     let page = history::newest(&state.nats, &format!("KV_{bucket}"), &query, |m| {
         let record: RunRecord = serde_json::from_slice(&m.payload).ok()?;
-        let requested = record.requested_at_ms;
-        let keep = agent.is_none_or(|a| record.agent == a)
-            && status.is_none_or(|s| record.status == s)
-            && requested >= since
-            && until.is_none_or(|u| requested <= u)
-            && before.is_none_or(|b| record.run_id.as_str() < b);
-        keep.then_some(record)
+        (record.requested_at_ms >= since && keep(&record)).then_some(record)
     })
     .await
     .map_err(AdminError::unavailable)?;
-    // Run ids are UUIDv7: ordered by id is ordered by request time.
-    let mut items: Vec<RunRecord> = page.items.into_iter().map(|(_, r)| r).collect();
-    items.sort_by(|a, b| b.run_id.cmp(&a.run_id));
-    let next_before = (items.len() > limit).then(|| items[limit - 1].run_id.clone());
-    items.truncate(limit);
-    Ok(model::Page { items, next_before })
+    Ok(page.items.into_iter().map(|(_, r)| r).collect())
 }
 
 /// `GET /v1/events/{event_id}/explain`: which agents an event started, and

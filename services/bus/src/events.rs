@@ -7,6 +7,7 @@
 //! `subscription.disabled`.
 
 use async_nats::jetstream::context::PublishError;
+use hookline_model::outbox::PendingEvent;
 use hookline_model::subjects::msg_id;
 use hookline_proto::{Event, Message as _};
 
@@ -30,4 +31,18 @@ pub async fn publish(
         .await?
         .await?;
     Ok(())
+}
+
+/// The event a run's outbox holds, as it is published: under the run's
+/// id and agent, and the inbound event that started the run.
+pub fn of_run(pending: &PendingEvent, run_id: &str, agent: &str, source_event_id: &str) -> Event {
+    Event {
+        id: pending.id.clone(),
+        r#type: pending.event_type.clone(),
+        timestamp_ms: pending.timestamp_ms,
+        data_json: serde_json::to_vec(&pending.data).unwrap_or_else(|_| b"{}".to_vec()),
+        run_id: run_id.to_owned(),
+        agent: agent.to_owned(),
+        source_event_id: source_event_id.to_owned(),
+    }
 }

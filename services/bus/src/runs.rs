@@ -10,6 +10,9 @@ pub use hookline_model::runs::*;
 
 use crate::nats::{Nats, Stamp};
 
+/// Reads of a record another writer keeps changing before an update gives up.
+const UPDATE_TRIES: usize = 5;
+
 /// The `hookline_runs` bucket, opened at start with every other.
 #[derive(Clone)]
 pub struct Records(kv::Store);
@@ -51,6 +54,27 @@ impl Records {
                     _ => RecordError::Write(Box::new(e)),
                 }),
         }
+    }
+
+    /// Changes `run_id`'s record outside any lease (a change that is the
+    /// same whoever makes it): `change` answers whether it changed
+    /// anything, and a record another writer changed meanwhile is read
+    /// again. An absent record is left absent.
+    pub async fn update(&self, run_id: &str, change: impl Fn(&mut RunRecord) -> bool) -> Result<(), RecordError> {
+        for _ in 0..UPDATE_TRIES {
+            let Some((mut record, revision)) = self.entry(run_id).await? else {
+                return Ok(());
+            };
+            if !change(&mut record) {
+                return Ok(());
+            }
+            match self.write(&record, Some(revision)).await {
+                Ok(_) => return Ok(()),
+                Err(RecordError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(RecordError::Conflict)
     }
 
     /// Reads a run's record.

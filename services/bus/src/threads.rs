@@ -40,6 +40,10 @@ pub struct ThreadLink {
     /// The run that said a human is needed, once the fix-ups ran out.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub human_needed_run: String,
+    /// Every run that pushed to it, oldest first (what its pull request's
+    /// outcome is the work of).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
 }
 
 impl ThreadLink {
@@ -169,6 +173,10 @@ impl Threads {
             let current = self.entry(&key).await?;
             let mut next = link.clone();
             let revision = current.as_ref().map(|(_, r)| *r);
+            next.runs = current.as_ref().map(|(old, _)| old.runs.clone()).unwrap_or_default();
+            if !next.runs.contains(&link.last_run_id) {
+                next.runs.push(link.last_run_id.clone());
+            }
             if let Some((old, _)) = current {
                 next.ci_fix_runs = old.ci_fix_runs;
                 next.human_needed_run = old.human_needed_run;

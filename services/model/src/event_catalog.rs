@@ -58,7 +58,7 @@ pub struct EmittedType {
 }
 
 /// The built-in type files, compiled in.
-const FILES: [&str; 19] = [
+const FILES: [&str; 21] = [
     include_str!("../events/code.generated.json"),
     include_str!("../events/code.merged.json"),
     include_str!("../events/code.reviewed.json"),
@@ -67,6 +67,8 @@ const FILES: [&str; 19] = [
     include_str!("../events/deployment.rollback.json"),
     include_str!("../events/deployment.started.json"),
     include_str!("../events/pull_request.opened.json"),
+    include_str!("../events/pull_request.merged.json"),
+    include_str!("../events/pull_request.closed.json"),
     include_str!("../events/run.awaiting_approval.json"),
     include_str!("../events/run.completed.json"),
     include_str!("../events/run.failed.json"),

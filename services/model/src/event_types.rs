@@ -1,7 +1,8 @@
 //! The event types Hookline emits itself, one constant each, so no file
 //! spells one: the executor (`run.*`, `code.generated`,
-//! `pull_request.opened`), the approval gate (`run.awaiting_approval`) and
-//! the notifier (`subscription.disabled`). Each is catalogued with its
+//! `pull_request.opened`), the router (`pull_request.merged` and
+//! `.closed`, from the forge's webhook), the approval gate
+//! (`run.awaiting_approval`) and the notifier (`subscription.disabled`). Each is catalogued with its
 //! schema in `events/` (a test holds the two together).
 
 /// A run's attempt started.
@@ -16,17 +17,23 @@ pub const RUN_AWAITING_APPROVAL: &str = "run.awaiting_approval";
 pub const CODE_GENERATED: &str = "code.generated";
 /// A run opened a pull request.
 pub const PULL_REQUEST_OPENED: &str = "pull_request.opened";
+/// A run's pull request was merged.
+pub const PULL_REQUEST_MERGED: &str = "pull_request.merged";
+/// A run's pull request was closed unmerged.
+pub const PULL_REQUEST_CLOSED: &str = "pull_request.closed";
 /// A subscription that only failed was disabled.
 pub const SUBSCRIPTION_DISABLED: &str = "subscription.disabled";
 
 /// Every type Hookline emits itself.
-pub const EMITTED: [&str; 7] = [
+pub const EMITTED: [&str; 9] = [
     RUN_STARTED,
     RUN_COMPLETED,
     RUN_FAILED,
     RUN_AWAITING_APPROVAL,
     CODE_GENERATED,
     PULL_REQUEST_OPENED,
+    PULL_REQUEST_MERGED,
+    PULL_REQUEST_CLOSED,
     SUBSCRIPTION_DISABLED,
 ];
 

@@ -43,6 +43,44 @@ pub struct PullRequestRef {
     pub url: String,
 }
 
+/// What became of a pull request a run opened, as the forge's webhook said
+/// (recorded on that run, once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullOutcome {
+    /// Merged, or closed unmerged.
+    pub state: PullState,
+    /// The pull (merge) request's number.
+    pub number: u64,
+    /// Where a person reads it.
+    pub url: String,
+    /// When it was opened and when it was merged or closed (unix ms).
+    pub opened_at_ms: i64,
+    pub at_ms: i64,
+    /// Every run behind it: the one that opened it, then its follow-ups
+    /// and fix-ups on the branch.
+    pub runs: Vec<String>,
+    /// What those runs cost, in micro-dollars at the profile's prices.
+    pub cost_micros: u64,
+}
+
+/// How a pull request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullState {
+    Merged,
+    Closed,
+}
+
+impl PullState {
+    /// The event it is published as.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            PullState::Merged => crate::event_types::PULL_REQUEST_MERGED,
+            PullState::Closed => crate::event_types::PULL_REQUEST_CLOSED,
+        }
+    }
+}
+
 /// What became of one output an agent asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

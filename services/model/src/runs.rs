@@ -159,6 +159,9 @@ pub struct RunRecord {
     /// The branch it started from.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub base_branch: String,
+    /// What became of the pull request it opened, once merged or closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<crate::forge_state::PullOutcome>,
 }
 
 /// One stored artifact of a run.
@@ -308,6 +311,7 @@ impl RunRecord {
             agent_session: None,
             branch: String::new(),
             base_branch: String::new(),
+            outcome: None,
         }
     }
 }

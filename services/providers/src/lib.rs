@@ -18,6 +18,7 @@
 
 pub mod body;
 mod common;
+pub mod outcome;
 pub mod trust;
 
 mod github;

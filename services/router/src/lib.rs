@@ -13,6 +13,7 @@
 mod decisions;
 pub mod filter;
 pub mod follow_up;
+mod outcomes;
 pub mod routes;
 pub mod schedule;
 
@@ -98,6 +99,8 @@ enum RouteError {
     Hold(#[from] ApprovalError),
     #[error(transparent)]
     Threads(#[from] hookline_bus::threads::ThreadsError),
+    #[error(transparent)]
+    Outcome(#[from] outcomes::OutcomeError),
 }
 
 impl App {
@@ -293,6 +296,10 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     let nats = &sinks.nats;
     let body: Value = serde_json::from_slice(&event.body).unwrap_or(Value::Null);
     let ctx = hookline_providers::context(&event, &body, table.catalog.sources.get(&event.source));
+    // What became of a run's pull request, whoever closed it.
+    if let Some(said) = outcomes::record(nats, &sinks.records, &sinks.threads, &ctx, &body).await? {
+        tracing::info!(event_id = %event.event_id, "{said}");
+    }
     let own = follow_up::is_own(&table.catalog, &ctx);
     let mut decision = if own.is_some() {
         routes::Decision::default()

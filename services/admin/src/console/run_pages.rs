@@ -34,12 +34,30 @@ async fn run_records(state: &AdminState, pairs: &[(&str, &str)]) -> Result<model
 pub async fn agent(state: &AdminState, chrome: Chrome, id: &str) -> Result<String, AdminError> {
     let spec = state.find("agent", id, |c| c.agents.get(id).cloned())?;
     let runs = run_records(state, &[("agent", id), ("limit", "20")]).await?;
+    let health = crate::agent_health::agent(state, id, &params(&[])).await?;
     render(&views::Agent {
         chrome,
         toggle: views::Toggle::agent(id, spec.enabled),
         agent: AgentRow::new(id, &spec),
         runs: runs.items.iter().map(Into::into).collect(),
+        health: health_line(&health),
     })
+}
+
+/// An agent's health in a sentence.
+fn health_line(h: &crate::agent_health::AgentHealth) -> String {
+    let pulls = &h.pull_requests;
+    let mut line = format!(
+        "Last 30 days: {} runs ({} succeeded), ${:.2}; pull requests: {} opened, {} merged, {} closed unmerged, {} open",
+        h.runs, h.succeeded, h.cost_usd, pulls.opened, pulls.merged, pulls.closed_unmerged, pulls.open
+    );
+    if let Some(rate) = h.merge_rate {
+        line.push_str(&format!("; merge rate {:.0} %", rate * 100.0));
+    }
+    if let Some(cost) = h.cost_per_merged_usd {
+        line.push_str(&format!("; ${cost:.2} per merged pull request"));
+    }
+    line
 }
 
 /// `/console/runs?view=board`: the last day's runs as a board by state

@@ -138,6 +138,8 @@ pub struct Agent {
     pub agent: AgentRow,
     pub toggle: Toggle,
     pub runs: Vec<RunRow>,
+    /// Its last 30 days: runs, cost, pull requests and what became of them.
+    pub health: String,
 }
 
 #[derive(Template)]

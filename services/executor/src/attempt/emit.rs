@@ -13,7 +13,7 @@ use hookline_bus::log_sink::LogSink;
 use hookline_bus::nats::Nats;
 use hookline_model::clock;
 use hookline_model::outbox::PendingEvent;
-use hookline_proto::{Event, Message as _, RunLog};
+use hookline_proto::{Message as _, RunLog};
 
 /// Why an event was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -61,15 +61,7 @@ impl Emitter {
     /// dedupe key are fixed in `event`, so publishing it again (a redone
     /// completion) is the same event, never a second one.
     pub async fn publish(&self, event: &PendingEvent) -> Result<(), EmitError> {
-        let payload = Event {
-            id: event.id.clone(),
-            r#type: event.event_type.clone(),
-            timestamp_ms: event.timestamp_ms,
-            data_json: serde_json::to_vec(&event.data).unwrap_or_else(|_| b"{}".to_vec()),
-            run_id: self.run_id.clone(),
-            agent: self.agent.clone(),
-            source_event_id: self.source_event_id.clone(),
-        };
+        let payload = hookline_bus::events::of_run(event, &self.run_id, &self.agent, &self.source_event_id);
         let publish_once = || {
             hookline_bus::events::publish(
                 &self.nats,

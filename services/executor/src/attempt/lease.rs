@@ -286,26 +286,11 @@ pub async fn clear_outbox(records: &Records, run_id: &str) -> Result<(), RecordE
     .await
 }
 
-/// Changes `run_id`'s record outside any lease (a change that is the same
-/// whoever makes it): `change` answers whether it changed anything, and a
-/// record another writer changed meanwhile is read again.
+/// Changes `run_id`'s record outside any lease ([`Records::update`]).
 pub async fn update(
     records: &Records,
     run_id: &str,
     change: impl Fn(&mut RunRecord) -> bool,
 ) -> Result<(), RecordError> {
-    for _ in 0..TRIES {
-        let Some((mut record, revision)) = records.entry(run_id).await? else {
-            return Ok(());
-        };
-        if !change(&mut record) {
-            return Ok(());
-        }
-        match records.write(&record, Some(revision)).await {
-            Ok(_) => return Ok(()),
-            Err(RecordError::Conflict) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(RecordError::Conflict)
+    records.update(run_id, change).await
 }

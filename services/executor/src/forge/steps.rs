@@ -201,6 +201,7 @@ impl Started {
                 summary: self.record.summary.clone(),
                 ci_fix_runs: Vec::new(),
                 human_needed_run: String::new(),
+                runs: Vec::new(),
             };
             if let Err(e) = threads.record_run(&link).await {
                 emitter.log(

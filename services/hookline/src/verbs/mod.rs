@@ -22,8 +22,10 @@ fn kind(text: &str) -> Result<&'static str, String> {
 /// The kinds that have health figures.
 fn health_kind(text: &str) -> Result<&'static str, String> {
     match kind(text)? {
-        kind @ ("sources" | "subscriptions") => Ok(kind),
-        _ => Err(format!("`{text}`: health figures exist for a source or a subscription")),
+        kind @ ("sources" | "subscriptions" | "agents") => Ok(kind),
+        _ => Err(format!(
+            "`{text}`: health figures exist for a source, a subscription or an agent"
+        )),
     }
 }
 
@@ -278,15 +280,18 @@ pub enum Verb {
         #[command(flatten)]
         window: Window,
     },
-    /// Health figures for a source or a subscription.
-    #[command(after_help = "Examples:\n  hookline health source gh\n  hookline health subscription ops --since 7d")]
+    /// Health figures for a source, a subscription or an agent (its runs,
+    /// their cost, and what became of the pull requests they opened).
+    #[command(
+        after_help = "Examples:\n  hookline health source gh\n  hookline health subscription ops --since 7d\n  hookline health agent fixer --since 90d"
+    )]
     Health {
-        /// source or subscription.
+        /// source, subscription or agent.
         #[arg(value_parser = health_kind)]
         kind: &'static str,
         /// Its id.
         id: String,
-        /// The window's start (default 24h ago).
+        /// The window's start (default 24h ago; an agent's, 30 days ago).
         #[arg(long)]
         since: Option<String>,
     },
