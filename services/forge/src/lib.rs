@@ -3,9 +3,12 @@
 //! API (over the HTTPS client it is handed, so it stands on no Hookline
 //! crate) and emits comments, pull requests, labels and review comments
 //! there. Only the executor uses it, with a token the agent never sees. One
-//! small trait ([`Forge`]); each forge is one file behind it ([`github`]).
+//! small trait ([`Forge`]); each forge is one file behind it ([`github`],
+//! [`gitea`]), calling its REST API through [`rest`].
 
+pub mod gitea;
 pub mod github;
+mod rest;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};

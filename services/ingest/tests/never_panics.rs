@@ -9,7 +9,7 @@ use hookline_runtime::telemetry::TraceParent;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
-const PROVIDERS: [Provider; 13] = Provider::ALL;
+const PROVIDERS: [Provider; 15] = Provider::ALL;
 
 const HEADERS: [&str; 16] = [
     "x-hub-signature-256",

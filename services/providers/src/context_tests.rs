@@ -159,6 +159,49 @@ fn gitlab_merge_request_and_pipeline() {
     assert_eq!((p.conclusion.as_str(), p.branch.as_str()), ("failed", "main"));
 }
 
+/// Gitea's payloads (its `modules/structs/hook.go`): an issue comment on a
+/// pull request, a merged pull request, a failed commit status; Forgejo's
+/// under its own header names.
+#[test]
+fn gitea_and_forgejo_comments_pull_requests_and_statuses() {
+    let comment = json!({"action": "created", "is_pull": true,
+        "issue": {"number": 7, "user": {"login": "ann"}, "labels": [{"name": "bug"}], "pull_request": {"merged": false}},
+        "comment": {"body": "@hookline also fix the docs", "user": {"login": "bob"}},
+        "repository": {"full_name": "acme/api", "owner": {"login": "acme"}},
+        "sender": {"login": "bob", "id": 12, "email": "bob@example.com"}});
+    let c = ctx("gitea", &[("X-Gitea-Event", "issue_comment")], comment.clone());
+    assert_eq!(
+        (c.event.as_str(), c.action.as_str(), c.repo.as_str(), c.org.as_str()),
+        ("issue_comment", "created", "acme/api", "acme")
+    );
+    assert_eq!((c.thread, c.on_pull_request), (7, true));
+    assert_eq!(c.comment, "@hookline also fix the docs");
+    assert_eq!(c.labels, ["bug"]);
+    let actor = c.actor.expect("actor");
+    assert_eq!((actor.login.as_str(), actor.id.as_str()), ("bob", "12"));
+    assert!(actor.association.is_empty(), "Gitea says no association");
+
+    let f = ctx("forgejo", &[("X-Forgejo-Event", "issue_comment")], comment);
+    assert_eq!((f.event.as_str(), f.thread), ("issue_comment", 7));
+
+    let merged = ctx(
+        "gitea",
+        &[("X-Gitea-Event", "pull_request")],
+        json!({"action": "closed", "number": 3,
+               "pull_request": {"number": 3, "merged": true, "head": {"ref": "hookline/fixer/r1"}, "user": {"login": "hookline-bot"}},
+               "repository": {"full_name": "acme/api"}, "sender": {"login": "ann"}}),
+    );
+    assert!(merged.merged);
+    assert_eq!((merged.branch.as_str(), merged.thread), ("hookline/fixer/r1", 3));
+
+    let status = ctx(
+        "forgejo",
+        &[("X-Gitea-Event", "status")],
+        json!({"state": "failure", "context": "ci/build", "sha": "abc", "repository": {"full_name": "acme/api"}}),
+    );
+    assert_eq!((status.event.as_str(), status.conclusion.as_str()), ("status", "failure"));
+}
+
 #[test]
 fn sentry_resource_comes_from_its_header() {
     let c = ctx(

@@ -21,6 +21,7 @@ mod common;
 pub mod outcome;
 pub mod trust;
 
+mod gitea;
 mod github;
 mod gitlab;
 mod hmac;
@@ -69,6 +70,8 @@ fn spec(provider: Provider) -> &'static Spec {
     match provider {
         Provider::Github => &github::SPEC,
         Provider::Gitlab => &gitlab::SPEC,
+        Provider::Gitea => &gitea::GITEA,
+        Provider::Forgejo => &gitea::FORGEJO,
         Provider::Sentry => &sentry::SPEC,
         Provider::Linear => &linear::SPEC,
         Provider::Mintlify => &mintlify::SPEC,

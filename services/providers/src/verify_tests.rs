@@ -143,6 +143,46 @@ fn gitlab() {
     });
 }
 
+/// Gitea signs the body with hex HMAC-SHA256, no prefix (its
+/// `services/webhook/deliver.go`); Forgejo the same under its own header
+/// name, and the Gitea name for older receivers.
+#[test]
+fn gitea_and_forgejo() {
+    run(Case {
+        provider: Provider::Gitea,
+        hmac: None,
+        sign: |secret, _| {
+            let sig = hex::encode(mac256(secret.as_bytes(), BODY));
+            (vec![("x-gitea-signature", sig)], BODY.to_vec())
+        },
+        signs_body: true,
+        tolerance: None,
+        malformed: ("x-gitea-signature", "not-hex"),
+    });
+    run(Case {
+        provider: Provider::Forgejo,
+        hmac: None,
+        sign: |secret, _| {
+            let sig = hex::encode(mac256(secret.as_bytes(), BODY));
+            (vec![("x-forgejo-signature", sig)], BODY.to_vec())
+        },
+        signs_body: true,
+        tolerance: None,
+        malformed: ("x-forgejo-signature", "zz"),
+    });
+    run(Case {
+        provider: Provider::Forgejo,
+        hmac: None,
+        sign: |secret, _| {
+            let sig = hex::encode(mac256(secret.as_bytes(), BODY));
+            (vec![("x-gitea-signature", sig)], BODY.to_vec())
+        },
+        signs_body: true,
+        tolerance: None,
+        malformed: ("x-gitea-signature", "zz"),
+    });
+}
+
 #[test]
 fn sentry() {
     run(Case {

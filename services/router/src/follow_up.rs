@@ -21,7 +21,8 @@ const CHECK_EVENTS: [&str; 5] = ["check_suite", "check_run", "workflow_run", "wo
 /// Whether Hookline itself caused the event: its forge account is the
 /// actor, or the comment, review or body carries one of its markers.
 pub fn is_own(catalog: &Catalog, ctx: &WebhookContext) -> Option<String> {
-    if ctx.provider != "github" || CHECK_EVENTS.contains(&ctx.event.as_str()) {
+    let forge = matches!(ctx.provider.as_str(), "github" | "gitea" | "forgejo");
+    if !forge || CHECK_EVENTS.contains(&ctx.event.as_str()) {
         return None;
     }
     let login = ctx.actor.as_ref().map(|a| a.login.as_str()).unwrap_or_default();
@@ -92,7 +93,8 @@ pub async fn plan(
     run_id: &(dyn Fn(&str) -> String + Sync),
 ) -> Result<Vec<Outcome>, ThreadsError> {
     let mut out = Vec::new();
-    if ctx.provider != "github" || ctx.repo.is_empty() {
+    // The forges Hookline writes back to (GitLab's follow-ups are not yet).
+    if !matches!(ctx.provider.as_str(), "github" | "gitea" | "forgejo") || ctx.repo.is_empty() {
         return Ok(out);
     }
     if let (Some(text), Some(number)) = (comment_text(ctx), comment_thread(ctx)) {

@@ -76,6 +76,8 @@ async fn a_stored_event_is_listed_read_and_replayed_as_a_preview_that_pushes_not
     assert_eq!(record.status, RunStatus::Succeeded, "{record:?}");
     assert_eq!(record.event_id, event_id, "the replay names the event it replays");
     assert!(record.forge.is_none());
+    // Its artifacts are stored a moment after its record is final.
+    crate::sessions::kept(&pipeline, &run_id).await;
     let (status, diff) = pipeline
         .admin_raw("GET", &format!("/v1/runs/{run_id}/diff"), Value::Null)
         .await;

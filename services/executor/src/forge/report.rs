@@ -67,6 +67,11 @@ impl RunForge {
         // The catalog's forge kind is the one kind; each names its adapter here.
         let forge: Box<dyn Forge> = match spec.kind {
             ForgeKind::Github => Box::new(GitHub::new(&spec.api_url, token, hookline_http::https::client())),
+            ForgeKind::Gitea | ForgeKind::Forgejo => Box::new(hookline_forge::gitea::Gitea::new(
+                &spec.api_url,
+                token,
+                hookline_http::https::client(),
+            )),
         };
         Some(Self {
             forge,

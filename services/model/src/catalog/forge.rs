@@ -27,6 +27,10 @@ pub enum ForgeKind {
     /// GitHub or GitHub Enterprise Server (REST v3).
     #[default]
     Github,
+    /// Gitea (REST v1, `api_url = "https://<host>/api/v1"`).
+    Gitea,
+    /// Forgejo: Gitea's API, the same adapter.
+    Forgejo,
 }
 
 /// A profile's forge account, used only by the executor.
@@ -167,6 +171,12 @@ pub(crate) fn check_profile(id: &str, profile: &ProfileSpec, problems: &mut Vec<
     let Some(forge) = &profile.forge else {
         return;
     };
+    if forge.kind != ForgeKind::Github && forge.api_url == default_api_url() {
+        problems.push(format!(
+            "profile `{id}`: a {} forge needs its forge.api_url (`https://<host>/api/v1`)",
+            if forge.kind == ForgeKind::Gitea { "Gitea" } else { "Forgejo" }
+        ));
+    }
     if !(forge.api_url.starts_with("https://") || forge.api_url.starts_with("http://")) {
         problems.push(format!("profile `{id}`: forge.api_url must be an http(s) URL"));
     }

@@ -15,6 +15,10 @@ pub enum Provider {
     Github,
     /// `X-Gitlab-Token: <secret>`.
     Gitlab,
+    /// `X-Gitea-Signature: <hex HMAC-SHA256 of the body>`.
+    Gitea,
+    /// `X-Forgejo-Signature` (or `X-Gitea-Signature`): as Gitea.
+    Forgejo,
     /// `Sentry-Hook-Signature: <hex>`.
     Sentry,
     /// `Linear-Signature: <hex>`, signed `webhookTimestamp` within 60 s.
@@ -41,9 +45,11 @@ pub enum Provider {
 
 impl Provider {
     /// Every provider.
-    pub const ALL: [Provider; 13] = [
+    pub const ALL: [Provider; 15] = [
         Provider::Github,
         Provider::Gitlab,
+        Provider::Gitea,
+        Provider::Forgejo,
         Provider::Sentry,
         Provider::Linear,
         Provider::Mintlify,
@@ -62,6 +68,8 @@ impl Provider {
         match self {
             Provider::Github => "github",
             Provider::Gitlab => "gitlab",
+            Provider::Gitea => "gitea",
+            Provider::Forgejo => "forgejo",
             Provider::Sentry => "sentry",
             Provider::Linear => "linear",
             Provider::Mintlify => "mintlify",
