@@ -68,6 +68,7 @@ pub struct ForgeState {
     pub comments: Vec<StoredComment>,
     /// Pull requests, in creation order.
     pub pulls: Vec<StoredPull>,
+
     /// Labels by (repository, thread).
     pub labels: BTreeMap<(String, u64), Vec<String>>,
     /// Closed issues.
@@ -79,35 +80,121 @@ pub struct ForgeState {
     pub(crate) next_id: u64,
 }
 
-/// The stateful forge.
-pub struct FakeGitHub {
+impl ForgeState {
+    /// Adds Hookline's comment to a thread.
+    pub(crate) fn add_comment(&mut self, repo: &str, thread: u64, body: &str) -> StoredComment {
+        self.next_id += 1;
+        let comment = StoredComment {
+            id: 1_000_000 + self.next_id,
+            repo: repo.to_owned(),
+            thread,
+            body: body.to_owned(),
+            history: vec![body.to_owned()],
+        };
+        self.comments.push(comment.clone());
+        comment
+    }
+
+    /// Replaces a comment's text, keeping its history.
+    pub(crate) fn edit_comment(&mut self, repo: &str, id: Option<u64>, body: &str) -> Option<StoredComment> {
+        let c = self.comments.iter_mut().find(|c| c.repo == repo && Some(c.id) == id)?;
+        c.body = body.to_owned();
+        c.history.push(body.to_owned());
+        Some(c.clone())
+    }
+
+    /// Edits a pull request's title and body (those given).
+    pub(crate) fn edit_pull(&mut self, repo: &str, number: Option<u64>, input: &Value) -> Option<StoredPull> {
+        let p = self
+            .pulls
+            .iter_mut()
+            .find(|p| p.repo == repo && Some(p.number) == number)?;
+        if let Some(title) = input.get("title").and_then(Value::as_str) {
+            p.title = title.to_owned();
+        }
+        if let Some(body) = input.get("body").and_then(Value::as_str) {
+            p.body = body.to_owned();
+        }
+        Some(p.clone())
+    }
+
+    /// Adds the labels `input` names to a thread; its labels now.
+    pub(crate) fn add_labels(&mut self, repo: &str, thread: u64, input: &Value) -> Vec<String> {
+        let asked: Vec<String> = input
+            .get("labels")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        let labels = self.labels.entry((repo.to_owned(), thread)).or_default();
+        for label in asked {
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
+        }
+        labels.clone()
+    }
+}
+
+/// The stateful forge: GitHub's API ([`FakeForge::start`]) or Gitea's
+/// ([`FakeForge::start_gitea`], in [`crate::gitea_api`]) on one state.
+pub struct FakeForge {
     /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<Mutex<ForgeState>>,
     _stop: tokio_util::sync::DropGuard,
 }
 
+/// The GitHub one.
+pub type FakeGitHub = FakeForge;
+
+/// A forge's routes on its state.
+type Handler = fn(&mut ForgeState, &Setup, &str, &str, &Value) -> (u16, Value);
+
 pub(crate) struct Setup {
     token: String,
     pub(crate) login: String,
     pub(crate) repos: HashMap<String, PathBuf>,
     pub(crate) examples: Value,
+    /// How the token is sent (`Bearer`, Gitea's `token`).
+    scheme: &'static str,
+    handle: Handler,
 }
 
-impl FakeGitHub {
-    /// Starts a forge accepting `token`, answering as account `login`, with
-    /// `repos` (`owner/name` → its git repository on disk); `examples` is
-    /// the OpenAPI description's `components.examples`.
+impl FakeForge {
+    /// Starts a GitHub accepting `token`, answering as account `login`,
+    /// with `repos` (`owner/name` → its git repository on disk);
+    /// `examples` is the OpenAPI description's `components.examples`.
     pub async fn start(token: &str, login: &str, repos: HashMap<String, PathBuf>, examples: Value) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let state: Arc<Mutex<ForgeState>> = Arc::default();
-        let setup = Arc::new(Setup {
+        let setup = Setup {
             token: token.to_owned(),
             login: login.to_owned(),
             repos,
             examples,
-        });
+            scheme: "Bearer",
+            handle: crate::github_api::handle,
+        };
+        Self::serve(setup).await
+    }
+
+    /// Starts a Gitea (the same for Forgejo) accepting `token`, answering as
+    /// account `login`, with `repos`.
+    pub async fn start_gitea(token: &str, login: &str, repos: HashMap<String, PathBuf>) -> Self {
+        let setup = Setup {
+            token: token.to_owned(),
+            login: login.to_owned(),
+            repos,
+            examples: Value::Null,
+            scheme: "token",
+            handle: crate::gitea_api::handle,
+        };
+        Self::serve(setup).await
+    }
+
+    async fn serve(setup: Setup) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state: Arc<Mutex<ForgeState>> = Arc::default();
+        let setup = Arc::new(setup);
         let stop = CancellationToken::new();
         let shared = state.clone();
         tokio::spawn(serve::serve(
@@ -130,15 +217,14 @@ impl FakeGitHub {
                         path: path.clone(),
                         authorization: authorization.clone(),
                     });
-                    if authorization != format!("Bearer {}", setup.token) {
+                    if authorization != format!("{} {}", setup.scheme, setup.token) {
                         return serve::json(
                             401,
                             &json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
                         );
                     }
                     let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let (status, answer) =
-                        crate::github_api::handle(&mut state, &setup, parts.method.as_str(), &path, &input);
+                    let (status, answer) = (setup.handle)(&mut state, &setup, parts.method.as_str(), &path, &input);
                     serve::json(status, &answer)
                 }
             },

@@ -68,7 +68,7 @@ fn pull_json(setup: &Setup, p: &StoredPull, simple: bool, sha: &str) -> Value {
 }
 
 /// The sha of `branch` in the repository, if the branch exists.
-fn branch_sha(setup: &Setup, repo: &str, branch: &str) -> Option<String> {
+pub(crate) fn branch_sha(setup: &Setup, repo: &str, branch: &str) -> Option<String> {
     let dir = setup.repos.get(repo)?;
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")])
@@ -80,7 +80,7 @@ fn branch_sha(setup: &Setup, repo: &str, branch: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn query(path: &str, key: &str) -> Option<String> {
+pub(crate) fn query(path: &str, key: &str) -> Option<String> {
     let (_, q) = path.split_once('?')?;
     form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == key)
@@ -126,30 +126,15 @@ pub(crate) fn handle(state: &mut ForgeState, setup: &Setup, method: &str, path: 
             let (Some(n), Some(body)) = (number(n), input.get("body").and_then(Value::as_str)) else {
                 return not_found();
             };
-            state.next_id += 1;
-            let comment = StoredComment {
-                id: 1_000_000 + state.next_id,
-                repo: repo.clone(),
-                thread: n,
-                body: body.to_owned(),
-                history: vec![body.to_owned()],
-            };
-            let answer = comment_json(setup, &comment);
-            state.comments.push(comment);
-            (201, answer)
+            let comment = state.add_comment(&repo, n, body);
+            (201, comment_json(setup, &comment))
         }
         ("PATCH", ["issues", "comments", id]) => {
             let body = input.get("body").and_then(Value::as_str).unwrap_or_default();
-            let Some(c) = state
-                .comments
-                .iter_mut()
-                .find(|c| c.repo == repo && Some(c.id) == number(id))
-            else {
-                return not_found();
-            };
-            c.body = body.to_owned();
-            c.history.push(body.to_owned());
-            (200, comment_json(setup, &c.clone()))
+            match state.edit_comment(&repo, number(id), body) {
+                Some(c) => (200, comment_json(setup, &c)),
+                None => not_found(),
+            }
         }
         ("GET", ["pulls"]) => {
             let head = query(path, "head").unwrap_or_default();
@@ -190,20 +175,9 @@ pub(crate) fn handle(state: &mut ForgeState, setup: &Setup, method: &str, path: 
             (201, answer)
         }
         ("PATCH", ["pulls", n]) => {
-            let Some(p) = state
-                .pulls
-                .iter_mut()
-                .find(|p| p.repo == repo && Some(p.number) == number(n))
-            else {
+            let Some(p) = state.edit_pull(&repo, number(n), input) else {
                 return not_found();
             };
-            if let Some(title) = input.get("title").and_then(Value::as_str) {
-                p.title = title.to_owned();
-            }
-            if let Some(body) = input.get("body").and_then(Value::as_str) {
-                p.body = body.to_owned();
-            }
-            let p = p.clone();
             (
                 200,
                 pull_json(setup, &p, false, &branch_sha(setup, &repo, &p.head).unwrap_or_default()),
@@ -211,17 +185,7 @@ pub(crate) fn handle(state: &mut ForgeState, setup: &Setup, method: &str, path: 
         }
         ("POST", ["issues", n, "labels"]) => {
             let Some(n) = number(n) else { return not_found() };
-            let asked: Vec<String> = input
-                .get("labels")
-                .and_then(Value::as_array)
-                .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                .unwrap_or_default();
-            let labels = state.labels.entry((repo, n)).or_default();
-            for label in asked {
-                if !labels.contains(&label) {
-                    labels.push(label);
-                }
-            }
+            let labels = state.add_labels(&repo, n, input);
             let template = example(setup, "label-items");
             let answer = labels
                 .iter()

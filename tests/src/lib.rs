@@ -25,6 +25,7 @@ pub const WAIT: Duration = Duration::from_secs(30);
 
 pub mod browser;
 pub mod git;
+mod gitea_api;
 pub mod github;
 mod github_api;
 mod http;

@@ -56,7 +56,10 @@ impl Forge for Gitea {
     fn create_comment<'a>(&'a self, thread: &'a Thread, body: &'a str) -> BoxFuture<'a, Result<Comment, ForgeError>> {
         Box::pin(async move {
             let path = format!("{}/issues/{}/comments", repo_path(&thread.repo), thread.number);
-            let answer = self.rest.call(Method::POST, &path, Some(&json!({ "body": body }))).await?;
+            let answer = self
+                .rest
+                .call(Method::POST, &path, Some(&json!({ "body": body })))
+                .await?;
             comment_of(&path, &answer)
         })
     }
@@ -122,12 +125,12 @@ impl Forge for Gitea {
             let path = format!("{}/pulls/{number}", repo_path(repo));
             // A draft stays one: its prefix is kept.
             let current = self.rest.call(Method::GET, &path, None).await?;
-            let title = if text(&current, "/title").starts_with(WORK_IN_PROGRESS) && !title.starts_with(WORK_IN_PROGRESS)
-            {
-                format!("{WORK_IN_PROGRESS}{title}")
-            } else {
-                title.to_owned()
-            };
+            let title =
+                if text(&current, "/title").starts_with(WORK_IN_PROGRESS) && !title.starts_with(WORK_IN_PROGRESS) {
+                    format!("{WORK_IN_PROGRESS}{title}")
+                } else {
+                    title.to_owned()
+                };
             self.rest
                 .call(Method::PATCH, &path, Some(&json!({ "title": title, "body": body })))
                 .await?;
@@ -166,13 +169,7 @@ impl Forge for Gitea {
                 };
                 let path = format!("{reviews_path}/{id}/comments");
                 let answer = self.rest.call(Method::GET, &path, None).await?;
-                bodies.extend(
-                    answer
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|c| text(c, "/body")),
-                );
+                bodies.extend(answer.as_array().into_iter().flatten().map(|c| text(c, "/body")));
             }
             Ok(bodies)
         })

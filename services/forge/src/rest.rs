@@ -170,7 +170,11 @@ impl Rest {
         for page in 1..=MAX_PAGES {
             let separator = if path.contains('?') { '&' } else { '?' };
             let answer = self
-                .call(Method::GET, &format!("{path}{separator}{size_param}={size}&page={page}"), None)
+                .call(
+                    Method::GET,
+                    &format!("{path}{separator}{size_param}={size}&page={page}"),
+                    None,
+                )
                 .await?;
             let Value::Array(items) = answer else {
                 return Err(unexpected(path, "not a list"));
@@ -238,5 +242,9 @@ pub(crate) fn pull_of(path: &str, value: &Value) -> Result<PullRequest, ForgeErr
 
 /// The string at `pointer`, or "".
 pub(crate) fn text(value: &Value, pointer: &str) -> String {
-    value.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }

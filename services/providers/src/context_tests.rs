@@ -199,7 +199,10 @@ fn gitea_and_forgejo_comments_pull_requests_and_statuses() {
         &[("X-Gitea-Event", "status")],
         json!({"state": "failure", "context": "ci/build", "sha": "abc", "repository": {"full_name": "acme/api"}}),
     );
-    assert_eq!((status.event.as_str(), status.conclusion.as_str()), ("status", "failure"));
+    assert_eq!(
+        (status.event.as_str(), status.conclusion.as_str()),
+        ("status", "failure")
+    );
 }
 
 #[test]

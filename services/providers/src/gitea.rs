@@ -35,7 +35,14 @@ fn gitea_verify(r: &Request<'_>) -> Result<(), VerifyError> {
 
 fn forgejo_verify(r: &Request<'_>) -> Result<(), VerifyError> {
     let own = r.header("x-forgejo-signature").is_ok();
-    verify(r, if own { "x-forgejo-signature" } else { "x-gitea-signature" })
+    verify(
+        r,
+        if own {
+            "x-forgejo-signature"
+        } else {
+            "x-gitea-signature"
+        },
+    )
 }
 
 fn gitea_delivery(r: &Request<'_>) -> Id {

@@ -24,7 +24,7 @@ pub(crate) const BOT: &str = "hookline-bot";
 
 /// The agent: commits a line, asks for `outputs`, keeps its environment
 /// and prompt for the test, and takes `AGENT_SLEEP` seconds.
-const AGENT: &str = r#"cd "$HOOKLINE_WORKSPACE"
+pub(crate) const AGENT: &str = r#"cd "$HOOKLINE_WORKSPACE"
 echo "change by $HOOKLINE_RUN_ID attempt $HOOKLINE_ATTEMPT" >> CHANGES.md
 git add CHANGES.md
 git commit -q -m "Note $HOOKLINE_RUN_ID"

@@ -52,6 +52,20 @@ async fn outcome_events(pipeline: &Pipeline) -> Vec<Event> {
         .collect()
 }
 
+/// Waits until the router has decided on each of `events`.
+pub(crate) async fn routed(pipeline: &Pipeline, events: &[&str]) {
+    for event_id in events {
+        eventually("the event to be routed", || async {
+            let explained = pipeline.explain(event_id).await;
+            explained["event_id"]
+                .as_str()
+                .map(|_| ())
+                .ok_or_else(|| explained.to_string())
+        })
+        .await;
+    }
+}
+
 /// A run for a new labelled issue `number`, final on the forge.
 async fn a_run(pipeline: &Pipeline, number: u64) -> RunRecord {
     let mut issue = labelled_issue();
@@ -75,16 +89,7 @@ async fn a_merged_pull_request_is_recorded_and_published_once_and_counted_in_the
     let once = send(&pipeline, "pull_request", "closed-1", &merged).await;
     let again = send(&pipeline, "pull_request", "closed-1-again", &merged).await;
     send(&pipeline, "pull_request", "closed-2", &closed(&second, false)).await;
-    for event_id in [&once, &again] {
-        eventually("the closed event to be routed", || async {
-            let explained = pipeline.explain(event_id).await;
-            explained["event_id"]
-                .as_str()
-                .map(|_| ())
-                .ok_or_else(|| explained.to_string())
-        })
-        .await;
-    }
+    routed(&pipeline, &[&once, &again]).await;
     let outcome = |run_id: String| {
         let records = records.clone();
         async move {

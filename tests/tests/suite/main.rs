@@ -23,6 +23,7 @@ mod executor_crash;
 mod executor_http;
 mod forge;
 mod forge_follow_ups;
+mod forge_gitea;
 mod forge_outcomes;
 mod ingest;
 mod models;

@@ -174,7 +174,11 @@ pub(crate) fn check_profile(id: &str, profile: &ProfileSpec, problems: &mut Vec<
     if forge.kind != ForgeKind::Github && forge.api_url == default_api_url() {
         problems.push(format!(
             "profile `{id}`: a {} forge needs its forge.api_url (`https://<host>/api/v1`)",
-            if forge.kind == ForgeKind::Gitea { "Gitea" } else { "Forgejo" }
+            if forge.kind == ForgeKind::Gitea {
+                "Gitea"
+            } else {
+                "Forgejo"
+            }
         ));
     }
     if !(forge.api_url.starts_with("https://") || forge.api_url.starts_with("http://")) {
