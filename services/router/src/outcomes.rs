@@ -83,10 +83,10 @@ pub(crate) async fn record(
     let event = event_of(&opener, &outcome, &link, &closed, ctx);
     records
         .update(&opener, |record| match &record.outcome {
-            // Recorded once: a redelivery (or a later close after a reopen
-            // and merge) does not rewrite it.
-            Some(_) => false,
-            None => {
+            // Recorded once: a redelivery does not rewrite it; but a pull
+            // request closed, reopened and then merged was merged.
+            Some(was) if !(was.state == PullState::Closed && outcome.state == PullState::Merged) => false,
+            _ => {
                 record.outcome = Some(outcome.clone());
                 record.outbox.push(PendingEvent::new(
                     &record.run_id,

@@ -148,5 +148,33 @@ async fn a_merged_pull_request_is_recorded_and_published_once_and_counted_in_the
     );
     browser.screenshot("agent-health").await;
     browser.close().await;
+
+    // The second, reopened and merged after all: merged is what it came to.
+    let later = send(&pipeline, "pull_request", "closed-2-merged", &closed(&second, true)).await;
+    routed(&pipeline, &[&later]).await;
+    let second = eventually("the second's outcome to become merged", || async {
+        match records.get(&second.run_id).await {
+            Ok(Some(r)) if r.outcome.as_ref().is_some_and(|o| o.state == PullState::Merged) && r.outbox.is_empty() => {
+                Ok(r)
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let opened = second
+        .forge
+        .as_ref()
+        .and_then(|f| f.pull_request.as_ref())
+        .map(|p| p.number);
+    assert_eq!(second.outcome.map(|o| o.number), opened);
+    let events = outcome_events(&pipeline).await;
+    let merged: Vec<&Event> = events.iter().filter(|e| e.r#type == "pull_request.merged").collect();
+    assert_eq!(merged.len(), 2, "{events:?}");
+    let (_, health) = pipeline.admin("GET", "/v1/agents/fixer/health", Value::Null).await;
+    assert_eq!(
+        health["pull_requests"],
+        json!({"opened": 2, "merged": 2, "closed_unmerged": 0, "open": 0}),
+        "{health}"
+    );
     world.assert_contract_kept();
 }

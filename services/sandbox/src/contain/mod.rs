@@ -252,6 +252,13 @@ impl Containment {
         self.meter.bodies()
     }
 
+    /// Ends the run's proxies, gateways and name server: the agent's work
+    /// is over (its processes may linger a moment, writing their own files,
+    /// with nowhere to reach and nothing more to spend).
+    pub fn close_network(&self) {
+        self.stop.cancel();
+    }
+
     /// What stops the run's processes: the run's cancel, or (at once) a
     /// model call refused for the budget.
     pub fn stop(&self) -> CancellationToken {

@@ -105,6 +105,8 @@ async fn in_folder(
     let has_session = session_id.is_some();
     let mut kept = artifacts::gather(env, request, emitter, &prepared.redactor, left, session_id).await;
     if let (Some(agent), Some(folders), true) = (lingering, folders, has_session) {
+        // Its usage is on the record already: it spends nothing more.
+        prepared.contained.close_network();
         kept.later(artifacts::PendingState {
             agent,
             home: prepared.home,
