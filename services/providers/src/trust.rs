@@ -18,6 +18,19 @@ const GITHUB_ITEM_EVENTS: [&str; 7] = [
     "discussion_comment",
 ];
 
+/// Gitea's and Forgejo's events whose items anyone with an account may
+/// write. Their payloads say nothing of who the actor is on the project,
+/// so the default policy trusts only the people its `allow` list names.
+const GITEA_ITEM_EVENTS: [&str; 7] = [
+    "issues",
+    "issue_comment",
+    "pull_request",
+    "pull_request_comment",
+    "pull_request_review_approved",
+    "pull_request_review_rejected",
+    "pull_request_review_comment",
+];
+
 /// Whether an actor may start a run, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -100,6 +113,13 @@ pub fn judge(policy: &TrustSpec, ctx: &WebhookContext, body: &Value) -> Verdict 
     }
     if !policy.allow.is_empty() {
         return untrusted(format!("actor {who} is not in the allow list"));
+    }
+    let gitea = matches!(ctx.provider.as_str(), "gitea" | "forgejo");
+    if gitea && GITEA_ITEM_EVENTS.contains(&ctx.event.as_str()) {
+        return untrusted(format!(
+            "{} does not say who {who} is on the project: list who may start runs in trust.allow",
+            if ctx.provider == "gitea" { "Gitea" } else { "Forgejo" }
+        ));
     }
     Verdict::Trusted
 }

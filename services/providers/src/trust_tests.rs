@@ -150,7 +150,7 @@ allow = ["ops@acme.test"]"#,
 #[test]
 fn each_provider_s_actors_are_judged_as_the_trust_table_says() {
     use hookline_proto::{Header, InboundEvent};
-    let rows: [(&str, &[(&str, &str)], Value, bool, bool, &str); 16] = [
+    let rows: [(&str, &[(&str, &str)], Value, bool, bool, &str); 18] = [
         (
             "github",
             &[("x-github-event", "issues")],
@@ -190,6 +190,22 @@ fn each_provider_s_actors_are_judged_as_the_trust_table_says() {
             true,
             true,
             "a GitLab user",
+        ),
+        (
+            "gitea",
+            &[("x-gitea-event", "issues")],
+            json!({"action": "label_updated", "issue": {"number": 1, "user": {"login": "alice"}}, "sender": {"login": "alice", "email": "alice@acme.test", "id": 3}}),
+            false,
+            true,
+            "a Gitea user's issue: no association, only the list trusts",
+        ),
+        (
+            "forgejo",
+            &[("x-forgejo-event", "push")],
+            json!({"ref": "refs/heads/main", "sender": {"login": "bob", "id": 4}}),
+            true,
+            false,
+            "a Forgejo push (write access)",
         ),
         (
             "linear",

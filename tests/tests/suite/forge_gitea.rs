@@ -84,6 +84,7 @@ push = true
 pull_request = {{ draft = true, title = "Fix #{{{{body.issue.number}}}}: {{{{body.issue.title}}}}" }}
 status_comment = true
 mention = "@hookline"
+trust = {{ allow = ["ann"] }}
 triggers = [{{ source = "{kind}", events = ["issues"], actions = ["label_updated"], labels = ["bug"] }}]
 sandbox_paths = {{ write = ["{out}"] }}
 "#,
@@ -148,13 +149,33 @@ async fn a_labelled_gitea_issue_gets_one_wip_pull_request_one_final_comment_a_fo
         assert!(!text.contains(TOKEN), "the forge token is in the {what}");
     }
 
-    // A mention on the pull request continues the same branch.
-    let mention = json!({"action": "created", "is_pull": true,
-        "issue": {"id": 900, "number": pulls[0].number, "title": pulls[0].title, "user": person(BOT),
-                  "labels": [], "state": "open", "pull_request": {"merged": false}},
-        "comment": {"id": 77, "body": "@hookline please also note the docs", "user": person("ann")},
-        "repository": repository(), "sender": person("ann")});
-    let follow_event = deliver(&pipeline, "gitea", "issue_comment", "delivery-2", &mention).await;
+    // A mention on the pull request by someone the agent does not trust
+    // (Gitea's payloads say nothing of who they are) starts nothing; one
+    // by a listed person continues the same branch.
+    let mention = |by: &str| {
+        json!({"action": "created", "is_pull": true,
+            "issue": {"id": 900, "number": pulls[0].number, "title": pulls[0].title, "user": person(BOT),
+                      "labels": [], "state": "open", "pull_request": {"merged": false}},
+            "comment": {"id": 77, "body": "@hookline please also note the docs", "user": person(by)},
+            "repository": repository(), "sender": person(by)})
+    };
+    let stranger = deliver(
+        &pipeline,
+        "gitea",
+        "issue_comment",
+        "delivery-stranger",
+        &mention("mallory"),
+    )
+    .await;
+    crate::forge_outcomes::routed(&pipeline, &[&stranger]).await;
+    let decision = pipeline.explain(&stranger).await;
+    assert!(
+        decision
+            .to_string()
+            .contains("skipped follow-up: actor mallory is not in the allow list"),
+        "{decision}"
+    );
+    let follow_event = deliver(&pipeline, "gitea", "issue_comment", "delivery-2", &mention("ann")).await;
     let follow = run_for(&pipeline, &follow_event, crate::forge::finished).await;
     assert_eq!(follow.status, RunStatus::Succeeded, "{follow:?}");
     let log = git(&origin, &["log", "--format=%s", &branch]);
