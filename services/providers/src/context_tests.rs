@@ -205,6 +205,34 @@ fn gitea_and_forgejo_comments_pull_requests_and_statuses() {
     );
 }
 
+/// GitLab's note on a merge request (its documented "Comment on merge
+/// request" payload, trimmed): the merge request's iid, its branch, the
+/// note's text; and an issue's iid.
+#[test]
+fn gitlab_notes_name_their_issue_or_merge_request() {
+    let note = ctx(
+        "gitlab",
+        &[],
+        json!({"object_kind": "note", "user": {"username": "root"}, "project": {"path_with_namespace": "gitlab-org/gitlab-test"},
+               "object_attributes": {"id": 1244, "note": "This MR needs work.", "noteable_type": "MergeRequest"},
+               "merge_request": {"iid": 1, "source_branch": "tmp", "target_branch": "master"}}),
+    );
+    assert_eq!((note.thread, note.on_pull_request), (1, true));
+    assert_eq!((note.comment.as_str(), note.branch.as_str()), ("This MR needs work.", "tmp"));
+    let on_issue = ctx(
+        "gitlab",
+        &[],
+        json!({"object_kind": "note", "object_attributes": {"note": "Hello", "noteable_type": "Issue"}, "issue": {"iid": 17}}),
+    );
+    assert_eq!((on_issue.thread, on_issue.on_pull_request), (17, false));
+    let issue = ctx(
+        "gitlab",
+        &[],
+        json!({"object_kind": "issue", "object_attributes": {"iid": 23, "action": "open"}}),
+    );
+    assert_eq!((issue.thread, issue.on_pull_request, issue.comment.as_str()), (23, false, ""));
+}
+
 #[test]
 fn sentry_resource_comes_from_its_header() {
     let c = ctx(

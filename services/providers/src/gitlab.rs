@@ -47,8 +47,33 @@ fn context(_: &InboundEvent, body: &Value, ctx: &mut WebhookContext) {
     ctx.assignee = text(body, "/assignees/0/username");
     ctx.branch = match ctx.event.as_str() {
         "push" | "tag_push" => text(body, "/ref").trim_start_matches("refs/heads/").to_owned(),
-        _ => first(body, &["/object_attributes/source_branch", "/object_attributes/ref"]),
+        _ => first(
+            body,
+            &[
+                "/object_attributes/source_branch",
+                "/merge_request/source_branch",
+                "/object_attributes/ref",
+            ],
+        ),
     };
+    // The issue or merge request (their own number spaces: `iid`s) the
+    // event is about, and a note's text.
+    let on_merge_request = match ctx.event.as_str() {
+        "merge_request" => true,
+        "note" => text(body, "/object_attributes/noteable_type") == "MergeRequest",
+        _ => false,
+    };
+    ctx.on_pull_request = on_merge_request;
+    ctx.thread = match ctx.event.as_str() {
+        "issue" | "merge_request" => body.pointer("/object_attributes/iid").and_then(Value::as_u64),
+        "note" if on_merge_request => body.pointer("/merge_request/iid").and_then(Value::as_u64),
+        "note" => body.pointer("/issue/iid").and_then(Value::as_u64),
+        _ => None,
+    }
+    .unwrap_or(0);
+    if ctx.event == "note" {
+        ctx.comment = text(body, "/object_attributes/note");
+    }
     ctx.merged = ctx.action == "merge";
     if ctx.event == "pipeline" || ctx.event == "build" {
         ctx.conclusion = first(body, &["/object_attributes/status", "/build_status"]);
