@@ -218,7 +218,10 @@ fn gitlab_notes_name_their_issue_or_merge_request() {
                "merge_request": {"iid": 1, "source_branch": "tmp", "target_branch": "master"}}),
     );
     assert_eq!((note.thread, note.on_pull_request), (1, true));
-    assert_eq!((note.comment.as_str(), note.branch.as_str()), ("This MR needs work.", "tmp"));
+    assert_eq!(
+        (note.comment.as_str(), note.branch.as_str()),
+        ("This MR needs work.", "tmp")
+    );
     let on_issue = ctx(
         "gitlab",
         &[],
@@ -230,7 +233,10 @@ fn gitlab_notes_name_their_issue_or_merge_request() {
         &[],
         json!({"object_kind": "issue", "object_attributes": {"iid": 23, "action": "open"}}),
     );
-    assert_eq!((issue.thread, issue.on_pull_request, issue.comment.as_str()), (23, false, ""));
+    assert_eq!(
+        (issue.thread, issue.on_pull_request, issue.comment.as_str()),
+        (23, false, "")
+    );
 }
 
 #[test]
