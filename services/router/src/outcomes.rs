@@ -25,6 +25,10 @@ pub(crate) enum OutcomeError {
     Record(#[from] RecordError),
     #[error("outcome event not published: {0}")]
     Publish(#[from] async_nats::jetstream::context::PublishError),
+    /// The run that opened the pull request has not written its final
+    /// record yet (its executor holds the record): the event waits.
+    #[error("run {0} is still finishing; its pull request's outcome waits for it")]
+    Finishing(String),
 }
 
 /// Records the outcome the event reports, if it reports one on a run
@@ -63,6 +67,11 @@ pub(crate) async fn record(
     else {
         return Ok(None);
     };
+    // Its executor's final write checks the record's revision: a change
+    // before it would cost the run its results.
+    if let Some(unfinished) = behind.iter().find(|r| r.run_id == opener && !r.is_done()) {
+        return Err(OutcomeError::Finishing(unfinished.run_id.clone()));
+    }
     let outcome = PullOutcome {
         state: if closed.merged {
             PullState::Merged
