@@ -212,6 +212,17 @@ pub(crate) fn handle(state: &mut ForgeState, setup: &Setup, method: &str, path: 
                 json!({"id": state.reviews.len(), "state": "COMMENT", "body": text("body"), "user": user(&setup.login)}),
             )
         }
+        ("GET", ["collaborators", user, "permission"]) => match setup.permissions.get(*user) {
+            Some(permission) => (
+                200,
+                json!({"permission": permission, "role_name": permission, "user": user_json(user)}),
+            ),
+            None => not_found(),
+        },
         _ => not_found(),
     }
+}
+
+fn user_json(login: &str) -> Value {
+    user(login)
 }

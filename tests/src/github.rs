@@ -157,6 +157,9 @@ pub(crate) struct Setup {
     pub(crate) examples: Value,
     /// How the token is sent (`Bearer`, Gitea's `token`).
     scheme: &'static str,
+    /// Each user's permission on every repository (Gitea's collaborator
+    /// permission API); unknown users are not found.
+    pub(crate) permissions: HashMap<String, String>,
     handle: Handler,
 }
 
@@ -171,20 +174,27 @@ impl FakeForge {
             repos,
             examples,
             scheme: "Bearer",
+            permissions: HashMap::new(),
             handle: crate::github_api::handle,
         };
         Self::serve(setup).await
     }
 
     /// Starts a Gitea (the same for Forgejo) accepting `token`, answering as
-    /// account `login`, with `repos`.
-    pub async fn start_gitea(token: &str, login: &str, repos: HashMap<String, PathBuf>) -> Self {
+    /// account `login`, with `repos`, and each user's `permissions`.
+    pub async fn start_gitea(
+        token: &str,
+        login: &str,
+        repos: HashMap<String, PathBuf>,
+        permissions: HashMap<String, String>,
+    ) -> Self {
         let setup = Setup {
             token: token.to_owned(),
             login: login.to_owned(),
             repos,
             examples: Value::Null,
             scheme: "token",
+            permissions,
             handle: crate::gitea_api::handle,
         };
         Self::serve(setup).await

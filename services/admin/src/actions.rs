@@ -137,6 +137,7 @@ pub async fn manual_run(state: &AdminState, id: &str, body: Option<&Value>) -> A
         ..Default::default()
     };
     let request = RunRequest {
+        forge_trust: None,
         run_id: run_id.clone(),
         agent: id.to_owned(),
         trigger: Trigger::Manual as i32,

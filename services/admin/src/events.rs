@@ -165,11 +165,19 @@ pub async fn replay(state: &AdminState, event_id: &str, body: Option<&Value>) ->
     let payload: Value = serde_json::from_slice(&event.body).unwrap_or(Value::Null);
     let catalog = state.catalog.borrow().clone();
     let ctx = hookline_providers::context(&event, &payload, catalog.sources.get(&event.source));
-    if let Verdict::Untrusted { actor, reason } = judged(&catalog, &agent, &event, &ctx, &payload) {
-        return Err(AdminError::Conflict(vec![format!(
-            "agent `{agent}` does not trust the event's actor {actor}: {reason}"
-        )]));
-    }
+    // Judged as for the original actor: by the forge too when only it can say.
+    let forge_trust = match judged(&catalog, &agent, &event, &ctx, &payload) {
+        Verdict::Untrusted { actor, reason } => {
+            return Err(AdminError::Conflict(vec![format!(
+                "agent `{agent}` does not trust the event's actor {actor}: {reason}"
+            )]));
+        }
+        Verdict::AskForge { login, associations } => Some(hookline_proto::ForgeTrust {
+            login,
+            associations: associations.iter().map(|a| a.as_str().to_owned()).collect(),
+        }),
+        Verdict::Trusted => None,
+    };
     let run_id = clock::new_id();
     let request = RunRequest {
         run_id: run_id.clone(),
@@ -180,6 +188,7 @@ pub async fn replay(state: &AdminState, event_id: &str, body: Option<&Value>) ->
         requested_at_ms: clock::now_ms(),
         follow_up: None,
         preview,
+        forge_trust,
     };
     let request = runs::Request {
         run: request,

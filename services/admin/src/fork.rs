@@ -60,6 +60,7 @@ pub async fn fork(state: &AdminState, run_id: &str, body: Option<&Value>) -> Ans
     let forge = earlier.forge.clone().unwrap_or_default();
     let new_run = clock::new_id();
     let request = RunRequest {
+        forge_trust: None,
         run_id: new_run.clone(),
         agent: earlier.agent.clone(),
         trigger: Trigger::Manual as i32,

@@ -175,6 +175,10 @@ impl Forge for Gitea {
         })
     }
 
+    fn permission<'a>(&'a self, repo: &'a Repo, login: &'a str) -> BoxFuture<'a, Result<String, ForgeError>> {
+        Box::pin(crate::collaborator_permission(&self.rest, repo, login))
+    }
+
     fn create_review_comment<'a>(
         &'a self,
         repo: &'a Repo,

@@ -181,6 +181,10 @@ pub trait Forge: Send + Sync {
     fn close_issue<'a>(&'a self, thread: &'a Thread) -> BoxFuture<'a, Result<(), ForgeError>>;
     /// The review comments' texts on a pull request.
     fn review_comments<'a>(&'a self, repo: &'a Repo, number: u64) -> BoxFuture<'a, Result<Vec<String>, ForgeError>>;
+    /// What `login` may do on the repository, as the forge says it
+    /// (`admin`, `write`, `read`, `none`, …; someone it does not know:
+    /// `none`). The one place Hookline asks a forge who someone is.
+    fn permission<'a>(&'a self, repo: &'a Repo, login: &'a str) -> BoxFuture<'a, Result<String, ForgeError>>;
     /// Comments on a line of a pull request at `commit`.
     fn create_review_comment<'a>(
         &'a self,
@@ -189,6 +193,19 @@ pub trait Forge: Send + Sync {
         commit: &'a str,
         comment: &'a ReviewComment,
     ) -> BoxFuture<'a, Result<(), ForgeError>>;
+}
+
+/// `login`'s permission through the collaborator permission API that
+/// GitHub and Gitea share (`GET /repos/{owner}/{repo}/collaborators/{login}/permission`).
+pub(crate) async fn collaborator_permission(rest: &rest::Rest, repo: &Repo, login: &str) -> Result<String, ForgeError> {
+    let login: String = form_urlencoded::byte_serialize(login.as_bytes()).collect();
+    let path = format!("/repos/{}/{}/collaborators/{login}/permission", repo.owner, repo.name);
+    match rest.call(http::Method::GET, &path, None).await {
+        Ok(answer) => Ok(rest::text(&answer, "/permission")),
+        // Not a user the forge knows on the project.
+        Err(ForgeError::Status { status: 404, .. }) => Ok("none".to_owned()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The HTTPS client adapters call through (the services' one outbound

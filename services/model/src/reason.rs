@@ -58,6 +58,9 @@ pub enum RunReason {
     Refused,
     /// The agent hit its turn or output-token limit before it finished.
     TurnLimit,
+    /// The forge said the event's actor is not one the agent's trust
+    /// policy trusts (asked before the agent started: Gitea, Forgejo).
+    Untrusted,
     /// A word this version does not know (written by a newer one).
     #[serde(other)]
     Other,
@@ -65,7 +68,7 @@ pub enum RunReason {
 
 impl RunReason {
     /// Every reason, as written.
-    pub const ALL: [RunReason; 22] = [
+    pub const ALL: [RunReason; 23] = [
         RunReason::Unset,
         RunReason::Exit,
         RunReason::Timeout,
@@ -87,6 +90,7 @@ impl RunReason {
         RunReason::AgentError,
         RunReason::Refused,
         RunReason::TurnLimit,
+        RunReason::Untrusted,
         RunReason::Other,
     ];
 
@@ -109,6 +113,7 @@ impl RunReason {
             RunReason::NeedsHuman => "needs_human",
             RunReason::Rejected => "rejected",
             RunReason::Expired => "expired",
+            RunReason::Untrusted => "untrusted",
             RunReason::AgentUnresponsive => "agent_unresponsive",
             RunReason::ProtocolError => "protocol_error",
             RunReason::AgentError => "agent_error",

@@ -19,8 +19,8 @@ const GITHUB_ITEM_EVENTS: [&str; 7] = [
 ];
 
 /// Gitea's and Forgejo's events whose items anyone with an account may
-/// write. Their payloads say nothing of who the actor is on the project,
-/// so the default policy trusts only the people its `allow` list names.
+/// write. Their payloads say nothing of who the actor is on the project:
+/// the forge's permission API is asked ([`Verdict::AskForge`]).
 const GITEA_ITEM_EVENTS: [&str; 7] = [
     "issues",
     "issue_comment",
@@ -42,6 +42,15 @@ pub enum Verdict {
         actor: String,
         /// Why.
         reason: String,
+    },
+    /// Only the forge can say: start it if the forge's permission API
+    /// gives `login` one of `associations` on the project (asked by the
+    /// executor, which holds the forge token, before the agent starts).
+    AskForge {
+        /// The actor's login on the forge.
+        login: String,
+        /// The associations the policy trusts.
+        associations: Vec<Association>,
     },
 }
 
@@ -111,15 +120,23 @@ pub fn judge(policy: &TrustSpec, ctx: &WebhookContext, body: &Value) -> Verdict 
             None => untrusted(format!("untrusted actor {who} (association unknown)")),
         };
     }
-    if !policy.allow.is_empty() {
-        return untrusted(format!("actor {who} is not in the allow list"));
-    }
+    // Gitea and Forgejo: who someone is on the project is for the forge to
+    // say (their payloads do not), as GitHub's association says it.
     let gitea = matches!(ctx.provider.as_str(), "gitea" | "forgejo");
     if gitea && GITEA_ITEM_EVENTS.contains(&ctx.event.as_str()) {
-        return untrusted(format!(
-            "{} does not say who {who} is on the project: list who may start runs in trust.allow",
-            if ctx.provider == "gitea" { "Gitea" } else { "Forgejo" }
-        ));
+        if actor.login.is_empty() {
+            return untrusted(format!("actor {who} has no login to ask the forge about"));
+        }
+        return Verdict::AskForge {
+            login: actor.login.clone(),
+            associations: policy
+                .associations
+                .clone()
+                .unwrap_or_else(|| Association::DEFAULT.to_vec()),
+        };
+    }
+    if !policy.allow.is_empty() {
+        return untrusted(format!("actor {who} is not in the allow list"));
     }
     Verdict::Trusted
 }

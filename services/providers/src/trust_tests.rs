@@ -346,3 +346,37 @@ fn an_actor_named_by_pointer_is_judged_by_the_lists_alone() {
     );
     assert_eq!(judge(&p, &ctx, &json!({"by": "alice"})), Verdict::Trusted);
 }
+
+/// Gitea's and Forgejo's payloads do not say who someone is on the
+/// project: the verdict asks the forge, with the associations the policy
+/// trusts; `deny` and `allow` still decide first.
+#[test]
+fn on_gitea_the_forge_is_asked_unless_a_list_decides() {
+    use hookline_model::catalog::Association;
+    let ctx = WebhookContext {
+        provider: "gitea".into(),
+        event: "issue_comment".into(),
+        actor: Some(Actor {
+            login: "ann".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        judge(&TrustSpec::default(), &ctx, &json!({})),
+        Verdict::AskForge {
+            login: "ann".into(),
+            associations: Association::DEFAULT.to_vec()
+        }
+    );
+    assert_eq!(judge(&policy(r#"allow = ["ann"]"#), &ctx, &json!({})), Verdict::Trusted);
+    assert!(matches!(
+        judge(&policy(r#"deny = ["ann"]"#), &ctx, &json!({})),
+        Verdict::Untrusted { .. }
+    ));
+    let push = WebhookContext {
+        event: "push".into(),
+        ..ctx
+    };
+    assert_eq!(judge(&TrustSpec::default(), &push, &json!({})), Verdict::Trusted);
+}

@@ -9,7 +9,7 @@ use hookline_model::catalog::Catalog;
 use hookline_model::decision::Explained;
 use hookline_model::follow_up::FollowUpReason;
 use hookline_model::forge_state::marker;
-use hookline_proto::{FollowUp, WebhookContext};
+use hookline_proto::{FollowUp, ForgeTrust, WebhookContext};
 use serde_json::Value;
 
 use hookline_providers::trust::{self, Verdict};
@@ -64,6 +64,8 @@ fn mentions(text: &str, mention: &str) -> bool {
 pub enum Outcome {
     /// Start this agent's run with this follow-up.
     Run(String, FollowUp),
+    /// The same, once the forge vouches for the actor (Gitea, Forgejo).
+    Ask(String, FollowUp, ForgeTrust),
     /// For the decision record.
     Skipped(Explained),
 }
@@ -114,6 +116,14 @@ pub async fn plan(
                 Verdict::Trusted => out.push(Outcome::Run(
                     agent.clone(),
                     follow_up(&link, FollowUpReason::Mention, number),
+                )),
+                Verdict::AskForge { login, associations } => out.push(Outcome::Ask(
+                    agent.clone(),
+                    follow_up(&link, FollowUpReason::Mention, number),
+                    ForgeTrust {
+                        login,
+                        associations: associations.iter().map(|a| a.as_str().to_owned()).collect(),
+                    },
                 )),
                 Verdict::Untrusted { reason, .. } => out.push(Outcome::Skipped(Explained {
                     agent: agent.clone(),

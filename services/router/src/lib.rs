@@ -309,10 +309,15 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     let run_id = |agent: &str| runs::webhook_run_id(&event.event_id, event.received_at_ms, agent);
     let mut follow_ups = Vec::new();
     let mut skipped_follow_ups = Vec::new();
+    let mut follow_up_trust: Vec<(String, hookline_proto::ForgeTrust)> = Vec::new();
     if own.is_none() {
         for outcome in follow_up::plan(&sinks.threads, &table.catalog, &ctx, &body, &run_id).await? {
             match outcome {
                 follow_up::Outcome::Run(agent, f) => follow_ups.push((agent, f)),
+                follow_up::Outcome::Ask(agent, f, trust) => {
+                    follow_up_trust.push((agent.clone(), trust));
+                    follow_ups.push((agent, f));
+                }
                 follow_up::Outcome::Skipped(why) => skipped_follow_ups.push(why),
             }
         }
@@ -354,6 +359,13 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
         requested_at_ms: clock::now_ms(),
         follow_up: None,
         preview: false,
+        forge_trust: decision
+            .ask_forge
+            .iter()
+            .map(|(a, t)| (*a, t))
+            .chain(follow_up_trust.iter().map(|(a, t)| (a.as_str(), t)))
+            .find(|(a, _)| *a == agent)
+            .map(|(_, t)| t.clone()),
     };
     for held in decision.untrusted.iter().filter(|h| h.outcome == Untrusted::Approve) {
         // Held agents come from this same catalog's routes.

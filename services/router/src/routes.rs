@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use hookline_model::catalog::{Catalog, TrustSpec, Untrusted};
+use hookline_proto::ForgeTrust;
 use hookline_proto::WebhookContext;
 use serde::Serialize;
 use serde_json::Value;
@@ -53,6 +54,10 @@ pub struct Decision<'a> {
     pub unmatched: Vec<(&'a str, &'static str)>,
     /// Agents with no trigger on this source.
     pub other_agents: usize,
+    /// Matched agents whose actor the forge must vouch for before the agent
+    /// starts (Gitea, Forgejo), with who and what the policy trusts.
+    #[serde(skip)]
+    pub ask_forge: Vec<(&'a str, ForgeTrust)>,
 }
 
 impl Routes {
@@ -92,6 +97,7 @@ impl Routes {
             untrusted: Vec::new(),
             unmatched: Vec::with_capacity(listening.len()),
             other_agents: self.agents - listening.len(),
+            ask_forge: Vec::new(),
         };
         for entry in listening {
             let mut first_failure: Option<Mismatch> = None;
@@ -105,6 +111,12 @@ impl Routes {
                             verdict = Some(Verdict::Trusted);
                             break;
                         }
+                        // The forge may yet trust the actor: better than no.
+                        ask @ Verdict::AskForge { .. } => {
+                            if !matches!(verdict, Some(Verdict::AskForge { .. })) {
+                                verdict = Some(ask);
+                            }
+                        }
                         untrusted => {
                             verdict.get_or_insert(untrusted);
                         }
@@ -116,6 +128,16 @@ impl Routes {
             }
             match verdict {
                 Some(Verdict::Trusted) => decision.matched.push(&entry.agent),
+                Some(Verdict::AskForge { login, associations }) => {
+                    decision.matched.push(&entry.agent);
+                    decision.ask_forge.push((
+                        &entry.agent,
+                        ForgeTrust {
+                            login,
+                            associations: associations.iter().map(|a| a.as_str().to_owned()).collect(),
+                        },
+                    ));
+                }
                 Some(Verdict::Untrusted { actor, reason }) => decision.untrusted.push(Held {
                     agent: &entry.agent,
                     actor,

@@ -55,6 +55,7 @@ fn scheduled(catalog: &Catalog) -> HashMap<String, (Written, bool)> {
 async fn fire(nats: &Nats, records: &Records, agent: &str, tick: DateTime<Utc>) -> Result<(), runs::RequestError> {
     let tick_text = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let run = RunRequest {
+        forge_trust: None,
         run_id: runs::schedule_run_id(agent, tick.timestamp_millis()),
         agent: agent.to_owned(),
         trigger: Trigger::Schedule as i32,

@@ -84,7 +84,6 @@ push = true
 pull_request = {{ draft = true, title = "Fix #{{{{body.issue.number}}}}: {{{{body.issue.title}}}}" }}
 status_comment = true
 mention = "@hookline"
-trust = {{ allow = ["ann"] }}
 triggers = [{{ source = "{kind}", events = ["issues"], actions = ["label_updated"], labels = ["bug"] }}]
 sandbox_paths = {{ write = ["{out}"] }}
 "#,
@@ -105,7 +104,13 @@ async fn run_for(pipeline: &Pipeline, event_id: &str, done: impl Fn(&RunRecord) 
 async fn a_labelled_gitea_issue_gets_one_wip_pull_request_one_final_comment_a_follow_up_and_its_outcome() {
     let dir = tempfile::tempdir().expect("dir");
     let origin = bare_origin(dir.path(), "api");
-    let forge = FakeForge::start_gitea(TOKEN, BOT, HashMap::from([(REPO.to_owned(), origin.clone())])).await;
+    // Who is who on the project, as only Gitea can say.
+    let permissions = HashMap::from([
+        ("ann".to_owned(), "write".to_owned()),
+        ("mallory".to_owned(), "read".to_owned()),
+    ]);
+    let repos = HashMap::from([(REPO.to_owned(), origin.clone())]);
+    let forge = FakeForge::start_gitea(TOKEN, BOT, repos, permissions).await;
     let pipeline = Pipeline::start(&catalog(dir.path(), &origin, &forge, "gitea"), &[]).await;
 
     // The same delivery twice: one run, one pull request, one comment.
@@ -149,9 +154,10 @@ async fn a_labelled_gitea_issue_gets_one_wip_pull_request_one_final_comment_a_fo
         assert!(!text.contains(TOKEN), "the forge token is in the {what}");
     }
 
-    // A mention on the pull request by someone the agent does not trust
-    // (Gitea's payloads say nothing of who they are) starts nothing; one
-    // by a listed person continues the same branch.
+    // A mention on the pull request by someone Gitea says may only read
+    // ends before anything is done for them (Gitea's payloads say nothing
+    // of who someone is: the executor asks the forge); one by someone who
+    // may write continues the same branch.
     let mention = |by: &str| {
         json!({"action": "created", "is_pull": true,
             "issue": {"id": 900, "number": pulls[0].number, "title": pulls[0].title, "user": person(BOT),
@@ -167,13 +173,24 @@ async fn a_labelled_gitea_issue_gets_one_wip_pull_request_one_final_comment_a_fo
         &mention("mallory"),
     )
     .await;
-    crate::forge_outcomes::routed(&pipeline, &[&stranger]).await;
-    let decision = pipeline.explain(&stranger).await;
+    let refused = run_for(&pipeline, &stranger, |r| r.is_done()).await;
+    assert_eq!(
+        (refused.status, refused.reason.as_str()),
+        (RunStatus::Failed, "untrusted"),
+        "{refused:?}"
+    );
+    assert!(!refused.will_retry);
+    let (_, log) = pipeline
+        .admin("GET", &format!("/v1/runs/{}/log", refused.run_id), Value::Null)
+        .await;
     assert!(
-        decision
-            .to_string()
-            .contains("skipped follow-up: actor mallory is not in the allow list"),
-        "{decision}"
+        log.to_string()
+            .contains("the forge says mallory has read access to acme/api, association NONE"),
+        "{log}"
+    );
+    assert!(
+        forge.comments(REPO, pulls[0].number).is_empty(),
+        "nothing was written for an actor the forge did not vouch for"
     );
     let follow_event = deliver(&pipeline, "gitea", "issue_comment", "delivery-2", &mention("ann")).await;
     let follow = run_for(&pipeline, &follow_event, crate::forge::finished).await;

@@ -22,6 +22,7 @@ fn request(run_id: &str, event_id: &str) -> RunRequest {
         requested_at_ms: clock::now_ms(),
         follow_up: None,
         preview: false,
+        forge_trust: None,
     }
 }
 

@@ -153,7 +153,16 @@ async fn execute_agent(
     );
     emitter.publish(&run_started).await?;
     tracing::info!(run_id = %record.run_id, agent = %record.agent, attempt, "Run started.");
-    let mut forge = if request.preview {
+    // An actor only the forge can vouch for: asked before anything is done
+    // for them, on the forge or by the agent.
+    let untrusted = match &request.forge_trust {
+        Some(check) => crate::forge::vouch::vouch(env, request, check, emitter).await.err(),
+        None => None,
+    };
+    let mut forge = if let Some(why) = &untrusted {
+        emitter.log("hookline", format!("run not started: {why}"));
+        None
+    } else if request.preview {
         emitter.log(
             "hookline",
             "preview: nothing is pushed and nothing is written to the forge".to_owned(),
@@ -167,7 +176,9 @@ async fn execute_agent(
         .follow_up
         .as_ref()
         .is_some_and(|f| FollowUpReason::parse(&f.reason) == Some(FollowUpReason::CiExhausted));
-    let output = if exhausted {
+    let output = if untrusted.is_some() {
+        session::SessionOutput::failed(hookline_bus::runs::RunReason::Untrusted)
+    } else if exhausted {
         emitter.log(
             "hookline",
             "the branch's checks failed again after the last fix-up run allowed (ci_fixes); a human is needed"
@@ -266,8 +277,11 @@ async fn execute_agent(
     {
         tracing::warn!(agent = %record.agent, error = %e, "Daily totals not updated.");
     }
-    // Only a run the agent itself failed is tried again, and only if asked.
-    let again = record.status == RunStatus::Failed && attempt < agent.max_attempts;
+    // Only a run the agent itself failed is tried again, and only if asked
+    // (an actor the forge did not vouch for is not asked about again).
+    let again = record.status == RunStatus::Failed
+        && attempt < agent.max_attempts
+        && record.reason != hookline_bus::runs::RunReason::Untrusted;
     record.will_retry = again;
     let final_type = if record.status == RunStatus::Succeeded {
         event_types::RUN_COMPLETED

@@ -7,3 +7,4 @@ pub mod outputs;
 pub mod report;
 pub mod steps;
 pub mod text;
+pub(crate) mod vouch;

@@ -95,6 +95,11 @@ impl RunForge {
         }
     }
 
+    /// What `login` may do on the run's repository, as the forge says.
+    pub async fn permission(&self, login: &str) -> Result<String, ForgeError> {
+        self.forge.permission(&self.repo, login).await
+    }
+
     /// The run's status comment showing `text`: the one `forge` names, or
     /// the one with the run's marker, or a new one.
     pub async fn open_status(&self, forge: &ForgeRecord, text: &str) -> Result<Option<Comment>, ForgeError> {
