@@ -324,6 +324,7 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
     }
     // A follow-up replaces the agent's plain trigger on the same event.
     decision.matched.retain(|a| !follow_ups.iter().any(|(f, _)| f == a));
+    decision.ask_forge.retain(|(a, _)| !follow_ups.iter().any(|(f, _)| f == a));
     let spent = budget_spent(sinks, table, &mut decision.matched).await;
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
     let record = decisions::record(&event, &ctx, own, &decision, &follow_ups, skipped_follow_ups, &spent);
