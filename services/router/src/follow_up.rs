@@ -18,6 +18,33 @@ use hookline_providers::trust::{self, Verdict};
 /// loop guard (a check on Hookline's push reports the push's sender).
 const CHECK_EVENTS: [&str; 5] = ["check_suite", "check_run", "workflow_run", "workflow_job", "status"];
 
+/// What [`plan`] answered, sorted: the follow-ups to start, those skipped
+/// (for the decision record), and the forge checks of those started.
+#[derive(Default)]
+pub struct Planned {
+    pub runs: Vec<(String, FollowUp)>,
+    pub skipped: Vec<Explained>,
+    pub ask_forge: Vec<(String, ForgeTrust)>,
+}
+
+impl Planned {
+    /// `outcomes`, sorted.
+    pub fn of(outcomes: Vec<Outcome>) -> Self {
+        let mut planned = Self::default();
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Run(agent, f) => planned.runs.push((agent, f)),
+                Outcome::Ask(agent, f, trust) => {
+                    planned.ask_forge.push((agent.clone(), trust));
+                    planned.runs.push((agent, f));
+                }
+                Outcome::Skipped(why) => planned.skipped.push(why),
+            }
+        }
+        planned
+    }
+}
+
 /// Whether Hookline itself caused the event: its forge account is the
 /// actor, or the comment, review or body carries one of its markers.
 pub fn is_own(catalog: &Catalog, ctx: &WebhookContext) -> Option<String> {

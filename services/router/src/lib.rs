@@ -307,24 +307,19 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
         table.routes.decide(&ctx, &body)
     };
     let run_id = |agent: &str| runs::webhook_run_id(&event.event_id, event.received_at_ms, agent);
-    let mut follow_ups = Vec::new();
-    let mut skipped_follow_ups = Vec::new();
-    let mut follow_up_trust: Vec<(String, hookline_proto::ForgeTrust)> = Vec::new();
-    if own.is_none() {
-        for outcome in follow_up::plan(&sinks.threads, &table.catalog, &ctx, &body, &run_id).await? {
-            match outcome {
-                follow_up::Outcome::Run(agent, f) => follow_ups.push((agent, f)),
-                follow_up::Outcome::Ask(agent, f, trust) => {
-                    follow_up_trust.push((agent.clone(), trust));
-                    follow_ups.push((agent, f));
-                }
-                follow_up::Outcome::Skipped(why) => skipped_follow_ups.push(why),
-            }
-        }
-    }
+    let follow_up::Planned {
+        runs: follow_ups,
+        skipped: skipped_follow_ups,
+        ask_forge: follow_up_trust,
+    } = match own {
+        None => follow_up::Planned::of(follow_up::plan(&sinks.threads, &table.catalog, &ctx, &body, &run_id).await?),
+        Some(_) => follow_up::Planned::default(),
+    };
     // A follow-up replaces the agent's plain trigger on the same event.
     decision.matched.retain(|a| !follow_ups.iter().any(|(f, _)| f == a));
-    decision.ask_forge.retain(|(a, _)| !follow_ups.iter().any(|(f, _)| f == a));
+    decision
+        .ask_forge
+        .retain(|(a, _)| !follow_ups.iter().any(|(f, _)| f == a));
     let spent = budget_spent(sinks, table, &mut decision.matched).await;
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
     let record = decisions::record(&event, &ctx, own, &decision, &follow_ups, skipped_follow_ups, &spent);
