@@ -28,6 +28,11 @@ pub struct RoutingDecision {
     /// Matched agents skipped because their daily token budget is spent.
     #[serde(default)]
     pub budget_spent: Vec<Explained>,
+    /// Runs requested whose actor only the forge can vouch for: the
+    /// executor asks it before the agent starts (the run's log says what
+    /// it answered).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forge_checks: Vec<Explained>,
     /// Agents whose trigger matched but whose actor is not trusted.
     #[serde(default)]
     pub untrusted: Vec<UntrustedAgent>,

@@ -7,7 +7,7 @@ use hookline_model::clock;
 use hookline_model::decision::{
     DecisionContext, Explained, FollowUpDecision, RoutingDecision, Unmatched, UntrustedAgent,
 };
-use hookline_proto::{FollowUp, InboundEvent, WebhookContext};
+use hookline_proto::{FollowUp, ForgeTrust, InboundEvent, WebhookContext};
 
 use crate::routes::Decision;
 
@@ -51,6 +51,7 @@ pub(crate) fn record(
         ignored,
         follow_ups: started.chain(not_started).collect(),
         budget_spent: spent.to_vec(),
+        forge_checks: Vec::new(),
         untrusted: decision
             .untrusted
             .iter()
@@ -79,4 +80,23 @@ pub(crate) fn record(
             .collect(),
         other_agents: decision.other_agents,
     }
+}
+
+/// The runs whose actor the forge is to vouch for, as the decision says:
+/// the matched agents' and the follow-ups'.
+pub(crate) fn forge_checks(decision: &Decision<'_>, follow_ups: &[(String, ForgeTrust)]) -> Vec<Explained> {
+    let matched = (decision.ask_forge.iter())
+        .filter(|(a, _)| decision.matched.contains(a))
+        .map(|(a, t)| (*a, t));
+    matched
+        .chain(follow_ups.iter().map(|(a, t)| (a.as_str(), t)))
+        .map(|(agent, trust)| Explained {
+            agent: agent.to_owned(),
+            explain: format!(
+                "the forge is asked who {} is before the agent starts (trusted: {})",
+                trust.login,
+                trust.associations.join(", ")
+            ),
+        })
+        .collect()
 }

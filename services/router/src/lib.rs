@@ -322,7 +322,8 @@ async fn route(sinks: &Sinks, table: &Table, event: InboundEvent, parent: Option
         .retain(|(a, _)| !follow_ups.iter().any(|(f, _)| f == a));
     let spent = budget_spent(sinks, table, &mut decision.matched).await;
     tracing::debug!(event_id = %event.event_id, matched = decision.matched.len(), "Event routed.");
-    let record = decisions::record(&event, &ctx, own, &decision, &follow_ups, skipped_follow_ups, &spent);
+    let mut record = decisions::record(&event, &ctx, own, &decision, &follow_ups, skipped_follow_ups, &spent);
+    record.forge_checks = decisions::forge_checks(&decision, &follow_up_trust);
     // A decision record is a log: losing one never holds an event back.
     match serde_json::to_vec(&record) {
         Ok(bytes) => {

@@ -180,6 +180,13 @@ async fn a_labelled_gitea_issue_gets_one_wip_pull_request_one_final_comment_a_fo
         "{refused:?}"
     );
     assert!(!refused.will_retry);
+    let decision = pipeline.explain(&stranger).await;
+    assert!(
+        decision
+            .to_string()
+            .contains("the forge is asked who mallory is before the agent starts"),
+        "{decision}"
+    );
     let (_, log) = pipeline
         .admin("GET", &format!("/v1/runs/{}/log", refused.run_id), Value::Null)
         .await;

@@ -270,6 +270,9 @@ fn decision_view(d: &RoutingDecision) -> DecisionView {
     for b in &d.budget_spent {
         agents.push((b.agent.clone(), "budget spent".to_owned(), b.explain.clone()));
     }
+    for c in &d.forge_checks {
+        agents.push((c.agent.clone(), "forge asked".to_owned(), c.explain.clone()));
+    }
     DecisionView {
         source: d.source.clone(),
         at: views::when(d.at_ms),
