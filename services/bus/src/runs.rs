@@ -77,6 +77,17 @@ impl Records {
         Err(RecordError::Conflict)
     }
 
+    /// Clears `run_id`'s outbox once its events are published (whoever
+    /// published them: the executor, or the router for an outcome).
+    pub async fn clear_outbox(&self, run_id: &str) -> Result<(), RecordError> {
+        self.update(run_id, |record| {
+            let had = !record.outbox.is_empty();
+            record.outbox.clear();
+            had
+        })
+        .await
+    }
+
     /// Reads a run's record.
     pub async fn get(&self, run_id: &str) -> Result<Option<RunRecord>, RecordError> {
         let kv = &self.0;

@@ -179,12 +179,6 @@ async fn publish_outbox(nats: &Nats, records: &Records, record: &RunRecord) -> R
         let event = hookline_bus::events::of_run(pending, &record.run_id, &record.agent, &record.event_id);
         hookline_bus::events::publish(nats, &event, &record.run_id, &pending.dedupe, None).await?;
     }
-    records
-        .update(&record.run_id, |r| {
-            let had = !r.outbox.is_empty();
-            r.outbox.clear();
-            had
-        })
-        .await?;
+    records.clear_outbox(&record.run_id).await?;
     Ok(())
 }

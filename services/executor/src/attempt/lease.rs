@@ -275,22 +275,3 @@ impl Held {
         }
     }
 }
-
-/// Clears the outbox of `run_id`'s record once its events are published.
-pub async fn clear_outbox(records: &Records, run_id: &str) -> Result<(), RecordError> {
-    update(records, run_id, |record| {
-        let had = !record.outbox.is_empty();
-        record.outbox.clear();
-        had
-    })
-    .await
-}
-
-/// Changes `run_id`'s record outside any lease ([`Records::update`]).
-pub async fn update(
-    records: &Records,
-    run_id: &str,
-    change: impl Fn(&mut RunRecord) -> bool,
-) -> Result<(), RecordError> {
-    records.update(run_id, change).await
-}

@@ -111,7 +111,7 @@ fn not_stored(request: &RunRequest, e: &NotStored) -> Outcome {
 /// Publishes `record`'s outbox, then clears it.
 async fn publish_outbox(env: &RunEnv<'_>, emitter: &Emitter, record: &RunRecord) -> Result<(), NotStored> {
     emitter.publish_all(&record.outbox).await?;
-    lease::clear_outbox(env.records, &record.run_id).await?;
+    env.records.clear_outbox(&record.run_id).await?;
     Ok(())
 }
 

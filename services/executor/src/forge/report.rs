@@ -327,14 +327,15 @@ pub async fn settle_status(forge: &RunForge, records: &hookline_bus::runs::Recor
     if record.will_retry {
         return true;
     }
-    let marked = crate::attempt::lease::update(records, &record.run_id, |r| match r.forge.as_mut() {
-        Some(f) if !f.comment_final => {
-            f.comment_final = true;
-            true
-        }
-        _ => false,
-    })
-    .await;
+    let marked = records
+        .update(&record.run_id, |r| match r.forge.as_mut() {
+            Some(f) if !f.comment_final => {
+                f.comment_final = true;
+                true
+            }
+            _ => false,
+        })
+        .await;
     if let Err(e) = marked {
         tracing::warn!(run_id = %record.run_id, error = %e, "Status comment written but not marked final.");
     }

@@ -97,15 +97,17 @@ pub(crate) async fn finish(env: &RunEnv<'_>, run_id: &str, emitter: &Emitter, st
                 None
             }
         };
-        let listed = crate::attempt::lease::update(env.records, run_id, |record| {
-            match &state {
-                Some(stored) => record.artifacts.push(stored.clone()),
-                // Nothing to resume after all.
-                None => record.agent_session = None,
-            }
-            true
-        })
-        .await;
+        let listed = env
+            .records
+            .update(run_id, |record| {
+                match &state {
+                    Some(stored) => record.artifacts.push(stored.clone()),
+                    // Nothing to resume after all.
+                    None => record.agent_session = None,
+                }
+                true
+            })
+            .await;
         if let Err(e) = listed {
             emitter.log(
                 "hookline",

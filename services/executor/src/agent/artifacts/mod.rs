@@ -190,12 +190,14 @@ pub(crate) async fn store(env: &RunEnv<'_>, run_id: &str, emitter: &Emitter, gat
         }
     }
     let session = session_id.filter(|_| pending.is_some() || kept.iter().any(|a| a.name == SESSION_STATE));
-    let listed = crate::attempt::lease::update(env.records, run_id, |record| {
-        record.artifacts.clone_from(&kept);
-        record.agent_session.clone_from(&session);
-        true
-    })
-    .await;
+    let listed = env
+        .records
+        .update(run_id, |record| {
+            record.artifacts.clone_from(&kept);
+            record.agent_session.clone_from(&session);
+            true
+        })
+        .await;
     if let Err(e) = listed {
         emitter.log(
             "hookline",
