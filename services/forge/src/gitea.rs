@@ -11,6 +11,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::rest::{Rest, comment_of, pull_of, text, unexpected};
+use crate::shared::{self, repo_path};
 use crate::{Comment, Forge, ForgeError, HttpsClient, NewPullRequest, PullRequest, Repo, ReviewComment, Thread};
 
 /// The title prefix that makes a pull request a draft.
@@ -36,8 +37,13 @@ impl Gitea {
     }
 }
 
-fn repo_path(repo: &Repo) -> String {
-    format!("/repos/{}/{}", repo.owner, repo.name)
+/// `title` as a draft's: with the work-in-progress prefix, once.
+fn wip(title: &str) -> String {
+    if title.starts_with(WORK_IN_PROGRESS) {
+        title.to_owned()
+    } else {
+        format!("{WORK_IN_PROGRESS}{title}")
+    }
 }
 
 impl Forge for Gitea {
@@ -54,24 +60,11 @@ impl Forge for Gitea {
     }
 
     fn create_comment<'a>(&'a self, thread: &'a Thread, body: &'a str) -> BoxFuture<'a, Result<Comment, ForgeError>> {
-        Box::pin(async move {
-            let path = format!("{}/issues/{}/comments", repo_path(&thread.repo), thread.number);
-            let answer = self
-                .rest
-                .call(Method::POST, &path, Some(&json!({ "body": body })))
-                .await?;
-            comment_of(&path, &answer)
-        })
+        Box::pin(shared::create_comment(&self.rest, thread, body))
     }
 
     fn edit_comment<'a>(&'a self, repo: &'a Repo, id: u64, body: &'a str) -> BoxFuture<'a, Result<(), ForgeError>> {
-        Box::pin(async move {
-            let path = format!("{}/issues/comments/{id}", repo_path(repo));
-            self.rest
-                .call(Method::PATCH, &path, Some(&json!({ "body": body })))
-                .await?;
-            Ok(())
-        })
+        Box::pin(shared::edit_comment(&self.rest, repo, id, body))
     }
 
     fn find_pull_request<'a>(
@@ -98,8 +91,8 @@ impl Forge for Gitea {
     ) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
         Box::pin(async move {
             let path = format!("{}/pulls", repo_path(repo));
-            let title = if request.draft && !request.title.starts_with(WORK_IN_PROGRESS) {
-                format!("{WORK_IN_PROGRESS}{}", request.title)
+            let title = if request.draft {
+                wip(&request.title)
             } else {
                 request.title.clone()
             };
@@ -125,12 +118,11 @@ impl Forge for Gitea {
             let path = format!("{}/pulls/{number}", repo_path(repo));
             // A draft stays one: its prefix is kept.
             let current = self.rest.call(Method::GET, &path, None).await?;
-            let title =
-                if text(&current, "/title").starts_with(WORK_IN_PROGRESS) && !title.starts_with(WORK_IN_PROGRESS) {
-                    format!("{WORK_IN_PROGRESS}{title}")
-                } else {
-                    title.to_owned()
-                };
+            let title = if text(&current, "/title").starts_with(WORK_IN_PROGRESS) {
+                wip(title)
+            } else {
+                title.to_owned()
+            };
             self.rest
                 .call(Method::PATCH, &path, Some(&json!({ "title": title, "body": body })))
                 .await?;
@@ -139,14 +131,7 @@ impl Forge for Gitea {
     }
 
     fn add_labels<'a>(&'a self, thread: &'a Thread, labels: &'a [String]) -> BoxFuture<'a, Result<(), ForgeError>> {
-        Box::pin(async move {
-            // Gitea 1.19 and later take label names as well as ids.
-            let path = format!("{}/issues/{}/labels", repo_path(&thread.repo), thread.number);
-            self.rest
-                .call(Method::POST, &path, Some(&json!({ "labels": labels })))
-                .await?;
-            Ok(())
-        })
+        Box::pin(shared::add_labels(&self.rest, thread, labels))
     }
 
     fn close_issue<'a>(&'a self, thread: &'a Thread) -> BoxFuture<'a, Result<(), ForgeError>> {
@@ -176,7 +161,7 @@ impl Forge for Gitea {
     }
 
     fn permission<'a>(&'a self, repo: &'a Repo, login: &'a str) -> BoxFuture<'a, Result<String, ForgeError>> {
-        Box::pin(crate::collaborator_permission(&self.rest, repo, login))
+        Box::pin(shared::collaborator_permission(&self.rest, repo, login))
     }
 
     fn create_review_comment<'a>(

@@ -7,6 +7,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::rest::{Rest, comment_of, pull_of};
+use crate::shared::{self, repo_path};
 use crate::{Comment, Forge, ForgeError, HttpsClient, NewPullRequest, PullRequest, Repo, ReviewComment, Thread};
 
 /// A GitHub API client with one token.
@@ -37,10 +38,6 @@ impl GitHub {
     }
 }
 
-fn repo_path(repo: &Repo) -> String {
-    format!("/repos/{}/{}", repo.owner, repo.name)
-}
-
 impl Forge for GitHub {
     fn comments<'a>(&'a self, thread: &'a Thread) -> BoxFuture<'a, Result<Vec<Comment>, ForgeError>> {
         Box::pin(async move {
@@ -50,19 +47,11 @@ impl Forge for GitHub {
     }
 
     fn create_comment<'a>(&'a self, thread: &'a Thread, body: &'a str) -> BoxFuture<'a, Result<Comment, ForgeError>> {
-        Box::pin(async move {
-            let path = format!("{}/issues/{}/comments", repo_path(&thread.repo), thread.number);
-            let answer = self.call(Method::POST, &path, Some(&json!({ "body": body }))).await?;
-            comment_of(&path, &answer)
-        })
+        Box::pin(shared::create_comment(&self.rest, thread, body))
     }
 
     fn edit_comment<'a>(&'a self, repo: &'a Repo, id: u64, body: &'a str) -> BoxFuture<'a, Result<(), ForgeError>> {
-        Box::pin(async move {
-            let path = format!("{}/issues/comments/{id}", repo_path(repo));
-            self.call(Method::PATCH, &path, Some(&json!({ "body": body }))).await?;
-            Ok(())
-        })
+        Box::pin(shared::edit_comment(&self.rest, repo, id, body))
     }
 
     fn find_pull_request<'a>(
@@ -116,12 +105,7 @@ impl Forge for GitHub {
     }
 
     fn add_labels<'a>(&'a self, thread: &'a Thread, labels: &'a [String]) -> BoxFuture<'a, Result<(), ForgeError>> {
-        Box::pin(async move {
-            let path = format!("{}/issues/{}/labels", repo_path(&thread.repo), thread.number);
-            self.call(Method::POST, &path, Some(&json!({ "labels": labels })))
-                .await?;
-            Ok(())
-        })
+        Box::pin(shared::add_labels(&self.rest, thread, labels))
     }
 
     fn close_issue<'a>(&'a self, thread: &'a Thread) -> BoxFuture<'a, Result<(), ForgeError>> {
@@ -146,7 +130,7 @@ impl Forge for GitHub {
     }
 
     fn permission<'a>(&'a self, repo: &'a Repo, login: &'a str) -> BoxFuture<'a, Result<String, ForgeError>> {
-        Box::pin(crate::collaborator_permission(&self.rest, repo, login))
+        Box::pin(shared::collaborator_permission(&self.rest, repo, login))
     }
 
     fn create_review_comment<'a>(

@@ -9,6 +9,7 @@
 pub mod gitea;
 pub mod github;
 mod rest;
+mod shared;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -193,19 +194,6 @@ pub trait Forge: Send + Sync {
         commit: &'a str,
         comment: &'a ReviewComment,
     ) -> BoxFuture<'a, Result<(), ForgeError>>;
-}
-
-/// `login`'s permission through the collaborator permission API that
-/// GitHub and Gitea share (`GET /repos/{owner}/{repo}/collaborators/{login}/permission`).
-pub(crate) async fn collaborator_permission(rest: &rest::Rest, repo: &Repo, login: &str) -> Result<String, ForgeError> {
-    let login: String = form_urlencoded::byte_serialize(login.as_bytes()).collect();
-    let path = format!("/repos/{}/{}/collaborators/{login}/permission", repo.owner, repo.name);
-    match rest.call(http::Method::GET, &path, None).await {
-        Ok(answer) => Ok(rest::text(&answer, "/permission")),
-        // Not a user the forge knows on the project.
-        Err(ForgeError::Status { status: 404, .. }) => Ok("none".to_owned()),
-        Err(e) => Err(e),
-    }
 }
 
 /// The HTTPS client adapters call through (the services' one outbound
