@@ -61,6 +61,9 @@ pub(crate) async fn vouch(
                 .await
                 .map_err(|e| format!("the forge could not say who {login} is: {e}"))?;
             if let Ok(mut answers) = ANSWERS.lock() {
+                // Answers past their minute go, so the map holds only the
+                // actors of the last minute.
+                answers.retain(|_, (_, at)| at.elapsed() < KEPT);
                 answers.insert(key.clone(), (permission.clone(), Instant::now()));
             }
             permission
